@@ -1,0 +1,254 @@
+//! Capture files: pcap and pcapng, plain or gzip-compressed.
+//!
+//! Parsing is pcap-parser's; this module maps its blocks to [`RawPacket`]s,
+//! keeps per-interface link types and timestamp resolutions for pcapng, and
+//! turns every way a file can be broken into a [`SourceProblem`] that names the
+//! file and packet number. Nothing here panics on bad input.
+
+use super::{LinkType, RawPacket, SourceProblem, SourceProblemKind};
+use pcap_parser::{Block, PcapBlockOwned, PcapError, create_reader};
+use std::fs::File;
+use std::io::{BufReader, Read, Seek, SeekFrom};
+use std::path::Path;
+
+/// Reader buffer. A record larger than this is reported as corrupt: real
+/// capture records are at most 256 KiB (the largest snaplen tools write).
+const BUFFER_BYTES: usize = 4 << 20;
+
+/// What reading one file produced, besides the packets themselves.
+#[derive(Debug, Default)]
+pub struct FileReport {
+    pub packets: u64,
+    pub bytes: u64,
+    pub problems: Vec<SourceProblem>,
+}
+
+impl FileReport {
+    /// True when some of the file's content could not be inspected.
+    pub fn skipped_something(&self) -> bool {
+        !self.problems.is_empty()
+    }
+}
+
+struct Interface {
+    link: LinkType,
+    /// Timestamp units per second.
+    resolution: u64,
+    offset: i64,
+}
+
+/// Open `path` as a (possibly gzip-compressed) byte stream. Compression is
+/// recognised by the `.gz` extension or by the gzip magic bytes.
+fn open(path: &Path) -> std::io::Result<Box<dyn Read + Send>> {
+    let mut f = File::open(path)?;
+    let mut magic = [0u8; 2];
+    let n = f.read(&mut magic)?;
+    f.seek(SeekFrom::Start(0))?;
+    let by_ext = path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("gz"));
+    if by_ext || (n == 2 && magic == [0x1f, 0x8b]) {
+        Ok(Box::new(flate2::read::MultiGzDecoder::new(BufReader::new(
+            f,
+        ))))
+    } else {
+        Ok(Box::new(f))
+    }
+}
+
+/// Read every packet of `path`, calling `on_packet` for each. Problems are
+/// collected in the report; reading stops only where the file cannot be
+/// followed any further.
+pub fn read_file(path: &Path, mut on_packet: impl FnMut(&RawPacket<'_>)) -> FileReport {
+    let mut report = FileReport::default();
+    let problem = |report: &mut FileReport, packet: u64, kind| {
+        report.problems.push(SourceProblem {
+            file: path.to_path_buf(),
+            packet,
+            kind,
+        })
+    };
+    let stream = match open(path) {
+        Ok(s) => s,
+        Err(e) => {
+            problem(&mut report, 0, SourceProblemKind::Io(e.to_string()));
+            return report;
+        }
+    };
+    let mut reader = match create_reader(BUFFER_BYTES, stream) {
+        Ok(r) => r,
+        Err(PcapError::HeaderNotRecognized) | Err(PcapError::Eof) => {
+            problem(&mut report, 0, SourceProblemKind::BadMagic);
+            return report;
+        }
+        Err(PcapError::Incomplete(_)) | Err(PcapError::UnexpectedEof) => {
+            problem(&mut report, 0, SourceProblemKind::Truncated);
+            return report;
+        }
+        Err(e) => {
+            problem(&mut report, 0, SourceProblemKind::Io(format!("{e:?}")));
+            return report;
+        }
+    };
+
+    let mut legacy_link = LinkType::Ethernet;
+    let mut legacy_nanos = false;
+    let mut ifaces: Vec<Interface> = Vec::new();
+    let mut snaplen_cut = 0u64;
+    let mut first_cut = 0u64;
+
+    loop {
+        let next_no = report.packets + 1;
+        match reader.next() {
+            Ok((offset, block)) => {
+                let pkt = match block {
+                    PcapBlockOwned::LegacyHeader(h) => {
+                        legacy_link = LinkType::from_dlt(h.network.0);
+                        legacy_nanos = matches!(h.magic_number, 0xa1b2_3c4d | 0x4d3c_b2a1);
+                        None
+                    }
+                    PcapBlockOwned::Legacy(b) => {
+                        let frac = if legacy_nanos {
+                            b.ts_usec as i64
+                        } else {
+                            b.ts_usec as i64 * 1_000
+                        };
+                        Some(Ok(RawPacket {
+                            ts_ns: b.ts_sec as i64 * 1_000_000_000 + frac,
+                            orig_len: b.origlen,
+                            link: legacy_link,
+                            data: clamp(b.data, b.caplen),
+                        }))
+                    }
+                    PcapBlockOwned::NG(Block::SectionHeader(_)) => {
+                        // Interface ids restart in every section.
+                        ifaces.clear();
+                        None
+                    }
+                    PcapBlockOwned::NG(Block::InterfaceDescription(idb)) => {
+                        ifaces.push(Interface {
+                            link: LinkType::from_dlt(idb.linktype.0),
+                            resolution: idb.ts_resolution().unwrap_or(1_000_000).max(1),
+                            offset: idb.ts_offset(),
+                        });
+                        None
+                    }
+                    PcapBlockOwned::NG(Block::EnhancedPacket(epb)) => {
+                        match ifaces.get(epb.if_id as usize) {
+                            Some(i) => {
+                                let ts = ((epb.ts_high as u64) << 32) | epb.ts_low as u64;
+                                let secs = (ts / i.resolution) as i64 + i.offset;
+                                let frac = (ts % i.resolution) as u128 * 1_000_000_000
+                                    / i.resolution as u128;
+                                Some(Ok(RawPacket {
+                                    ts_ns: secs * 1_000_000_000 + frac as i64,
+                                    orig_len: epb.origlen,
+                                    link: i.link,
+                                    data: clamp(epb.data, epb.caplen),
+                                }))
+                            }
+                            None => Some(Err(epb.if_id)),
+                        }
+                    }
+                    PcapBlockOwned::NG(Block::SimplePacket(spb)) => match ifaces.first() {
+                        // A simple packet block has no timestamp of its own.
+                        Some(i) => Some(Ok(RawPacket {
+                            ts_ns: 0,
+                            orig_len: spb.origlen,
+                            link: i.link,
+                            data: spb.data,
+                        })),
+                        None => Some(Err(0)),
+                    },
+                    PcapBlockOwned::NG(_) => None,
+                };
+                match pkt {
+                    Some(Ok(p)) => {
+                        report.packets += 1;
+                        report.bytes += p.data.len() as u64;
+                        if p.is_snaplen_cut() {
+                            snaplen_cut += 1;
+                            if first_cut == 0 {
+                                first_cut = report.packets;
+                            }
+                        }
+                        on_packet(&p);
+                    }
+                    Some(Err(if_id)) => {
+                        report.packets += 1;
+                        problem(
+                            &mut report,
+                            next_no,
+                            SourceProblemKind::UnknownInterface(if_id),
+                        );
+                    }
+                    None => {}
+                }
+                reader.consume(offset);
+            }
+            Err(PcapError::Eof) => break,
+            Err(PcapError::Incomplete(_)) => {
+                if reader.reader_exhausted() {
+                    problem(&mut report, next_no, SourceProblemKind::Truncated);
+                    break;
+                }
+                if let Err(e) = reader.refill() {
+                    problem(
+                        &mut report,
+                        next_no,
+                        SourceProblemKind::Io(format!("{e:?}")),
+                    );
+                    break;
+                }
+            }
+            Err(PcapError::UnexpectedEof) => {
+                problem(&mut report, next_no, SourceProblemKind::Truncated);
+                break;
+            }
+            Err(PcapError::BufferTooSmall) => {
+                problem(
+                    &mut report,
+                    next_no,
+                    SourceProblemKind::Corrupt(format!(
+                        "record longer than {} MiB",
+                        BUFFER_BYTES >> 20
+                    )),
+                );
+                break;
+            }
+            Err(PcapError::ReadError) => {
+                problem(
+                    &mut report,
+                    next_no,
+                    SourceProblemKind::Io("read error (bad gzip stream?)".into()),
+                );
+                break;
+            }
+            Err(e) => {
+                let msg = match e {
+                    PcapError::NomError(_, k) | PcapError::OwnedNomError(_, k) => {
+                        format!("unparsable block ({k:?})")
+                    }
+                    other => format!("{other:?}"),
+                };
+                problem(&mut report, next_no, SourceProblemKind::Corrupt(msg));
+                break;
+            }
+        }
+    }
+    if snaplen_cut > 0 {
+        problem(
+            &mut report,
+            first_cut,
+            SourceProblemKind::SnaplenCut {
+                frames: snaplen_cut,
+            },
+        );
+    }
+    report
+}
+
+/// pcap-parser hands out the padded record body; keep only the captured bytes.
+fn clamp(data: &[u8], caplen: u32) -> &[u8] {
+    &data[..data.len().min(caplen as usize)]
+}

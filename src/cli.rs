@@ -1,0 +1,275 @@
+//! Command-line interface: argument parsing and the commands' glue.
+//!
+//! Everything here is orchestration; the work lives in the library modules.
+
+use crate::attribution::{Units, default_internal};
+use crate::detect::Engine;
+use crate::export::{ExportFormat, read_alert_logs, select, write_rows};
+use crate::intel::feeds::{ConfigErrors, FeedReport, FeedsConfig, build_snapshot};
+use crate::intel::{Intel, Snapshot};
+use crate::replay::{ReplaySink, open_output, replay};
+use anyhow::{Context as _, Result, bail};
+use clap::{Args, Parser, Subcommand};
+use ipnet::IpNet;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+/// Exit code when the run finished but some input was skipped.
+pub const EXIT_SKIPPED: u8 = 3;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "gatewatch",
+    version,
+    about = "Find and attribute malware-infected hosts from gateway traffic"
+)]
+pub struct Cli {
+    /// Log level filter (error, warn, info, debug, trace), or RUST_LOG syntax.
+    #[arg(long, global = true, default_value = "info")]
+    pub log: String,
+    #[command(subcommand)]
+    pub cmd: Cmd,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Cmd {
+    /// Replay pcap/pcapng files (optionally .gz) and write alerts.
+    Replay(ReplayArgs),
+    /// List offender hosts per unit from an alert log.
+    Export(ExportArgs),
+    /// Validate the feeds and units files and print what they load.
+    Check(IntelArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct IntelArgs {
+    /// Feeds file (TOML).
+    #[arg(long, default_value = "feeds/feeds.toml")]
+    pub feeds: PathBuf,
+    /// Units file (CSV: code,name,cidrs).
+    #[arg(long, default_value = "feeds/units.csv")]
+    pub units: PathBuf,
+    /// Internal network (repeatable); replaces the RFC 1918/ULA defaults.
+    /// Unit networks are always internal.
+    #[arg(long = "internal", value_name = "CIDR")]
+    pub internal: Vec<IpNet>,
+}
+
+#[derive(Args, Debug)]
+pub struct ReplayArgs {
+    /// Capture files, read in order.
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+    #[command(flatten)]
+    pub intel: IntelArgs,
+    /// Alert log (EVE JSON lines); `-` for standard output.
+    #[arg(long, default_value = "gatewatch-data/alerts.jsonl")]
+    pub alerts: PathBuf,
+    /// Append to the alert log instead of replacing it.
+    #[arg(long)]
+    pub append: bool,
+    /// Also log every DNS, TLS and HTTP observation (EVE dns/tls/http events).
+    #[arg(long, value_name = "FILE")]
+    pub observations: Option<PathBuf>,
+    /// Print packet, protocol, parse-error and hit counters.
+    #[arg(long)]
+    pub stats: bool,
+    /// Write the counters as JSON to this file.
+    #[arg(long, value_name = "FILE")]
+    pub stats_json: Option<PathBuf>,
+    /// Sensor name written in every alert.
+    #[arg(long, env = "GATEWATCH_SENSOR_ID", default_value = "gatewatch")]
+    pub sensor_id: String,
+}
+
+#[derive(Args, Debug)]
+pub struct ExportArgs {
+    /// Unit code to export.
+    #[arg(long, conflicts_with = "all", required_unless_present = "all")]
+    pub unit: Option<String>,
+    /// Export every unit.
+    #[arg(long)]
+    pub all: bool,
+    #[arg(long, value_enum, default_value = "csv")]
+    pub format: ExportFormat,
+    /// Alert log(s) written by `replay`.
+    #[arg(long, default_value = "gatewatch-data/alerts.jsonl")]
+    pub alerts: Vec<PathBuf>,
+    /// Units file, to accept a unit code that has no offenders.
+    #[arg(long, default_value = "feeds/units.csv")]
+    pub units: PathBuf,
+    /// Output file; standard output if omitted.
+    #[arg(long, short)]
+    pub output: Option<PathBuf>,
+}
+
+/// Load feeds and units, reporting every configuration problem at once.
+pub fn load_intel(a: &IntelArgs) -> Result<(Snapshot, Vec<FeedReport>, usize, Units)> {
+    let mut problems = Vec::new();
+    let feeds = FeedsConfig::load(&a.feeds)
+        .map_err(|e| problems.extend(e.0))
+        .ok();
+    let internal = if a.internal.is_empty() {
+        default_internal()
+    } else {
+        a.internal.clone()
+    };
+    let units = Units::load(&a.units, &internal)
+        .map_err(|e| problems.extend(e.0))
+        .ok();
+    let (Some(feeds), Some(units)) = (feeds, units) else {
+        return Err(ConfigErrors(problems))
+            .context("configuration refused; fix these and run again");
+    };
+    let (snap, reports, dups) = build_snapshot(&feeds);
+    for r in &reports {
+        if let Some(f) = &r.failed {
+            tracing::error!("feed {:?} not loaded: {f}", r.name);
+        }
+        for (i, rej) in r.rejected.iter().enumerate() {
+            if i < 10 {
+                tracing::warn!("{rej}");
+            }
+        }
+        if r.rejected.len() > 10 {
+            tracing::warn!(
+                "feed {:?}: {} more rejected entries",
+                r.name,
+                r.rejected.len() - 10
+            );
+        }
+    }
+    Ok((snap, reports, dups, units))
+}
+
+pub fn run(cli: Cli) -> Result<ExitCode> {
+    match cli.cmd {
+        Cmd::Replay(a) => cmd_replay(a),
+        Cmd::Export(a) => cmd_export(a),
+        Cmd::Check(a) => cmd_check(a),
+    }
+}
+
+fn cmd_replay(a: ReplayArgs) -> Result<ExitCode> {
+    let (snap, reports, _, units) = load_intel(&a.intel)?;
+    let loaded: usize = reports.iter().map(|r| r.accepted).sum();
+    tracing::info!(
+        "{} indicators from {} feed(s), {} unit(s)",
+        snap.len(),
+        reports.len(),
+        units.units().len()
+    );
+    if loaded == 0 {
+        tracing::warn!("no indicators loaded: nothing can match");
+    }
+    let mut engine = Engine::new(Arc::new(Intel::new(snap)), Arc::new(units));
+    let alerts = open_output(&a.alerts, a.append)
+        .with_context(|| format!("{}: cannot open alert log", a.alerts.display()))?;
+    let observations = match &a.observations {
+        Some(p) => {
+            Some(open_output(p, false).with_context(|| format!("{}: cannot open", p.display()))?)
+        }
+        None => None,
+    };
+    let mut sink = ReplaySink {
+        sensor_id: a.sensor_id.clone(),
+        alerts,
+        observations,
+        offenders: Default::default(),
+        alert_count: 0,
+        io_error: None,
+    };
+    let report = replay(&a.files, &mut engine, &mut sink);
+    sink.alerts.flush()?;
+    if let Some(o) = &mut sink.observations {
+        o.flush()?;
+    }
+    if let Some(e) = sink.io_error.take() {
+        bail!("{}: writing alerts failed: {e}", a.alerts.display());
+    }
+    print!("{}", sink.offenders.summary());
+    println!(
+        "\n{} alert(s) written to {}",
+        sink.alert_count,
+        if a.alerts.as_os_str() == "-" {
+            "standard output".into()
+        } else {
+            a.alerts.display().to_string()
+        }
+    );
+    if a.stats {
+        println!("\n{}", report.stats);
+    }
+    if let Some(p) = &a.stats_json {
+        std::fs::write(p, serde_json::to_string_pretty(&report.stats)?)
+            .with_context(|| format!("{}: cannot write stats", p.display()))?;
+    }
+    if report.skipped_something() {
+        eprintln!(
+            "warning: some input was skipped or only partly inspected ({} file problem(s), {} packet problem(s)); exit code {EXIT_SKIPPED}",
+            report.problems.len(),
+            report.stats.lost()
+        );
+        return Ok(ExitCode::from(EXIT_SKIPPED));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn cmd_export(a: ExportArgs) -> Result<ExitCode> {
+    let (table, rep) = read_alert_logs(&a.alerts)?;
+    for b in rep.bad_lines.iter().take(10) {
+        tracing::warn!("{b}");
+    }
+    let known = Units::load(&a.units, &[]).ok();
+    let rows = select(&table, a.unit.as_deref(), |c| {
+        known.as_ref().is_some_and(|u| u.find(c).is_some())
+    })?;
+    match &a.output {
+        Some(p) => {
+            let mut f = std::fs::File::create(p)
+                .with_context(|| format!("{}: cannot create", p.display()))?;
+            write_rows(&rows, a.format, &mut f)?;
+            tracing::info!("{} host(s) written to {}", rows.len(), p.display());
+        }
+        None => write_rows(&rows, a.format, &mut std::io::stdout().lock())?,
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn cmd_check(a: IntelArgs) -> Result<ExitCode> {
+    let (snap, reports, dups, units) = load_intel(&a)?;
+    println!("feeds ({}):", a.feeds.display());
+    for r in &reports {
+        let state = match &r.failed {
+            Some(f) => format!("FAILED: {f}"),
+            None => "ok".into(),
+        };
+        println!(
+            "  {:<32} {:>8} accepted {:>6} rejected  {state}",
+            r.name,
+            r.accepted,
+            r.rejected.len()
+        );
+    }
+    let mut kinds: Vec<_> = snap.counts.iter().map(|(k, v)| (k.as_str(), *v)).collect();
+    kinds.sort();
+    println!(
+        "snapshot: {} distinct indicators ({dups} duplicates merged)",
+        kinds.iter().map(|k| k.1).sum::<usize>()
+    );
+    for (k, v) in kinds {
+        println!("  {k:<10} {v}");
+    }
+    println!("units ({}): {}", a.units.display(), units.units().len());
+    for u in units.units() {
+        let nets: Vec<String> = u.nets.iter().map(|n| n.to_string()).collect();
+        println!("  {:<10} {:<40} {}", u.code, u.name, nets.join(" "));
+    }
+    let failed = reports.iter().any(|r| r.failed.is_some());
+    Ok(if failed {
+        ExitCode::from(EXIT_SKIPPED)
+    } else {
+        ExitCode::SUCCESS
+    })
+}

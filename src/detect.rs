@@ -1,0 +1,478 @@
+//! The per-packet engine: decode, extract observables, match, attribute.
+//!
+//! One [`Engine`] per worker thread. It owns its counters and scratch buffers,
+//! reads the intel snapshot through arc-swap (no lock), and hands every hit to
+//! a [`Sink`]. A hit is the only thing that allocates: matching itself only
+//! borrows packet bytes and fixed buffers.
+
+use crate::attribution::{Unit, Units};
+use crate::capture::RawPacket;
+use crate::decode::{self, Decoded, Fragment, Transport};
+use crate::dns;
+use crate::http;
+use crate::intel::{Indicator, Intel, Snapshot};
+use crate::name::NameBuf;
+use crate::stats::{HitSource, Reason, Stats};
+use crate::tls::{self, ClientHello};
+use rustc_hash::FxHasher;
+use std::hash::{Hash, Hasher};
+use std::net::IpAddr;
+use std::sync::Arc;
+
+/// The flow a packet belongs to, as seen on the wire (not normalised).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct FlowKey {
+    pub src: IpAddr,
+    pub src_port: u16,
+    pub dst: IpAddr,
+    pub dst_port: u16,
+    pub proto: u8,
+}
+
+/// Protocol details of a hit, mirrored into EVE's `dns`/`tls`/`http` objects.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Context {
+    Dns {
+        id: u16,
+        rrname: Box<str>,
+        rrtype: Box<str>,
+        response: bool,
+    },
+    Tls {
+        sni: Box<str>,
+    },
+    Http {
+        method: Box<str>,
+        hostname: Option<Box<str>>,
+        url: Box<str>,
+    },
+    None,
+}
+
+/// One match, attributed to an internal host.
+#[derive(Clone, Debug)]
+pub struct Hit {
+    pub ts_ns: i64,
+    pub flow: FlowKey,
+    pub vlan: Option<u16>,
+    /// The internal end: the machine to clean.
+    pub host: IpAddr,
+    pub unit: Arc<Unit>,
+    pub source: HitSource,
+    pub indicator: Indicator,
+    /// What was seen on the wire (query name, SNI, URL, address).
+    pub observed: Box<str>,
+    /// True when the internal host was the one that started the exchange.
+    pub outbound: bool,
+    pub context: Context,
+}
+
+/// Protocol observations, for logging and ground-truth tests. Only built when
+/// the sink asks for them.
+#[derive(Debug)]
+pub enum Observation<'a> {
+    Dns(&'a dns::Message),
+    Tls { sni: Option<&'a str> },
+    Http(&'a http::Request<'a>),
+}
+
+/// Where hits (and optionally observations) go.
+pub trait Sink {
+    fn hit(&mut self, hit: Hit);
+    fn wants_observations(&self) -> bool {
+        false
+    }
+    fn observe(&mut self, _ts_ns: i64, _flow: &FlowKey, _o: &Observation<'_>) {}
+}
+
+impl Sink for Vec<Hit> {
+    fn hit(&mut self, hit: Hit) {
+        self.push(hit)
+    }
+}
+
+/// Flows that already raised an IP alert, so a long session to a listed
+/// address is one alert, not one per packet. Direct-mapped and fixed size: a
+/// collision only causes a repeated alert, never a missed one.
+struct RecentFlows {
+    slots: Box<[(u64, i64)]>,
+}
+
+const RECENT_SLOTS: usize = 1 << 16;
+/// A flow idle this long alerts again when it resumes.
+const RECENT_IDLE_NS: i64 = 300 * 1_000_000_000;
+
+impl RecentFlows {
+    fn new() -> Self {
+        RecentFlows {
+            slots: vec![(0, 0); RECENT_SLOTS].into_boxed_slice(),
+        }
+    }
+
+    /// True if this flow alerted within the idle window; records it either way.
+    fn seen(&mut self, key: u64, ts: i64) -> bool {
+        let s = &mut self.slots[(key as usize) & (RECENT_SLOTS - 1)];
+        let hit = s.0 == key && ts.saturating_sub(s.1) < RECENT_IDLE_NS;
+        *s = (key, ts);
+        hit
+    }
+}
+
+/// Scratch space for the HTTP matching haystack (Host + target).
+const HAYSTACK: usize = 4096;
+
+pub struct Engine {
+    intel: Arc<Intel>,
+    units: Arc<Units>,
+    pub stats: Stats,
+    recent: RecentFlows,
+    name: NameBuf,
+    hay: Box<[u8; HAYSTACK]>,
+}
+
+/// Facts about the current packet that every hit needs.
+#[derive(Clone, Copy)]
+struct Pkt {
+    ts: i64,
+    flow: FlowKey,
+    vlan: Option<u16>,
+}
+
+impl Engine {
+    pub fn new(intel: Arc<Intel>, units: Arc<Units>) -> Engine {
+        Engine {
+            intel,
+            units,
+            stats: Stats::default(),
+            recent: RecentFlows::new(),
+            name: NameBuf::default(),
+            hay: Box::new([0; HAYSTACK]),
+        }
+    }
+
+    pub fn process<S: Sink>(&mut self, raw: &RawPacket<'_>, sink: &mut S) {
+        self.stats.packets += 1;
+        self.stats.bytes += u64::from(raw.orig_len.max(raw.data.len() as u32));
+        if raw.is_snaplen_cut() {
+            self.stats.error(Reason::SnaplenCut);
+        }
+        let Some(d) = decode::decode(raw, &mut self.stats) else {
+            return;
+        };
+        if d.fragment == Fragment::Later {
+            return;
+        }
+        let snap = self.intel.load_full();
+        let (sp, dp) = d.transport.ports();
+        let p = Pkt {
+            ts: raw.ts_ns,
+            flow: FlowKey {
+                src: d.src,
+                src_port: sp,
+                dst: d.dst,
+                dst_port: dp,
+                proto: d.transport.proto_number(d.src.is_ipv6()),
+            },
+            vlan: d.vlan,
+        };
+        self.match_ips(&snap, &d, &p, sink);
+        match d.transport {
+            Transport::Udp { payload, .. } if sp == dns::PORT || dp == dns::PORT => {
+                if let Some(m) = dns::parse(payload, &mut self.stats) {
+                    self.on_dns(&snap, &m, &p, sink);
+                }
+            }
+            Transport::Tcp { payload, .. } if !payload.is_empty() => {
+                if sp == dns::PORT || dp == dns::PORT {
+                    let mut msgs = Vec::new();
+                    dns::parse_tcp(payload, &mut self.stats, |m, _| msgs.push(m));
+                    for m in &msgs {
+                        self.on_dns(&snap, m, &p, sink);
+                    }
+                } else {
+                    self.on_tcp_payload(&snap, payload, &p, sink);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn match_ips<S: Sink>(&mut self, snap: &Snapshot, d: &Decoded<'_>, p: &Pkt, sink: &mut S) {
+        let (sp, dp) = d.transport.ports();
+        let port = |x: u16| (x != 0).then_some(x);
+        // Outbound first: an internal host reaching a listed address.
+        let found = if let Some(id) = snap.match_ip(d.dst, port(dp)) {
+            Some((id, d.src, d.dst, true))
+        } else {
+            snap.match_ip(d.src, port(sp))
+                .map(|id| (id, d.dst, d.src, false))
+        };
+        let Some((id, host, remote, outbound)) = found else {
+            return;
+        };
+        if !self.units.is_internal(host) || self.units.is_internal(remote) {
+            self.stats.hits_without_internal_host += 1;
+            return;
+        }
+        let mut h = FxHasher::default();
+        (host, remote, sp.min(dp), sp.max(dp), p.flow.proto).hash(&mut h);
+        if self.recent.seen(h.finish(), p.ts) {
+            self.stats.ip_hit_packets_repeat += 1;
+            return;
+        }
+        let observed = remote.to_string();
+        self.emit(
+            snap,
+            id,
+            host,
+            outbound,
+            HitSource::Ip,
+            &observed,
+            Context::None,
+            p,
+            sink,
+        );
+    }
+
+    fn on_dns<S: Sink>(&mut self, snap: &Snapshot, m: &dns::Message, p: &Pkt, sink: &mut S) {
+        if m.response {
+            self.stats.dns_responses += 1;
+        } else {
+            self.stats.dns_queries += 1;
+        }
+        if sink.wants_observations() {
+            sink.observe(p.ts, &p.flow, &Observation::Dns(m));
+        }
+        // The querier is the host: the source of a query, the destination of
+        // a response. Queries are matched on their names; responses on the
+        // CNAME targets they reveal (the question was matched on the way out).
+        if !m.response {
+            for q in &m.queries {
+                dns::name_into(q.name(), &mut self.name);
+                let rrtype: Box<str> = dns::rrtype_str(q.query_type()).into();
+                self.match_name(
+                    snap,
+                    p.flow.src,
+                    p.flow.dst,
+                    HitSource::DnsQuery,
+                    p,
+                    sink,
+                    |n| Context::Dns {
+                        id: m.id,
+                        rrname: n.into(),
+                        rrtype: rrtype.clone(),
+                        response: false,
+                    },
+                );
+            }
+        } else {
+            for (_, a) in &m.answers {
+                if let dns::Answer::Cname(target) = a {
+                    dns::name_into(target, &mut self.name);
+                    self.match_name(
+                        snap,
+                        p.flow.dst,
+                        p.flow.src,
+                        HitSource::DnsAnswer,
+                        p,
+                        sink,
+                        |n| Context::Dns {
+                            id: m.id,
+                            rrname: n.into(),
+                            rrtype: "CNAME".into(),
+                            response: true,
+                        },
+                    );
+                }
+            }
+        }
+    }
+
+    fn on_tcp_payload<S: Sink>(&mut self, snap: &Snapshot, payload: &[u8], p: &Pkt, sink: &mut S) {
+        match tls::client_hello(payload) {
+            ClientHello::NotTls => {}
+            ClientHello::Hello { sni } => {
+                self.stats.tls_client_hellos += 1;
+                let has = sni.is_some_and(|s| self.name.set_host(s));
+                if sink.wants_observations() {
+                    let s = has.then(|| self.name.as_str());
+                    sink.observe(p.ts, &p.flow, &Observation::Tls { sni: s });
+                }
+                if has {
+                    self.match_name(
+                        snap,
+                        p.flow.src,
+                        p.flow.dst,
+                        HitSource::TlsSni,
+                        p,
+                        sink,
+                        |n| Context::Tls { sni: n.into() },
+                    );
+                }
+                return;
+            }
+            ClientHello::Truncated => {
+                self.stats.error(Reason::TlsTruncated);
+                return;
+            }
+            ClientHello::Malformed => {
+                self.stats.error(Reason::TlsMalformed);
+                return;
+            }
+        }
+        let (req, complete) = match http::request(payload) {
+            http::Parsed::NotHttp => return,
+            http::Parsed::Malformed => {
+                self.stats.error(Reason::HttpMalformed);
+                return;
+            }
+            http::Parsed::Request { req, complete } => (req, complete),
+        };
+        self.stats.http_requests += 1;
+        if !complete {
+            self.stats.error(Reason::HttpTruncated);
+        }
+        if sink.wants_observations() {
+            sink.observe(p.ts, &p.flow, &Observation::Http(&req));
+        }
+        let has_host = req.host.is_some_and(|h| self.name.set_host(h));
+        let ctx = |host: Option<&str>| Context::Http {
+            method: req.method.into(),
+            hostname: host.map(Into::into),
+            url: req.target.into(),
+        };
+        if has_host {
+            let host = self.name.as_str().to_owned();
+            self.match_name(
+                snap,
+                p.flow.src,
+                p.flow.dst,
+                HitSource::HttpHost,
+                p,
+                sink,
+                |_| ctx(Some(&host)),
+            );
+        }
+        if !snap.has_patterns() {
+            return;
+        }
+        // Haystack: normalised host, then the target without any scheme and
+        // authority (absolute-form targets repeat the host).
+        let host = if has_host {
+            self.name.as_str().as_bytes()
+        } else {
+            b""
+        };
+        let mut target = req.target.as_bytes();
+        for scheme in [&b"http://"[..], b"https://"] {
+            if let Some(rest) = target.strip_prefix(scheme) {
+                target = rest
+                    .iter()
+                    .position(|&b| b == b'/')
+                    .map_or(&b""[..], |i| &rest[i..]);
+            }
+        }
+        let n = host.len().min(HAYSTACK);
+        self.hay[..n].copy_from_slice(&host[..n]);
+        let m = target.len().min(HAYSTACK - n);
+        self.hay[n..n + m].copy_from_slice(&target[..m]);
+        if let Some(id) = snap.match_pattern(&self.hay[..n + m]) {
+            let host_str = has_host.then(|| self.name.as_str().to_owned());
+            let observed = String::from_utf8_lossy(&self.hay[..n + m]).into_owned();
+            self.attribute(
+                snap,
+                id,
+                p.flow.src,
+                p.flow.dst,
+                HitSource::HttpUrl,
+                &observed,
+                ctx(host_str.as_deref()),
+                p,
+                sink,
+            );
+        }
+    }
+
+    /// Match the name in `self.name` and emit a hit blamed on `client`.
+    #[allow(clippy::too_many_arguments)]
+    fn match_name<S: Sink>(
+        &mut self,
+        snap: &Snapshot,
+        client: IpAddr,
+        server: IpAddr,
+        source: HitSource,
+        p: &Pkt,
+        sink: &mut S,
+        ctx: impl FnOnce(&str) -> Context,
+    ) {
+        if self.name.is_empty() {
+            return;
+        }
+        let Some(id) = snap.match_domain(self.name.as_str()) else {
+            return;
+        };
+        if snap.allow_domain(self.name.as_str()) {
+            self.stats.hits_allowlisted += 1;
+            return;
+        }
+        let observed = self.name.as_str().to_owned();
+        let c = ctx(&observed);
+        self.attribute(snap, id, client, server, source, &observed, c, p, sink);
+    }
+
+    /// Blame the client if it is internal; a name hit needs an internal client.
+    #[allow(clippy::too_many_arguments)]
+    fn attribute<S: Sink>(
+        &mut self,
+        snap: &Snapshot,
+        id: u32,
+        client: IpAddr,
+        _server: IpAddr,
+        source: HitSource,
+        observed: &str,
+        ctx: Context,
+        p: &Pkt,
+        sink: &mut S,
+    ) {
+        if !self.units.is_internal(client) {
+            self.stats.hits_without_internal_host += 1;
+            return;
+        }
+        self.emit(snap, id, client, true, source, observed, ctx, p, sink);
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn emit<S: Sink>(
+        &mut self,
+        snap: &Snapshot,
+        id: u32,
+        host: IpAddr,
+        outbound: bool,
+        source: HitSource,
+        observed: &str,
+        context: Context,
+        p: &Pkt,
+        sink: &mut S,
+    ) {
+        let ind = snap.indicator(id);
+        let remote_allowed =
+            source == HitSource::Ip && observed.parse().is_ok_and(|ip| snap.allow_ip(ip));
+        if snap.allow_ip(host) || remote_allowed {
+            self.stats.hits_allowlisted += 1;
+            return;
+        }
+        self.stats.hit(source);
+        sink.hit(Hit {
+            ts_ns: p.ts,
+            flow: p.flow,
+            vlan: p.vlan,
+            host,
+            unit: self.units.unit_of(host).clone(),
+            source,
+            indicator: ind.clone(),
+            observed: observed.into(),
+            outbound,
+            context,
+        });
+    }
+}

@@ -1,0 +1,522 @@
+//! The feeds file (`feeds/feeds.toml`) and the loaders for each feed format.
+//!
+//! Loading never stops at a bad line: each rejected entry is reported with
+//! `file:line` and a reason, and the rest of the feed loads. A feeds file that
+//! is itself wrong (unknown format, missing file, CSV without a column) is
+//! refused with every problem listed at once.
+
+use super::indicator::{EntryType, classify};
+use super::{FeedMeta, Severity, Snapshot, SnapshotBuilder};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    /// One entry per line; `#` starts a comment.
+    Plain,
+    /// `address name [name...]`: the names are the indicators.
+    Hosts,
+    /// One column of a CSV (or TSV) file.
+    Csv,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FeedKind {
+    #[default]
+    Block,
+    /// Entries that cancel matches (domains, addresses, networks).
+    Allow,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(untagged)]
+pub enum Column {
+    Index(usize),
+    Name(String),
+}
+
+/// One `[[feed]]` table.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FeedSpec {
+    pub name: String,
+    /// Relative paths are relative to the feeds file.
+    pub path: PathBuf,
+    pub format: Format,
+    #[serde(default)]
+    pub kind: FeedKind,
+    #[serde(default)]
+    pub category: Option<String>,
+    #[serde(default)]
+    pub severity: Severity,
+    /// How entries are read; `auto` decides per entry.
+    #[serde(default)]
+    pub entry_type: EntryType,
+    /// CSV only: column name (needs a header row) or 0-based index.
+    #[serde(default)]
+    pub column: Option<Column>,
+    /// CSV only: one-character delimiter, `","` by default; `"\t"` for TSV.
+    #[serde(default)]
+    pub delimiter: Option<String>,
+    /// CSV only: whether the first row is a header (default true).
+    #[serde(default)]
+    pub has_headers: Option<bool>,
+    /// CSV only: lines starting with this character are skipped.
+    #[serde(default)]
+    pub comment: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FeedsFile {
+    #[serde(default)]
+    feed: Vec<FeedSpec>,
+}
+
+/// The feeds file, validated.
+#[derive(Clone, Debug)]
+pub struct FeedsConfig {
+    pub path: PathBuf,
+    pub feeds: Vec<FeedSpec>,
+}
+
+/// Every problem found in a feeds file, for one error message.
+#[derive(Debug)]
+pub struct ConfigErrors(pub Vec<String>);
+
+impl fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, e) in self.0.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "  - {e}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigErrors {}
+
+impl FeedsConfig {
+    pub fn load(path: &Path) -> Result<FeedsConfig, ConfigErrors> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            ConfigErrors(vec![format!(
+                "{}: cannot read feeds file: {e}; pass --feeds with the path of your feeds.toml",
+                path.display()
+            )])
+        })?;
+        Self::parse(path, &text)
+    }
+
+    pub fn parse(path: &Path, text: &str) -> Result<FeedsConfig, ConfigErrors> {
+        let shown = path.display();
+        let file: FeedsFile = toml::from_str(text).map_err(|e| {
+            let line = e
+                .span()
+                .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
+            ConfigErrors(vec![match line {
+                Some(l) => format!("{shown}:{l}: {}", e.message()),
+                None => format!("{shown}: {}", e.message()),
+            }])
+        })?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        let mut errs = Vec::new();
+        let mut names = BTreeMap::new();
+        for (i, f) in file.feed.iter().enumerate() {
+            let at = format!("{shown}: feed #{} ({:?})", i + 1, f.name);
+            if f.name.trim().is_empty() {
+                errs.push(format!("{at}: `name` is empty"));
+            }
+            if let Some(prev) = names.insert(f.name.clone(), i + 1) {
+                errs.push(format!("{at}: name already used by feed #{prev}"));
+            }
+            let p = base.join(&f.path);
+            if !p.is_file() {
+                errs.push(format!(
+                    "{at}: file {} does not exist (paths are relative to the feeds file)",
+                    p.display()
+                ));
+            }
+            if f.kind == FeedKind::Block && f.category.as_deref().is_none_or(str::is_empty) {
+                errs.push(format!("{at}: `category` is required for a blocklist (e.g. \"botnet-c2\", \"malware\", \"phishing\")"));
+            }
+            let csv_opts = f.column.is_some()
+                || f.delimiter.is_some()
+                || f.has_headers.is_some()
+                || f.comment.is_some();
+            if f.format == Format::Csv {
+                match &f.column {
+                    None => errs.push(format!(
+                        "{at}: format \"csv\" needs `column` (a header name or a 0-based index)"
+                    )),
+                    Some(Column::Name(_)) if f.has_headers == Some(false) => errs.push(format!(
+                        "{at}: `column` is a name but `has_headers = false`; use an index"
+                    )),
+                    _ => {}
+                }
+                for (k, v) in [("delimiter", &f.delimiter), ("comment", &f.comment)] {
+                    if let Some(v) = v
+                        && v.len() != 1
+                    {
+                        errs.push(format!(
+                            "{at}: `{k}` must be one ASCII character, got {v:?}"
+                        ));
+                    }
+                }
+            } else if csv_opts {
+                errs.push(format!("{at}: `column`, `delimiter`, `has_headers` and `comment` apply to format \"csv\" only"));
+            }
+        }
+        if !errs.is_empty() {
+            return Err(ConfigErrors(errs));
+        }
+        Ok(FeedsConfig {
+            path: path.to_path_buf(),
+            feeds: file
+                .feed
+                .into_iter()
+                .map(|mut f| {
+                    f.path = base.join(&f.path);
+                    f
+                })
+                .collect(),
+        })
+    }
+}
+
+/// A rejected entry.
+#[derive(Clone, Debug)]
+pub struct Rejected {
+    pub file: PathBuf,
+    pub line: u64,
+    pub entry: String,
+    pub reason: String,
+}
+
+impl fmt::Display for Rejected {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}:{}: {:?} skipped: {}",
+            self.file.display(),
+            self.line,
+            self.entry,
+            self.reason
+        )
+    }
+}
+
+/// What loading one feed produced.
+#[derive(Clone, Debug, Default)]
+pub struct FeedReport {
+    pub name: String,
+    pub accepted: usize,
+    pub rejected: Vec<Rejected>,
+    /// A feed whose file could not be read at all.
+    pub failed: Option<String>,
+}
+
+/// Load every feed of `cfg` into a new snapshot.
+pub fn build_snapshot(cfg: &FeedsConfig) -> (Snapshot, Vec<FeedReport>, usize) {
+    let mut b = SnapshotBuilder::default();
+    let mut reports = Vec::new();
+    for spec in &cfg.feeds {
+        reports.push(load_feed(spec, &mut b));
+    }
+    let dups = b.duplicates;
+    (b.build(), reports, dups)
+}
+
+/// Read one feed into `b`.
+pub fn load_feed(spec: &FeedSpec, b: &mut SnapshotBuilder) -> FeedReport {
+    let meta = Arc::new(FeedMeta {
+        name: spec.name.clone(),
+        category: spec.category.clone().unwrap_or_else(|| "allowlist".into()),
+        severity: spec.severity,
+    });
+    let mut rep = FeedReport {
+        name: spec.name.clone(),
+        ..Default::default()
+    };
+    let mut take = |line: u64, raw: &str| match classify(raw, spec.entry_type) {
+        Ok(e) => {
+            let ok = match spec.kind {
+                FeedKind::Block => {
+                    b.add(e, &meta);
+                    true
+                }
+                FeedKind::Allow => b.allow(e),
+            };
+            if ok {
+                rep.accepted += 1;
+            } else if spec.kind == FeedKind::Allow {
+                rep.rejected.push(Rejected {
+                    file: spec.path.clone(),
+                    line,
+                    entry: raw.to_owned(),
+                    reason: "duplicate, or a URL/keyword (allowlists take domains and addresses)"
+                        .into(),
+                });
+            }
+        }
+        Err(r) => rep.rejected.push(Rejected {
+            file: spec.path.clone(),
+            line,
+            entry: raw.to_owned(),
+            reason: r.to_string(),
+        }),
+    };
+    let result = match spec.format {
+        Format::Plain => read_lines(&spec.path, |n, l| {
+            if let Some(e) = strip_comment(l) {
+                take(n, e)
+            }
+        }),
+        Format::Hosts => read_lines(&spec.path, |n, l| {
+            let Some(e) = strip_comment(l) else { return };
+            let mut parts = e.split_whitespace();
+            let _sink_addr = parts.next();
+            for name in parts.filter(|n| !is_local_hosts_name(n)) {
+                take(n, name)
+            }
+        }),
+        Format::Csv => read_csv(spec, &mut take),
+    };
+    if let Err(e) = result {
+        rep.failed = Some(format!("{}: {e}", spec.path.display()));
+    }
+    rep
+}
+
+/// Text before a `#` that starts the line or follows whitespace; `None` for
+/// blank and comment-only lines.
+fn strip_comment(line: &str) -> Option<&str> {
+    let mut cut = line.len();
+    let b = line.as_bytes();
+    for (i, &c) in b.iter().enumerate() {
+        if c == b'#' && (i == 0 || b[i - 1].is_ascii_whitespace()) {
+            cut = i;
+            break;
+        }
+    }
+    let s = line[..cut].trim();
+    (!s.is_empty()).then_some(s)
+}
+
+fn is_local_hosts_name(n: &str) -> bool {
+    matches!(
+        n,
+        "localhost" | "localhost.localdomain" | "local" | "broadcasthost"
+    ) || n.starts_with("ip6-")
+}
+
+/// Call `f(line_number, line)` for each line; invalid UTF-8 is replaced, not fatal.
+fn read_lines(path: &Path, mut f: impl FnMut(u64, &str)) -> std::io::Result<()> {
+    use std::io::BufRead;
+    let mut r = std::io::BufReader::new(std::fs::File::open(path)?);
+    let mut buf = Vec::new();
+    let mut n = 0;
+    loop {
+        buf.clear();
+        if r.read_until(b'\n', &mut buf)? == 0 {
+            return Ok(());
+        }
+        n += 1;
+        let line = String::from_utf8_lossy(&buf);
+        f(
+            n,
+            line.trim_end_matches(['\n', '\r'])
+                .trim_start_matches('\u{feff}'),
+        );
+    }
+}
+
+fn read_csv(spec: &FeedSpec, take: &mut impl FnMut(u64, &str)) -> std::io::Result<()> {
+    let has_headers = spec.has_headers.unwrap_or(true);
+    let mut rb = csv::ReaderBuilder::new();
+    rb.has_headers(has_headers).flexible(true);
+    if let Some(d) = &spec.delimiter {
+        rb.delimiter(d.as_bytes()[0]);
+    }
+    if let Some(c) = &spec.comment {
+        rb.comment(Some(c.as_bytes()[0]));
+    }
+    let mut r = rb.from_path(&spec.path).map_err(std::io::Error::other)?;
+    let idx = match &spec.column {
+        Some(Column::Index(i)) => *i,
+        Some(Column::Name(name)) => {
+            let h = r.headers().map_err(std::io::Error::other)?;
+            h.iter()
+                .position(|c| {
+                    c.trim()
+                        .trim_start_matches('\u{feff}')
+                        .eq_ignore_ascii_case(name)
+                })
+                .ok_or_else(|| {
+                    std::io::Error::other(format!(
+                        "no column named {name:?} in the header row (columns: {})",
+                        h.iter().collect::<Vec<_>>().join(", ")
+                    ))
+                })?
+        }
+        None => 0,
+    };
+    let mut rec = csv::StringRecord::new();
+    loop {
+        match r.read_record(&mut rec) {
+            Ok(false) => return Ok(()),
+            Ok(true) => {
+                let line = rec.position().map_or(0, |p| p.line());
+                match rec.get(idx) {
+                    Some(v) => take(line, v),
+                    None => take(line, ""),
+                }
+            }
+            // A bad record (e.g. invalid UTF-8) is skipped like a bad entry.
+            Err(e) => {
+                let line = e.position().map_or(0, |p| p.line());
+                tracing::warn!(
+                    "{}:{line}: unreadable CSV record skipped: {e}",
+                    spec.path.display()
+                );
+                if !matches!(e.kind(), csv::ErrorKind::Utf8 { .. }) {
+                    return Err(std::io::Error::other(e));
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn write(dir: &Path, name: &str, text: &str) {
+        std::fs::File::create(dir.join(name))
+            .unwrap()
+            .write_all(text.as_bytes())
+            .unwrap();
+    }
+
+    #[test]
+    fn config_lists_every_problem() {
+        let d = tempfile::tempdir().unwrap();
+        let toml = r#"
+[[feed]]
+name = "a"
+path = "missing.txt"
+format = "plain"
+
+[[feed]]
+name = "a"
+path = "x.csv"
+format = "csv"
+category = "malware"
+delimiter = "::"
+"#;
+        let e = FeedsConfig::parse(&d.path().join("feeds.toml"), toml).unwrap_err();
+        let all = e.to_string();
+        assert!(all.contains("does not exist"), "{all}");
+        assert!(all.contains("`category` is required"), "{all}");
+        assert!(all.contains("name already used"), "{all}");
+        assert!(all.contains("needs `column`"), "{all}");
+        assert!(all.contains("`delimiter` must be one"), "{all}");
+    }
+
+    #[test]
+    fn toml_syntax_error_names_line() {
+        let e = FeedsConfig::parse(Path::new("f.toml"), "[[feed]]\nname = \n").unwrap_err();
+        assert!(e.0[0].starts_with("f.toml:2:"), "{}", e.0[0]);
+    }
+
+    #[test]
+    fn formats_and_bad_lines() {
+        let d = tempfile::tempdir().unwrap();
+        write(
+            d.path(),
+            "p.txt",
+            "# header\nbad.example\n1.2.3.4 # trailing comment\n\nnot a domain\n127.0.0.1\n",
+        );
+        write(
+            d.path(),
+            "h.txt",
+            "0.0.0.0 localhost\n0.0.0.0 ads.example tracker.example\n",
+        );
+        write(
+            d.path(),
+            "c.csv",
+            "ip,category,score\n5.6.7.8,10,50\n9.9.9.0/24,1,2\nnope,1,1\n",
+        );
+        write(d.path(), "t.tsv", "#comment\n203.0.113.9\t3\n");
+        write(d.path(), "a.txt", "good.bad.example\n");
+        let toml = r##"
+[[feed]]
+name = "p"
+path = "p.txt"
+format = "plain"
+category = "malware"
+severity = "high"
+[[feed]]
+name = "h"
+path = "h.txt"
+format = "hosts"
+category = "ads"
+[[feed]]
+name = "c"
+path = "c.csv"
+format = "csv"
+column = "ip"
+category = "scanner"
+[[feed]]
+name = "t"
+path = "t.tsv"
+format = "csv"
+column = 0
+has_headers = false
+delimiter = "\t"
+comment = "#"
+category = "scanner"
+[[feed]]
+name = "allow"
+path = "a.txt"
+format = "plain"
+kind = "allow"
+"##;
+        let p = d.path().join("feeds.toml");
+        write(d.path(), "feeds.toml", toml);
+        let cfg = FeedsConfig::load(&p).unwrap();
+        let (s, reps, _) = build_snapshot(&cfg);
+        let by: BTreeMap<_, _> = reps.iter().map(|r| (r.name.as_str(), r)).collect();
+        assert_eq!(by["p"].accepted, 2);
+        let lines: Vec<u64> = by["p"].rejected.iter().map(|r| r.line).collect();
+        assert_eq!(lines, vec![5, 6]);
+        assert_eq!(by["h"].accepted, 2);
+        assert_eq!(by["c"].accepted, 2);
+        assert_eq!(by["c"].rejected[0].line, 4);
+        assert_eq!(by["t"].accepted, 1);
+        assert!(s.match_domain("x.bad.example").is_some());
+        assert!(s.match_domain("tracker.example").is_some());
+        assert!(s.match_ip("9.9.9.77".parse().unwrap(), None).is_some());
+        assert!(s.match_ip("203.0.113.9".parse().unwrap(), None).is_some());
+        assert!(s.allow_domain("good.bad.example"));
+    }
+
+    #[test]
+    fn csv_missing_column_is_a_feed_failure_not_a_panic() {
+        let d = tempfile::tempdir().unwrap();
+        write(d.path(), "c.csv", "a,b\n1,2\n");
+        let toml =
+            "[[feed]]\nname=\"c\"\npath=\"c.csv\"\nformat=\"csv\"\ncolumn=\"ip\"\ncategory=\"x\"\n";
+        write(d.path(), "feeds.toml", toml);
+        let cfg = FeedsConfig::load(&d.path().join("feeds.toml")).unwrap();
+        let (_, reps, _) = build_snapshot(&cfg);
+        assert!(reps[0].failed.as_ref().unwrap().contains("no column named"));
+    }
+}

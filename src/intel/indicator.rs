@@ -1,0 +1,315 @@
+//! Turning one feed entry into a typed, normalised indicator, or a named
+//! rejection. Every feed format funnels its entries through [`classify`].
+
+use ipnet::IpNet;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::net::{IpAddr, SocketAddr};
+
+/// What an indicator is matched against.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IndicatorKind {
+    Ip,
+    Cidr,
+    /// An address that is malicious on one port only (`1.2.3.4:8080`).
+    IpPort,
+    /// A domain and all its subdomains.
+    Domain,
+    /// `host/path` fragment, searched in HTTP Host + request target.
+    Url,
+    /// Free text, searched in HTTP Host + request target.
+    Keyword,
+}
+
+impl IndicatorKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IndicatorKind::Ip => "ip",
+            IndicatorKind::Cidr => "cidr",
+            IndicatorKind::IpPort => "ip_port",
+            IndicatorKind::Domain => "domain",
+            IndicatorKind::Url => "url",
+            IndicatorKind::Keyword => "keyword",
+        }
+    }
+}
+
+/// How a feed wants its entries read.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EntryType {
+    /// Decide per entry: address, network, `ip:port`, URL or domain.
+    #[default]
+    Auto,
+    Ip,
+    Domain,
+    Url,
+    Keyword,
+}
+
+/// A parsed entry.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Entry {
+    Ip(IpAddr),
+    Net(IpNet),
+    IpPort(IpAddr, u16),
+    Domain(String),
+    Url(String),
+    Keyword(String),
+}
+
+impl Entry {
+    pub fn kind(&self) -> IndicatorKind {
+        match self {
+            Entry::Ip(_) => IndicatorKind::Ip,
+            Entry::Net(_) => IndicatorKind::Cidr,
+            Entry::IpPort(..) => IndicatorKind::IpPort,
+            Entry::Domain(_) => IndicatorKind::Domain,
+            Entry::Url(_) => IndicatorKind::Url,
+            Entry::Keyword(_) => IndicatorKind::Keyword,
+        }
+    }
+}
+
+/// Why an entry was refused.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Reject {
+    Empty,
+    Whitespace,
+    NonRoutable(IpAddr),
+    TooBroad(IpNet),
+    BadDomain(&'static str),
+    NonAscii,
+    BadUrl,
+}
+
+impl fmt::Display for Reject {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Reject::Empty => f.write_str("empty entry"),
+            Reject::Whitespace => f.write_str("entry contains whitespace"),
+            Reject::NonRoutable(ip) => write!(
+                f,
+                "{ip} is not a routable address (loopback, unspecified, multicast or broadcast)"
+            ),
+            Reject::TooBroad(n) => write!(
+                f,
+                "{n} is implausibly broad for a blocklist (shorter than /8 for IPv4 or /16 for IPv6)"
+            ),
+            Reject::BadDomain(why) => write!(f, "not a domain name: {why}"),
+            Reject::NonAscii => f.write_str(
+                "non-ASCII domain: write it in punycode (xn--...) until IDN feeds are supported",
+            ),
+            Reject::BadUrl => f.write_str("URL without a host"),
+        }
+    }
+}
+
+fn routable(ip: IpAddr) -> Result<IpAddr, Reject> {
+    let bad = match ip {
+        IpAddr::V4(a) => {
+            a.is_unspecified() || a.is_loopback() || a.is_multicast() || a.is_broadcast()
+        }
+        IpAddr::V6(a) => a.is_unspecified() || a.is_loopback() || a.is_multicast(),
+    };
+    if bad {
+        Err(Reject::NonRoutable(ip))
+    } else {
+        Ok(ip)
+    }
+}
+
+/// Validate and normalise a domain: lower case, no trailing dot, a leading
+/// `*.` or `.` dropped (suffix matching already covers subdomains).
+pub fn domain(raw: &str) -> Result<String, Reject> {
+    let d = raw.trim_end_matches('.');
+    let d = d
+        .strip_prefix("*.")
+        .or_else(|| d.strip_prefix('.'))
+        .unwrap_or(d);
+    if d.is_empty() {
+        return Err(Reject::Empty);
+    }
+    if !d.is_ascii() {
+        return Err(Reject::NonAscii);
+    }
+    if d.len() > 253 {
+        return Err(Reject::BadDomain("longer than 253 characters"));
+    }
+    let d = d.to_ascii_lowercase();
+    let mut labels = 0;
+    for l in d.split('.') {
+        labels += 1;
+        if l.is_empty() {
+            return Err(Reject::BadDomain("empty label"));
+        }
+        if l.len() > 63 {
+            return Err(Reject::BadDomain("label longer than 63 characters"));
+        }
+        if !l
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
+            return Err(Reject::BadDomain("character not allowed in a host name"));
+        }
+    }
+    if labels < 2 {
+        return Err(Reject::BadDomain(
+            "single label: it would match a whole top-level domain",
+        ));
+    }
+    if d.rsplit('.')
+        .next()
+        .is_some_and(|tld| tld.bytes().all(|b| b.is_ascii_digit()))
+    {
+        return Err(Reject::BadDomain(
+            "numeric top-level label (a malformed address?)",
+        ));
+    }
+    Ok(d)
+}
+
+fn net(n: IpNet) -> Result<Entry, Reject> {
+    let n = n.trunc();
+    let too_broad = match n {
+        IpNet::V4(v) => v.prefix_len() < 8,
+        IpNet::V6(v) => v.prefix_len() < 16,
+    };
+    if too_broad {
+        return Err(Reject::TooBroad(n));
+    }
+    if n.prefix_len() == n.max_prefix_len() {
+        return routable(n.addr()).map(Entry::Ip);
+    }
+    Ok(Entry::Net(n))
+}
+
+/// Classify a URL-ish entry: scheme dropped, host lower-cased; a URL that is
+/// only a host becomes a domain or address.
+fn url(raw: &str) -> Result<Entry, Reject> {
+    let lower = raw.to_ascii_lowercase();
+    let rest = ["http://", "https://", "hxxp://", "hxxps://"]
+        .iter()
+        .find_map(|s| lower.strip_prefix(s).map(|_| &raw[s.len()..]))
+        .unwrap_or(raw);
+    if rest.starts_with('/') {
+        return Ok(Entry::Url(rest.to_owned()));
+    }
+    let (host, path) = match rest.find(['/', '?']) {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, ""),
+    };
+    if host.is_empty() {
+        return Err(Reject::BadUrl);
+    }
+    if path.is_empty() || path == "/" {
+        return auto(host);
+    }
+    Ok(Entry::Url(format!("{}{}", host.to_ascii_lowercase(), path)))
+}
+
+fn auto(s: &str) -> Result<Entry, Reject> {
+    if let Ok(ip) = s.parse::<IpAddr>() {
+        return routable(ip).map(Entry::Ip);
+    }
+    if s.contains('/') || s.contains("://") {
+        if let Ok(n) = s.parse::<IpNet>() {
+            return net(n);
+        }
+        return url(s);
+    }
+    if let Ok(sa) = s.parse::<SocketAddr>() {
+        return routable(sa.ip()).map(|ip| Entry::IpPort(ip, sa.port()));
+    }
+    domain(s).map(Entry::Domain)
+}
+
+/// Classify one entry as the feed's [`EntryType`] says.
+pub fn classify(raw: &str, as_type: EntryType) -> Result<Entry, Reject> {
+    let s = raw.trim();
+    if s.is_empty() {
+        return Err(Reject::Empty);
+    }
+    if as_type != EntryType::Keyword && s.contains(char::is_whitespace) {
+        return Err(Reject::Whitespace);
+    }
+    match as_type {
+        EntryType::Auto => auto(s),
+        EntryType::Ip => match s.parse::<IpAddr>() {
+            Ok(ip) => routable(ip).map(Entry::Ip),
+            Err(_) => match s.parse::<IpNet>() {
+                Ok(n) => net(n),
+                Err(_) => auto(s).and_then(|e| match e {
+                    Entry::IpPort(..) => Ok(e),
+                    _ => Err(Reject::BadDomain("expected an IP address or network")),
+                }),
+            },
+        },
+        EntryType::Domain => domain(s).map(Entry::Domain),
+        EntryType::Url => url(s),
+        EntryType::Keyword => Ok(Entry::Keyword(s.to_owned())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn a(s: &str) -> Result<Entry, Reject> {
+        classify(s, EntryType::Auto)
+    }
+
+    #[test]
+    fn auto_kinds() {
+        assert_eq!(
+            a("91.254.215.167"),
+            Ok(Entry::Ip("91.254.215.167".parse().unwrap()))
+        );
+        assert_eq!(
+            a("2001:db8::5"),
+            Ok(Entry::Ip("2001:db8::5".parse().unwrap()))
+        );
+        assert_eq!(
+            a("192.168.0.13/24"),
+            Ok(Entry::Net("192.168.0.0/24".parse().unwrap()))
+        );
+        assert_eq!(a("5.6.7.8/32"), Ok(Entry::Ip("5.6.7.8".parse().unwrap())));
+        assert_eq!(
+            a("1.2.3.4:8080"),
+            Ok(Entry::IpPort("1.2.3.4".parse().unwrap(), 8080))
+        );
+        assert_eq!(a("*.Bad.Example."), Ok(Entry::Domain("bad.example".into())));
+        assert_eq!(
+            a("bad.example/gate.php"),
+            Ok(Entry::Url("bad.example/gate.php".into()))
+        );
+        assert_eq!(
+            a("http://BAD.example/x"),
+            Ok(Entry::Url("bad.example/x".into()))
+        );
+        assert_eq!(
+            a("http://5.6.7.8"),
+            Ok(Entry::Ip("5.6.7.8".parse().unwrap()))
+        );
+        assert_eq!(
+            a("/wp-admin/x.php"),
+            Ok(Entry::Url("/wp-admin/x.php".into()))
+        );
+    }
+
+    #[test]
+    fn rejections() {
+        assert_eq!(
+            a("127.0.0.1"),
+            Err(Reject::NonRoutable("127.0.0.1".parse().unwrap()))
+        );
+        assert!(matches!(a("0.0.0.0/0"), Err(Reject::TooBroad(_))));
+        assert!(matches!(a("com"), Err(Reject::BadDomain(_))));
+        assert!(matches!(a("bad..example"), Err(Reject::BadDomain(_))));
+        assert_eq!(a("bad example"), Err(Reject::Whitespace));
+        assert_eq!(a("ví-dụ.vn"), Err(Reject::NonAscii));
+        assert!(matches!(a("1.2.3.999"), Err(Reject::BadDomain(_))));
+        assert_eq!(a("   "), Err(Reject::Empty));
+    }
+}

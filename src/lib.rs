@@ -1,0 +1,23 @@
+//! gatewatch: a network sensor that finds malware-infected hosts from gateway
+//! traffic and attributes them to organisational units.
+//!
+//! Data flows one way: [`capture`] -> [`decode`] -> protocol parsers
+//! ([`dns`], [`tls`], [`http`]) -> [`detect`] (match against [`intel`],
+//! attribute with [`attribution`]) -> sinks ([`alert`], [`offenders`]).
+
+pub mod alert;
+pub mod attribution;
+pub mod capture;
+pub mod cli;
+pub mod decode;
+pub mod detect;
+pub mod dns;
+pub mod export;
+pub mod http;
+pub mod intel;
+pub mod name;
+pub mod netrange;
+pub mod offenders;
+pub mod replay;
+pub mod stats;
+pub mod tls;

@@ -1,0 +1,208 @@
+//! TLS ClientHello server-name (SNI) extraction from the start of a TCP payload.
+//!
+//! Written here rather than with tls-parser because a sensor sees the first
+//! segment of a ClientHello, often without the rest of the record: this
+//! walker reads as far as the bytes go and finds the SNI whenever it lies in
+//! what was captured, where a whole-record parser refuses the message. It is
+//! a bounds-checked cursor over the borrowed slice, so it neither allocates
+//! nor panics (see the proptest in `tests/malformed.rs`).
+
+/// Result of looking at the first bytes of a TCP payload.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ClientHello<'a> {
+    /// The payload does not start with a TLS handshake record.
+    NotTls,
+    /// A ClientHello; `sni` is the first host_name entry, if any.
+    Hello { sni: Option<&'a [u8]> },
+    /// A ClientHello whose bytes end before the extensions were read.
+    Truncated,
+    /// A handshake record that claims to be a ClientHello but is inconsistent.
+    Malformed,
+}
+
+struct Cur<'a> {
+    b: &'a [u8],
+}
+
+impl<'a> Cur<'a> {
+    fn u8(&mut self) -> Option<u8> {
+        let (&v, rest) = self.b.split_first()?;
+        self.b = rest;
+        Some(v)
+    }
+    fn u16(&mut self) -> Option<u16> {
+        let v = self.take(2)?;
+        Some(u16::from_be_bytes([v[0], v[1]]))
+    }
+    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+        if self.b.len() < n {
+            return None;
+        }
+        let (v, rest) = self.b.split_at(n);
+        self.b = rest;
+        Some(v)
+    }
+}
+
+/// Look for a ClientHello at the start of `payload`.
+pub fn client_hello(payload: &[u8]) -> ClientHello<'_> {
+    // Record header: type 22 (handshake), version 3.x, length.
+    if payload.len() < 6 || payload[0] != 0x16 || payload[1] != 3 || payload[2] > 4 {
+        return ClientHello::NotTls;
+    }
+    // Handshake type 1 = ClientHello.
+    if payload[5] != 1 {
+        return ClientHello::NotTls;
+    }
+    let rec_len = usize::from(u16::from_be_bytes([payload[3], payload[4]]));
+    if rec_len < 4 {
+        return ClientHello::Malformed;
+    }
+    let record = &payload[5..payload.len().min(5 + rec_len)];
+    let mut c = Cur { b: record };
+    let parsed = (|| -> Result<Option<&[u8]>, bool> {
+        // Err(true) = ran out of bytes, Err(false) = inconsistent.
+        c.u8().ok_or(true)?; // handshake type
+        let hs_len = c.take(3).ok_or(true)?;
+        let hs_len =
+            (usize::from(hs_len[0]) << 16) | (usize::from(hs_len[1]) << 8) | usize::from(hs_len[2]);
+        if hs_len < 38 {
+            return Err(false);
+        }
+        c.take(2 + 32).ok_or(true)?; // client_version, random
+        let sid = usize::from(c.u8().ok_or(true)?);
+        if sid > 32 {
+            return Err(false);
+        }
+        c.take(sid).ok_or(true)?;
+        let cs = usize::from(c.u16().ok_or(true)?);
+        if cs % 2 != 0 {
+            return Err(false);
+        }
+        c.take(cs).ok_or(true)?;
+        let comp = usize::from(c.u8().ok_or(true)?);
+        c.take(comp).ok_or(true)?;
+        if c.b.is_empty() && hs_len <= record.len().saturating_sub(4) {
+            return Ok(None); // no extensions at all (SSL 3.0 style)
+        }
+        let ext_total = usize::from(c.u16().ok_or(true)?);
+        let mut exts = Cur {
+            b: &c.b[..c.b.len().min(ext_total)],
+        };
+        let complete = c.b.len() >= ext_total;
+        while !exts.b.is_empty() {
+            let (Some(ty), Some(len)) = (exts.u16(), exts.u16()) else {
+                return Err(true);
+            };
+            let Some(body) = exts.take(usize::from(len)) else {
+                return Err(true);
+            };
+            if ty == 0 {
+                let mut s = Cur { b: body };
+                let list = usize::from(s.u16().ok_or(false)?);
+                let mut list = Cur {
+                    b: s.take(list).ok_or(false)?,
+                };
+                while !list.b.is_empty() {
+                    let kind = list.u8().ok_or(false)?;
+                    let n = usize::from(list.u16().ok_or(false)?);
+                    let name = list.take(n).ok_or(false)?;
+                    if kind == 0 {
+                        return if name.is_empty() {
+                            Err(false)
+                        } else {
+                            Ok(Some(name))
+                        };
+                    }
+                }
+                return Ok(None);
+            }
+        }
+        if complete { Ok(None) } else { Err(true) }
+    })();
+    match parsed {
+        Ok(sni) => ClientHello::Hello { sni },
+        Err(true) => ClientHello::Truncated,
+        Err(false) => ClientHello::Malformed,
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// Build a ClientHello record with the given extensions, following the
+    /// RFC 8446 section 4.1.2 layout.
+    pub fn hello(exts: &[(u16, Vec<u8>)]) -> Vec<u8> {
+        let mut body = vec![3, 3];
+        body.extend_from_slice(&[7u8; 32]);
+        body.push(0); // session id
+        body.extend_from_slice(&[0, 4, 0x13, 0x01, 0x13, 0x02]);
+        body.extend_from_slice(&[1, 0]);
+        let mut e = Vec::new();
+        for (ty, data) in exts {
+            e.extend_from_slice(&ty.to_be_bytes());
+            e.extend_from_slice(&(data.len() as u16).to_be_bytes());
+            e.extend_from_slice(data);
+        }
+        body.extend_from_slice(&(e.len() as u16).to_be_bytes());
+        body.extend_from_slice(&e);
+        let mut hs = vec![1, 0, (body.len() >> 8) as u8, body.len() as u8];
+        hs.extend_from_slice(&body);
+        let mut rec = vec![0x16, 3, 1, (hs.len() >> 8) as u8, hs.len() as u8];
+        rec.extend_from_slice(&hs);
+        rec
+    }
+
+    pub fn sni_ext(name: &str) -> (u16, Vec<u8>) {
+        let mut d = Vec::new();
+        d.extend_from_slice(&((name.len() + 3) as u16).to_be_bytes());
+        d.push(0);
+        d.extend_from_slice(&(name.len() as u16).to_be_bytes());
+        d.extend_from_slice(name.as_bytes());
+        (0, d)
+    }
+
+    #[test]
+    fn finds_sni_after_other_extensions() {
+        let rec = hello(&[(10, vec![0, 2, 0, 29]), sni_ext("bad.example")]);
+        assert_eq!(
+            client_hello(&rec),
+            ClientHello::Hello {
+                sni: Some(b"bad.example")
+            }
+        );
+    }
+
+    #[test]
+    fn no_sni_is_not_an_error() {
+        let rec = hello(&[(10, vec![0, 2, 0, 29])]);
+        assert_eq!(client_hello(&rec), ClientHello::Hello { sni: None });
+    }
+
+    #[test]
+    fn cut_before_sni_is_truncated_cut_after_still_found() {
+        let rec = hello(&[
+            (10, vec![0, 2, 0, 29]),
+            sni_ext("bad.example"),
+            (13, vec![0; 40]),
+        ]);
+        assert_eq!(client_hello(&rec[..60]), ClientHello::Truncated);
+        let sni_end = rec.len() - 44;
+        assert_eq!(
+            client_hello(&rec[..sni_end]),
+            ClientHello::Hello {
+                sni: Some(b"bad.example")
+            }
+        );
+    }
+
+    #[test]
+    fn garbage_is_not_tls_or_malformed() {
+        assert_eq!(client_hello(b"GET / HTTP/1.1\r\n"), ClientHello::NotTls);
+        assert_eq!(client_hello(&[0x16, 3, 1, 0, 1, 1]), ClientHello::Malformed);
+        let mut rec = hello(&[sni_ext("x.example")]);
+        rec[9 + 34] = 200; // session id length > 32
+        assert_eq!(client_hello(&rec), ClientHello::Malformed);
+    }
+}
