@@ -160,21 +160,28 @@ pub fn decode<'a>(pkt: &RawPacket<'a>, stats: &mut Stats) -> Option<Decoded<'a>>
                 rest = &rest[4..];
             }
             ETH_PPPOE_SESSION => {
-                // ver/type, code, session id, length, then the PPP protocol.
+                // ver/type, code, session id, length, then the PPP protocol,
+                // which may be compressed to one byte (RFC 1661 PFC: an odd
+                // first byte ends the field).
                 if rest.len() < 8 || rest[0] != 0x11 || rest[1] != 0 {
                     return fail(stats, Reason::PppoeMalformed);
                 }
                 let len = be16(rest, 4) as usize;
-                ether_type = match be16(rest, 6) {
+                let (proto, hdr) = if rest[6] & 1 == 1 {
+                    (u16::from(rest[6]), 7)
+                } else {
+                    (be16(rest, 6), 8)
+                };
+                ether_type = match proto {
                     0x0021 => ETH_IPV4,
                     0x0057 => ETH_IPV6,
                     _ => return fail(stats, Reason::NonIp), // LCP, IPCP, ...
                 };
                 stats.pppoe += 1;
-                // The PPPoE length covers the PPP protocol field and payload;
-                // it trims Ethernet padding when it fits.
-                let end = (2 + len).min(rest.len() - 4).max(2);
-                rest = &rest[8..4 + end];
+                // The PPPoE length counts from the PPP protocol field; it
+                // trims Ethernet padding when it fits.
+                let end = (6 + len).clamp(hdr, rest.len());
+                rest = &rest[hdr..end];
             }
             _ => return fail(stats, Reason::NonIp),
         }

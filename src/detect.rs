@@ -177,7 +177,7 @@ impl Engine {
         };
         self.match_ips(&snap, &d, &p, sink);
         match d.transport {
-            Transport::Udp { payload, .. } if sp == dns::PORT || dp == dns::PORT => {
+            Transport::Udp { payload, .. } if dns::is_dns_udp(sp, dp) => {
                 if let Some(m) = dns::parse(payload, &mut self.stats) {
                     self.on_dns(&snap, &m, &p, sink);
                 }

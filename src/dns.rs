@@ -15,6 +15,16 @@ use std::net::IpAddr;
 
 /// Standard DNS port; both UDP and TCP use it.
 pub const PORT: u16 = 53;
+/// Multicast DNS (RFC 6762) and LLMNR (RFC 4795) share the DNS message
+/// format; their names are local, but they show which host is which.
+pub const MDNS_PORT: u16 = 5353;
+pub const LLMNR_PORT: u16 = 5355;
+
+/// Whether a UDP port pair carries DNS-format messages.
+#[inline]
+pub fn is_dns_udp(sp: u16, dp: u16) -> bool {
+    matches!(sp, PORT | MDNS_PORT | LLMNR_PORT) || matches!(dp, PORT | MDNS_PORT | LLMNR_PORT)
+}
 
 /// One answer record we care about.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -29,6 +29,8 @@ pub struct Request<'a> {
     /// Host without port: from the Host header, else from an absolute or
     /// authority-form target.
     pub host: Option<&'a [u8]>,
+    /// Whether `host` came from a Host header (rather than the target).
+    pub host_header: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -56,7 +58,10 @@ pub fn request(payload: &[u8]) -> Parsed<'_> {
         Err(_) => return Parsed::Malformed,
     };
     let (Some(method), Some(target)) = (r.method, r.path) else {
-        return Parsed::Malformed;
+        if complete {
+            return Parsed::Malformed;
+        }
+        return cut_request_line(payload);
     };
     let header_host = r
         .headers
@@ -64,14 +69,45 @@ pub fn request(payload: &[u8]) -> Parsed<'_> {
         .take_while(|h| !h.name.is_empty())
         .find(|h| h.name.eq_ignore_ascii_case("host"))
         .map(|h| strip_port(trim(h.value)));
+    let host_header = header_host.is_some_and(|h| !h.is_empty());
     let host = header_host.or_else(|| target_host(method, target));
     Parsed::Request {
         req: Request {
             method,
             target,
             host: host.filter(|h| !h.is_empty()),
+            host_header,
         },
         complete,
+    }
+}
+
+/// A request line cut before its end (snaplen, or a first segment that ends
+/// early): keep the method and as much of the target as was captured.
+fn cut_request_line(payload: &[u8]) -> Parsed<'_> {
+    let line = payload
+        .split(|&b| b == b'\r' || b == b'\n')
+        .next()
+        .unwrap_or(payload);
+    let mut parts = line.splitn(3, |&b| b == b' ');
+    let (Some(m), Some(t)) = (parts.next(), parts.next()) else {
+        return Parsed::Malformed;
+    };
+    match (std::str::from_utf8(m), std::str::from_utf8(t)) {
+        (Ok(method), Ok(target))
+            if !target.is_empty() && target.bytes().all(|b| b.is_ascii_graphic()) =>
+        {
+            Parsed::Request {
+                req: Request {
+                    method,
+                    target,
+                    host: target_host(method, target),
+                    host_header: false,
+                },
+                complete: false,
+            }
+        }
+        _ => Parsed::Malformed,
     }
 }
 
@@ -140,6 +176,14 @@ mod tests {
         assert_eq!(r.host, Some(&b"c2.example"[..]));
         let (r, _) = req(b"GET / HTTP/1.1\r\nHost: [2001:db8::1]:80\r\n\r\n");
         assert_eq!(r.host, Some(&b"2001:db8::1"[..]));
+    }
+
+    #[test]
+    fn request_line_cut_short() {
+        let (r, c) = req(b"GET /download/CHANGES.br");
+        assert!(!c);
+        assert_eq!(r.target, "/download/CHANGES.br");
+        assert_eq!(r.host, None);
     }
 
     #[test]

@@ -20,4 +20,5 @@ pub mod netrange;
 pub mod offenders;
 pub mod replay;
 pub mod stats;
+pub mod testkit;
 pub mod tls;

@@ -46,6 +46,12 @@ impl<'a> Cur<'a> {
 
 /// Look for a ClientHello at the start of `payload`.
 pub fn client_hello(payload: &[u8]) -> ClientHello<'_> {
+    // SSL 2.0-compatible ClientHello (two-byte header with the top bit set,
+    // message type 1, version 3.x): old clients and some malware (Glupteba)
+    // still send it. It has no extensions, so no SNI.
+    if payload.len() >= 5 && payload[0] & 0x80 != 0 && payload[2] == 1 && payload[3] == 3 {
+        return ClientHello::Hello { sni: None };
+    }
     // Record header: type 22 (handshake), version 3.x, length.
     if payload.len() < 6 || payload[0] != 0x16 || payload[1] != 3 || payload[2] > 4 {
         return ClientHello::NotTls;
