@@ -212,7 +212,7 @@ fn snaplen_cut_frames_are_reported_and_inspected() {
         .find(|x| matches!(x.kind, SourceProblemKind::SnaplenCut { .. }));
     assert!(cut.is_some(), "{:?}", rep.problems);
     let r = replay_collect(
-        &[p.clone()],
+        std::slice::from_ref(&p),
         Snapshot::empty(),
         units_from("code,name,cidrs\n"),
     );
