@@ -206,8 +206,9 @@ fn check_dir(dir: &Path) -> usize {
             && o.http == t.http
             && o.queries == t.queries
         {
-            failures.push(format!("{name}: listed as a known gap ({why}) but now matches: remove it from KNOWN_GAPS"));
-        }
+            failures.push(format!(
+                "{name}: listed as a known gap ({why}) but now matches: remove it from KNOWN_GAPS"
+            ));
         }
     }
     assert!(
