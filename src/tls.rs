@@ -134,40 +134,9 @@ pub fn client_hello(payload: &[u8]) -> ClientHello<'_> {
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
     use super::*;
-
-    /// Build a ClientHello record with the given extensions, following the
-    /// RFC 8446 section 4.1.2 layout.
-    pub fn hello(exts: &[(u16, Vec<u8>)]) -> Vec<u8> {
-        let mut body = vec![3, 3];
-        body.extend_from_slice(&[7u8; 32]);
-        body.push(0); // session id
-        body.extend_from_slice(&[0, 4, 0x13, 0x01, 0x13, 0x02]);
-        body.extend_from_slice(&[1, 0]);
-        let mut e = Vec::new();
-        for (ty, data) in exts {
-            e.extend_from_slice(&ty.to_be_bytes());
-            e.extend_from_slice(&(data.len() as u16).to_be_bytes());
-            e.extend_from_slice(data);
-        }
-        body.extend_from_slice(&(e.len() as u16).to_be_bytes());
-        body.extend_from_slice(&e);
-        let mut hs = vec![1, 0, (body.len() >> 8) as u8, body.len() as u8];
-        hs.extend_from_slice(&body);
-        let mut rec = vec![0x16, 3, 1, (hs.len() >> 8) as u8, hs.len() as u8];
-        rec.extend_from_slice(&hs);
-        rec
-    }
-
-    pub fn sni_ext(name: &str) -> (u16, Vec<u8>) {
-        let mut d = Vec::new();
-        d.extend_from_slice(&((name.len() + 3) as u16).to_be_bytes());
-        d.push(0);
-        d.extend_from_slice(&(name.len() as u16).to_be_bytes());
-        d.extend_from_slice(name.as_bytes());
-        (0, d)
-    }
+    use crate::testkit::{client_hello_record as hello, sni_ext};
 
     #[test]
     fn finds_sni_after_other_extensions() {
