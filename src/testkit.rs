@@ -466,3 +466,40 @@ pub fn sni_ext(name: &str) -> (u16, Vec<u8>) {
     d.extend_from_slice(name.as_bytes());
     (0, d)
 }
+
+/// The development data set named by `GATEWATCH_SHARED_DATA`, if set. When it
+/// is set but the directory is missing, that is a failure, not a skip.
+pub fn shared_data() -> Option<PathBuf> {
+    let dir = PathBuf::from(std::env::var_os("GATEWATCH_SHARED_DATA")?);
+    assert!(
+        dir.join("pcaps").is_dir(),
+        "GATEWATCH_SHARED_DATA={} has no pcaps/ directory",
+        dir.display()
+    );
+    Some(dir)
+}
+
+/// Every `.pcap`/`.pcapng` under `dir` that has a tshark `.summary.txt`, sorted.
+pub fn captures_with_summaries(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap_or_else(|e| panic!("{}: {e}", d.display())) {
+            let p = e.expect("directory entry").path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.extension().is_some_and(|x| x == "pcap" || x == "pcapng")
+                && summary_path(&p).is_file()
+            {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// `capture.pcap` -> `capture.pcap.summary.txt`.
+pub fn summary_path(p: &Path) -> PathBuf {
+    PathBuf::from(format!("{}.summary.txt", p.display()))
+}

@@ -6,7 +6,9 @@ use gatewatch::intel::feeds::{Column, FeedKind, FeedSpec, Format, load_feed};
 use gatewatch::intel::indicator::{EntryType, classify};
 use gatewatch::intel::{FeedMeta, Severity, SnapshotBuilder};
 use gatewatch::stats::HitSource;
-use gatewatch::testkit::{Summary, replay_collect};
+use gatewatch::testkit::{
+    Summary, captures_with_summaries, replay_collect, shared_data, summary_path,
+};
 use std::collections::BTreeSet;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
@@ -118,72 +120,64 @@ fn et_iprep_csv_finds_both_listed_peers() {
 /// sent them, must flag exactly those clients, all in that unit.
 fn names_feed_check(dir: &Path) -> usize {
     let mut checked = 0;
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                stack.push(p);
-                continue;
-            }
-            let sum = PathBuf::from(format!("{}.summary.txt", p.display()));
-            if !sum.is_file() || p.to_string_lossy().contains("quic") {
-                continue; // QUIC SNI needs issue 6
-            }
-            let s = Summary::parse(&std::fs::read_to_string(&sum).unwrap());
-            let mut clients: BTreeSet<IpAddr> = BTreeSet::new();
-            let mut names: BTreeSet<String> = BTreeSet::new();
-            for (_, src, _, _, sni) in &s.sni {
-                if sni.contains('.') {
-                    clients.insert(*src);
-                    names.insert(sni.to_ascii_lowercase());
-                }
-            }
-            for (_, src, _, _, _, host, _) in &s.http {
-                let h = host.split(':').next().unwrap_or("").to_ascii_lowercase();
-                if h.contains('.') && h.parse::<IpAddr>().is_err() {
-                    clients.insert(*src);
-                    names.insert(h);
-                }
-            }
-            if names.is_empty() {
-                continue;
-            }
-            let feed = Arc::new(FeedMeta {
-                name: "names".into(),
-                category: "test".into(),
-                severity: Severity::High,
-            });
-            let mut b = SnapshotBuilder::default();
-            for n in &names {
-                let parent: Vec<&str> = n.rsplitn(3, '.').take(2).collect();
-                let parent = format!("{}.{}", parent[1], parent[0]);
-                if let Ok(e) = classify(&parent, EntryType::Domain) {
-                    b.add(e, &feed);
-                }
-            }
-            let nets: Vec<String> = clients
-                .iter()
-                .map(|c| {
-                    if c.is_ipv4() {
-                        format!("{c}/32")
-                    } else {
-                        format!("{c}/128")
-                    }
-                })
-                .collect();
-            let units = Units::parse(
-                "u",
-                &format!("code,name,cidrs\nLAB,Đơn vị thử,{}\n", nets.join(" ")),
-                &[],
-            )
-            .unwrap_or_else(|e| panic!("{}: {e}", p.display()));
-            let r = replay_collect(std::slice::from_ref(&p), b.build(), units);
-            let found: BTreeSet<IpAddr> = r.sink.hits.iter().map(|h| h.host).collect();
-            assert_eq!(found, clients, "{}", p.display());
-            assert!(r.sink.hits.iter().all(|h| h.unit.code == "LAB"));
-            checked += 1;
+    for p in captures_with_summaries(dir) {
+        let sum = summary_path(&p);
+        if p.to_string_lossy().contains("quic") {
+            continue; // QUIC SNI needs issue 6
         }
+        let s = Summary::parse(&std::fs::read_to_string(&sum).unwrap());
+        let mut clients: BTreeSet<IpAddr> = BTreeSet::new();
+        let mut names: BTreeSet<String> = BTreeSet::new();
+        for (_, src, _, _, sni) in &s.sni {
+            if sni.contains('.') {
+                clients.insert(*src);
+                names.insert(sni.to_ascii_lowercase());
+            }
+        }
+        for (_, src, _, _, _, host, _) in &s.http {
+            let h = host.split(':').next().unwrap_or("").to_ascii_lowercase();
+            if h.contains('.') && h.parse::<IpAddr>().is_err() {
+                clients.insert(*src);
+                names.insert(h);
+            }
+        }
+        if names.is_empty() {
+            continue;
+        }
+        let feed = Arc::new(FeedMeta {
+            name: "names".into(),
+            category: "test".into(),
+            severity: Severity::High,
+        });
+        let mut b = SnapshotBuilder::default();
+        for n in &names {
+            let parent: Vec<&str> = n.rsplitn(3, '.').take(2).collect();
+            let parent = format!("{}.{}", parent[1], parent[0]);
+            if let Ok(e) = classify(&parent, EntryType::Domain) {
+                b.add(e, &feed);
+            }
+        }
+        let nets: Vec<String> = clients
+            .iter()
+            .map(|c| {
+                if c.is_ipv4() {
+                    format!("{c}/32")
+                } else {
+                    format!("{c}/128")
+                }
+            })
+            .collect();
+        let units = Units::parse(
+            "u",
+            &format!("code,name,cidrs\nLAB,Đơn vị thử,{}\n", nets.join(" ")),
+            &[],
+        )
+        .unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+        let r = replay_collect(std::slice::from_ref(&p), b.build(), units);
+        let found: BTreeSet<IpAddr> = r.sink.hits.iter().map(|h| h.host).collect();
+        assert_eq!(found, clients, "{}", p.display());
+        assert!(r.sink.hits.iter().all(|h| h.unit.code == "LAB"));
+        checked += 1;
     }
     checked
 }
@@ -196,11 +190,10 @@ fn names_from_ground_truth_flag_exactly_their_clients() {
 
 #[test]
 fn names_from_ground_truth_shared_data() {
-    let Ok(dir) = std::env::var("GATEWATCH_SHARED_DATA") else {
+    let Some(dir) = shared_data() else {
         eprintln!("GATEWATCH_SHARED_DATA not set: skipped");
         return;
     };
-    let p = Path::new(&dir).join("pcaps");
-    assert!(p.is_dir(), "{} missing", p.display());
+    let p = dir.join("pcaps");
     assert!(names_feed_check(&p) >= 8);
 }

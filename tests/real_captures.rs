@@ -4,10 +4,12 @@
 //! data set when `GATEWATCH_SHARED_DATA` points at it.
 
 use gatewatch::intel::Snapshot;
-use gatewatch::testkit::{Seen, Summary, replay_collect, units_from};
+use gatewatch::testkit::{
+    Seen, Summary, captures_with_summaries, replay_collect, shared_data, summary_path, units_from,
+};
 use std::collections::BTreeSet;
 use std::net::IpAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// Captures where tshark sees more than a single-segment decoder can, each
 /// with the reason. These are checked as "ours is a subset of tshark's", and
@@ -29,29 +31,6 @@ fn gap(path: &Path) -> Option<&'static str> {
         .iter()
         .find(|(k, _)| p.contains(k))
         .map(|(_, why)| *why)
-}
-
-fn captures(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap_or_else(|e| panic!("{}: {e}", d.display())) {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                stack.push(p);
-            } else if p.extension().is_some_and(|x| x == "pcap" || x == "pcapng")
-                && summary_path(&p).is_file()
-            {
-                out.push(p);
-            }
-        }
-    }
-    out.sort();
-    out
-}
-
-fn summary_path(p: &Path) -> PathBuf {
-    PathBuf::from(format!("{}.summary.txt", p.display()))
 }
 
 type Sni = BTreeSet<(IpAddr, IpAddr, u16, String)>;
@@ -137,7 +116,7 @@ fn truth(path: &Path) -> (Found, u64) {
 }
 
 fn check_dir(dir: &Path) -> usize {
-    let files = captures(dir);
+    let files = captures_with_summaries(dir);
     assert!(
         !files.is_empty(),
         "no captures with summaries under {}",
@@ -231,15 +210,11 @@ fn corpus_matches_tshark_ground_truth() {
 
 #[test]
 fn shared_data_matches_tshark_ground_truth() {
-    let Ok(dir) = std::env::var("GATEWATCH_SHARED_DATA") else {
+    let Some(dir) = shared_data() else {
         eprintln!("GATEWATCH_SHARED_DATA not set: whole-data-set check not run");
         return;
     };
-    let pcaps = Path::new(&dir).join("pcaps");
-    assert!(
-        pcaps.is_dir(),
-        "GATEWATCH_SHARED_DATA={dir} has no pcaps/ directory"
-    );
+    let pcaps = dir.join("pcaps");
     let n = check_dir(&pcaps);
     assert!(n >= 30, "only {n} shared captures with summaries");
 }
