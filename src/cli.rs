@@ -40,6 +40,51 @@ pub enum Cmd {
     Export(ExportArgs),
     /// Validate the feeds and units files and print what they load.
     Check(IntelArgs),
+    /// Capture live on the mirror port until SIGINT/SIGTERM.
+    Run(RunArgs),
+    /// Push capture files through the full multi-worker pipeline and report
+    /// packets/s, Gbit/s, drops and peak RSS against a bare read loop.
+    Bench(BenchArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    /// Sensor configuration (TOML); see deploy/gatewatch.toml.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Interface to capture on (repeatable); replaces the configured list.
+    #[arg(long = "interface", short = 'i')]
+    pub interfaces: Vec<String>,
+    /// Metrics and health listener, e.g. 127.0.0.1:9477.
+    #[arg(long)]
+    pub metrics_listen: Option<String>,
+    /// Decode/match workers (0 = cores minus one).
+    #[arg(long)]
+    pub workers: Option<usize>,
+    /// Alert log; overrides the config.
+    #[arg(long)]
+    pub alerts: Option<PathBuf>,
+    #[arg(long)]
+    pub feeds: Option<PathBuf>,
+    #[arg(long)]
+    pub units: Option<PathBuf>,
+    #[arg(long)]
+    pub sensor_id: Option<String>,
+    /// Print the counters at exit.
+    #[arg(long)]
+    pub stats: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct BenchArgs {
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+    #[command(flatten)]
+    pub intel: IntelArgs,
+    /// Worker counts to measure, e.g. `--workers 1 --workers 3`
+    /// (default: 1 and cores minus one).
+    #[arg(long)]
+    pub workers: Vec<usize>,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -106,19 +151,28 @@ pub struct ExportArgs {
 
 /// Load feeds and units, reporting every configuration problem at once.
 pub fn load_intel(a: &IntelArgs) -> Result<(Snapshot, Vec<FeedReport>, usize, Units)> {
-    let mut problems = Vec::new();
-    let feeds = FeedsConfig::load(&a.feeds)
-        .map_err(|e| problems.extend(e.0))
-        .ok();
     let internal = if a.internal.is_empty() {
         default_internal()
     } else {
         a.internal.clone()
     };
-    let units = Units::load(&a.units, &internal)
+    load_intel_from(&a.feeds, &a.units, &internal, Vec::new())
+}
+
+/// As [`load_intel`], adding `problems` already found (e.g. in the config).
+pub fn load_intel_from(
+    feeds: &std::path::Path,
+    units: &std::path::Path,
+    internal: &[IpNet],
+    mut problems: Vec<String>,
+) -> Result<(Snapshot, Vec<FeedReport>, usize, Units)> {
+    let feeds = FeedsConfig::load(feeds)
         .map_err(|e| problems.extend(e.0))
         .ok();
-    let (Some(feeds), Some(units)) = (feeds, units) else {
+    let units = Units::load(units, internal)
+        .map_err(|e| problems.extend(e.0))
+        .ok();
+    let (Some(feeds), Some(units), true) = (feeds, units, problems.is_empty()) else {
         return Err(ConfigErrors(problems))
             .context("configuration refused; fix these and run again");
     };
@@ -148,6 +202,8 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Cmd::Replay(a) => cmd_replay(a),
         Cmd::Export(a) => cmd_export(a),
         Cmd::Check(a) => cmd_check(a),
+        Cmd::Run(a) => crate::cli_run::cmd_run(a),
+        Cmd::Bench(a) => crate::cli_run::cmd_bench(a),
     }
 }
 
@@ -175,7 +231,7 @@ fn cmd_replay(a: ReplayArgs) -> Result<ExitCode> {
     let mut sink = ReplaySink {
         sensor_id: a.sensor_id.clone(),
         alerts,
-        observations,
+        observations: observations.map(|o| o as Box<dyn std::io::Write>),
         offenders: Default::default(),
         alert_count: 0,
         io_error: None,

@@ -314,6 +314,25 @@ fn decode_ip<'a>(
     })
 }
 
+/// Symmetric flow hash: both directions of a flow hash alike, so a flow's
+/// packets always reach the same worker. Packets without IP hash to 0.
+pub fn flow_hash(pkt: &RawPacket<'_>) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut scratch = Stats::default();
+    let Some(d) = decode(pkt, &mut scratch) else {
+        return 0;
+    };
+    let (sp, dp) = d.transport.ports();
+    let a = (d.src, sp);
+    let b = (d.dst, dp);
+    let (lo, hi) = if a <= b { (a, b) } else { (b, a) };
+    let mut h = rustc_hash::FxHasher::default();
+    (lo, hi, d.transport.proto_number(d.src.is_ipv6())).hash(&mut h);
+    // FxHash leaves low bits weak for small inputs; fold the high half in.
+    let v = h.finish();
+    v ^ (v >> 29) ^ (v >> 47)
+}
+
 fn fragment_offset(ip: &LaxIpSlice<'_>) -> u16 {
     match ip {
         LaxIpSlice::Ipv4(v4) => v4.header().fragments_offset().value(),

@@ -43,6 +43,7 @@ pub struct OffenderRow {
 }
 
 impl OffenderTable {
+    /// Count one hit; returns true when this host is new to the table.
     pub fn add(
         &mut self,
         unit: &str,
@@ -51,7 +52,8 @@ impl OffenderTable {
         indicator: &str,
         category: &str,
         ts_ns: i64,
-    ) {
+    ) -> bool {
+        let before = self.hosts.len();
         let a = self
             .hosts
             .entry((unit.to_owned(), host))
@@ -68,6 +70,7 @@ impl OffenderTable {
         }
         a.first_ns = a.first_ns.min(ts_ns);
         a.last_ns = a.last_ns.max(ts_ns);
+        self.hosts.len() > before
     }
 
     pub fn is_empty(&self) -> bool {

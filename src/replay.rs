@@ -127,7 +127,7 @@ pub fn replay<S: Sink>(files: &[PathBuf], engine: &mut Engine, sink: &mut S) -> 
 }
 
 /// Open the alert log: `-` is standard output.
-pub fn open_output(path: &Path, append: bool) -> std::io::Result<Box<dyn Write>> {
+pub fn open_output(path: &Path, append: bool) -> std::io::Result<Box<dyn Write + Send>> {
     if path == Path::new("-") {
         return Ok(Box::new(std::io::BufWriter::new(std::io::stdout())));
     }

@@ -248,6 +248,28 @@ pub fn read_file(path: &Path, mut on_packet: impl FnMut(&RawPacket<'_>)) -> File
     report
 }
 
+/// The floor for replay speed: walk the records of a classic little-endian
+/// pcap in an mmap, touching only their headers. Returns (packets, wire bytes).
+pub fn floor_walk(path: &Path) -> std::io::Result<(u64, u64)> {
+    let f = File::open(path)?;
+    // SAFETY: the file is only read; a concurrent writer could change what is
+    // read, never memory safety of the bounds-checked slicing below.
+    let m = unsafe { memmap2::Mmap::map(&f)? };
+    if m.len() < 24 || m[..4] != [0xd4, 0xc3, 0xb2, 0xa1] && m[..4] != [0x4d, 0x3c, 0xb2, 0xa1] {
+        return Err(std::io::Error::other(
+            "floor walk reads little-endian classic pcap only",
+        ));
+    }
+    let (mut off, mut n, mut bytes) = (24usize, 0u64, 0u64);
+    while let Some(h) = m.get(off..off + 16) {
+        let cap = u32::from_le_bytes([h[8], h[9], h[10], h[11]]) as usize;
+        bytes += u64::from(u32::from_le_bytes([h[12], h[13], h[14], h[15]]));
+        off += 16 + cap;
+        n += 1;
+    }
+    Ok((n, bytes))
+}
+
 /// pcap-parser hands out the padded record body; keep only the captured bytes.
 fn clamp(data: &[u8], caplen: u32) -> &[u8] {
     &data[..data.len().min(caplen as usize)]

@@ -1,0 +1,161 @@
+//! Live capture with libpcap (the `pcap` crate): one thread per interface.
+//!
+//! The capture thread only copies frames into batches and routes them by flow
+//! hash (see `pipeline`); it never waits on a worker. An interface that goes
+//! away is logged, counted and reopened with back-off while the other
+//! interfaces keep capturing.
+
+use super::{LinkType, RawPacket};
+use crate::config::InterfaceConfig;
+use crate::metrics::CaptureShared;
+use crate::pipeline::Router;
+use anyhow::{Result, anyhow};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+/// How long a read waits before the thread checks for shutdown and flushes
+/// partial batches.
+const READ_TIMEOUT_MS: i32 = 100;
+const BACKOFF_MAX: Duration = Duration::from_secs(30);
+
+/// Open `cfg.name` for capture, or explain in the operator's terms why not.
+pub fn open(cfg: &InterfaceConfig) -> Result<pcap::Capture<pcap::Active>> {
+    let name = &cfg.name;
+    let oper = std::fs::read_to_string(format!("/sys/class/net/{name}/operstate")).ok();
+    if oper.is_none() && !std::path::Path::new(&format!("/sys/class/net/{name}")).exists() {
+        return Err(anyhow!(
+            "interface {name:?} does not exist (see `ip link`); check [[interface]] name or --interface"
+        ));
+    }
+    let flags = std::fs::read_to_string(format!("/sys/class/net/{name}/flags")).ok();
+    let admin_up = flags
+        .and_then(|f| u32::from_str_radix(f.trim().trim_start_matches("0x"), 16).ok())
+        .is_none_or(|f| f & 1 == 1);
+    if !admin_up {
+        return Err(anyhow!(
+            "interface {name:?} is down: bring it up with `ip link set {name} up`"
+        ));
+    }
+    let explain = |e: pcap::Error| {
+        let msg = e.to_string();
+        if msg.contains("ermission") || msg.contains("not permitted") {
+            anyhow!(
+                "no permission to capture on {name:?} ({msg}): run as root or give the binary CAP_NET_RAW and CAP_NET_ADMIN \
+                 (setcap cap_net_raw,cap_net_admin=eip /usr/local/bin/gatewatch, or use deploy/systemd/gatewatch.service)"
+            )
+        } else if msg.contains("No such device") || msg.contains("doesn't exist") {
+            anyhow!("interface {name:?} does not exist ({msg})")
+        } else {
+            anyhow!("cannot capture on {name:?}: {msg}")
+        }
+    };
+    let mut cap = pcap::Capture::from_device(name.as_str())
+        .map_err(explain)?
+        .promisc(cfg.promisc)
+        .snaplen(cfg.snaplen)
+        .buffer_size(cfg.buffer_mib.saturating_mul(1 << 20))
+        .timeout(READ_TIMEOUT_MS)
+        .immediate_mode(false)
+        .open()
+        .map_err(explain)?;
+    if let Some(f) = cfg.filter.as_deref().filter(|f| !f.trim().is_empty()) {
+        cap.filter(f, true)
+            .map_err(|e| anyhow!("interface {name:?}: BPF filter {f:?} rejected: {e}"))?;
+    }
+    Ok(cap)
+}
+
+/// Capture until `stop`, routing every frame. `first` is the handle opened
+/// (and checked) at start-up.
+pub fn run(
+    cfg: InterfaceConfig,
+    first: pcap::Capture<pcap::Active>,
+    mut router: Router,
+    stop: Arc<AtomicBool>,
+    shared: Arc<CaptureShared>,
+) {
+    let mut cap = Some(first);
+    let mut backoff = Duration::from_millis(500);
+    // pcap's statistics are cumulative per handle; carry totals across reopens.
+    let (mut base_kernel, mut base_if) = (0u64, 0u64);
+    while !stop.load(Ordering::Relaxed) {
+        let Some(c) = cap.as_mut() else {
+            std::thread::sleep(backoff.min(Duration::from_millis(200)));
+            match open(&cfg) {
+                Ok(c) => {
+                    tracing::info!("interface {:?}: capture resumed", cfg.name);
+                    cap = Some(c);
+                    backoff = Duration::from_millis(500);
+                }
+                Err(e) => {
+                    tracing::debug!("interface {:?}: reopen failed: {e:#}", cfg.name);
+                    let until = Instant::now() + backoff;
+                    while Instant::now() < until && !stop.load(Ordering::Relaxed) {
+                        std::thread::sleep(Duration::from_millis(100));
+                    }
+                    backoff = (backoff * 2).min(BACKOFF_MAX);
+                }
+            }
+            continue;
+        };
+        shared.up.store(true, Ordering::Relaxed);
+        let link = LinkType::from_dlt(c.get_datalink().0);
+        let mut last_stats = Instant::now();
+        loop {
+            if stop.load(Ordering::Relaxed) {
+                break;
+            }
+            match c.next_packet() {
+                Ok(p) => {
+                    let ts = p.header.ts;
+                    shared.packets.fetch_add(1, Ordering::Relaxed);
+                    router.route(&RawPacket {
+                        ts_ns: ts.tv_sec * 1_000_000_000 + ts.tv_usec * 1_000,
+                        orig_len: p.header.len,
+                        link,
+                        data: p.data,
+                    });
+                }
+                Err(pcap::Error::TimeoutExpired) => router.flush(),
+                Err(e) => {
+                    shared.errors.fetch_add(1, Ordering::Relaxed);
+                    shared.up.store(false, Ordering::Relaxed);
+                    tracing::error!(
+                        "interface {:?}: capture failed ({e}); retrying with back-off",
+                        cfg.name
+                    );
+                    break;
+                }
+            }
+            if last_stats.elapsed() >= Duration::from_secs(1) {
+                if let Ok(s) = c.stats() {
+                    shared
+                        .kernel_drops
+                        .store(base_kernel + u64::from(s.dropped), Ordering::Relaxed);
+                    shared
+                        .interface_drops
+                        .store(base_if + u64::from(s.if_dropped), Ordering::Relaxed);
+                }
+                last_stats = Instant::now();
+            }
+        }
+        if let Ok(s) = c.stats() {
+            shared
+                .kernel_drops
+                .store(base_kernel + u64::from(s.dropped), Ordering::Relaxed);
+            shared
+                .interface_drops
+                .store(base_if + u64::from(s.if_dropped), Ordering::Relaxed);
+        }
+        base_kernel = shared.kernel_drops.load(Ordering::Relaxed);
+        base_if = shared.interface_drops.load(Ordering::Relaxed);
+        if !stop.load(Ordering::Relaxed) {
+            cap = None;
+        } else {
+            break;
+        }
+    }
+    router.flush();
+    shared.up.store(false, Ordering::Relaxed);
+}

@@ -1,0 +1,151 @@
+//! The `run` and `bench` commands: glue between the CLI, the config and the
+//! sensor/pipeline.
+
+use crate::cli::{BenchArgs, RunArgs, load_intel, load_intel_from};
+use crate::config::Config;
+use crate::intel::Intel;
+use crate::metrics::{Metrics, serve};
+use crate::pipeline::Sizing;
+use crate::replay::open_output;
+use crate::sensor::{override_interfaces, replay_parallel, run_live};
+use anyhow::{Context as _, Result};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Instant;
+
+pub fn cmd_run(a: RunArgs) -> Result<ExitCode> {
+    let mut cfg = match &a.config {
+        Some(p) => Config::load(p).context("configuration refused; fix these and run again")?,
+        None => Config::default(),
+    };
+    override_interfaces(&mut cfg, &a.interfaces);
+    if let Some(v) = a.metrics_listen {
+        cfg.metrics.listen = v;
+    }
+    if let Some(v) = a.workers {
+        cfg.workers = v;
+    }
+    if let Some(v) = a.alerts {
+        cfg.alerts = v;
+    }
+    if let Some(v) = a.feeds {
+        cfg.feeds = v;
+    }
+    if let Some(v) = a.units {
+        cfg.units = v;
+    }
+    if let Some(v) = a.sensor_id {
+        cfg.sensor_id = v;
+    }
+    let problems = cfg
+        .validate("configuration")
+        .err()
+        .map(|e| e.0)
+        .unwrap_or_default();
+    let (snap, reports, _, units) =
+        load_intel_from(&cfg.feeds, &cfg.units, &cfg.internal(), problems)?;
+    let metrics = Metrics::new();
+    let per_feed: Vec<(String, usize)> = reports
+        .iter()
+        .map(|r| (r.name.clone(), r.accepted))
+        .collect();
+    metrics.feeds_loaded(&snap, &per_feed);
+    tracing::info!(
+        "{} indicators from {} feed(s), {} unit(s)",
+        snap.len(),
+        reports.len(),
+        units.units().len()
+    );
+    let addr = cfg.metrics_addr();
+    serve(addr, metrics.clone())?;
+    tracing::info!("metrics on http://{addr}/metrics");
+    let out = open_output(&cfg.alerts, true)
+        .with_context(|| format!("{}: cannot open alert log", cfg.alerts.display()))?;
+    let o = run_live(
+        &cfg,
+        Arc::new(Intel::new(snap)),
+        Arc::new(units),
+        metrics,
+        out,
+    )?;
+    print!("{}", o.sink.offenders.summary());
+    println!(
+        "\n{} alert(s) appended to {}",
+        o.sink.alerts,
+        cfg.alerts.display()
+    );
+    if a.stats {
+        println!("\n{}\n  {:<28} {}", o.stats, "queue_drops", o.queue_drops);
+    }
+    if let Some(e) = o.sink.io_error {
+        anyhow::bail!("{}: writing alerts failed: {e}", cfg.alerts.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn cmd_bench(a: BenchArgs) -> Result<ExitCode> {
+    let (snap, _, _, units) = load_intel(&a.intel)?;
+    let intel = Arc::new(Intel::new(snap));
+    let units = Arc::new(units);
+    let mut floor = (0u64, 0u64);
+    let t = Instant::now();
+    for f in &a.files {
+        let (p, b) = crate::capture::file::floor_walk(f)?;
+        floor.0 += p;
+        floor.1 += b;
+    }
+    let floor_s = t.elapsed().as_secs_f64();
+    println!(
+        "{:<34} {:>10} {:>9} {:>8} {:>8} {:>10} {:>9}",
+        "stage", "packets", "seconds", "Mpps", "Gbit/s", "drops", "RSS MiB"
+    );
+    let row = |label: &str, p: u64, b: u64, s: f64, drops: &str| {
+        println!(
+            "{label:<34} {p:>10} {s:>9.3} {:>8.2} {:>8.2} {drops:>10} {:>9.1}",
+            p as f64 / s / 1e6,
+            b as f64 * 8.0 / s / 1e9,
+            crate::metrics::peak_rss_mib()
+        );
+    };
+    row("floor: mmap record walk", floor.0, floor.1, floor_s, "-");
+    let counts = if a.workers.is_empty() {
+        vec![1, Sizing::default_workers()]
+    } else {
+        a.workers.clone()
+    };
+    for w in counts {
+        let sizing = Sizing {
+            workers: w.max(1),
+            queue_batches: 512,
+            batch_packets: 64,
+        };
+        let t = Instant::now();
+        let o = replay_parallel(
+            &a.files,
+            sizing,
+            intel.clone(),
+            units.clone(),
+            Box::new(std::io::sink()),
+            "bench",
+        );
+        let s = t.elapsed().as_secs_f64();
+        let drops = format!("q{}/p{}", o.queue_drops, o.stats.lost());
+        row(
+            &format!("pipeline, {} worker(s)", sizing.workers),
+            o.stats.packets,
+            o.stats.bytes,
+            s,
+            &drops,
+        );
+        println!(
+            "{:<34} {} alerts, {} offender hosts",
+            "",
+            o.sink.alerts,
+            o.sink.offenders.host_count()
+        );
+    }
+    println!(
+        "drops: q = queue (0 in replay: queues wait), p = packets with parse problems; RSS is the process peak so far"
+    );
+    Ok(ExitCode::SUCCESS)
+}

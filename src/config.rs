@@ -1,0 +1,266 @@
+//! `gatewatch.toml`: the sensor's configuration, validated at start-up with
+//! every problem listed at once.
+
+use crate::intel::feeds::ConfigErrors;
+use ipnet::IpNet;
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// Metrics listen address when none is configured: loopback only.
+pub const DEFAULT_METRICS: &str = "127.0.0.1:9477";
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InterfaceConfig {
+    pub name: String,
+    #[serde(default = "default_snaplen")]
+    pub snaplen: i32,
+    #[serde(default = "default_buffer_mib")]
+    pub buffer_mib: i32,
+    #[serde(default = "yes")]
+    pub promisc: bool,
+    #[serde(default)]
+    pub filter: Option<String>,
+}
+
+fn default_snaplen() -> i32 {
+    65535
+}
+fn default_buffer_mib() -> i32 {
+    64
+}
+fn yes() -> bool {
+    true
+}
+
+impl InterfaceConfig {
+    pub fn named(name: &str) -> Self {
+        InterfaceConfig {
+            name: name.into(),
+            snaplen: default_snaplen(),
+            buffer_mib: default_buffer_mib(),
+            promisc: true,
+            filter: None,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsConfig {
+    #[serde(default = "default_listen")]
+    pub listen: String,
+}
+
+fn default_listen() -> String {
+    DEFAULT_METRICS.into()
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        MetricsConfig {
+            listen: default_listen(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default = "default_sensor")]
+    pub sensor_id: String,
+    #[serde(default = "default_feeds")]
+    pub feeds: PathBuf,
+    #[serde(default = "default_units")]
+    pub units: PathBuf,
+    #[serde(default = "default_alerts")]
+    pub alerts: PathBuf,
+    #[serde(default)]
+    pub internal_networks: Option<Vec<String>>,
+    /// 0 = cores minus one, at least one.
+    #[serde(default)]
+    pub workers: usize,
+    #[serde(default = "default_queue")]
+    pub queue_batches: usize,
+    #[serde(default = "default_batch")]
+    pub batch_packets: usize,
+    #[serde(default)]
+    pub metrics: MetricsConfig,
+    #[serde(default)]
+    pub interface: Vec<InterfaceConfig>,
+}
+
+fn default_sensor() -> String {
+    "gatewatch".into()
+}
+fn default_feeds() -> PathBuf {
+    "feeds/feeds.toml".into()
+}
+fn default_units() -> PathBuf {
+    "feeds/units.csv".into()
+}
+fn default_alerts() -> PathBuf {
+    "gatewatch-data/alerts.jsonl".into()
+}
+fn default_queue() -> usize {
+    512
+}
+fn default_batch() -> usize {
+    64
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        toml::from_str("").expect("defaults parse")
+    }
+}
+
+impl Config {
+    /// Read and validate; relative paths are resolved against the file's directory.
+    pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
+        let shown = path.display();
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ConfigErrors(vec![format!("{shown}: cannot read config: {e}")]))?;
+        let mut c: Config = toml::from_str(&text).map_err(|e| {
+            let line = e
+                .span()
+                .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
+            ConfigErrors(vec![match line {
+                Some(l) => format!("{shown}:{l}: {}", e.message()),
+                None => format!("{shown}: {}", e.message()),
+            }])
+        })?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        for p in [&mut c.feeds, &mut c.units, &mut c.alerts] {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        }
+        c.validate(&shown.to_string())?;
+        Ok(c)
+    }
+
+    /// Check everything that can be checked before opening anything.
+    pub fn validate(&self, shown: &str) -> Result<(), ConfigErrors> {
+        let mut errs = Vec::new();
+        if self.sensor_id.trim().is_empty() {
+            errs.push(format!("{shown}: sensor_id is empty"));
+        }
+        if self.workers > 256 {
+            errs.push(format!(
+                "{shown}: workers = {} is more than 256",
+                self.workers
+            ));
+        }
+        if !(1..=100_000).contains(&self.queue_batches) {
+            errs.push(format!("{shown}: queue_batches must be 1..=100000"));
+        }
+        if !(1..=4096).contains(&self.batch_packets) {
+            errs.push(format!("{shown}: batch_packets must be 1..=4096"));
+        }
+        if self.metrics.listen.parse::<SocketAddr>().is_err() {
+            errs.push(format!(
+                "{shown}: [metrics] listen = {:?} is not an address:port (e.g. {DEFAULT_METRICS})",
+                self.metrics.listen
+            ));
+        }
+        for n in self.internal_networks.iter().flatten() {
+            if n.parse::<IpNet>().is_err() {
+                errs.push(format!("{shown}: internal_networks: {n:?} is not a CIDR"));
+            }
+        }
+        let mut names = std::collections::BTreeSet::new();
+        for i in &self.interface {
+            if i.name.is_empty() {
+                errs.push(format!("{shown}: an [[interface]] has an empty name"));
+            }
+            if !names.insert(i.name.clone()) {
+                errs.push(format!("{shown}: interface {:?} listed twice", i.name));
+            }
+            if !(64..=262_144).contains(&i.snaplen) {
+                errs.push(format!(
+                    "{shown}: interface {:?}: snaplen must be 64..=262144",
+                    i.name
+                ));
+            }
+            if !(1..=4096).contains(&i.buffer_mib) {
+                errs.push(format!(
+                    "{shown}: interface {:?}: buffer_mib must be 1..=4096",
+                    i.name
+                ));
+            }
+        }
+        if errs.is_empty() {
+            Ok(())
+        } else {
+            Err(ConfigErrors(errs))
+        }
+    }
+
+    pub fn internal(&self) -> Vec<IpNet> {
+        match &self.internal_networks {
+            Some(v) => v.iter().filter_map(|s| s.parse().ok()).collect(),
+            None => crate::attribution::default_internal(),
+        }
+    }
+
+    pub fn metrics_addr(&self) -> SocketAddr {
+        self.metrics
+            .listen
+            .parse()
+            .unwrap_or_else(|_| DEFAULT_METRICS.parse().expect("default address"))
+    }
+
+    pub fn workers(&self) -> usize {
+        if self.workers == 0 {
+            crate::pipeline::Sizing::default_workers()
+        } else {
+            self.workers
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid_and_loopback() {
+        let c = Config::default();
+        c.validate("x").unwrap();
+        assert!(c.metrics_addr().ip().is_loopback());
+        assert!(c.workers() >= 1);
+    }
+
+    #[test]
+    fn all_problems_listed() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("g.toml");
+        std::fs::write(
+            &p,
+            "workers = 1000\nbatch_packets = 0\ninternal_networks = [\"10.0.0.0/33\"]\n[metrics]\nlisten = \"nowhere\"\n[[interface]]\nname = \"eth1\"\nsnaplen = 10\n[[interface]]\nname = \"eth1\"\n",
+        )
+        .unwrap();
+        let e = Config::load(&p).unwrap_err().to_string();
+        for want in [
+            "more than 256",
+            "batch_packets",
+            "not a CIDR",
+            "not an address:port",
+            "listed twice",
+            "snaplen",
+        ] {
+            assert!(e.contains(want), "{want} missing in {e}");
+        }
+    }
+
+    #[test]
+    fn unknown_key_names_line() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("g.toml");
+        std::fs::write(&p, "sensor_id = \"a\"\nworkerz = 2\n").unwrap();
+        let e = Config::load(&p).unwrap_err().to_string();
+        assert!(e.contains("g.toml:2:"), "{e}");
+    }
+}

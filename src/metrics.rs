@@ -1,0 +1,359 @@
+//! Prometheus metrics and the localhost HTTP endpoint (`/metrics`, `/healthz`).
+//!
+//! The hot path never touches a Prometheus object: workers and capture
+//! threads count in their own plain or atomic counters, and a scrape folds
+//! the deltas into the registry ([`Metrics::refresh`]). Label values are
+//! bounded sets only (feed, category, severity, unit, interface, worker,
+//! reason, stage): never an address or a domain.
+
+use crate::intel::Snapshot;
+use crate::pipeline::WorkerShared;
+use crate::stats::{Reason, Stats};
+use anyhow::{Context as _, Result};
+use prometheus::{
+    Encoder, GaugeVec, IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
+};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+/// Per-interface capture counters, written by the capture thread.
+#[derive(Default)]
+pub struct CaptureShared {
+    pub name: String,
+    pub packets: AtomicU64,
+    pub kernel_drops: AtomicU64,
+    pub interface_drops: AtomicU64,
+    pub errors: AtomicU64,
+    pub up: AtomicBool,
+}
+
+pub struct Metrics {
+    pub registry: Registry,
+    packets: IntCounter,
+    bytes: IntCounter,
+    dns_queries: IntCounter,
+    capture_packets: IntCounterVec,
+    capture_errors: IntCounterVec,
+    capture_up: IntGaugeVec,
+    drops: IntCounterVec,
+    worker_packets: IntCounterVec,
+    queue_drops: IntCounterVec,
+    parse_errors: IntCounterVec,
+    pub hits: IntCounterVec,
+    pub offender_hosts: IntGaugeVec,
+    feed_indicators: IntGaugeVec,
+    feed_last_load: GaugeVec,
+    pub alerts_written: IntCounter,
+    /// Sources folded in on each scrape.
+    workers: Mutex<Option<Arc<Vec<WorkerShared>>>>,
+    captures: Mutex<Vec<Arc<CaptureShared>>>,
+    /// Values already folded in, per series, to turn totals into deltas.
+    seen: Mutex<HashMap<String, u64>>,
+}
+
+fn counter(r: &Registry, name: &str, help: &str) -> IntCounter {
+    let c = IntCounter::new(name, help).expect("valid metric");
+    r.register(Box::new(c.clone())).expect("unique metric");
+    c
+}
+
+fn counter_vec(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
+    let c = IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric");
+    r.register(Box::new(c.clone())).expect("unique metric");
+    c
+}
+
+fn gauge_vec(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntGaugeVec {
+    let c = IntGaugeVec::new(Opts::new(name, help), labels).expect("valid metric");
+    r.register(Box::new(c.clone())).expect("unique metric");
+    c
+}
+
+impl Metrics {
+    pub fn new() -> Arc<Metrics> {
+        let r = Registry::new();
+        let build = gauge_vec(
+            &r,
+            "gatewatch_build_info",
+            "Build information (always 1).",
+            &["version"],
+        );
+        build.with_label_values(&[env!("CARGO_PKG_VERSION")]).set(1);
+        #[cfg(target_os = "linux")]
+        {
+            let pc = prometheus::process_collector::ProcessCollector::for_self();
+            let _ = r.register(Box::new(pc));
+        }
+        let feed_last_load = GaugeVec::new(
+            Opts::new(
+                "gatewatch_feed_last_load_timestamp_seconds",
+                "Unix time of the last successful load of a feed.",
+            ),
+            &["feed"],
+        )
+        .expect("valid metric");
+        r.register(Box::new(feed_last_load.clone()))
+            .expect("unique metric");
+        Arc::new(Metrics {
+            packets: counter(
+                &r,
+                "gatewatch_packets_total",
+                "Packets processed by the workers.",
+            ),
+            bytes: counter(
+                &r,
+                "gatewatch_bytes_total",
+                "Bytes (on the wire) processed by the workers.",
+            ),
+            dns_queries: counter(&r, "gatewatch_dns_queries_total", "DNS queries seen."),
+            capture_packets: counter_vec(
+                &r,
+                "gatewatch_capture_packets_total",
+                "Packets received by a capture thread.",
+                &["interface"],
+            ),
+            capture_errors: counter_vec(
+                &r,
+                "gatewatch_capture_errors_total",
+                "Capture read errors and interface losses.",
+                &["interface"],
+            ),
+            capture_up: gauge_vec(
+                &r,
+                "gatewatch_capture_up",
+                "1 while the interface is being captured.",
+                &["interface"],
+            ),
+            drops: counter_vec(
+                &r,
+                "gatewatch_drops_total",
+                "Packets dropped, by stage (kernel, interface, queue).",
+                &["stage"],
+            ),
+            worker_packets: counter_vec(
+                &r,
+                "gatewatch_worker_packets_total",
+                "Packets processed, per worker.",
+                &["worker"],
+            ),
+            queue_drops: counter_vec(
+                &r,
+                "gatewatch_queue_drops_total",
+                "Packets dropped because a worker queue was full.",
+                &["worker"],
+            ),
+            parse_errors: counter_vec(
+                &r,
+                "gatewatch_parse_errors_total",
+                "Packets or parts of packets not decoded, by reason.",
+                &["reason"],
+            ),
+            hits: counter_vec(
+                &r,
+                "gatewatch_hits_total",
+                "Matches alerted.",
+                &["feed", "category", "severity", "unit"],
+            ),
+            offender_hosts: gauge_vec(
+                &r,
+                "gatewatch_offender_hosts",
+                "Distinct internal hosts with hits since start, per unit.",
+                &["unit"],
+            ),
+            feed_indicators: gauge_vec(
+                &r,
+                "gatewatch_feed_indicators",
+                "Indicators loaded, per feed.",
+                &["feed"],
+            ),
+            feed_last_load,
+            alerts_written: counter(
+                &r,
+                "gatewatch_alerts_written_total",
+                "Alert lines written to the alert log.",
+            ),
+            registry: r,
+            workers: Mutex::new(None),
+            captures: Mutex::new(Vec::new()),
+            seen: Mutex::new(HashMap::new()),
+        })
+    }
+
+    pub fn watch_workers(&self, w: Arc<Vec<WorkerShared>>) {
+        if let Ok(mut g) = self.workers.lock() {
+            *g = Some(w);
+        }
+    }
+
+    pub fn watch_capture(&self, c: Arc<CaptureShared>) {
+        if let Ok(mut g) = self.captures.lock() {
+            g.push(c);
+        }
+    }
+
+    /// Record a loaded snapshot: indicators per feed, load time.
+    pub fn feeds_loaded(&self, snap: &Snapshot, feeds: &[(String, usize)]) {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64());
+        for (name, n) in feeds {
+            self.feed_indicators
+                .with_label_values(&[name])
+                .set(*n as i64);
+            self.feed_last_load.with_label_values(&[name]).set(now);
+        }
+        let _ = snap;
+    }
+
+    /// Fold the counters of workers and capture threads into the registry.
+    pub fn refresh(&self) {
+        let Ok(mut seen) = self.seen.lock() else {
+            return;
+        };
+        let mut add = |key: String, total: u64, c: &IntCounter| {
+            let prev = seen.entry(key).or_insert(0);
+            if total > *prev {
+                c.inc_by(total - *prev);
+                *prev = total;
+            }
+        };
+        let mut sum = Stats::default();
+        let mut queue_total = 0;
+        if let Ok(g) = self.workers.lock()
+            && let Some(ws) = g.as_ref()
+        {
+            for (i, w) in ws.iter().enumerate() {
+                let s = w.stats.lock().map(|s| s.clone()).unwrap_or_default();
+                let id = i.to_string();
+                add(
+                    format!("wp{i}"),
+                    s.packets,
+                    &self.worker_packets.with_label_values(&[&id]),
+                );
+                let qd = w.queue_drops.load(Ordering::Relaxed);
+                add(
+                    format!("wq{i}"),
+                    qd,
+                    &self.queue_drops.with_label_values(&[&id]),
+                );
+                queue_total += qd;
+                sum.merge(&s);
+            }
+        }
+        add("packets".into(), sum.packets, &self.packets);
+        add("bytes".into(), sum.bytes, &self.bytes);
+        add("dnsq".into(), sum.dns_queries, &self.dns_queries);
+        for r in Reason::ALL {
+            add(
+                format!("pe-{}", r.as_str()),
+                sum.errors_of(r),
+                &self.parse_errors.with_label_values(&[r.as_str()]),
+            );
+        }
+        let (mut kernel, mut iface) = (0, 0);
+        if let Ok(cs) = self.captures.lock() {
+            for c in cs.iter() {
+                add(
+                    format!("cp-{}", c.name),
+                    c.packets.load(Ordering::Relaxed),
+                    &self.capture_packets.with_label_values(&[&c.name]),
+                );
+                add(
+                    format!("ce-{}", c.name),
+                    c.errors.load(Ordering::Relaxed),
+                    &self.capture_errors.with_label_values(&[&c.name]),
+                );
+                self.capture_up
+                    .with_label_values(&[&c.name])
+                    .set(i64::from(c.up.load(Ordering::Relaxed)));
+                kernel += c.kernel_drops.load(Ordering::Relaxed);
+                iface += c.interface_drops.load(Ordering::Relaxed);
+            }
+        }
+        add(
+            "d-kernel".into(),
+            kernel,
+            &self.drops.with_label_values(&["kernel"]),
+        );
+        add(
+            "d-interface".into(),
+            iface,
+            &self.drops.with_label_values(&["interface"]),
+        );
+        add(
+            "d-queue".into(),
+            queue_total,
+            &self.drops.with_label_values(&["queue"]),
+        );
+    }
+
+    /// Text exposition format.
+    pub fn render(&self) -> String {
+        self.refresh();
+        let mut buf = Vec::new();
+        let _ = TextEncoder::new().encode(&self.registry.gather(), &mut buf);
+        String::from_utf8(buf).unwrap_or_default()
+    }
+
+    /// Whether every capture interface is up (for `/healthz`).
+    pub fn healthy(&self) -> (bool, String) {
+        let Ok(cs) = self.captures.lock() else {
+            return (false, "metrics lock poisoned\n".into());
+        };
+        let down: Vec<&str> = cs
+            .iter()
+            .filter(|c| !c.up.load(Ordering::Relaxed))
+            .map(|c| c.name.as_str())
+            .collect();
+        if down.is_empty() {
+            (true, "ok\n".into())
+        } else {
+            (false, format!("capture down on: {}\n", down.join(", ")))
+        }
+    }
+}
+
+/// Bind the metrics listener now (so a taken port is an error at start) and
+/// serve it on a background thread.
+pub fn serve(addr: SocketAddr, m: Arc<Metrics>) -> Result<std::thread::JoinHandle<()>> {
+    let server = tiny_http::Server::http(addr).map_err(|e| anyhow::anyhow!("{e}")).with_context(|| {
+        format!("cannot listen for metrics on {addr}: is another process using the port? Set [metrics] listen in the config or --metrics-listen")
+    })?;
+    let h = std::thread::Builder::new()
+        .name("gw-metrics".into())
+        .spawn(move || {
+            for req in server.incoming_requests() {
+                let (code, body, ctype) = match req.url() {
+                    "/metrics" => (200, m.render(), "text/plain; version=0.0.4"),
+                    "/healthz" => {
+                        let (ok, text) = m.healthy();
+                        (if ok { 200 } else { 503 }, text, "text/plain")
+                    }
+                    _ => (
+                        404,
+                        "not found: try /metrics or /healthz\n".into(),
+                        "text/plain",
+                    ),
+                };
+                let header = tiny_http::Header::from_bytes(&b"Content-Type"[..], ctype.as_bytes())
+                    .expect("static header");
+                let _ = req.respond(
+                    tiny_http::Response::from_string(body)
+                        .with_status_code(code)
+                        .with_header(header),
+                );
+            }
+        })?;
+    Ok(h)
+}
+
+/// Peak resident set size of this process (VmHWM), in MiB; 0 where unknown.
+pub fn peak_rss_mib() -> f64 {
+    let s = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    s.lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map_or(0.0, |kb| kb / 1024.0)
+}

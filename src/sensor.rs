@@ -1,0 +1,239 @@
+//! The long-running sensor (`gatewatch run`) and the parallel file replay used
+//! by `gatewatch bench`: sources -> pipeline workers -> the sink stage.
+
+use crate::alert::alert_json;
+use crate::attribution::Units;
+use crate::capture::file::read_file;
+use crate::capture::live;
+use crate::config::{Config, InterfaceConfig};
+use crate::detect::{Engine, Hit};
+use crate::intel::Intel;
+use crate::metrics::{CaptureShared, Metrics};
+use crate::offenders::OffenderTable;
+use crate::pipeline::{Backpressure, Pipeline, Sizing};
+use crate::stats::Stats;
+use anyhow::{Context as _, Result};
+use crossbeam_channel::{Receiver, RecvTimeoutError, bounded};
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+/// Capacity of the worker -> sink hit queue. Workers block when it is full
+/// (hits are never dropped); at a few hits per thousand packets it never is.
+const HIT_QUEUE: usize = 65_536;
+/// The alert log is flushed at least this often, bounding what a crash loses.
+const FLUSH_EVERY: Duration = Duration::from_millis(500);
+
+/// What the sink stage hands back when its queue closes.
+pub struct SinkResult {
+    pub offenders: OffenderTable,
+    pub alerts: u64,
+    pub io_error: Option<std::io::Error>,
+}
+
+/// Start the sink stage: alert log, offender table, hit metrics.
+pub fn start_sink(
+    rx: Receiver<Hit>,
+    mut out: Box<dyn Write + Send>,
+    sensor_id: String,
+    metrics: Option<Arc<Metrics>>,
+) -> std::thread::JoinHandle<SinkResult> {
+    std::thread::Builder::new()
+        .name("gw-sink".into())
+        .spawn(move || {
+            let mut r = SinkResult {
+                offenders: OffenderTable::default(),
+                alerts: 0,
+                io_error: None,
+            };
+            let mut per_unit: HashMap<String, i64> = HashMap::new();
+            loop {
+                let hit = match rx.recv_timeout(FLUSH_EVERY) {
+                    Ok(h) => h,
+                    Err(RecvTimeoutError::Timeout) => {
+                        if let Err(e) = out.flush() {
+                            r.io_error.get_or_insert(e);
+                        }
+                        continue;
+                    }
+                    Err(RecvTimeoutError::Disconnected) => break,
+                };
+                let line = alert_json(&hit, &sensor_id);
+                if let Err(e) = writeln!(out, "{line}") {
+                    tracing::error!("alert log write failed: {e}");
+                    r.io_error.get_or_insert(e);
+                }
+                r.alerts += 1;
+                let ind = &hit.indicator;
+                let new = r.offenders.add(
+                    &hit.unit.code,
+                    &hit.unit.name,
+                    hit.host,
+                    &ind.value,
+                    &ind.feed.category,
+                    hit.ts_ns,
+                );
+                if let Some(m) = &metrics {
+                    m.hits
+                        .with_label_values(&[
+                            &ind.feed.name,
+                            &ind.feed.category,
+                            ind.feed.severity.as_str(),
+                            &hit.unit.code,
+                        ])
+                        .inc();
+                    m.alerts_written.inc();
+                    if new {
+                        let n = per_unit.entry(hit.unit.code.clone()).or_insert(0);
+                        *n += 1;
+                        m.offender_hosts
+                            .with_label_values(&[&hit.unit.code])
+                            .set(*n);
+                    }
+                }
+            }
+            if let Err(e) = out.flush() {
+                r.io_error.get_or_insert(e);
+            }
+            r
+        })
+        .expect("spawn sink thread")
+}
+
+/// Everything a run produced.
+pub struct RunOutcome {
+    pub stats: Stats,
+    pub queue_drops: u64,
+    pub sink: SinkResult,
+}
+
+/// Replay files through the full pipeline (blocking queues: nothing dropped).
+pub fn replay_parallel(
+    files: &[PathBuf],
+    sizing: Sizing,
+    intel: Arc<Intel>,
+    units: Arc<Units>,
+    out: Box<dyn Write + Send>,
+    sensor_id: &str,
+) -> RunOutcome {
+    let (tx, rx) = bounded::<Hit>(HIT_QUEUE);
+    let sink = start_sink(rx, out, sensor_id.into(), None);
+    let pipe = Pipeline::start(sizing, || Engine::new(intel.clone(), units.clone()), tx);
+    {
+        let mut router = pipe.router(Backpressure::Block);
+        for f in files {
+            let rep = read_file(f, |p| router.route(p));
+            for p in rep.problems {
+                tracing::warn!("{p}");
+            }
+        }
+    }
+    let queue_drops = pipe.queue_drops();
+    let stats = pipe.finish();
+    let sink = sink.join().unwrap_or_else(|_| SinkResult {
+        offenders: OffenderTable::default(),
+        alerts: 0,
+        io_error: Some(std::io::Error::other("sink thread panicked")),
+    });
+    RunOutcome {
+        stats,
+        queue_drops,
+        sink,
+    }
+}
+
+/// Run the live sensor until SIGINT/SIGTERM.
+pub fn run_live(
+    cfg: &Config,
+    intel: Arc<Intel>,
+    units: Arc<Units>,
+    metrics: Arc<Metrics>,
+    out: Box<dyn Write + Send>,
+) -> Result<RunOutcome> {
+    if cfg.interface.is_empty() {
+        anyhow::bail!(
+            "no interface to capture on: add an [[interface]] to the config or pass --interface IFACE"
+        );
+    }
+    // Open every interface first, so a missing one or a missing capability
+    // is an error at start, before any thread runs.
+    let mut opened = Vec::new();
+    let mut errs = Vec::new();
+    for i in &cfg.interface {
+        match live::open(i) {
+            Ok(c) => opened.push((i.clone(), c)),
+            Err(e) => errs.push(format!("{e:#}")),
+        }
+    }
+    if !errs.is_empty() {
+        anyhow::bail!("{}", errs.join("\n"));
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(sig, stop.clone()).context("install signal handler")?;
+    }
+    let sizing = Sizing {
+        workers: cfg.workers(),
+        queue_batches: cfg.queue_batches,
+        batch_packets: cfg.batch_packets,
+    };
+    let (tx, rx) = bounded::<Hit>(HIT_QUEUE);
+    let sink = start_sink(rx, out, cfg.sensor_id.clone(), Some(metrics.clone()));
+    let pipe = Pipeline::start(sizing, || Engine::new(intel.clone(), units.clone()), tx);
+    metrics.watch_workers(pipe.shared.clone());
+    let mut threads = Vec::new();
+    for (icfg, cap) in opened {
+        let shared = Arc::new(CaptureShared {
+            name: icfg.name.clone(),
+            ..Default::default()
+        });
+        shared.up.store(true, Ordering::Relaxed);
+        metrics.watch_capture(shared.clone());
+        let router = pipe.router(Backpressure::Drop);
+        let stop = stop.clone();
+        let name = icfg.name.clone();
+        threads.push(
+            std::thread::Builder::new()
+                .name(format!("gw-cap-{name}"))
+                .spawn(move || live::run(icfg, cap, router, stop, shared))
+                .context("spawn capture thread")?,
+        );
+        tracing::info!("capturing on {name:?} with {} worker(s)", sizing.workers);
+    }
+    for t in threads {
+        let _ = t.join();
+    }
+    tracing::info!("stopping: capture closed, draining queues");
+    let queue_drops = pipe.queue_drops();
+    let stats = pipe.finish();
+    let sink = sink
+        .join()
+        .map_err(|_| anyhow::anyhow!("sink thread panicked"))?;
+    metrics.refresh();
+    Ok(RunOutcome {
+        stats,
+        queue_drops,
+        sink,
+    })
+}
+
+/// Interfaces from `--interface` replace the configured ones, keeping any
+/// settings configured for the same name.
+pub fn override_interfaces(cfg: &mut Config, names: &[String]) {
+    if names.is_empty() {
+        return;
+    }
+    cfg.interface = names
+        .iter()
+        .map(|n| {
+            cfg.interface
+                .iter()
+                .find(|i| &i.name == n)
+                .cloned()
+                .unwrap_or_else(|| InterfaceConfig::named(n))
+        })
+        .collect();
+}
