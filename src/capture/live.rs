@@ -63,7 +63,25 @@ pub fn open(cfg: &InterfaceConfig) -> Result<pcap::Capture<pcap::Active>> {
         cap.filter(f, true)
             .map_err(|e| anyhow!("interface {name:?}: BPF filter {f:?} rejected: {e}"))?;
     }
-    Ok(cap)
+    // Non-blocking, with our own poll(): with TPACKET_V3 and immediate mode
+    // off, libpcap polls with no timeout on an idle interface, so a blocking
+    // read would never return to see a shutdown request.
+    cap.setnonblock()
+        .map_err(|e| anyhow!("interface {name:?}: cannot set non-blocking mode: {e}"))
+}
+
+/// Wait until the capture descriptor is readable or `READ_TIMEOUT_MS` passes.
+fn wait_readable(cap: &pcap::Capture<pcap::Active>) {
+    use std::os::unix::io::AsRawFd;
+    let mut pfd = libc::pollfd {
+        fd: cap.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd for the duration of the call.
+    unsafe {
+        libc::poll(&mut pfd, 1, READ_TIMEOUT_MS);
+    }
 }
 
 /// Capture until `stop`, routing every frame. `first` is the handle opened
@@ -117,7 +135,11 @@ pub fn run(
                         data: p.data,
                     });
                 }
-                Err(pcap::Error::TimeoutExpired) => router.flush(),
+                Err(pcap::Error::TimeoutExpired) => {
+                    // Nothing buffered: hand partial batches over, then wait.
+                    router.flush();
+                    wait_readable(c);
+                }
                 Err(e) => {
                     shared.errors.fetch_add(1, Ordering::Relaxed);
                     shared.up.store(false, Ordering::Relaxed);
