@@ -122,15 +122,8 @@ impl Config {
         let shown = path.display();
         let text = std::fs::read_to_string(path)
             .map_err(|e| ConfigErrors(vec![format!("{shown}: cannot read config: {e}")]))?;
-        let mut c: Config = toml::from_str(&text).map_err(|e| {
-            let line = e
-                .span()
-                .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
-            ConfigErrors(vec![match line {
-                Some(l) => format!("{shown}:{l}: {}", e.message()),
-                None => format!("{shown}: {}", e.message()),
-            }])
-        })?;
+        let mut c: Config = toml::from_str(&text)
+            .map_err(|e| crate::intel::feeds::toml_error(&shown.to_string(), &text, &e))?;
         let base = path.parent().unwrap_or(Path::new("."));
         for p in [&mut c.feeds, &mut c.units, &mut c.alerts] {
             if p.is_relative() {

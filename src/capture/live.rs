@@ -70,6 +70,24 @@ pub fn open(cfg: &InterfaceConfig) -> Result<pcap::Capture<pcap::Active>> {
         .map_err(|e| anyhow!("interface {name:?}: cannot set non-blocking mode: {e}"))
 }
 
+/// Copy the handle's cumulative kernel/interface drop counts, on top of the
+/// totals carried over from earlier handles, into the shared counters.
+fn publish_drops(
+    c: &mut pcap::Capture<pcap::Active>,
+    shared: &CaptureShared,
+    base_kernel: u64,
+    base_if: u64,
+) {
+    if let Ok(s) = c.stats() {
+        shared
+            .kernel_drops
+            .store(base_kernel + u64::from(s.dropped), Ordering::Relaxed);
+        shared
+            .interface_drops
+            .store(base_if + u64::from(s.if_dropped), Ordering::Relaxed);
+    }
+}
+
 /// Wait until the capture descriptor is readable or `READ_TIMEOUT_MS` passes.
 fn wait_readable(cap: &pcap::Capture<pcap::Active>) {
     use std::os::unix::io::AsRawFd;
@@ -151,25 +169,11 @@ pub fn run(
                 }
             }
             if last_stats.elapsed() >= Duration::from_secs(1) {
-                if let Ok(s) = c.stats() {
-                    shared
-                        .kernel_drops
-                        .store(base_kernel + u64::from(s.dropped), Ordering::Relaxed);
-                    shared
-                        .interface_drops
-                        .store(base_if + u64::from(s.if_dropped), Ordering::Relaxed);
-                }
+                publish_drops(c, &shared, base_kernel, base_if);
                 last_stats = Instant::now();
             }
         }
-        if let Ok(s) = c.stats() {
-            shared
-                .kernel_drops
-                .store(base_kernel + u64::from(s.dropped), Ordering::Relaxed);
-            shared
-                .interface_drops
-                .store(base_if + u64::from(s.if_dropped), Ordering::Relaxed);
-        }
+        publish_drops(c, &shared, base_kernel, base_if);
         base_kernel = shared.kernel_drops.load(Ordering::Relaxed);
         base_if = shared.interface_drops.load(Ordering::Relaxed);
         if !stop.load(Ordering::Relaxed) {

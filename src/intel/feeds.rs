@@ -116,15 +116,8 @@ impl FeedsConfig {
 
     pub fn parse(path: &Path, text: &str) -> Result<FeedsConfig, ConfigErrors> {
         let shown = path.display();
-        let file: FeedsFile = toml::from_str(text).map_err(|e| {
-            let line = e
-                .span()
-                .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
-            ConfigErrors(vec![match line {
-                Some(l) => format!("{shown}:{l}: {}", e.message()),
-                None => format!("{shown}: {}", e.message()),
-            }])
-        })?;
+        let file: FeedsFile =
+            toml::from_str(text).map_err(|e| toml_error(&shown.to_string(), text, &e))?;
         let base = path.parent().unwrap_or(Path::new("."));
         let mut errs = Vec::new();
         let mut names = BTreeMap::new();
@@ -188,6 +181,17 @@ impl FeedsConfig {
                 .collect(),
         })
     }
+}
+
+/// A TOML parse error as `file:line: message`, for every TOML file we read.
+pub fn toml_error(shown: &str, text: &str, e: &toml::de::Error) -> ConfigErrors {
+    let line = e
+        .span()
+        .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
+    ConfigErrors(vec![match line {
+        Some(l) => format!("{shown}:{l}: {}", e.message()),
+        None => format!("{shown}: {}", e.message()),
+    }])
 }
 
 /// A rejected entry.
