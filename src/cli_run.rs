@@ -7,7 +7,7 @@ use crate::intel::Intel;
 use crate::metrics::{Metrics, serve};
 use crate::pipeline::Sizing;
 use crate::replay::open_output;
-use crate::sensor::{override_interfaces, replay_parallel, run_live};
+use crate::sensor::{override_interfaces, run_live};
 use anyhow::{Context as _, Result};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -84,68 +84,22 @@ pub fn cmd_run(a: RunArgs) -> Result<ExitCode> {
 }
 
 pub fn cmd_bench(a: BenchArgs) -> Result<ExitCode> {
+    let t = Instant::now();
     let (snap, _, _, units) = load_intel(&a.intel)?;
+    println!(
+        "feeds and units loaded in {:.3} s ({} indicators)",
+        t.elapsed().as_secs_f64(),
+        snap.len()
+    );
     let intel = Arc::new(Intel::new(snap));
     let units = Arc::new(units);
-    let mut floor = (0u64, 0u64);
-    let t = Instant::now();
-    for f in &a.files {
-        let (p, b) = crate::capture::file::floor_walk(f)?;
-        floor.0 += p;
-        floor.1 += b;
-    }
-    let floor_s = t.elapsed().as_secs_f64();
-    println!(
-        "{:<34} {:>10} {:>9} {:>8} {:>8} {:>10} {:>9}",
-        "stage", "packets", "seconds", "Mpps", "Gbit/s", "drops", "RSS MiB"
-    );
-    let row = |label: &str, p: u64, b: u64, s: f64, drops: &str| {
-        println!(
-            "{label:<34} {p:>10} {s:>9.3} {:>8.2} {:>8.2} {drops:>10} {:>9.1}",
-            p as f64 / s / 1e6,
-            b as f64 * 8.0 / s / 1e9,
-            crate::metrics::peak_rss_mib()
-        );
-    };
-    row("floor: mmap record walk", floor.0, floor.1, floor_s, "-");
     let counts = if a.workers.is_empty() {
         vec![1, Sizing::default_workers()]
     } else {
         a.workers.clone()
     };
-    for w in counts {
-        let sizing = Sizing {
-            workers: w.max(1),
-            queue_batches: 512,
-            batch_packets: 64,
-        };
-        let t = Instant::now();
-        let o = replay_parallel(
-            &a.files,
-            sizing,
-            intel.clone(),
-            units.clone(),
-            Box::new(std::io::sink()),
-            "bench",
-        );
-        let s = t.elapsed().as_secs_f64();
-        let drops = format!("q{}/p{}", o.queue_drops, o.stats.lost());
-        row(
-            &format!("pipeline, {} worker(s)", sizing.workers),
-            o.stats.packets,
-            o.stats.bytes,
-            s,
-            &drops,
-        );
-        println!(
-            "{:<34} {} alerts, {} offender hosts",
-            "",
-            o.sink.alerts,
-            o.sink.offenders.host_count()
-        );
-    }
-    println!(
-        "drops: q = queue (0 in replay: queues wait), p = packets with parse problems; RSS is the process peak so far"
-    );
+    let rows = crate::benchmark::measure(&a.files, &intel, &units, &counts)
+        .context("benchmark input must be classic pcap files")?;
+    crate::benchmark::print(&mut std::io::stdout().lock(), &rows)?;
     Ok(ExitCode::SUCCESS)
 }

@@ -7,6 +7,7 @@
 
 pub mod alert;
 pub mod attribution;
+pub mod benchmark;
 pub mod capture;
 pub mod cli;
 pub mod cli_run;

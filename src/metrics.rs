@@ -350,6 +350,12 @@ pub fn serve(addr: SocketAddr, m: Arc<Metrics>) -> Result<std::thread::JoinHandl
 }
 
 /// Peak resident set size of this process (VmHWM), in MiB; 0 where unknown.
+/// Reset the kernel's peak-RSS mark (VmHWM), so a benchmark can report each
+/// stage's own peak. Best effort: older kernels lack it.
+pub fn reset_peak_rss() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
 pub fn peak_rss_mib() -> f64 {
     let s = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     s.lines()

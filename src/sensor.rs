@@ -3,7 +3,7 @@
 
 use crate::alert::alert_json;
 use crate::attribution::Units;
-use crate::capture::file::read_file;
+use crate::capture::file::read_file_shared;
 use crate::capture::live;
 use crate::config::{Config, InterfaceConfig};
 use crate::detect::{Engine, Hit};
@@ -125,7 +125,7 @@ pub fn replay_parallel(
     {
         let mut router = pipe.router(Backpressure::Block);
         for f in files {
-            let rep = read_file(f, |p| router.route(p));
+            let rep = read_file_shared(f, |p, map| router.route_in(p, map));
             for p in rep.problems {
                 tracing::warn!("{p}");
             }

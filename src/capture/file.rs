@@ -6,14 +6,18 @@
 //! file and packet number. Nothing here panics on bad input.
 
 use super::{LinkType, RawPacket, SourceProblem, SourceProblemKind};
+use memmap2::Mmap;
 use pcap_parser::{Block, PcapBlockOwned, PcapError, create_reader};
 use std::fs::File;
 use std::io::{BufReader, Read, Seek, SeekFrom};
 use std::path::Path;
+use std::sync::Arc;
 
 /// Reader buffer. A record larger than this is reported as corrupt: real
 /// capture records are at most 256 KiB (the largest snaplen tools write).
 const BUFFER_BYTES: usize = 4 << 20;
+/// The longest record either reader accepts before calling the file corrupt.
+pub(crate) const MAX_RECORD: usize = BUFFER_BYTES;
 
 /// What reading one file produced, besides the packets themselves.
 #[derive(Debug, Default)]
@@ -60,6 +64,29 @@ fn open(path: &Path) -> std::io::Result<Box<dyn Read + Send>> {
 /// collected in the report; reading stops only where the file cannot be
 /// followed any further.
 pub fn read_file(path: &Path, mut on_packet: impl FnMut(&RawPacket<'_>)) -> FileReport {
+    read_file_shared(path, |p, _| on_packet(p))
+}
+
+/// [`read_file`], also handing out the mapping a packet lies in when the file
+/// is read from an mmap (classic pcap), so a consumer can keep the bytes
+/// alive and pass them on without copying (see `pipeline::Router::route_in`).
+pub fn read_file_shared(
+    path: &Path,
+    mut on_packet: impl FnMut(&RawPacket<'_>, Option<&Arc<Mmap>>),
+) -> FileReport {
+    if let Some(m) = super::mapped::try_map(path) {
+        let m = Arc::new(m);
+        let mut report = FileReport::default();
+        super::mapped::walk(path, &m, &mut report, |p| on_packet(p, Some(&m)));
+        return report;
+    }
+    read_stream(path, |p| on_packet(p, None))
+}
+
+/// [`read_file`] through pcap-parser's streaming reader, whatever the format:
+/// the path for pcapng, gzip and pipes, and the reference the mmap path is
+/// tested against.
+pub fn read_stream(path: &Path, mut on_packet: impl FnMut(&RawPacket<'_>)) -> FileReport {
     let mut report = FileReport::default();
     let problem = |report: &mut FileReport, packet: u64, kind| {
         report.problems.push(SourceProblem {
@@ -255,6 +282,8 @@ pub fn floor_walk(path: &Path) -> std::io::Result<(u64, u64)> {
     // SAFETY: the file is only read; a concurrent writer could change what is
     // read, never memory safety of the bounds-checked slicing below.
     let m = unsafe { memmap2::Mmap::map(&f)? };
+    // The same access hint as the replay path, so the floor stays a floor.
+    let _ = m.advise(memmap2::Advice::Sequential);
     if m.len() < 24 || m[..4] != [0xd4, 0xc3, 0xb2, 0xa1] && m[..4] != [0x4d, 0x3c, 0xb2, 0xa1] {
         return Err(std::io::Error::other(
             "floor walk reads little-endian classic pcap only",

@@ -18,6 +18,12 @@ use std::time::{Duration, Instant};
 /// partial batches.
 const READ_TIMEOUT_MS: i32 = 100;
 const BACKOFF_MAX: Duration = Duration::from_secs(30);
+/// After a stop request, keep reading until the kernel has nothing left and at
+/// least this long has passed (a TPACKET_V3 block is handed over up to one
+/// read timeout after its first frame), so frames received before the stop
+/// are still processed; on a busy port, stop after `DRAIN_MAX` regardless.
+const DRAIN_MIN: Duration = Duration::from_millis(2 * READ_TIMEOUT_MS as u64);
+const DRAIN_MAX: Duration = Duration::from_secs(1);
 
 /// Open `cfg.name` for capture, or explain in the operator's terms why not.
 pub fn open(cfg: &InterfaceConfig) -> Result<pcap::Capture<pcap::Active>> {
@@ -115,6 +121,7 @@ pub fn run(
     let mut backoff = Duration::from_millis(500);
     // pcap's statistics are cumulative per handle; carry totals across reopens.
     let (mut base_kernel, mut base_if) = (0u64, 0u64);
+    let mut stopping: Option<Instant> = None;
     while !stop.load(Ordering::Relaxed) {
         let Some(c) = cap.as_mut() else {
             std::thread::sleep(backoff.min(Duration::from_millis(200)));
@@ -139,7 +146,9 @@ pub fn run(
         let link = LinkType::from_dlt(c.get_datalink().0);
         let mut last_stats = Instant::now();
         loop {
-            if stop.load(Ordering::Relaxed) {
+            if stop.load(Ordering::Relaxed)
+                && stopping.get_or_insert_with(Instant::now).elapsed() >= DRAIN_MAX
+            {
                 break;
             }
             match c.next_packet() {
@@ -156,6 +165,9 @@ pub fn run(
                 Err(pcap::Error::TimeoutExpired) => {
                     // Nothing buffered: hand partial batches over, then wait.
                     router.flush();
+                    if stopping.is_some_and(|t| t.elapsed() >= DRAIN_MIN) {
+                        break;
+                    }
                     wait_readable(c);
                 }
                 Err(e) => {

@@ -5,6 +5,7 @@
 
 pub mod file;
 pub mod live;
+mod mapped;
 
 use std::fmt;
 use std::path::PathBuf;

@@ -4,6 +4,8 @@
 //! next to the real captures.
 
 use crate::attribution::{Units, default_internal};
+pub mod synth;
+
 use crate::capture::file::read_file;
 use crate::detect::{Engine, FlowKey, Hit, Observation, Sink};
 use crate::dns;

@@ -1,0 +1,183 @@
+//! Synthetic inputs for benchmarks the shared generator does not cover: a
+//! DNS-heavy gateway mix and feed sets of any size. Deterministic (fixed
+//! seed), written in the same layout as `gen-gateway-pcap.py` output
+//! (`traffic.pcap`, `units.csv`, `feeds.toml`, `feeds/`), so `gatewatch bench`
+//! takes either.
+
+use super::{PcapWriter, dns_query, dns_response, tcp_frame, udp_frame};
+use hickory_proto::rr::RecordType;
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::Path;
+
+/// A small xorshift generator: reproducible output without a dependency.
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed.max(1))
+    }
+
+    pub fn next_u64(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.0 = x;
+        x
+    }
+
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next_u64() % n.max(1)
+    }
+}
+
+const UNITS: u32 = 40;
+const HOSTS_PER_UNIT: u32 = 50;
+
+fn host(unit: u32, n: u32) -> Ipv4Addr {
+    Ipv4Addr::new(
+        10,
+        20 + (unit / 200) as u8,
+        (unit % 200) as u8,
+        10 + n as u8,
+    )
+}
+
+/// The i-th listed domain of the synthetic feeds.
+pub fn feed_domain(i: u64) -> String {
+    format!("bad{i}.evil-{}.example", i % 97)
+}
+
+/// The i-th listed IPv4 address of the synthetic feeds (198.18.0.0/15,
+/// the benchmarking range, so nothing real is named).
+pub fn feed_ip(i: u64) -> Ipv4Addr {
+    let v = 0xc612_0000u32 + (i as u32 % 0x2_0000);
+    Ipv4Addr::from(v)
+}
+
+/// Write a DNS-heavy mix of about `packets` packets into `dir`: two thirds
+/// DNS (queries and answers, to an internal and a public resolver; 1 in 1,000
+/// names listed), the rest TCP data (TLS-like and bulk). Returns the number
+/// of DNS packets written.
+pub fn dns_mix(dir: &Path, packets: u64, seed: u64) -> std::io::Result<u64> {
+    std::fs::create_dir_all(dir.join("feeds"))?;
+    let mut rng = Rng::new(seed);
+    let mut units = String::from("code,name,cidrs\n");
+    for u in 0..UNITS {
+        let net = host(u, 0);
+        let o = net.octets();
+        writeln!(units, "D{u:03},Đơn vị {u},{}.{}.{}.0/24", o[0], o[1], o[2]).unwrap();
+    }
+    std::fs::write(dir.join("units.csv"), units)?;
+    let listed = 20_000u64;
+    let mut domains = String::new();
+    let mut ips = String::new();
+    for i in 0..listed {
+        writeln!(domains, "{}", feed_domain(i)).unwrap();
+        writeln!(ips, "{}", feed_ip(i)).unwrap();
+    }
+    std::fs::write(dir.join("feeds/domains.txt"), domains)?;
+    std::fs::write(dir.join("feeds/ips.txt"), ips)?;
+    std::fs::write(
+        dir.join("feeds.toml"),
+        "# Synthetic feeds for the DNS-heavy benchmark mix (testkit::synth).\n\
+         [[feed]]\nname = \"synth-domains\"\npath = \"feeds/domains.txt\"\nformat = \"plain\"\n\
+         entry_type = \"domain\"\ncategory = \"malware\"\nseverity = \"high\"\n\n\
+         [[feed]]\nname = \"synth-ips\"\npath = \"feeds/ips.txt\"\nformat = \"plain\"\n\
+         entry_type = \"ip\"\ncategory = \"botnet-c2\"\nseverity = \"high\"\n",
+    )?;
+
+    let resolvers = [Ipv4Addr::new(10, 0, 0, 53), Ipv4Addr::new(8, 8, 8, 8)];
+    let mut w = PcapWriter::new(1, 65535);
+    let mut out = std::io::BufWriter::new(std::fs::File::create(dir.join("traffic.pcap"))?);
+    out.write_all(&w.bytes)?;
+    let (mut n, mut dns, mut ts) = (0u64, 0u64, 1_700_000_000_000_000u64);
+    let bulk = vec![0x5au8; 1200];
+    while n < packets {
+        w.bytes.clear();
+        ts += 1 + rng.below(20);
+        let h = IpAddr::V4(host(
+            rng.below(UNITS as u64) as u32,
+            rng.below(HOSTS_PER_UNIT as u64) as u32,
+        ));
+        if rng.below(3) < 2 {
+            let name = if rng.below(1000) == 0 {
+                feed_domain(rng.below(listed))
+            } else {
+                format!(
+                    "www{}.site{}.{}",
+                    rng.below(50),
+                    rng.below(20_000),
+                    ["com", "vn", "gov.vn", "net", "org"][rng.below(5) as usize]
+                )
+            };
+            let r = IpAddr::V4(resolvers[rng.below(2) as usize]);
+            let id = rng.below(65_536) as u16;
+            let sport = 1024 + rng.below(60_000) as u16;
+            let answer = Ipv4Addr::from(0x6500_0000u32 + rng.below(1 << 24) as u32);
+            let q = dns_query(id, &name, RecordType::A);
+            let cname = format!("edge{}.cdn.example.net", rng.below(100));
+            let cnames: &[&str] = if rng.below(4) == 0 { &[&cname] } else { &[] };
+            let a = dns_response(id, &name, cnames, answer);
+            w.frame(ts, &udp_frame(h, r, sport, 53, None, &q), 0);
+            w.frame(ts + 300, &udp_frame(r, h, 53, sport, None, &a), 0);
+            n += 2;
+            dns += 2;
+        } else {
+            let remote = if rng.below(2000) == 0 {
+                IpAddr::V4(feed_ip(rng.below(listed)))
+            } else {
+                IpAddr::V4(Ipv4Addr::from(0x6800_0000u32 + rng.below(1 << 24) as u32))
+            };
+            let sport = 1024 + rng.below(60_000) as u16;
+            let len = 64 + rng.below(bulk.len() as u64 - 64) as usize;
+            let seq = rng.next_u64() as u32;
+            w.frame(ts, &tcp_frame(remote, h, 443, sport, seq, &bulk[..len]), 0);
+            n += 1;
+        }
+        out.write_all(&w.bytes[..])?;
+    }
+    out.flush()?;
+    Ok(dns)
+}
+
+/// Write feed files with `domains` domains, `ips` IPv4 addresses and `nets`
+/// networks, plus their `feeds.toml`, into `dir`. For start-up measurements.
+pub fn big_feeds(dir: &Path, domains: u64, ips: u64, nets: u64) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let mut rng = Rng::new(7);
+    let mut d = String::with_capacity(domains as usize * 28);
+    for i in 0..domains {
+        let tld = ["com", "net", "org", "ru", "xyz", "top", "vn"][rng.below(7) as usize];
+        writeln!(d, "h{:x}.n{}.{tld}", rng.next_u64() & 0xff_ffff_ffff, i).unwrap();
+    }
+    std::fs::write(dir.join("domains.txt"), d)?;
+    let mut s = String::with_capacity(ips as usize * 16);
+    for _ in 0..ips {
+        let v = 0x0b00_0000u32 + (rng.next_u64() as u32 % 0xb000_0000);
+        writeln!(s, "{}", Ipv4Addr::from(v)).unwrap();
+    }
+    std::fs::write(dir.join("ips.txt"), s)?;
+    let mut c = String::new();
+    for _ in 0..nets {
+        let v = (0x0b00_0000u32 + (rng.next_u64() as u32 % 0xb000_0000)) & 0xffff_ff00;
+        writeln!(c, "{}/24", Ipv4Addr::from(v)).unwrap();
+    }
+    std::fs::write(dir.join("nets.txt"), c)?;
+    let mut toml = String::from("# Synthetic feeds for the start-up benchmark (testkit::synth).\n");
+    for (name, file, ty) in [
+        ("big-domains", "domains.txt", "domain"),
+        ("big-ips", "ips.txt", "ip"),
+        ("big-nets", "nets.txt", "ip"),
+    ] {
+        write!(
+            toml,
+            "[[feed]]\nname = \"{name}\"\npath = \"{file}\"\nformat = \"plain\"\n\
+             entry_type = \"{ty}\"\ncategory = \"malware\"\nseverity = \"high\"\n\n"
+        )
+        .unwrap();
+    }
+    std::fs::write(dir.join("feeds.toml"), toml)
+}
