@@ -9,7 +9,7 @@
 //!    `python3 ../shared/tools/gen-gateway-pcap.py /tmp/gw2m --packets 2000000`.
 //!
 //! Each capture runs as floor (bare mmap record walk), then the full pipeline
-//! with 1 worker and with cores-minus-one workers. Inputs are generated under
+//! with 1 worker and with max(2, cores minus one) workers. Inputs are generated under
 //! target/bench-data once and reused.
 
 use gatewatch::attribution::{Units, default_internal};
@@ -37,7 +37,7 @@ fn load(dir: &Path) -> (Arc<Intel>, Arc<Units>) {
 fn run_mix(title: &str, dir: &Path) {
     let (intel, units) = load(dir);
     println!("\n## {title}: {}", dir.join("traffic.pcap").display());
-    let workers = [1, Sizing::default_workers()];
+    let workers = [1, Sizing::default_workers().max(2)];
     let rows = measure(&[dir.join("traffic.pcap")], &intel, &units, &workers).unwrap();
     print(&mut std::io::stdout().lock(), &rows).unwrap();
 }

@@ -5,13 +5,12 @@
 //! is itself wrong (unknown format, missing file, CSV without a column) is
 //! refused with every problem listed at once.
 
-use super::indicator::{EntryType, classify};
-use super::{FeedMeta, Severity, Snapshot, SnapshotBuilder};
+use super::Severity;
+use super::indicator::EntryType;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -226,176 +225,7 @@ pub struct FeedReport {
     pub failed: Option<String>,
 }
 
-/// Load every feed of `cfg` into a new snapshot.
-pub fn build_snapshot(cfg: &FeedsConfig) -> (Snapshot, Vec<FeedReport>, usize) {
-    let mut b = SnapshotBuilder::default();
-    let mut reports = Vec::new();
-    for spec in &cfg.feeds {
-        reports.push(load_feed(spec, &mut b));
-    }
-    let dups = b.duplicates;
-    (b.build(), reports, dups)
-}
-
-/// Read one feed into `b`.
-pub fn load_feed(spec: &FeedSpec, b: &mut SnapshotBuilder) -> FeedReport {
-    let meta = Arc::new(FeedMeta {
-        name: spec.name.clone(),
-        category: spec.category.clone().unwrap_or_else(|| "allowlist".into()),
-        severity: spec.severity,
-    });
-    let mut rep = FeedReport {
-        name: spec.name.clone(),
-        ..Default::default()
-    };
-    let mut take = |line: u64, raw: &str| match classify(raw, spec.entry_type) {
-        Ok(e) => {
-            let ok = match spec.kind {
-                FeedKind::Block => {
-                    b.add(e, &meta);
-                    true
-                }
-                FeedKind::Allow => b.allow(e),
-            };
-            if ok {
-                rep.accepted += 1;
-            } else if spec.kind == FeedKind::Allow {
-                rep.rejected.push(Rejected {
-                    file: spec.path.clone(),
-                    line,
-                    entry: raw.to_owned(),
-                    reason: "duplicate, or a URL/keyword (allowlists take domains and addresses)"
-                        .into(),
-                });
-            }
-        }
-        Err(r) => rep.rejected.push(Rejected {
-            file: spec.path.clone(),
-            line,
-            entry: raw.to_owned(),
-            reason: r.to_string(),
-        }),
-    };
-    let result = match spec.format {
-        Format::Plain => read_lines(&spec.path, |n, l| {
-            if let Some(e) = strip_comment(l) {
-                take(n, e)
-            }
-        }),
-        Format::Hosts => read_lines(&spec.path, |n, l| {
-            let Some(e) = strip_comment(l) else { return };
-            let mut parts = e.split_whitespace();
-            let _sink_addr = parts.next();
-            for name in parts.filter(|n| !is_local_hosts_name(n)) {
-                take(n, name)
-            }
-        }),
-        Format::Csv => read_csv(spec, &mut take),
-    };
-    if let Err(e) = result {
-        rep.failed = Some(format!("{}: {e}", spec.path.display()));
-    }
-    rep
-}
-
-/// Text before a `#` that starts the line or follows whitespace; `None` for
-/// blank and comment-only lines.
-fn strip_comment(line: &str) -> Option<&str> {
-    let mut cut = line.len();
-    let b = line.as_bytes();
-    for (i, &c) in b.iter().enumerate() {
-        if c == b'#' && (i == 0 || b[i - 1].is_ascii_whitespace()) {
-            cut = i;
-            break;
-        }
-    }
-    let s = line[..cut].trim();
-    (!s.is_empty()).then_some(s)
-}
-
-fn is_local_hosts_name(n: &str) -> bool {
-    matches!(
-        n,
-        "localhost" | "localhost.localdomain" | "local" | "broadcasthost"
-    ) || n.starts_with("ip6-")
-}
-
-/// Call `f(line_number, line)` for each line; invalid UTF-8 is replaced, not fatal.
-fn read_lines(path: &Path, mut f: impl FnMut(u64, &str)) -> std::io::Result<()> {
-    use std::io::BufRead;
-    let mut r = std::io::BufReader::new(std::fs::File::open(path)?);
-    let mut buf = Vec::new();
-    let mut n = 0;
-    loop {
-        buf.clear();
-        if r.read_until(b'\n', &mut buf)? == 0 {
-            return Ok(());
-        }
-        n += 1;
-        let line = String::from_utf8_lossy(&buf);
-        f(
-            n,
-            line.trim_end_matches(['\n', '\r'])
-                .trim_start_matches('\u{feff}'),
-        );
-    }
-}
-
-fn read_csv(spec: &FeedSpec, take: &mut impl FnMut(u64, &str)) -> std::io::Result<()> {
-    let has_headers = spec.has_headers.unwrap_or(true);
-    let mut rb = csv::ReaderBuilder::new();
-    rb.has_headers(has_headers).flexible(true);
-    if let Some(d) = &spec.delimiter {
-        rb.delimiter(d.as_bytes()[0]);
-    }
-    if let Some(c) = &spec.comment {
-        rb.comment(Some(c.as_bytes()[0]));
-    }
-    let mut r = rb.from_path(&spec.path).map_err(std::io::Error::other)?;
-    let idx = match &spec.column {
-        Some(Column::Index(i)) => *i,
-        Some(Column::Name(name)) => {
-            let h = r.headers().map_err(std::io::Error::other)?;
-            h.iter()
-                .position(|c| {
-                    c.trim()
-                        .trim_start_matches('\u{feff}')
-                        .eq_ignore_ascii_case(name)
-                })
-                .ok_or_else(|| {
-                    std::io::Error::other(format!(
-                        "no column named {name:?} in the header row (columns: {})",
-                        h.iter().collect::<Vec<_>>().join(", ")
-                    ))
-                })?
-        }
-        None => 0,
-    };
-    let mut rec = csv::StringRecord::new();
-    loop {
-        match r.read_record(&mut rec) {
-            Ok(false) => return Ok(()),
-            Ok(true) => {
-                let line = rec.position().map_or(0, |p| p.line());
-                match rec.get(idx) {
-                    Some(v) => take(line, v),
-                    None => take(line, ""),
-                }
-            }
-            // A bad record (e.g. invalid UTF-8) is skipped like a bad entry.
-            Err(e) => {
-                let line = e.position().map_or(0, |p| p.line());
-                tracing::warn!(
-                    "{}:{line}: unreadable CSV record skipped: {e}",
-                    spec.path.display()
-                );
-                if !matches!(e.kind(), csv::ErrorKind::Utf8 { .. }) {
-                    return Err(std::io::Error::other(e));
-                }
-            }
-        }
-    }
-}
+pub use super::load::{build_snapshot, build_snapshot_on, load_feed};
 
 #[cfg(test)]
 mod tests {

@@ -137,37 +137,42 @@ pub fn domain(raw: &str) -> Result<String, Reject> {
     if d.len() > 253 {
         return Err(Reject::BadDomain("longer than 253 characters"));
     }
-    let d = d.to_ascii_lowercase();
-    let mut labels = 0;
-    for l in d.split('.') {
-        labels += 1;
-        if l.is_empty() {
-            return Err(Reject::BadDomain("empty label"));
+    // One pass over the bytes validates every label; lower-casing is one
+    // more (vectorised) pass.
+    let (mut labels, mut label_len, mut numeric) = (1, 0usize, true);
+    for b in d.bytes() {
+        if b == b'.' {
+            if label_len == 0 {
+                return Err(Reject::BadDomain("empty label"));
+            }
+            labels += 1;
+            label_len = 0;
+            numeric = true;
+        } else {
+            if !(b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+                return Err(Reject::BadDomain("character not allowed in a host name"));
+            }
+            label_len += 1;
+            if label_len > 63 {
+                return Err(Reject::BadDomain("label longer than 63 characters"));
+            }
+            numeric &= b.is_ascii_digit();
         }
-        if l.len() > 63 {
-            return Err(Reject::BadDomain("label longer than 63 characters"));
-        }
-        if !l
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-        {
-            return Err(Reject::BadDomain("character not allowed in a host name"));
-        }
+    }
+    if label_len == 0 {
+        return Err(Reject::BadDomain("empty label"));
     }
     if labels < 2 {
         return Err(Reject::BadDomain(
             "single label: it would match a whole top-level domain",
         ));
     }
-    if d.rsplit('.')
-        .next()
-        .is_some_and(|tld| tld.bytes().all(|b| b.is_ascii_digit()))
-    {
+    if numeric {
         return Err(Reject::BadDomain(
             "numeric top-level label (a malformed address?)",
         ));
     }
-    Ok(d)
+    Ok(d.to_ascii_lowercase())
 }
 
 fn net(n: IpNet) -> Result<Entry, Reject> {
@@ -231,7 +236,12 @@ pub fn classify(raw: &str, as_type: EntryType) -> Result<Entry, Reject> {
     if s.is_empty() {
         return Err(Reject::Empty);
     }
-    if as_type != EntryType::Keyword && s.contains(char::is_whitespace) {
+    let has_space = if s.is_ascii() {
+        s.bytes().any(|b| b.is_ascii_whitespace())
+    } else {
+        s.contains(char::is_whitespace)
+    };
+    if as_type != EntryType::Keyword && has_space {
         return Err(Reject::Whitespace);
     }
     match as_type {

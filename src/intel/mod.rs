@@ -10,18 +10,23 @@
 //! - Allowlist entries live in their own tables and are consulted only after
 //!   a block match, so an allowlist can never create a hit.
 
+mod builder;
 pub mod feeds;
 pub mod indicator;
+mod load;
+mod tables;
 
-use crate::netrange::Key;
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+pub use builder::SnapshotBuilder;
+
+use aho_corasick::AhoCorasick;
 use arc_swap::{ArcSwap, Guard};
-use indicator::{Entry, IndicatorKind};
+use indicator::IndicatorKind;
 use ipnet::IpNet;
 use rustc_hash::{FxHashMap, FxHashSet};
 use serde::{Deserialize, Serialize};
 use std::net::IpAddr;
 use std::sync::Arc;
+use tables::{DomainTable, IpTable};
 
 /// Severity as operators write it in feeds.toml.
 #[derive(
@@ -72,83 +77,39 @@ pub struct Indicator {
     pub feed: Arc<FeedMeta>,
 }
 
-/// Exact addresses, address:port pairs and networks; networks are hashed per
-/// prefix length and probed longest first, so the most specific wins.
-#[derive(Default)]
-struct IpTable {
-    v4: FxHashMap<u32, u32>,
-    v6: FxHashMap<u128, u32>,
-    port: FxHashMap<(Key, u16), u32>,
-    nets4: Vec<(u8, FxHashMap<u32, u32>)>,
-    nets6: Vec<(u8, FxHashMap<u128, u32>)>,
+/// An indicator's value as stored: addresses as numbers, text as a span of
+/// the snapshot's arena. Formatted only when a hit needs it.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Value {
+    Ip(IpAddr),
+    Net(IpNet),
+    IpPort(IpAddr, u16),
+    Text(u32, u32),
 }
 
-impl IpTable {
-    fn insert_net(&mut self, n: &IpNet, id: u32) -> Option<u32> {
-        let plen = n.prefix_len();
-        match Key::from(n.network()) {
-            Key::V4(a) => table_for(&mut self.nets4, plen).insert(a, id),
-            Key::V6(a) => table_for(&mut self.nets6, plen).insert(a, id),
-        }
-    }
-
-    #[inline]
-    fn get(&self, ip: IpAddr, port: Option<u16>) -> Option<u32> {
-        let k = Key::from(ip);
-        if let Some(p) = port.filter(|_| !self.port.is_empty())
-            && let Some(&id) = self.port.get(&(k, p))
-        {
-            return Some(id);
-        }
-        match k {
-            Key::V4(a) => self.v4.get(&a).copied().or_else(|| {
-                self.nets4.iter().find_map(|(plen, t)| {
-                    let mask = if *plen == 0 {
-                        0
-                    } else {
-                        u32::MAX << (32 - plen)
-                    };
-                    t.get(&(a & mask)).copied()
-                })
-            }),
-            Key::V6(a) => self.v6.get(&a).copied().or_else(|| {
-                self.nets6.iter().find_map(|(plen, t)| {
-                    let mask = if *plen == 0 {
-                        0
-                    } else {
-                        u128::MAX << (128 - plen)
-                    };
-                    t.get(&(a & mask)).copied()
-                })
-            }),
-        }
-    }
-}
-
-/// The per-prefix-length table for `plen`, created on first use; tables stay
-/// sorted longest prefix first so the first match is the most specific.
-fn table_for<T>(tables: &mut Vec<(u8, FxHashMap<T, u32>)>, plen: u8) -> &mut FxHashMap<T, u32> {
-    let i = match tables.iter().position(|(p, _)| *p == plen) {
-        Some(i) => i,
-        None => {
-            tables.push((plen, FxHashMap::default()));
-            tables.sort_by_key(|t| std::cmp::Reverse(t.0));
-            tables.iter().position(|(p, _)| *p == plen).unwrap_or(0)
-        }
-    };
-    &mut tables[i].1
+/// One indicator inside a snapshot.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Stored {
+    value: Value,
+    kind: IndicatorKind,
+    /// Index into the snapshot's feeds.
+    feed: u32,
 }
 
 /// An immutable, fully built set of lookup tables.
 pub struct Snapshot {
-    indicators: Vec<Indicator>,
+    feeds: Vec<Arc<FeedMeta>>,
+    stored: Vec<Stored>,
+    text: String,
     ips: IpTable,
-    domains: FxHashMap<Box<str>, u32>,
+    domains: DomainTable,
     patterns: Option<(AhoCorasick, Vec<u32>)>,
     allow_ips: IpTable,
     allow_domains: FxHashSet<Box<str>>,
-    /// Indicators per kind, for reports and metrics.
+    /// Distinct indicators per kind, for reports and metrics.
     pub counts: FxHashMap<IndicatorKind, usize>,
+    /// Entries that repeated an earlier one (same value) and were merged.
+    pub duplicates: usize,
 }
 
 impl Snapshot {
@@ -156,16 +117,39 @@ impl Snapshot {
         SnapshotBuilder::default().build()
     }
 
-    pub fn indicator(&self, id: u32) -> &Indicator {
-        &self.indicators[id as usize]
+    #[inline]
+    fn text(&self, id: u32) -> &str {
+        match self.stored[id as usize].value {
+            Value::Text(o, l) => &self.text[o as usize..(o + l) as usize],
+            _ => "",
+        }
     }
 
+    /// The indicator behind a match, ready for an alert (formats addresses;
+    /// called once per hit, never per packet).
+    pub fn indicator(&self, id: u32) -> Indicator {
+        let s = &self.stored[id as usize];
+        let value: Box<str> = match s.value {
+            Value::Ip(ip) => ip.to_string().into(),
+            Value::Net(n) => n.to_string().into(),
+            Value::IpPort(ip @ IpAddr::V4(_), p) => format!("{ip}:{p}").into(),
+            Value::IpPort(ip, p) => format!("[{ip}]:{p}").into(),
+            Value::Text(..) => self.text(id).into(),
+        };
+        Indicator {
+            value,
+            kind: s.kind,
+            feed: self.feeds[s.feed as usize].clone(),
+        }
+    }
+
+    /// Entries loaded, duplicates included.
     pub fn len(&self) -> usize {
-        self.indicators.len()
+        self.stored.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.indicators.is_empty()
+        self.stored.is_empty()
     }
 
     /// Listed address, `address:port` or containing network, most specific first.
@@ -183,7 +167,7 @@ impl Snapshot {
         }
         let mut rest = name;
         loop {
-            if let Some(&id) = self.domains.get(rest) {
+            if let Some(id) = self.domains.get(rest, |i| self.text(i)) {
                 return Some(id);
             }
             rest = &rest[rest.find('.')? + 1..];
@@ -222,126 +206,6 @@ impl Snapshot {
     }
 }
 
-/// Accumulates entries, resolving duplicates, then compiles the tables.
-#[derive(Default)]
-pub struct SnapshotBuilder {
-    indicators: Vec<Indicator>,
-    ips: IpTable,
-    domains: FxHashMap<Box<str>, u32>,
-    patterns: Vec<(String, u32)>,
-    pattern_seen: FxHashMap<String, u32>,
-    allow_ips: IpTable,
-    allow_domains: FxHashSet<Box<str>>,
-    /// Entries already present (same value), kept once: the first feed wins
-    /// unless a later one is more severe.
-    pub duplicates: usize,
-}
-
-impl SnapshotBuilder {
-    /// Add a blocklist entry from `feed`.
-    pub fn add(&mut self, entry: Entry, feed: &Arc<FeedMeta>) {
-        let id = self.indicators.len() as u32;
-        let value: Box<str> = match &entry {
-            Entry::Ip(ip) => ip.to_string().into(),
-            Entry::Net(n) => n.to_string().into(),
-            Entry::IpPort(ip, p) => match ip {
-                IpAddr::V4(_) => format!("{ip}:{p}").into(),
-                IpAddr::V6(_) => format!("[{ip}]:{p}").into(),
-            },
-            Entry::Domain(s) | Entry::Url(s) | Entry::Keyword(s) => s.as_str().into(),
-        };
-        let previous = match &entry {
-            Entry::Ip(ip) => match Key::from(*ip) {
-                Key::V4(a) => self.ips.v4.insert(a, id),
-                Key::V6(a) => self.ips.v6.insert(a, id),
-            },
-            Entry::Net(n) => self.ips.insert_net(n, id),
-            Entry::IpPort(ip, p) => self.ips.port.insert((Key::from(*ip), *p), id),
-            Entry::Domain(d) => self.domains.insert(d.as_str().into(), id),
-            Entry::Url(s) | Entry::Keyword(s) => {
-                let prev = self.pattern_seen.insert(s.clone(), id);
-                if prev.is_none() {
-                    self.patterns.push((s.clone(), id));
-                } else if let Some(p) = self.patterns.iter_mut().find(|p| p.0 == *s) {
-                    p.1 = id;
-                }
-                prev
-            }
-        };
-        self.indicators.push(Indicator {
-            value,
-            kind: entry.kind(),
-            feed: feed.clone(),
-        });
-        if let Some(prev) = previous {
-            self.duplicates += 1;
-            // Keep the earlier indicator unless the new feed is more severe:
-            // point the table back at it.
-            if self.indicators[prev as usize].feed.severity >= feed.severity {
-                self.indicators[id as usize] = self.indicators[prev as usize].clone();
-            }
-        }
-    }
-
-    /// Add an allowlist entry. Patterns cannot be allowlisted.
-    pub fn allow(&mut self, entry: Entry) -> bool {
-        match entry {
-            Entry::Ip(ip) => match Key::from(ip) {
-                Key::V4(a) => self.allow_ips.v4.insert(a, 0).is_none(),
-                Key::V6(a) => self.allow_ips.v6.insert(a, 0).is_none(),
-            },
-            Entry::Net(n) => self.allow_ips.insert_net(&n, 0).is_none(),
-            Entry::IpPort(ip, p) => self.allow_ips.port.insert((Key::from(ip), p), 0).is_none(),
-            Entry::Domain(d) => self.allow_domains.insert(d.into()),
-            Entry::Url(_) | Entry::Keyword(_) => false,
-        }
-    }
-
-    pub fn build(self) -> Snapshot {
-        let patterns = if self.patterns.is_empty() {
-            None
-        } else {
-            let ac = AhoCorasickBuilder::new()
-                .ascii_case_insensitive(true)
-                .match_kind(MatchKind::LeftmostFirst)
-                .build(self.patterns.iter().map(|p| p.0.as_bytes()));
-            match ac {
-                Ok(ac) => Some((ac, self.patterns.iter().map(|p| p.1).collect())),
-                Err(e) => {
-                    tracing::error!("URL/keyword patterns could not be compiled: {e}");
-                    None
-                }
-            }
-        };
-        let mut counts = FxHashMap::default();
-        // Count distinct live entries (a duplicate overwrote its table slot).
-        let live: Vec<u32> = self
-            .ips
-            .v4
-            .values()
-            .chain(self.ips.v6.values())
-            .chain(self.ips.port.values())
-            .chain(self.ips.nets4.iter().flat_map(|t| t.1.values()))
-            .chain(self.ips.nets6.iter().flat_map(|t| t.1.values()))
-            .chain(self.domains.values())
-            .chain(self.patterns.iter().map(|p| &p.1))
-            .copied()
-            .collect();
-        for id in live {
-            *counts.entry(self.indicators[id as usize].kind).or_insert(0) += 1;
-        }
-        Snapshot {
-            indicators: self.indicators,
-            ips: self.ips,
-            domains: self.domains,
-            patterns,
-            allow_ips: self.allow_ips,
-            allow_domains: self.allow_domains,
-            counts,
-        }
-    }
-}
-
 /// The published snapshot. Readers call [`Intel::load`] (lock-free); a
 /// reloader calls [`Intel::store`] with a freshly built snapshot.
 pub struct Intel {
@@ -372,7 +236,7 @@ impl Intel {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use indicator::{EntryType, classify};
+    use indicator::{Entry, EntryType, classify};
 
     fn feed(name: &str, sev: Severity) -> Arc<FeedMeta> {
         Arc::new(FeedMeta {
@@ -391,17 +255,20 @@ mod tests {
         b.build()
     }
 
-    fn val(s: &Snapshot, id: Option<u32>) -> Option<&str> {
-        id.map(|i| &*s.indicator(i).value)
+    fn val(s: &Snapshot, id: Option<u32>) -> Option<String> {
+        id.map(|i| s.indicator(i).value.into())
     }
 
     #[test]
     fn domain_suffix_semantics() {
         let s = snap(&["bad.example", "deep.sub.other.example"]);
-        assert_eq!(val(&s, s.match_domain("bad.example")), Some("bad.example"));
+        assert_eq!(
+            val(&s, s.match_domain("bad.example")),
+            Some("bad.example".to_string())
+        );
         assert_eq!(
             val(&s, s.match_domain("x.y.bad.example")),
-            Some("bad.example")
+            Some("bad.example".to_string())
         );
         assert_eq!(s.match_domain("notbad.example"), None);
         assert_eq!(s.match_domain("example"), None);
@@ -415,11 +282,11 @@ mod tests {
         let s = snap(&["example.org", "c2.example.org"]);
         assert_eq!(
             val(&s, s.match_domain("x.c2.example.org")),
-            Some("c2.example.org")
+            Some("c2.example.org".to_string())
         );
         assert_eq!(
             val(&s, s.match_domain("www.example.org")),
-            Some("example.org")
+            Some("example.org".to_string())
         );
     }
 
@@ -435,34 +302,34 @@ mod tests {
         let ip = |x: &str| x.parse::<IpAddr>().unwrap();
         assert_eq!(
             val(&s, s.match_ip(ip("203.0.113.5"), None)),
-            Some("203.0.113.5")
+            Some("203.0.113.5".to_string())
         );
         assert_eq!(s.match_ip(ip("203.0.113.6"), None), None);
         assert_eq!(
             val(&s, s.match_ip(ip("198.51.100.7"), None)),
-            Some("198.51.100.0/24")
+            Some("198.51.100.0/24".to_string())
         );
         assert_eq!(
             val(&s, s.match_ip(ip("198.51.100.200"), None)),
-            Some("198.51.100.128/25")
+            Some("198.51.100.128/25".to_string())
         );
         assert_eq!(
             val(&s, s.match_ip(ip("198.51.100.0"), None)),
-            Some("198.51.100.0/24")
+            Some("198.51.100.0/24".to_string())
         );
         assert_eq!(
             val(&s, s.match_ip(ip("198.51.100.255"), None)),
-            Some("198.51.100.128/25")
+            Some("198.51.100.128/25".to_string())
         );
         assert_eq!(s.match_ip(ip("198.51.101.0"), None), None);
         assert_eq!(
             val(&s, s.match_ip(ip("2001:db8:ffff::1"), None)),
-            Some("2001:db8::/32")
+            Some("2001:db8::/32".to_string())
         );
         assert_eq!(s.match_ip(ip("2001:db9::1"), None), None);
         assert_eq!(
             val(&s, s.match_ip(ip("192.0.2.9"), Some(8443))),
-            Some("192.0.2.9:8443")
+            Some("192.0.2.9:8443".to_string())
         );
         assert_eq!(s.match_ip(ip("192.0.2.9"), Some(443)), None);
         assert_eq!(s.match_ip(ip("192.0.2.9"), None), None);
@@ -484,11 +351,36 @@ mod tests {
         b.add(Entry::Domain("bad.example".into()), &low);
         b.add(Entry::Domain("bad.example".into()), &crit);
         b.add(Entry::Domain("bad.example".into()), &low);
-        assert_eq!(b.duplicates, 2);
         let s = b.build();
+        assert_eq!(s.duplicates, 2);
         let id = s.match_domain("bad.example").unwrap();
         assert_eq!(s.indicator(id).feed.name, "crit");
         assert_eq!(s.counts[&IndicatorKind::Domain], 1);
+    }
+
+    /// Builders loaded apart (one per feed, on several threads) and absorbed
+    /// in any order give the configuration's first feed on equal severity.
+    #[test]
+    fn absorb_order_does_not_change_the_winner() {
+        let first = feed("first", Severity::High);
+        let second = feed("second", Severity::High);
+        for base_is_second in [true, false] {
+            let mut a = SnapshotBuilder::ranked(0);
+            a.add(Entry::Domain("bad.example".into()), &first);
+            a.add(Entry::Ip("203.0.113.9".parse().unwrap()), &first);
+            let mut b = SnapshotBuilder::ranked(1);
+            b.add(Entry::Ip("203.0.113.9".parse().unwrap()), &second);
+            b.add(Entry::Domain("bad.example".into()), &second);
+            let (mut base, other) = if base_is_second { (b, a) } else { (a, b) };
+            base.absorb(other);
+            let s = base.build();
+            assert_eq!(s.duplicates, 2);
+            let d = s.match_domain("x.bad.example").unwrap();
+            assert_eq!(s.indicator(d).feed.name, "first");
+            let i = s.match_ip("203.0.113.9".parse().unwrap(), None).unwrap();
+            assert_eq!(s.indicator(i).feed.name, "first");
+            assert_eq!(&*s.indicator(i).value, "203.0.113.9");
+        }
     }
 
     #[test]
