@@ -7,7 +7,9 @@ use crate::intel::Intel;
 use crate::metrics::{Metrics, serve};
 use crate::pipeline::Sizing;
 use crate::replay::open_output;
-use crate::sensor::{override_interfaces, run_live};
+use crate::sensor::{
+    capture_summary, capture_table, open_interfaces, override_interfaces, run_live,
+};
 use anyhow::{Context as _, Result};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -56,13 +58,15 @@ pub fn cmd_run(a: RunArgs) -> Result<ExitCode> {
         reports.len(),
         units.units().len()
     );
-    let addr = cfg.metrics_addr();
-    serve(addr, metrics.clone())?;
+    let (addr, _) = serve(cfg.metrics_addr(), metrics.clone())?;
     tracing::info!("metrics on http://{addr}/metrics");
+    // Interfaces first: a start that fails on them creates no alert log.
+    let opened = open_interfaces(&cfg)?;
     let out = open_output(&cfg.alerts, true)
         .with_context(|| format!("{}: cannot open alert log", cfg.alerts.display()))?;
     let o = run_live(
         &cfg,
+        opened,
         Arc::new(Intel::new(snap)),
         Arc::new(units),
         metrics,
@@ -74,8 +78,10 @@ pub fn cmd_run(a: RunArgs) -> Result<ExitCode> {
         o.sink.alerts,
         cfg.alerts.display()
     );
+    println!("{}", capture_summary(&o.captures, o.queue_drops));
     if a.stats {
         println!("\n{}\n  {:<28} {}", o.stats, "queue_drops", o.queue_drops);
+        print!("{}", capture_table(&o.captures));
     }
     if let Some(e) = o.sink.io_error {
         anyhow::bail!("{}: writing alerts failed: {e}", cfg.alerts.display());
@@ -94,7 +100,7 @@ pub fn cmd_bench(a: BenchArgs) -> Result<ExitCode> {
     let intel = Arc::new(Intel::new(snap));
     let units = Arc::new(units);
     let counts = if a.workers.is_empty() {
-        vec![1, Sizing::default_workers()]
+        vec![1, Sizing::default_workers().max(2)]
     } else {
         a.workers.clone()
     };

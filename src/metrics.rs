@@ -26,7 +26,10 @@ pub struct CaptureShared {
     pub kernel_drops: AtomicU64,
     pub interface_drops: AtomicU64,
     pub errors: AtomicU64,
+    /// Capturing with a working handle on a link that is up.
     pub up: AtomicBool,
+    /// The capture thread has started and published its first link state.
+    pub running: AtomicBool,
 }
 
 pub struct Metrics {
@@ -49,6 +52,8 @@ pub struct Metrics {
     /// Sources folded in on each scrape.
     workers: Mutex<Option<Arc<Vec<WorkerShared>>>>,
     captures: Mutex<Vec<Arc<CaptureShared>>>,
+    /// Every capture interface has been registered ([`Metrics::captures_started`]).
+    all_captures_registered: AtomicBool,
     /// Values already folded in, per series, to turn totals into deltas.
     seen: Mutex<HashMap<String, u64>>,
 }
@@ -117,13 +122,13 @@ impl Metrics {
             capture_errors: counter_vec(
                 &r,
                 "gatewatch_capture_errors_total",
-                "Capture read errors and interface losses.",
+                "Capture read errors and interface losses (link down, no carrier, interface gone).",
                 &["interface"],
             ),
             capture_up: gauge_vec(
                 &r,
                 "gatewatch_capture_up",
-                "1 while the interface is being captured.",
+                "1 while the interface is captured and its link is up; 0 when it is down, has no carrier or is gone.",
                 &["interface"],
             ),
             drops: counter_vec(
@@ -177,6 +182,7 @@ impl Metrics {
             registry: r,
             workers: Mutex::new(None),
             captures: Mutex::new(Vec::new()),
+            all_captures_registered: AtomicBool::new(false),
             seen: Mutex::new(HashMap::new()),
         })
     }
@@ -191,6 +197,13 @@ impl Metrics {
         if let Ok(mut g) = self.captures.lock() {
             g.push(c);
         }
+    }
+
+    /// Every capture interface has been registered with
+    /// [`Metrics::watch_capture`]: `/healthz` stops saying "starting" once
+    /// each of their threads is running.
+    pub fn captures_started(&self) {
+        self.all_captures_registered.store(true, Ordering::Relaxed);
     }
 
     /// Record a loaded snapshot: indicators per feed, load time.
@@ -297,11 +310,18 @@ impl Metrics {
         String::from_utf8(buf).unwrap_or_default()
     }
 
-    /// Whether every capture interface is up (for `/healthz`).
+    /// `/healthz`: "starting" until every capture thread runs (the listener
+    /// is up before any interface is opened), then whether every capture
+    /// interface is up.
     pub fn healthy(&self) -> (bool, String) {
         let Ok(cs) = self.captures.lock() else {
             return (false, "metrics lock poisoned\n".into());
         };
+        if !self.all_captures_registered.load(Ordering::Relaxed)
+            || cs.iter().any(|c| !c.running.load(Ordering::Relaxed))
+        {
+            return (false, "starting\n".into());
+        }
         let down: Vec<&str> = cs
             .iter()
             .filter(|c| !c.up.load(Ordering::Relaxed))
@@ -316,11 +336,16 @@ impl Metrics {
 }
 
 /// Bind the metrics listener now (so a taken port is an error at start) and
-/// serve it on a background thread.
-pub fn serve(addr: SocketAddr, m: Arc<Metrics>) -> Result<std::thread::JoinHandle<()>> {
+/// serve it on a background thread. Returns the address actually bound (the
+/// port the kernel chose for port 0).
+pub fn serve(
+    addr: SocketAddr,
+    m: Arc<Metrics>,
+) -> Result<(SocketAddr, std::thread::JoinHandle<()>)> {
     let server = tiny_http::Server::http(addr).map_err(|e| anyhow::anyhow!("{e}")).with_context(|| {
         format!("cannot listen for metrics on {addr}: is another process using the port? Set [metrics] listen in the config or --metrics-listen")
     })?;
+    let bound = server.server_addr().to_ip().unwrap_or(addr);
     let h = std::thread::Builder::new()
         .name("gw-metrics".into())
         .spawn(move || {
@@ -346,7 +371,7 @@ pub fn serve(addr: SocketAddr, m: Arc<Metrics>) -> Result<std::thread::JoinHandl
                 );
             }
         })?;
-    Ok(h)
+    Ok((bound, h))
 }
 
 /// Peak resident set size of this process (VmHWM), in MiB; 0 where unknown.
@@ -362,4 +387,65 @@ pub fn peak_rss_mib() -> f64 {
         .find_map(|l| l.strip_prefix("VmHWM:"))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
         .map_or(0.0, |kb| kb / 1024.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Read, Write};
+
+    /// GET `path` from the listener: (status, body).
+    fn get(addr: SocketAddr, path: &str) -> (u16, String) {
+        let mut s = std::net::TcpStream::connect(addr).unwrap();
+        s.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+            .unwrap();
+        write!(s, "GET {path} HTTP/1.0\r\nHost: x\r\n\r\n").unwrap();
+        let mut r = String::new();
+        s.read_to_string(&mut r).unwrap();
+        let code = r.split_whitespace().nth(1).unwrap().parse().unwrap();
+        let body = r.split_once("\r\n\r\n").map_or("", |x| x.1).to_string();
+        (code, body)
+    }
+
+    #[test]
+    fn serve_returns_the_bound_port() {
+        let (addr, _h) = serve("127.0.0.1:0".parse().unwrap(), Metrics::new()).unwrap();
+        assert!(addr.ip().is_loopback());
+        assert_ne!(addr.port(), 0, "{addr}");
+        assert_eq!(get(addr, "/nothing").0, 404);
+    }
+
+    #[test]
+    fn healthz_is_starting_until_every_capture_thread_runs() {
+        let m = Metrics::new();
+        let (addr, _h) = serve("127.0.0.1:0".parse().unwrap(), m.clone()).unwrap();
+        // Listener up, no interface opened yet.
+        assert_eq!(get(addr, "/healthz"), (503, "starting\n".into()));
+        let (a, b) = (
+            Arc::new(CaptureShared {
+                name: "eth1".into(),
+                ..Default::default()
+            }),
+            Arc::new(CaptureShared {
+                name: "eth2".into(),
+                ..Default::default()
+            }),
+        );
+        m.watch_capture(a.clone());
+        a.up.store(true, Ordering::Relaxed);
+        a.running.store(true, Ordering::Relaxed);
+        // Not every interface registered yet.
+        assert_eq!(get(addr, "/healthz"), (503, "starting\n".into()));
+        m.watch_capture(b.clone());
+        m.captures_started();
+        // eth2's thread has not started.
+        assert_eq!(get(addr, "/healthz"), (503, "starting\n".into()));
+        b.running.store(true, Ordering::Relaxed);
+        assert_eq!(
+            get(addr, "/healthz"),
+            (503, "capture down on: eth2\n".into())
+        );
+        b.up.store(true, Ordering::Relaxed);
+        assert_eq!(get(addr, "/healthz"), (200, "ok\n".into()));
+    }
 }

@@ -108,6 +108,55 @@ pub struct RunOutcome {
     pub stats: Stats,
     pub queue_drops: u64,
     pub sink: SinkResult,
+    /// Per capture interface (live runs only).
+    pub captures: Vec<CaptureTotals>,
+}
+
+/// One capture interface at exit: packets its thread read, and libpcap's
+/// kernel and interface drop counts, summed over every handle it opened.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CaptureTotals {
+    pub name: String,
+    pub received: u64,
+    pub kernel_drops: u64,
+    pub interface_drops: u64,
+}
+
+impl CaptureTotals {
+    fn of(c: &CaptureShared) -> CaptureTotals {
+        CaptureTotals {
+            name: c.name.clone(),
+            received: c.packets.load(Ordering::Relaxed),
+            kernel_drops: c.kernel_drops.load(Ordering::Relaxed),
+            interface_drops: c.interface_drops.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// The one-line capture summary printed at shutdown.
+pub fn capture_summary(captures: &[CaptureTotals], queue_drops: u64) -> String {
+    let sum = |f: fn(&CaptureTotals) -> u64| captures.iter().map(f).sum::<u64>();
+    format!(
+        "capture: {} received, {} dropped by kernel, {} by interface, {queue_drops} at queues",
+        sum(|c| c.received),
+        sum(|c| c.kernel_drops),
+        sum(|c| c.interface_drops),
+    )
+}
+
+/// The per-interface table of `run --stats`.
+pub fn capture_table(captures: &[CaptureTotals]) -> String {
+    let mut t = format!(
+        "capture by interface:\n  {:<16} {:>14} {:>14} {:>17}\n",
+        "interface", "received", "kernel_dropped", "interface_dropped"
+    );
+    for c in captures {
+        t.push_str(&format!(
+            "  {:<16} {:>14} {:>14} {:>17}\n",
+            c.name, c.received, c.kernel_drops, c.interface_drops
+        ));
+    }
+    t
 }
 
 /// Replay files through the full pipeline (blocking queues: nothing dropped).
@@ -142,24 +191,22 @@ pub fn replay_parallel(
         stats,
         queue_drops,
         sink,
+        captures: Vec::new(),
     }
 }
 
-/// Run the live sensor until SIGINT/SIGTERM.
-pub fn run_live(
-    cfg: &Config,
-    intel: Arc<Intel>,
-    units: Arc<Units>,
-    metrics: Arc<Metrics>,
-    out: Box<dyn Write + Send>,
-) -> Result<RunOutcome> {
+/// Capture handles opened at start, one per configured interface.
+pub type Opened = Vec<(InterfaceConfig, pcap::Capture<pcap::Active>)>;
+
+/// Open every interface, so that a missing one or a missing capability is
+/// an error at start (every problem listed), before any thread runs or any
+/// file is created.
+pub fn open_interfaces(cfg: &Config) -> Result<Opened> {
     if cfg.interface.is_empty() {
         anyhow::bail!(
             "no interface to capture on: add an [[interface]] to the config or pass --interface IFACE"
         );
     }
-    // Open every interface first, so a missing one or a missing capability
-    // is an error at start, before any thread runs.
     let mut opened = Vec::new();
     let mut errs = Vec::new();
     for i in &cfg.interface {
@@ -171,6 +218,18 @@ pub fn run_live(
     if !errs.is_empty() {
         anyhow::bail!("{}", errs.join("\n"));
     }
+    Ok(opened)
+}
+
+/// Run the live sensor on the `opened` interfaces until SIGINT/SIGTERM.
+pub fn run_live(
+    cfg: &Config,
+    opened: Opened,
+    intel: Arc<Intel>,
+    units: Arc<Units>,
+    metrics: Arc<Metrics>,
+    out: Box<dyn Write + Send>,
+) -> Result<RunOutcome> {
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(sig, stop.clone()).context("install signal handler")?;
@@ -185,13 +244,16 @@ pub fn run_live(
     let pipe = Pipeline::start(sizing, || Engine::new(intel.clone(), units.clone()), tx);
     metrics.watch_workers(pipe.shared.clone());
     let mut threads = Vec::new();
+    let mut captures = Vec::new();
     for (icfg, cap) in opened {
+        // `up` and `running` are set by the thread once it has read the link
+        // state: until then /healthz says "starting".
         let shared = Arc::new(CaptureShared {
             name: icfg.name.clone(),
             ..Default::default()
         });
-        shared.up.store(true, Ordering::Relaxed);
         metrics.watch_capture(shared.clone());
+        captures.push(shared.clone());
         let router = pipe.router(Backpressure::Drop);
         let stop = stop.clone();
         let name = icfg.name.clone();
@@ -203,6 +265,7 @@ pub fn run_live(
         );
         tracing::info!("capturing on {name:?} with {} worker(s)", sizing.workers);
     }
+    metrics.captures_started();
     for t in threads {
         let _ = t.join();
     }
@@ -217,6 +280,7 @@ pub fn run_live(
         stats,
         queue_drops,
         sink,
+        captures: captures.iter().map(|c| CaptureTotals::of(c)).collect(),
     })
 }
 

@@ -3,8 +3,11 @@
 //! The capture thread only copies frames into batches and routes them by flow
 //! hash (see `pipeline`); it never waits on a worker. An interface that goes
 //! away is logged, counted and reopened with back-off while the other
-//! interfaces keep capturing.
+//! interfaces keep capturing. About once a second the thread also reads the
+//! link state (see `link_state`): a link set down or without carrier is
+//! reported as down while the handle, which still works, is kept.
 
+use super::link_state::{LinkProbe, LinkReport, LinkState};
 use super::{LinkType, RawPacket};
 use crate::config::InterfaceConfig;
 use crate::metrics::CaptureShared;
@@ -17,6 +20,9 @@ use std::time::{Duration, Instant};
 /// How long a read waits before the thread checks for shutdown and flushes
 /// partial batches.
 const READ_TIMEOUT_MS: i32 = 100;
+/// Reopen delays after a lost handle: doubling from `BACKOFF_MIN` up to
+/// `BACKOFF_MAX`, cut short when the link comes back up.
+const BACKOFF_MIN: Duration = Duration::from_millis(200);
 const BACKOFF_MAX: Duration = Duration::from_secs(30);
 /// After a stop request, keep reading until the kernel has nothing left and at
 /// least this long has passed (a TPACKET_V3 block is handed over up to one
@@ -26,22 +32,30 @@ const DRAIN_MIN: Duration = Duration::from_millis(2 * READ_TIMEOUT_MS as u64);
 const DRAIN_MAX: Duration = Duration::from_secs(1);
 
 /// Open `cfg.name` for capture, or explain in the operator's terms why not.
+///
+/// An interface that does not exist or is set administratively down is
+/// refused: that is a configuration mistake the operator fixes at once. One
+/// that is up but has no carrier (NO-CARRIER: cable out, mirror session not
+/// configured yet, veth peer down) is opened: a mirror port often gets its
+/// link only after the sensor starts, and the capture handle works as soon as
+/// it does. [`run`] reports such a link as down (`gatewatch_capture_up` 0,
+/// `/healthz` 503, a warning naming the interface) until the carrier comes.
 pub fn open(cfg: &InterfaceConfig) -> Result<pcap::Capture<pcap::Active>> {
     let name = &cfg.name;
-    let oper = std::fs::read_to_string(format!("/sys/class/net/{name}/operstate")).ok();
-    if oper.is_none() && !std::path::Path::new(&format!("/sys/class/net/{name}")).exists() {
-        return Err(anyhow!(
-            "interface {name:?} does not exist (see `ip link`); check [[interface]] name or --interface"
-        ));
-    }
-    let flags = std::fs::read_to_string(format!("/sys/class/net/{name}/flags")).ok();
-    let admin_up = flags
-        .and_then(|f| u32::from_str_radix(f.trim().trim_start_matches("0x"), 16).ok())
-        .is_none_or(|f| f & 1 == 1);
-    if !admin_up {
-        return Err(anyhow!(
-            "interface {name:?} is down: bring it up with `ip link set {name} up`"
-        ));
+    // Where the state cannot be read at all, let libpcap say what is wrong.
+    let state = LinkProbe::new().and_then(|p| p.state(name)).ok();
+    match state {
+        Some(LinkState::Gone) => {
+            return Err(anyhow!(
+                "interface {name:?} does not exist (see `ip link`); check [[interface]] name or --interface"
+            ));
+        }
+        Some(LinkState::AdminDown) => {
+            return Err(anyhow!(
+                "interface {name:?} is down: bring it up with `ip link set {name} up`"
+            ));
+        }
+        Some(LinkState::Up | LinkState::NoCarrier) | None => {}
     }
     let explain = |e: pcap::Error| {
         let msg = e.to_string();
@@ -118,33 +132,46 @@ pub fn run(
     shared: Arc<CaptureShared>,
 ) {
     let mut cap = Some(first);
-    let mut backoff = Duration::from_millis(500);
+    let mut link = LinkReport::new(&cfg.name);
+    // The state at start is published before the thread counts as running,
+    // so /healthz never says "ok" for a link that is down from the start.
+    link.check(&shared);
+    shared.running.store(true, Ordering::Relaxed);
+    let mut backoff = BACKOFF_MIN;
     // pcap's statistics are cumulative per handle; carry totals across reopens.
     let (mut base_kernel, mut base_if) = (0u64, 0u64);
     let mut stopping: Option<Instant> = None;
     while !stop.load(Ordering::Relaxed) {
         let Some(c) = cap.as_mut() else {
-            std::thread::sleep(backoff.min(Duration::from_millis(200)));
+            // Reopen after a back-off, or at once when the link comes back.
+            let until = Instant::now() + backoff;
+            let mut was_up = link.check(&shared) == LinkState::Up;
+            while Instant::now() < until && !stop.load(Ordering::Relaxed) {
+                std::thread::sleep(Duration::from_millis(100));
+                let up = link.check(&shared) == LinkState::Up;
+                if up && !was_up {
+                    break;
+                }
+                was_up = up;
+            }
+            if stop.load(Ordering::Relaxed) {
+                break;
+            }
             match open(&cfg) {
                 Ok(c) => {
-                    tracing::info!("interface {:?}: capture resumed", cfg.name);
                     cap = Some(c);
-                    backoff = Duration::from_millis(500);
+                    link.set_handle(true, &shared);
+                    backoff = BACKOFF_MIN;
                 }
                 Err(e) => {
                     tracing::debug!("interface {:?}: reopen failed: {e:#}", cfg.name);
-                    let until = Instant::now() + backoff;
-                    while Instant::now() < until && !stop.load(Ordering::Relaxed) {
-                        std::thread::sleep(Duration::from_millis(100));
-                    }
                     backoff = (backoff * 2).min(BACKOFF_MAX);
                 }
             }
             continue;
         };
-        shared.up.store(true, Ordering::Relaxed);
-        let link = LinkType::from_dlt(c.get_datalink().0);
-        let mut last_stats = Instant::now();
+        let dlt = LinkType::from_dlt(c.get_datalink().0);
+        let mut last_tick = Instant::now();
         loop {
             if stop.load(Ordering::Relaxed)
                 && stopping.get_or_insert_with(Instant::now).elapsed() >= DRAIN_MAX
@@ -158,7 +185,7 @@ pub fn run(
                     router.route(&RawPacket {
                         ts_ns: ts.tv_sec * 1_000_000_000 + ts.tv_usec * 1_000,
                         orig_len: p.header.len,
-                        link,
+                        link: dlt,
                         data: p.data,
                     });
                 }
@@ -172,17 +199,18 @@ pub fn run(
                 }
                 Err(e) => {
                     shared.errors.fetch_add(1, Ordering::Relaxed);
-                    shared.up.store(false, Ordering::Relaxed);
                     tracing::error!(
                         "interface {:?}: capture failed ({e}); retrying with back-off",
                         cfg.name
                     );
+                    link.set_handle(false, &shared);
                     break;
                 }
             }
-            if last_stats.elapsed() >= Duration::from_secs(1) {
+            if last_tick.elapsed() >= Duration::from_secs(1) {
                 publish_drops(c, &shared, base_kernel, base_if);
-                last_stats = Instant::now();
+                link.check(&shared);
+                last_tick = Instant::now();
             }
         }
         publish_drops(c, &shared, base_kernel, base_if);

@@ -4,6 +4,7 @@
 //! the bytes of a packet are never copied between the reader and the decoder.
 
 pub mod file;
+pub mod link_state;
 pub mod live;
 mod mapped;
 

@@ -8,6 +8,10 @@ use super::indicator::classify;
 use super::{FeedMeta, Snapshot, SnapshotBuilder};
 use std::sync::Arc;
 
+/// One unit of loading: feed index, a chunk of its bytes with the number
+/// of its first line (or the whole file, read by the loader), and its size.
+type Work<'a> = (usize, Option<(&'a [u8], u64)>, u64);
+
 /// Feeds at least this large are split over the cores while loading.
 const CHUNK_FROM: u64 = 4 << 20;
 
@@ -59,7 +63,7 @@ pub fn build_snapshot_on(cfg: &FeedsConfig, threads: usize) -> (Snapshot, Vec<Fe
             texts[i] = std::fs::read(&spec.path).ok();
         }
     }
-    let mut work: Vec<(usize, Option<(&[u8], u64)>, u64)> = Vec::new();
+    let mut work: Vec<Work<'_>> = Vec::new();
     for (i, spec) in cfg.feeds.iter().enumerate() {
         match &texts[i] {
             Some(bytes) => {
