@@ -249,7 +249,6 @@ impl Engine {
         if !m.response {
             for q in &m.queries {
                 dns::name_into(q.name(), &mut self.name);
-                let rrtype: Box<str> = dns::rrtype_str(q.query_type()).into();
                 self.match_name(
                     snap,
                     p.flow.src,
@@ -260,7 +259,8 @@ impl Engine {
                     |n| Context::Dns {
                         id: m.id,
                         rrname: n.into(),
-                        rrtype: rrtype.clone(),
+                        // Formatted only for a hit: it allocates.
+                        rrtype: dns::rrtype_str(q.query_type()).into(),
                         response: false,
                     },
                 );

@@ -66,13 +66,27 @@ impl SnapshotBuilder {
             Entry::Ip(ip) => Value::Ip(ip),
             Entry::Net(n) => Value::Net(n),
             Entry::IpPort(ip, p) => Value::IpPort(ip, p),
-            Entry::Domain(s) | Entry::Url(s) | Entry::Keyword(s) => {
-                let off = self.text.len() as u32;
-                self.text.push_str(&s);
-                Value::Text(off, s.len() as u32)
-            }
+            Entry::Domain(s) | Entry::Url(s) | Entry::Keyword(s) => self.push_text(&s),
         };
         self.stored.push(Stored { value, kind, feed });
+    }
+
+    /// [`add`](Self::add) for a domain already validated and normalised
+    /// (see `indicator::classify_domain`), without an owned `Entry`.
+    pub fn add_domain(&mut self, name: &str, feed: &Arc<FeedMeta>) {
+        let feed = self.feed_index(feed);
+        let value = self.push_text(name);
+        self.stored.push(Stored {
+            value,
+            kind: IndicatorKind::Domain,
+            feed,
+        });
+    }
+
+    fn push_text(&mut self, s: &str) -> Value {
+        let off = self.text.len() as u32;
+        self.text.push_str(s);
+        Value::Text(off, s.len() as u32)
     }
 
     /// Append everything `other` holds (loaded separately, e.g. on another

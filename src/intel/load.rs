@@ -4,7 +4,7 @@
 //! not depend on how the work was split.
 
 use super::feeds::{Column, FeedKind, FeedReport, FeedSpec, FeedsConfig, Format, Rejected};
-use super::indicator::classify;
+use super::indicator::{EntryType, classify, classify_domain};
 use super::{FeedMeta, Snapshot, SnapshotBuilder};
 use std::sync::Arc;
 
@@ -205,33 +205,45 @@ fn load_with(
         name: spec.name.clone(),
         ..Default::default()
     };
-    let mut take = |line: u64, raw: &str| match classify(raw, spec.entry_type) {
-        Ok(e) => {
-            let ok = match spec.kind {
-                FeedKind::Block => {
-                    b.add(e, &meta);
-                    true
-                }
-                FeedKind::Allow => b.allow(e),
-            };
-            if ok {
-                rep.accepted += 1;
-            } else if spec.kind == FeedKind::Allow {
-                rep.rejected.push(Rejected {
-                    file: spec.path.clone(),
-                    line,
-                    entry: raw.to_owned(),
-                    reason: "duplicate, or a URL/keyword (allowlists take domains and addresses)"
-                        .into(),
-                });
-            }
-        }
-        Err(r) => rep.rejected.push(Rejected {
+    let domains_only = spec.kind == FeedKind::Block && spec.entry_type == EntryType::Domain;
+    let reject = |rep: &mut FeedReport, line: u64, raw: &str, reason: String| {
+        rep.rejected.push(Rejected {
             file: spec.path.clone(),
             line,
             entry: raw.to_owned(),
-            reason: r.to_string(),
-        }),
+            reason,
+        })
+    };
+    let mut take = |line: u64, raw: &str| {
+        if domains_only {
+            // The bulk case, without an owned entry per line.
+            match classify_domain(raw) {
+                Ok(d) => {
+                    b.add_domain(&d, &meta);
+                    rep.accepted += 1;
+                }
+                Err(r) => reject(&mut rep, line, raw, r.to_string()),
+            }
+            return;
+        }
+        match classify(raw, spec.entry_type) {
+            Ok(e) => {
+                let ok = match spec.kind {
+                    FeedKind::Block => {
+                        b.add(e, &meta);
+                        true
+                    }
+                    FeedKind::Allow => b.allow(e),
+                };
+                if ok {
+                    rep.accepted += 1;
+                } else if spec.kind == FeedKind::Allow {
+                    let why = "duplicate, or a URL/keyword (allowlists take domains and addresses)";
+                    reject(&mut rep, line, raw, why.into());
+                }
+            }
+            Err(r) => reject(&mut rep, line, raw, r.to_string()),
+        }
     };
     if let Err(e) = read(&mut take) {
         rep.failed = Some(format!("{}: {e}", spec.path.display()));
