@@ -4,7 +4,7 @@
 //!
 //! 1. Start-up: load 1.6M synthetic indicators (800k domains, 700k IPv4,
 //!    100k networks) and build the snapshot.
-//! 2. DNS-heavy mix (two thirds DNS, 2M packets, written by testkit::synth).
+//! 2. DNS-heavy mix (80% of packets DNS, 2M packets, written by testkit::synth).
 //! 3. GATEWAY_DIR, if given: gen-gateway-pcap.py output, e.g.
 //!    `python3 ../shared/tools/gen-gateway-pcap.py /tmp/gw2m --packets 2000000`.
 //!
@@ -69,7 +69,7 @@ fn main() {
         let n = synth::dns_mix(&dns, 2_000_000, 11).unwrap();
         println!("wrote {} ({n} DNS packets)", dns.display());
     }
-    run_mix("DNS-heavy mix (2/3 DNS)", &dns);
+    run_mix("DNS-heavy mix (80% of packets DNS)", &dns);
     if let Some(g) = gateway {
         run_mix("gateway mix (gen-gateway-pcap.py)", &g);
     }

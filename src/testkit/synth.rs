@@ -58,9 +58,9 @@ pub fn feed_ip(i: u64) -> Ipv4Addr {
 }
 
 /// Write a DNS-heavy mix of about `packets` packets into `dir`: two thirds
-/// DNS (queries and answers, to an internal and a public resolver; 1 in 1,000
-/// names listed), the rest TCP data (TLS-like and bulk). Returns the number
-/// of DNS packets written.
+/// of the exchanges are DNS (query and answer, to an internal and a public
+/// resolver; 1 name in 1,000 listed), so 80% of the packets; the rest TCP
+/// data (TLS-like and bulk). Returns the number of DNS packets written.
 pub fn dns_mix(dir: &Path, packets: u64, seed: u64) -> std::io::Result<u64> {
     std::fs::create_dir_all(dir.join("feeds"))?;
     let mut rng = Rng::new(seed);
