@@ -8,12 +8,15 @@ use crate::export::{ExportFormat, read_alert_logs, select, write_rows};
 use crate::intel::feeds::{ConfigErrors, FeedReport, FeedsConfig, build_snapshot};
 use crate::intel::{Intel, Snapshot};
 use crate::replay::{ReplaySink, open_output, replay};
+use crate::store::Store;
+use crate::store::writer::StoreWriter;
 use anyhow::{Context as _, Result, bail};
 use clap::{Args, Parser, Subcommand};
 use ipnet::IpNet;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 /// Exit code when the run finished but some input was skipped.
 pub const EXIT_SKIPPED: u8 = 3;
@@ -45,6 +48,30 @@ pub enum Cmd {
     /// Push capture files through the full multi-worker pipeline and report
     /// packets/s, Gbit/s, drops and peak RSS against a bare read loop.
     Bench(BenchArgs),
+    /// Offender hosts in the store: mark a host cleaned.
+    #[command(subcommand)]
+    Hosts(HostsCmd),
+}
+
+#[derive(clap::Subcommand, Debug)]
+pub enum HostsCmd {
+    /// Mark a host cleaned (a later hit marks it reinfected).
+    MarkCleaned(MarkArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct MarkArgs {
+    /// The host's address.
+    pub ip: std::net::IpAddr,
+    /// What was done (kept with the status change).
+    #[arg(long, default_value = "")]
+    pub note: String,
+    /// Who did it (default: $USER).
+    #[arg(long)]
+    pub by: Option<String>,
+    /// Offender store.
+    #[arg(long, default_value = crate::config::DEFAULT_STORE)]
+    pub store: PathBuf,
 }
 
 #[derive(Args, Debug)]
@@ -70,6 +97,11 @@ pub struct RunArgs {
     pub units: Option<PathBuf>,
     #[arg(long)]
     pub sensor_id: Option<String>,
+    /// Offender store (SQLite); overrides the config. `--no-store` turns it off.
+    #[arg(long, conflicts_with = "no_store")]
+    pub store: Option<PathBuf>,
+    #[arg(long)]
+    pub no_store: bool,
     /// Print the counters at exit.
     #[arg(long)]
     pub stats: bool,
@@ -126,6 +158,9 @@ pub struct ReplayArgs {
     /// Sensor name written in every alert.
     #[arg(long, env = "GATEWATCH_SENSOR_ID", default_value = "gatewatch")]
     pub sensor_id: String,
+    /// Also record the hits in this offender store (SQLite).
+    #[arg(long, value_name = "FILE")]
+    pub store: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -204,6 +239,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Cmd::Check(a) => cmd_check(a),
         Cmd::Run(a) => crate::cli_run::cmd_run(a),
         Cmd::Bench(a) => crate::cli_run::cmd_bench(a),
+        Cmd::Hosts(HostsCmd::MarkCleaned(a)) => cmd_mark_cleaned(a),
     }
 }
 
@@ -235,8 +271,26 @@ fn cmd_replay(a: ReplayArgs) -> Result<ExitCode> {
         offenders: Default::default(),
         alert_count: 0,
         io_error: None,
+        store: match &a.store {
+            Some(p) => Some(StoreWriter::start(Store::open(p)?, STORE_QUEUE, None)),
+            None => None,
+        },
     };
     let report = replay(&a.files, &mut engine, &mut sink);
+    if let (Some(w), Some(p)) = (sink.store.take(), &a.store) {
+        let st = w.finish();
+        let (n, lost) = (
+            st.written.load(Ordering::Relaxed),
+            st.overflow.load(Ordering::Relaxed),
+        );
+        tracing::info!("{n} hit(s) recorded in the store {}", p.display());
+        if lost > 0 {
+            bail!(
+                "{}: {lost} hit(s) could not be stored (see the errors above); they are in the alert log",
+                p.display()
+            );
+        }
+    }
     sink.alerts.flush()?;
     if let Some(o) = &mut sink.observations {
         o.flush()?;
@@ -269,6 +323,26 @@ fn cmd_replay(a: ReplayArgs) -> Result<ExitCode> {
         );
         return Ok(ExitCode::from(EXIT_SKIPPED));
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Queue between the sink and the store writer, in hits.
+pub const STORE_QUEUE: usize = 65_536;
+
+fn cmd_mark_cleaned(a: MarkArgs) -> Result<ExitCode> {
+    let mut s = Store::open(&a.store)?;
+    let by =
+        a.by.or_else(|| std::env::var("USER").ok())
+            .unwrap_or_else(|| "operator".into());
+    let now = chrono::Utc::now().timestamp_nanos_opt().unwrap_or(i64::MAX);
+    let h = s.mark_cleaned(a.ip, &by, &a.note, now)?;
+    println!(
+        "{} [{}] marked {} ({}) by {by}",
+        h.ip,
+        h.unit,
+        h.status.as_str(),
+        h.status.label_vi()
+    );
     Ok(ExitCode::SUCCESS)
 }
 

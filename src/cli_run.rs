@@ -1,6 +1,7 @@
 //! The `run` and `bench` commands: glue between the CLI, the config and the
 //! sensor/pipeline.
 
+use crate::cli::STORE_QUEUE;
 use crate::cli::{BenchArgs, RunArgs, load_intel, load_intel_from};
 use crate::config::Config;
 use crate::intel::Intel;
@@ -10,10 +11,14 @@ use crate::replay::open_output;
 use crate::sensor::{
     capture_summary, capture_table, open_interfaces, override_interfaces, run_live,
 };
+use crate::store::Store;
+use crate::store::writer::StoreWriter;
 use anyhow::{Context as _, Result};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::Instant;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
 
 pub fn cmd_run(a: RunArgs) -> Result<ExitCode> {
     let mut cfg = match &a.config {
@@ -38,6 +43,12 @@ pub fn cmd_run(a: RunArgs) -> Result<ExitCode> {
     }
     if let Some(v) = a.sensor_id {
         cfg.sensor_id = v;
+    }
+    if a.store.is_some() {
+        cfg.store = a.store;
+    }
+    if a.no_store {
+        cfg.store = Some(PathBuf::new());
     }
     let problems = cfg
         .validate("configuration")
@@ -64,6 +75,16 @@ pub fn cmd_run(a: RunArgs) -> Result<ExitCode> {
     let opened = open_interfaces(&cfg)?;
     let out = open_output(&cfg.alerts, true)
         .with_context(|| format!("{}: cannot open alert log", cfg.alerts.display()))?;
+    let store_path = cfg.store_path();
+    let store = match &store_path {
+        Some(p) => {
+            let s = Store::open(p)?;
+            tracing::info!("offender store {}", p.display());
+            let keep = Duration::from_secs(u64::from(cfg.store_retention_days) * 86_400);
+            Some(StoreWriter::start(s, STORE_QUEUE, Some(keep)))
+        }
+        None => None,
+    };
     let o = run_live(
         &cfg,
         opened,
@@ -71,6 +92,7 @@ pub fn cmd_run(a: RunArgs) -> Result<ExitCode> {
         Arc::new(units),
         metrics,
         out,
+        store,
     )?;
     print!("{}", o.sink.offenders.summary());
     println!(
@@ -79,6 +101,17 @@ pub fn cmd_run(a: RunArgs) -> Result<ExitCode> {
         cfg.alerts.display()
     );
     println!("{}", capture_summary(&o.captures, o.queue_drops));
+    if let (Some(st), Some(p)) = (&o.sink.store, &store_path) {
+        let (n, lost, errs) = (
+            st.written.load(Ordering::Relaxed),
+            st.overflow.load(Ordering::Relaxed),
+            st.errors.load(Ordering::Relaxed),
+        );
+        println!(
+            "store: {n} hit(s) recorded in {}, {lost} not stored, {errs} failed commit(s)",
+            p.display()
+        );
+    }
     if a.stats {
         println!("\n{}\n  {:<28} {}", o.stats, "queue_drops", o.queue_drops);
         print!("{}", capture_table(&o.captures));

@@ -76,6 +76,13 @@ pub struct Config {
     pub units: PathBuf,
     #[serde(default = "default_alerts")]
     pub alerts: PathBuf,
+    /// Offender store (SQLite). Unset: `gatewatch.db` next to the alert
+    /// log; `store = ""` turns it off. Read it through [`Config::store_path`].
+    #[serde(default)]
+    pub store: Option<PathBuf>,
+    /// Days of raw alerts kept in the store (aggregates are kept for good).
+    #[serde(default = "default_retention")]
+    pub store_retention_days: u32,
     #[serde(default)]
     pub internal_networks: Option<Vec<String>>,
     /// 0 = cores minus one, at least one.
@@ -100,6 +107,14 @@ fn default_feeds() -> PathBuf {
 fn default_units() -> PathBuf {
     "feeds/units.csv".into()
 }
+/// Where `gatewatch hosts` looks for the store unless told.
+pub const DEFAULT_STORE: &str = "gatewatch-data/gatewatch.db";
+/// The store's file name next to the alert log.
+pub const STORE_FILE: &str = "gatewatch.db";
+
+fn default_retention() -> u32 {
+    30
+}
 fn default_alerts() -> PathBuf {
     "gatewatch-data/alerts.jsonl".into()
 }
@@ -117,6 +132,22 @@ impl Default for Config {
 }
 
 impl Config {
+    /// The offender store's path, `None` when turned off (or when alerts go
+    /// to standard output and no store is configured).
+    pub fn store_path(&self) -> Option<PathBuf> {
+        match &self.store {
+            Some(p) if p.as_os_str().is_empty() => None,
+            Some(p) => Some(p.clone()),
+            None if self.alerts.as_os_str() == "-" => None,
+            None => Some(
+                self.alerts
+                    .parent()
+                    .unwrap_or(Path::new("."))
+                    .join(STORE_FILE),
+            ),
+        }
+    }
+
     /// Read and validate; relative paths are resolved against the file's directory.
     pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
         let shown = path.display();
@@ -129,6 +160,12 @@ impl Config {
             if p.is_relative() {
                 *p = base.join(&*p);
             }
+        }
+        if let Some(p) = &mut c.store
+            && !p.as_os_str().is_empty()
+            && p.is_relative()
+        {
+            *p = base.join(&*p);
         }
         c.validate(&shown.to_string())?;
         Ok(c)

@@ -26,5 +26,6 @@ pub mod pipeline;
 pub mod replay;
 pub mod sensor;
 pub mod stats;
+pub mod store;
 pub mod testkit;
 pub mod tls;

@@ -9,6 +9,7 @@
 use crate::intel::Snapshot;
 use crate::pipeline::WorkerShared;
 use crate::stats::{Reason, Stats};
+use crate::store::writer::WriterStats;
 use anyhow::{Context as _, Result};
 use prometheus::{
     Encoder, GaugeVec, IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
@@ -49,7 +50,10 @@ pub struct Metrics {
     feed_indicators: IntGaugeVec,
     feed_last_load: GaugeVec,
     pub alerts_written: IntCounter,
+    store_written: IntCounter,
+    store_errors: IntCounter,
     /// Sources folded in on each scrape.
+    store: Mutex<Option<Arc<WriterStats>>>,
     workers: Mutex<Option<Arc<Vec<WorkerShared>>>>,
     captures: Mutex<Vec<Arc<CaptureShared>>>,
     /// Every capture interface has been registered ([`Metrics::captures_started`]).
@@ -134,7 +138,7 @@ impl Metrics {
             drops: counter_vec(
                 &r,
                 "gatewatch_drops_total",
-                "Packets dropped, by stage (kernel, interface, queue).",
+                "Packets dropped, by stage (kernel, interface, queue); stage store counts hits the offender store could not take.",
                 &["stage"],
             ),
             worker_packets: counter_vec(
@@ -179,10 +183,21 @@ impl Metrics {
                 "gatewatch_alerts_written_total",
                 "Alert lines written to the alert log.",
             ),
+            store_written: counter(
+                &r,
+                "gatewatch_store_written_total",
+                "Hits committed to the offender store.",
+            ),
+            store_errors: counter(
+                &r,
+                "gatewatch_store_errors_total",
+                "Failed offender-store commits (each is retried).",
+            ),
             registry: r,
             workers: Mutex::new(None),
             captures: Mutex::new(Vec::new()),
             all_captures_registered: AtomicBool::new(false),
+            store: Mutex::new(None),
             seen: Mutex::new(HashMap::new()),
         })
     }
@@ -190,6 +205,12 @@ impl Metrics {
     pub fn watch_workers(&self, w: Arc<Vec<WorkerShared>>) {
         if let Ok(mut g) = self.workers.lock() {
             *g = Some(w);
+        }
+    }
+
+    pub fn watch_store(&self, s: Arc<WriterStats>) {
+        if let Ok(mut g) = self.store.lock() {
+            *g = Some(s);
         }
     }
 
@@ -295,6 +316,25 @@ impl Metrics {
             iface,
             &self.drops.with_label_values(&["interface"]),
         );
+        if let Ok(g) = self.store.lock()
+            && let Some(st) = g.as_ref()
+        {
+            add(
+                "st-w".into(),
+                st.written.load(Ordering::Relaxed),
+                &self.store_written,
+            );
+            add(
+                "st-e".into(),
+                st.errors.load(Ordering::Relaxed),
+                &self.store_errors,
+            );
+            add(
+                "d-store".into(),
+                st.overflow.load(Ordering::Relaxed),
+                &self.drops.with_label_values(&["store"]),
+            );
+        }
         add(
             "d-queue".into(),
             queue_total,

@@ -10,6 +10,7 @@ use crate::capture::file::read_file;
 use crate::detect::{Engine, FlowKey, Hit, Observation, Sink};
 use crate::offenders::OffenderTable;
 use crate::stats::{Reason, Stats};
+use crate::store::writer::{StoreRecord, StoreWriter};
 use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -26,6 +27,8 @@ pub struct ReplaySink<'a> {
     pub offenders: OffenderTable,
     pub alert_count: u64,
     pub io_error: Option<std::io::Error>,
+    /// The offender store, when replaying with `--store`.
+    pub store: Option<StoreWriter>,
 }
 
 impl Sink for ReplaySink<'_> {
@@ -42,6 +45,9 @@ impl Sink for ReplaySink<'_> {
         let line = alert_json(&hit, &self.sensor_id);
         if let Err(e) = writeln!(self.alerts, "{line}") {
             self.io_error.get_or_insert(e);
+        }
+        if let Some(s) = &self.store {
+            s.put(StoreRecord::from_hit(&hit, line));
         }
     }
 

@@ -12,6 +12,7 @@ use crate::metrics::{CaptureShared, Metrics};
 use crate::offenders::OffenderTable;
 use crate::pipeline::{Backpressure, Pipeline, Sizing};
 use crate::stats::Stats;
+use crate::store::writer::{StoreRecord, StoreWriter, WriterStats};
 use anyhow::{Context as _, Result};
 use crossbeam_channel::{Receiver, RecvTimeoutError, bounded};
 use std::collections::HashMap;
@@ -32,6 +33,8 @@ pub struct SinkResult {
     pub offenders: OffenderTable,
     pub alerts: u64,
     pub io_error: Option<std::io::Error>,
+    /// The store writer's counters, after everything queued was committed.
+    pub store: Option<Arc<WriterStats>>,
 }
 
 /// Start the sink stage: alert log, offender table, hit metrics.
@@ -40,6 +43,7 @@ pub fn start_sink(
     mut out: Box<dyn Write + Send>,
     sensor_id: String,
     metrics: Option<Arc<Metrics>>,
+    store: Option<StoreWriter>,
 ) -> std::thread::JoinHandle<SinkResult> {
     std::thread::Builder::new()
         .name("gw-sink".into())
@@ -48,6 +52,7 @@ pub fn start_sink(
                 offenders: OffenderTable::default(),
                 alerts: 0,
                 io_error: None,
+                store: None,
             };
             let mut per_unit: HashMap<String, i64> = HashMap::new();
             loop {
@@ -65,6 +70,11 @@ pub fn start_sink(
                 if let Err(e) = writeln!(out, "{line}") {
                     tracing::error!("alert log write failed: {e}");
                     r.io_error.get_or_insert(e);
+                }
+                if let Some(s) = &store {
+                    // Never waits: a slow disk costs store records (counted),
+                    // never capture.
+                    s.offer(StoreRecord::from_hit(&hit, line));
                 }
                 r.alerts += 1;
                 let ind = &hit.indicator;
@@ -98,6 +108,7 @@ pub fn start_sink(
             if let Err(e) = out.flush() {
                 r.io_error.get_or_insert(e);
             }
+            r.store = store.map(StoreWriter::finish);
             r
         })
         .expect("spawn sink thread")
@@ -169,7 +180,7 @@ pub fn replay_parallel(
     sensor_id: &str,
 ) -> RunOutcome {
     let (tx, rx) = bounded::<Hit>(HIT_QUEUE);
-    let sink = start_sink(rx, out, sensor_id.into(), None);
+    let sink = start_sink(rx, out, sensor_id.into(), None, None);
     let pipe = Pipeline::start(sizing, || Engine::new(intel.clone(), units.clone()), tx);
     {
         let mut router = pipe.router(Backpressure::Block);
@@ -183,6 +194,7 @@ pub fn replay_parallel(
     let queue_drops = pipe.queue_drops();
     let stats = pipe.finish();
     let sink = sink.join().unwrap_or_else(|_| SinkResult {
+        store: None,
         offenders: OffenderTable::default(),
         alerts: 0,
         io_error: Some(std::io::Error::other("sink thread panicked")),
@@ -229,6 +241,7 @@ pub fn run_live(
     units: Arc<Units>,
     metrics: Arc<Metrics>,
     out: Box<dyn Write + Send>,
+    store: Option<StoreWriter>,
 ) -> Result<RunOutcome> {
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
@@ -240,7 +253,10 @@ pub fn run_live(
         batch_packets: cfg.batch_packets,
     };
     let (tx, rx) = bounded::<Hit>(HIT_QUEUE);
-    let sink = start_sink(rx, out, cfg.sensor_id.clone(), Some(metrics.clone()));
+    if let Some(w) = &store {
+        metrics.watch_store(w.stats.clone());
+    }
+    let sink = start_sink(rx, out, cfg.sensor_id.clone(), Some(metrics.clone()), store);
     let pipe = Pipeline::start(sizing, || Engine::new(intel.clone(), units.clone()), tx);
     metrics.watch_workers(pipe.shared.clone());
     let mut threads = Vec::new();

@@ -1,0 +1,308 @@
+//! The store's only writer: a thread that takes hit records from a bounded
+//! queue and commits them in batches.
+//!
+//! The sink offers records with `try_send`: a slow or full disk fills the
+//! queue, and what does not fit is counted (`overflow`), never waited for,
+//! so capture and matching never block on the disk. A batch is committed at
+//! least every [`FLUSH_EVERY`], so a `kill -9` loses at most that much; a
+//! failed commit (disk full, locked) is counted, logged and retried with the
+//! same batch on the next tick.
+
+use super::{Store, StoreError};
+use crate::detect::Hit;
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TrySendError, bounded};
+use rusqlite::{OptionalExtension, Transaction, params};
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+/// Longest time a committed-later hit waits in memory.
+pub const FLUSH_EVERY: Duration = Duration::from_millis(250);
+/// Most records per transaction.
+const MAX_BATCH: usize = 4096;
+/// How often raw alerts past the retention are pruned.
+const PRUNE_EVERY: Duration = Duration::from_secs(60);
+
+/// One hit as the store keeps it.
+#[derive(Clone, Debug)]
+pub struct StoreRecord {
+    pub ts_ns: i64,
+    pub host: IpAddr,
+    pub unit: String,
+    pub unit_name: String,
+    pub value: String,
+    pub kind: &'static str,
+    pub feed: String,
+    pub category: String,
+    pub severity: &'static str,
+    /// The alert line as written to the alert log.
+    pub json: String,
+}
+
+impl StoreRecord {
+    pub fn from_hit(hit: &Hit, json: String) -> StoreRecord {
+        let ind = &hit.indicator;
+        StoreRecord {
+            ts_ns: hit.ts_ns,
+            host: hit.host,
+            unit: hit.unit.code.clone(),
+            unit_name: hit.unit.name.clone(),
+            value: ind.value.to_string(),
+            kind: ind.kind.as_str(),
+            feed: ind.feed.name.clone(),
+            category: ind.feed.category.clone(),
+            severity: ind.feed.severity.as_str(),
+            json,
+        }
+    }
+}
+
+/// Counters shared with metrics.
+#[derive(Debug, Default)]
+pub struct WriterStats {
+    /// Records committed.
+    pub written: AtomicU64,
+    /// Records refused because the queue (or the retry backlog) was full.
+    pub overflow: AtomicU64,
+    /// Failed commits (each retried).
+    pub errors: AtomicU64,
+    /// Committed transactions.
+    pub batches: AtomicU64,
+}
+
+/// Handle to the writer thread.
+pub struct StoreWriter {
+    tx: Sender<StoreRecord>,
+    handle: std::thread::JoinHandle<()>,
+    pub stats: Arc<WriterStats>,
+}
+
+impl StoreWriter {
+    /// Start writing into `store`. `capacity` bounds both the queue and the
+    /// backlog kept for retry; `retention` prunes raw alerts older than that
+    /// (relative to the newest hit, so replaying old captures keeps them).
+    pub fn start(store: Store, capacity: usize, retention: Option<Duration>) -> StoreWriter {
+        let (tx, rx) = bounded(capacity.max(1));
+        let stats = Arc::new(WriterStats::default());
+        let st = stats.clone();
+        let handle = std::thread::Builder::new()
+            .name("gw-store".into())
+            .spawn(move || run(store, rx, st, capacity.max(1), retention))
+            .expect("spawn store thread");
+        StoreWriter { tx, handle, stats }
+    }
+
+    /// Queue a record without waiting; false (and counted) when full.
+    pub fn offer(&self, rec: StoreRecord) -> bool {
+        match self.tx.try_send(rec) {
+            Ok(()) => true,
+            Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
+                self.stats.overflow.fetch_add(1, Ordering::Relaxed);
+                false
+            }
+        }
+    }
+
+    /// Queue a record, waiting for room: for replay, where nothing is
+    /// captured live and no hit may be left out of the store.
+    pub fn put(&self, rec: StoreRecord) {
+        if self.tx.send(rec).is_err() {
+            self.stats.overflow.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Close the queue and wait until everything queued is committed (or
+    /// given up after repeated failures, which are logged).
+    pub fn finish(self) -> Arc<WriterStats> {
+        drop(self.tx);
+        if self.handle.join().is_err() {
+            tracing::error!("store writer thread panicked");
+        }
+        self.stats
+    }
+}
+
+fn run(
+    mut store: Store,
+    rx: Receiver<StoreRecord>,
+    stats: Arc<WriterStats>,
+    capacity: usize,
+    retention: Option<Duration>,
+) {
+    let mut batch: Vec<StoreRecord> = Vec::new();
+    let mut ids: HashMap<(String, String), i64> = HashMap::new();
+    let mut last_flush = Instant::now();
+    let mut last_prune = Instant::now();
+    let mut newest_ns = i64::MIN;
+    let mut closed = false;
+    let mut failures_in_a_row = 0u32;
+    while !closed || !batch.is_empty() {
+        if !closed {
+            let wait = FLUSH_EVERY.saturating_sub(last_flush.elapsed());
+            match rx.recv_timeout(wait) {
+                Ok(r) => {
+                    batch.push(r);
+                    while batch.len() < MAX_BATCH {
+                        match rx.try_recv() {
+                            Ok(r) => batch.push(r),
+                            Err(_) => break,
+                        }
+                    }
+                }
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => closed = true,
+            }
+        }
+        let due = closed || batch.len() >= MAX_BATCH || last_flush.elapsed() >= FLUSH_EVERY;
+        if !due || batch.is_empty() {
+            if due {
+                last_flush = Instant::now();
+            }
+            continue;
+        }
+        last_flush = Instant::now();
+        match commit(&mut store, &batch, &mut ids) {
+            Ok(()) => {
+                newest_ns = batch.iter().map(|r| r.ts_ns).fold(newest_ns, i64::max);
+                stats
+                    .written
+                    .fetch_add(batch.len() as u64, Ordering::Relaxed);
+                stats.batches.fetch_add(1, Ordering::Relaxed);
+                batch.clear();
+                failures_in_a_row = 0;
+            }
+            Err(e) => {
+                stats.errors.fetch_add(1, Ordering::Relaxed);
+                failures_in_a_row += 1;
+                // The ids cache may name rows of a rolled-back transaction.
+                ids.clear();
+                if failures_in_a_row == 1 || failures_in_a_row.is_power_of_two() {
+                    tracing::error!("store write failed ({failures_in_a_row} in a row): {e}");
+                }
+                if batch.len() > capacity {
+                    let excess = batch.len() - capacity;
+                    batch.drain(..excess);
+                    stats.overflow.fetch_add(excess as u64, Ordering::Relaxed);
+                }
+                if closed && failures_in_a_row >= 3 {
+                    tracing::error!(
+                        "store: {} hit(s) not written at shutdown (they are in the alert log)",
+                        batch.len()
+                    );
+                    stats
+                        .overflow
+                        .fetch_add(batch.len() as u64, Ordering::Relaxed);
+                    batch.clear();
+                } else if !closed {
+                    std::thread::sleep(FLUSH_EVERY);
+                }
+            }
+        }
+        if let Some(keep) = retention
+            && last_prune.elapsed() >= PRUNE_EVERY
+            && newest_ns != i64::MIN
+        {
+            last_prune = Instant::now();
+            let before = newest_ns.saturating_sub(keep.as_nanos() as i64);
+            match store.prune_alerts(before) {
+                Ok(n) if n > 0 => tracing::info!("store: pruned {n} alert(s) past retention"),
+                Ok(_) => {}
+                Err(e) => tracing::warn!("store: pruning failed: {e}"),
+            }
+        }
+    }
+}
+
+/// Write one batch in one transaction.
+fn commit(
+    store: &mut Store,
+    batch: &[StoreRecord],
+    ids: &mut HashMap<(String, String), i64>,
+) -> Result<(), StoreError> {
+    let path = store.path().to_path_buf();
+    let sql = |source| StoreError::Sql {
+        path: path.clone(),
+        source,
+    };
+    let tx = store.conn_mut().transaction().map_err(sql)?;
+    write_all(&tx, batch, ids).map_err(sql)?;
+    tx.commit().map_err(sql)
+}
+
+fn write_all(
+    tx: &Transaction<'_>,
+    batch: &[StoreRecord],
+    ids: &mut HashMap<(String, String), i64>,
+) -> rusqlite::Result<()> {
+    let mut unit = tx.prepare_cached(
+        "INSERT INTO units (code, name) VALUES (?1, ?2)
+         ON CONFLICT (code) DO UPDATE SET name = excluded.name",
+    )?;
+    let mut indicator = tx.prepare_cached(
+        "INSERT INTO indicators (value, kind, feed, category, severity)
+         VALUES (?1, ?2, ?3, ?4, ?5)
+         ON CONFLICT (value, feed) DO UPDATE
+           SET kind = excluded.kind, category = excluded.category, severity = excluded.severity
+         RETURNING id",
+    )?;
+    let mut prior = tx.prepare_cached("SELECT status, cleaned_at FROM hosts WHERE ip = ?1")?;
+    let mut host = tx.prepare_cached(
+        "INSERT INTO hosts (ip, unit, first_seen, last_seen, hits) VALUES (?1, ?2, ?3, ?3, 1)
+         ON CONFLICT (ip) DO UPDATE SET
+           unit = excluded.unit,
+           first_seen = min(first_seen, excluded.first_seen),
+           last_seen = max(last_seen, excluded.last_seen),
+           hits = hits + 1,
+           status = CASE WHEN status = 'cleaned' AND excluded.last_seen > cleaned_at
+                         THEN 'reinfected' ELSE status END",
+    )?;
+    let mut event = tx.prepare_cached(
+        "INSERT INTO host_events (ip, at, status, actor, note)
+         VALUES (?1, ?2, 'reinfected', 'gatewatch', ?3)",
+    )?;
+    let mut pair = tx.prepare_cached(
+        "INSERT INTO host_indicators (ip, indicator, first_seen, last_seen, hits)
+         VALUES (?1, ?2, ?3, ?3, 1)
+         ON CONFLICT (ip, indicator) DO UPDATE SET
+           first_seen = min(first_seen, excluded.first_seen),
+           last_seen = max(last_seen, excluded.last_seen),
+           hits = hits + 1",
+    )?;
+    let mut alert =
+        tx.prepare_cached("INSERT INTO alerts (ts, ip, indicator, json) VALUES (?1, ?2, ?3, ?4)")?;
+    let mut units_seen: Vec<&str> = Vec::new();
+    for r in batch {
+        if !units_seen.contains(&r.unit.as_str()) {
+            unit.execute(params![r.unit, r.unit_name])?;
+            units_seen.push(&r.unit);
+        }
+        let key = (r.value.clone(), r.feed.clone());
+        let id = match ids.get(&key) {
+            Some(&id) => id,
+            None => {
+                let id: i64 = indicator.query_row(
+                    params![r.value, r.kind, r.feed, r.category, r.severity],
+                    |row| row.get(0),
+                )?;
+                ids.insert(key, id);
+                id
+            }
+        };
+        let ip = r.host.to_string();
+        let was: Option<(String, Option<i64>)> = prior
+            .query_row(params![ip], |row| Ok((row.get(0)?, row.get(1)?)))
+            .optional()?;
+        host.execute(params![ip, r.unit, r.ts_ns])?;
+        if let Some((status, Some(cleaned_at))) = was
+            && status == "cleaned"
+            && r.ts_ns > cleaned_at
+        {
+            event.execute(params![ip, r.ts_ns, format!("hit {} again", r.value)])?;
+        }
+        pair.execute(params![ip, id, r.ts_ns])?;
+        alert.execute(params![r.ts_ns, ip, id, r.json])?;
+    }
+    Ok(())
+}
