@@ -199,3 +199,48 @@ fn a_full_queue_counts_overflow_instead_of_waiting() {
     assert_eq!(overflow, refused);
     assert_eq!(written + overflow, 5_000, "every record written or counted");
 }
+
+#[test]
+fn offender_lists_and_unit_figures_agree_with_the_hits() {
+    let hits = gateway_hits();
+    let d = tempfile::tempdir().unwrap();
+    let db = d.path().join("q.db");
+    write(&db, &hits);
+    let mut s = Store::open(&db).unwrap();
+    let all = s.offenders(None, None, None).unwrap();
+    let hosts: std::collections::BTreeSet<IpAddr> = hits.iter().map(|h| h.host).collect();
+    assert_eq!(all.len(), hosts.len());
+    let total: u64 = all.iter().map(|o| o.hits).sum();
+    assert_eq!(total, hits.len() as u64);
+    for o in &all {
+        assert!(!o.top_indicators.is_empty() && o.top_indicators.len() <= 5);
+        assert!(!o.categories.is_empty());
+        assert!(!o.unit_name.is_empty());
+        let distinct: std::collections::BTreeSet<&str> = hits
+            .iter()
+            .filter(|h| h.host.to_string() == o.ip)
+            .map(|h| &*h.indicator.value)
+            .collect();
+        assert_eq!(o.indicator_count, distinct.len() as u64, "{}", o.ip);
+    }
+    let figs = s.unit_figures(i64::MIN, i64::MAX).unwrap();
+    assert_eq!(figs.iter().map(|f| f.detected).sum::<u64>(), hosts.len() as u64);
+    assert!(figs.iter().all(|f| f.still_infected == f.detected && f.cleaned == 0));
+    let units = s.units().unwrap();
+    assert_eq!(units.iter().map(|u| u.hosts).sum::<u64>(), hosts.len() as u64);
+
+    // Mark one cleaned: the figures and the status filter follow.
+    let ip: IpAddr = all[0].ip.parse().unwrap();
+    s.mark_cleaned(ip, "t", "", i64::MAX - 1).unwrap();
+    let figs = s.unit_figures(i64::MIN, i64::MAX).unwrap();
+    assert_eq!(figs.iter().map(|f| f.cleaned).sum::<u64>(), 1);
+    let cleaned = s.offenders(None, None, Some(Status::Cleaned)).unwrap();
+    assert_eq!(cleaned.len(), 1);
+    assert_eq!(cleaned[0].ip, all[0].ip);
+    // A period before any hit detects nothing.
+    assert!(s.unit_figures(0, 1).unwrap().is_empty());
+    // Since-filter: hosts last seen at or after the newest hit only.
+    let newest = hits.iter().map(|h| h.ts_ns).max().unwrap();
+    let recent = s.offenders(None, Some(newest), None).unwrap();
+    assert!(!recent.is_empty() && recent.len() < all.len());
+}

@@ -9,6 +9,7 @@
 //! - The schema version is `PRAGMA user_version`; migrations run in order in
 //!   one transaction each, and a database from a newer gatewatch is refused.
 
+pub mod query;
 pub mod writer;
 
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
@@ -382,7 +383,7 @@ impl Store {
     }
 }
 
-fn host_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<HostRow> {
+pub(crate) fn host_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<HostRow> {
     let ip: String = r.get(0)?;
     let status: String = r.get(3)?;
     let bad = |what: &str| {
