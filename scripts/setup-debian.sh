@@ -13,7 +13,7 @@ need=()
 for p in build-essential pkg-config libpcap-dev ca-certificates; do
   dpkg -s "$p" >/dev/null 2>&1 || need+=("$p")
 done
-# Tests (tests/live.rs): curl queries the metrics endpoint, `ip` (iproute2)
+# Tests (tests/live*.rs): curl queries the metrics endpoint, `ip` (iproute2)
 # makes the network namespaces, tcpreplay sends the captures, prometheus and
 # promtool scrape the sensor and check deploy/prometheus.
 for pair in curl:curl ip:iproute2 tcpreplay:tcpreplay prometheus:prometheus promtool:prometheus; do

@@ -1,11 +1,17 @@
-//! `gatewatch run` on a real interface (issue 3).
+//! `gatewatch run` on a real interface (issue 3): live capture against
+//! `gatewatch replay` of the same captures, the drain at SIGTERM, and a real
+//! Prometheus scraping the sensor. Interface faults and start-up errors are in
+//! `tests/live_faults.rs`, several interfaces at once in
+//! `tests/live_multi.rs`.
 //!
 //! Each capture test makes its own network namespace with a veth pair on
 //! private addresses (`gwtx0` 10.254.254.1/30 <-> `gwrx0` 10.254.254.2/30,
 //! MTU 9000, IPv6 off), runs gatewatch on `gwrx0` inside it, and sends real
 //! Ethernet captures into `gwtx0` with tcpreplay. Metrics, curl and
 //! Prometheus all run on the namespace's own loopback, so nothing touches the
-//! host's interfaces or ports.
+//! host's interfaces or ports. The tests that send traffic take the lock in
+//! `serial()` (tests/common/live_sensor.rs), so they run one at a time across
+//! all the `tests/live*.rs` binaries.
 //!
 //! Needs root, iproute2, tcpreplay, curl and prometheus/promtool (Debian:
 //! `apt-get install iproute2 tcpreplay curl prometheus`). Where any of that
@@ -14,15 +20,18 @@
 #[path = "common/netns.rs"]
 mod netns;
 
+#[path = "common/live_results.rs"]
+mod live_results;
+
 #[path = "common/live_sensor.rs"]
 mod live_sensor;
 
+use live_results::*;
 use live_sensor::*;
-use netns::{Netns, Proc, require_tool, run_ok, wait_for};
+use netns::{Proc, require_tool, run_ok, wait_for};
 use serde_json::Value;
 use std::fs::File;
-use std::net::{IpAddr, TcpListener};
-use std::path::Path;
+use std::net::IpAddr;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -406,7 +415,7 @@ fn sigterm_right_after_burst_loses_nothing_received() {
         .wait_timeout(Duration::from_secs(30))
         .unwrap_or_else(|| panic!("tcpreplay did not finish: {}", read(&log)));
     let (code, took) = s.terminate();
-    let sent_log = format!("{}{}", read(&log), read(&dir.path().join("tcpreplay.err")));
+    let sent_log = format!("{}{}", read(&log), read(&log.with_extension("err")));
     assert!(st.success(), "tcpreplay failed: {sent_log}");
     assert!(
         code.success(),
@@ -427,322 +436,4 @@ fn sigterm_right_after_burst_loses_nothing_received() {
         "burst then SIGTERM: {expected} packets, {got_lines} alerts; exit {took:?} after SIGTERM; {:.1} s",
         started.elapsed().as_secs_f64()
     );
-}
-
-/// The capture interface disappears under a running sensor: `/healthz` and
-/// `gatewatch_capture_up` say so, the loss is counted, and when the
-/// interface comes back capture resumes and matches again.
-#[test]
-fn interface_loss_is_reported_and_capture_resumes() {
-    let _serial = serial();
-    let dir = tempfile::tempdir().unwrap();
-    let (feeds, units) = combined_config(dir.path());
-    let ns = capture_ns();
-    let mut s = Sensor::start(&ns, dir.path(), 19481, &feeds, &units);
-
-    ns.ip(&["link", "del", TX]);
-    wait_health(&ns, &s, 503, &format!("capture down on: {RX}"), 0.0);
-    let m = s.scrape(&ns);
-    assert!(
-        metric_or_0(
-            &m,
-            &format!("gatewatch_capture_errors_total{{interface=\"{RX}\"}}")
-        ) >= 1.0,
-        "{m}"
-    );
-
-    ns.veth(TX, RX, MTU, true);
-    wait_health(&ns, &s, 200, "ok", 1.0);
-    let sent = tcpreplay_all(&ns, dir.path(), &[C2_PCAP]);
-    wait_processed(&ns, &s, sent);
-    let (st, _) = s.terminate();
-    assert!(st.success(), "gatewatch run exited with {st}{}", s.logs());
-    let (got, _) = alert_keys(&s.alerts);
-    assert!(
-        got.keys().any(|k| k.1 == C2_ADDR),
-        "no hit after capture resumed:\n{}{}",
-        describe(&got),
-        s.logs()
-    );
-    assert!(read(&s.err).contains("capture resumed"), "{}", s.logs());
-}
-
-/// `gatewatch_capture_errors_total` for `RX`.
-fn capture_errors(ns: &Netns, s: &Sensor) -> f64 {
-    metric_or_0(
-        &s.scrape(ns),
-        &format!("gatewatch_capture_errors_total{{interface=\"{RX}\"}}"),
-    )
-}
-
-/// Send the real C2 capture, wait until it is processed, stop the sensor,
-/// and check it exited 0 with the C2 hit in its alert log.
-fn c2_is_still_caught(ns: &Netns, dir: &Path, mut s: Sensor) -> Sensor {
-    let sent = tcpreplay_all(ns, dir, &[C2_PCAP]);
-    wait_processed(ns, &s, sent);
-    let (st, _) = s.terminate();
-    assert!(st.success(), "gatewatch run exited with {st}{}", s.logs());
-    let (got, _) = alert_keys(&s.alerts);
-    assert!(
-        got.keys().any(|k| k.1 == C2_ADDR),
-        "no hit after the link came back:\n{}{}",
-        describe(&got),
-        s.logs()
-    );
-    s
-}
-
-/// An interface set administratively down under a running sensor shows as
-/// down (`/healthz` 503, `gatewatch_capture_up` 0, so the shipped
-/// GatewatchInterfaceDown rule fires), is counted in
-/// `gatewatch_capture_errors_total` and logged once; when it is up again,
-/// capture resumes on the same handle and matches again.
-#[test]
-fn interface_set_down_is_reported() {
-    let _serial = serial();
-    let started = Instant::now();
-    let dir = tempfile::tempdir().unwrap();
-    let (feeds, units) = combined_config(dir.path());
-    let ns = capture_ns();
-    let s = Sensor::start(&ns, dir.path(), 19482, &feeds, &units);
-    ns.ip(&["link", "set", RX, "down"]);
-    wait_health(&ns, &s, 503, &format!("capture down on: {RX}"), 0.0);
-    assert_eq!(capture_errors(&ns, &s), 1.0, "{}", s.logs());
-    // Down over several checks: still one warning and one error.
-    std::thread::sleep(Duration::from_millis(2500));
-    ns.ip(&["link", "set", RX, "up"]);
-    wait_health(&ns, &s, 200, "ok", 1.0);
-    assert_eq!(capture_errors(&ns, &s), 1.0, "{}", s.logs());
-    let s = c2_is_still_caught(&ns, dir.path(), s);
-    let err = read(&s.err);
-    let warning = format!("interface \"{RX}\": set administratively down");
-    assert_eq!(count(&err, &warning), 1, "{}", s.logs());
-    assert_eq!(count(&err, "capture resumed"), 1, "{}", s.logs());
-    // The handle kept working: it was not closed and reopened.
-    assert!(!err.contains("capture failed"), "{}", s.logs());
-    eprintln!(
-        "set down/up reported; {:.1} s",
-        started.elapsed().as_secs_f64()
-    );
-}
-
-/// The link of the capture interface loses its carrier (the veth peer is set
-/// down: operstate "lowerlayerdown", as a mirror port whose cable is pulled):
-/// reported as down, counted, logged once; reported up again with its carrier.
-#[test]
-fn carrier_loss_is_reported() {
-    let _serial = serial();
-    let dir = tempfile::tempdir().unwrap();
-    let (feeds, units) = combined_config(dir.path());
-    let ns = capture_ns();
-    let mut s = Sensor::start(&ns, dir.path(), 19483, &feeds, &units);
-    ns.ip(&["link", "set", TX, "down"]);
-    wait_health(&ns, &s, 503, &format!("capture down on: {RX}"), 0.0);
-    assert_eq!(capture_errors(&ns, &s), 1.0, "{}", s.logs());
-    ns.ip(&["link", "set", TX, "up"]);
-    wait_health(&ns, &s, 200, "ok", 1.0);
-    let (st, _) = s.terminate();
-    assert!(st.success(), "gatewatch run exited with {st}{}", s.logs());
-    let err = read(&s.err);
-    let warning = format!("interface \"{RX}\": link down (no carrier)");
-    assert_eq!(count(&err, &warning), 1, "{}", s.logs());
-    assert_eq!(count(&err, "capture resumed"), 1, "{}", s.logs());
-}
-
-/// An interface that is up but has no carrier at start (NO-CARRIER: a
-/// mirror port that gets its link later) is not refused: the sensor starts,
-/// reports it as down from its first `/healthz` answer on, names it in a
-/// warning, and captures once the link comes up.
-#[test]
-fn no_carrier_at_start_runs_and_is_reported_down() {
-    let _serial = serial();
-    let dir = tempfile::tempdir().unwrap();
-    let (feeds, units) = combined_config(dir.path());
-    let ns = capture_ns();
-    ns.ip(&["link", "set", TX, "down"]);
-    let s = Sensor::spawn(&ns, dir.path(), 19484, &feeds, &units);
-    // The first answer after "starting" already says down, never "ok".
-    let first = wait_for(
-        "/healthz past \"starting\"",
-        Duration::from_secs(10),
-        || match healthz(&ns, &s) {
-            Some((503, b)) if b.trim() == "starting" => Err(b),
-            Some(h) => Ok(h),
-            None => Err("no answer".into()),
-        },
-    );
-    assert_eq!(
-        first,
-        (503, format!("capture down on: {RX}\n")),
-        "{}",
-        s.logs()
-    );
-    wait_health(&ns, &s, 503, &format!("capture down on: {RX}"), 0.0);
-    let warning = format!("interface \"{RX}\" is up but has no carrier (NO-CARRIER)");
-    assert!(read(&s.err).contains(&warning), "{}", s.logs());
-    ns.ip(&["link", "set", TX, "up"]);
-    wait_health(&ns, &s, 200, "ok", 1.0);
-    let s = c2_is_still_caught(&ns, dir.path(), s);
-    assert_eq!(count(&read(&s.err), &warning), 1, "{}", s.logs());
-    assert!(read(&s.err).contains("capture resumed"), "{}", s.logs());
-}
-
-/// With `--metrics-listen 127.0.0.1:0` the log names the port the kernel
-/// chose, and the endpoint answers there; loopback, whose operstate is
-/// "unknown", counts as up. At SIGTERM the summary has the capture line.
-#[test]
-fn metrics_on_port_0_logs_the_bound_address() {
-    require_tool("curl", "apt-get install curl");
-    let ns = Netns::new();
-    let dir = tempfile::tempdir().unwrap();
-    let (out, err) = (dir.path().join("run.stdout"), dir.path().join("run.stderr"));
-    let mut p = Proc::spawn(
-        "gatewatch run",
-        ns.cmd(gatewatch())
-            .current_dir(root())
-            .args([
-                "run",
-                "--interface",
-                "lo",
-                "--metrics-listen",
-                "127.0.0.1:0",
-            ])
-            .arg("--alerts")
-            .arg(dir.path().join("alerts.jsonl"))
-            .stdout(File::create(&out).unwrap())
-            .stderr(File::create(&err).unwrap()),
-    );
-    let port: u16 = wait_for(
-        "the metrics address in the log",
-        Duration::from_secs(30),
-        || {
-            if let Some(st) = p.try_status() {
-                panic!("gatewatch run exited at start ({st}): {}", read(&err));
-            }
-            let e = read(&err);
-            e.split_once("metrics on http://127.0.0.1:")
-                .and_then(|(_, r)| r.split_once("/metrics")?.0.parse().ok())
-                .ok_or(e)
-        },
-    );
-    assert_ne!(port, 0, "{}", read(&err));
-    let url = format!("http://127.0.0.1:{port}/healthz");
-    wait_for("/healthz 200 on lo", Duration::from_secs(10), || {
-        match ns.http_get(&url) {
-            Some((200, b)) if b == "ok\n" => Ok(()),
-            o => Err(format!("{o:?}\n{}", read(&err))),
-        }
-    });
-    p.signal(libc::SIGTERM);
-    let st = p
-        .wait_timeout(Duration::from_secs(20))
-        .expect("exit after SIGTERM");
-    assert!(st.success(), "{st}: {}{}", read(&out), read(&err));
-    let line = capture_line(&read(&out));
-    let words: Vec<&str> = line.split_whitespace().collect();
-    assert!(
-        matches!(
-            words[..],
-            [
-                "capture:",
-                _,
-                "received,",
-                _,
-                "dropped",
-                "by",
-                "kernel,",
-                _,
-                "by",
-                "interface,",
-                _,
-                "at",
-                "queues"
-            ]
-        ),
-        "{line}"
-    );
-}
-
-/// A start that fails on its interfaces creates no alert log (nor its
-/// directory), and leaves an existing one as it was.
-#[test]
-fn failed_start_creates_no_alert_log() {
-    let dir = tempfile::tempdir().unwrap();
-    let alerts = dir.path().join("logs/alerts.jsonl");
-    let a = alerts.to_str().unwrap();
-    let args = [
-        "--interface",
-        "does-not-exist0",
-        "--metrics-listen",
-        "127.0.0.1:0",
-        "--alerts",
-        a,
-    ];
-    let (st, t) = run_expecting_exit(None, dir.path(), &args);
-    assert_eq!(st.code(), Some(1), "{t}");
-    assert!(!dir.path().join("logs").exists(), "{t}");
-    std::fs::create_dir(dir.path().join("logs")).unwrap();
-    std::fs::write(&alerts, "{\"earlier\":1}\n").unwrap();
-    let (st, t) = run_expecting_exit(None, dir.path(), &args);
-    assert_eq!(st.code(), Some(1), "{t}");
-    assert_eq!(read(&alerts), "{\"earlier\":1}\n");
-}
-
-#[test]
-fn missing_interface_is_named() {
-    let dir = tempfile::tempdir().unwrap();
-    let (st, t) = run_expecting_exit(
-        None,
-        dir.path(),
-        &[
-            "--interface",
-            "does-not-exist0",
-            "--metrics-listen",
-            "127.0.0.1:0",
-        ],
-    );
-    assert_eq!(st.code(), Some(1), "{t}");
-    assert!(
-        t.contains("interface \"does-not-exist0\" does not exist"),
-        "{t}"
-    );
-    assert!(!t.contains("capturing on"), "{t}");
-    assert!(!dir.path().join("alerts.jsonl").exists(), "{t}");
-}
-
-#[test]
-fn down_interface_is_named() {
-    let ns = Netns::new();
-    ns.veth("gwdown0", "gwdown1", 1500, false);
-    let dir = tempfile::tempdir().unwrap();
-    let (st, t) = run_expecting_exit(
-        Some(&ns),
-        dir.path(),
-        &["--interface", "gwdown0", "--metrics-listen", "127.0.0.1:0"],
-    );
-    assert_eq!(st.code(), Some(1), "{t}");
-    assert!(t.contains("interface \"gwdown0\" is down"), "{t}");
-    assert!(t.contains("ip link set gwdown0 up"), "{t}");
-    assert!(!t.contains("capturing on"), "{t}");
-    assert!(!dir.path().join("alerts.jsonl").exists(), "{t}");
-}
-
-#[test]
-fn taken_metrics_port_is_refused_at_start() {
-    let held = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = held.local_addr().unwrap().to_string();
-    let dir = tempfile::tempdir().unwrap();
-    let (st, t) = run_expecting_exit(
-        None,
-        dir.path(),
-        &["--interface", "lo", "--metrics-listen", &addr],
-    );
-    assert_eq!(st.code(), Some(1), "{t}");
-    assert!(
-        t.contains(&format!("cannot listen for metrics on {addr}")),
-        "{t}"
-    );
-    assert!(t.contains("Address already in use"), "{t}");
-    assert!(!t.contains("capturing on"), "{t}");
-    drop(held);
 }

@@ -224,10 +224,19 @@ fn offender_lists_and_unit_figures_agree_with_the_hits() {
         assert_eq!(o.indicator_count, distinct.len() as u64, "{}", o.ip);
     }
     let figs = s.unit_figures(i64::MIN, i64::MAX).unwrap();
-    assert_eq!(figs.iter().map(|f| f.detected).sum::<u64>(), hosts.len() as u64);
-    assert!(figs.iter().all(|f| f.still_infected == f.detected && f.cleaned == 0));
+    assert_eq!(
+        figs.iter().map(|f| f.detected).sum::<u64>(),
+        hosts.len() as u64
+    );
+    assert!(
+        figs.iter()
+            .all(|f| f.still_infected == f.detected && f.cleaned == 0)
+    );
     let units = s.units().unwrap();
-    assert_eq!(units.iter().map(|u| u.hosts).sum::<u64>(), hosts.len() as u64);
+    assert_eq!(
+        units.iter().map(|u| u.hosts).sum::<u64>(),
+        hosts.len() as u64
+    );
 
     // Mark one cleaned: the figures and the status filter follow.
     let ip: IpAddr = all[0].ip.parse().unwrap();

@@ -1,15 +1,15 @@
-//! Helpers for the live-capture tests (`tests/live.rs`): the sensor under
-//! test, tcpreplay, alert logs, metrics and `--stats` output.
+//! Helpers for the live-capture tests (`tests/live*.rs`): the sensor under
+//! test, the lock that runs traffic tests one at a time, tcpreplay, and
+//! waiting on `/metrics` and `/healthz`.
 
 #![allow(dead_code)]
 
+use crate::live_results::*;
 use crate::netns::{Netns, Proc, require_tool, wait_for};
-use serde_json::Value;
-use std::collections::BTreeMap;
-use std::fs::File;
+use std::fs::{File, OpenOptions};
+use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitStatus, Output, Stdio};
-use std::sync::{Mutex, MutexGuard};
+use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 /// Sending end and capturing end of the veth pair in every namespace.
@@ -27,33 +27,54 @@ pub const SAMPLE_C2_PCAP: &str = "samples/c2-tls-clienthello.pcap";
 /// The real C2 address in the TLS capture, listed in the shipped Feodo feed.
 pub const C2_ADDR: &str = "91.254.215.167";
 
+/// How long a traffic test waits for the others before it fails.
+const SERIAL_WAIT: Duration = Duration::from_secs(600);
+
+/// Held while a traffic test runs; see [`serial`]. Dropping it (also when
+/// the test panics) releases the lock, and so does the kernel when the test
+/// process dies.
+pub struct Serial(File);
+
+/// Wait for, then hold, the traffic-test lock.
+///
 /// The traffic tests run one at a time: tcpreplay's pacing keeps a core busy,
 /// and two of them at once on a 2-core machine would measure the machine,
-/// not the sensor.
-pub static SERIAL: Mutex<()> = Mutex::new(());
-
-pub fn serial() -> MutexGuard<'static, ()> {
-    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-pub fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-pub fn gatewatch() -> &'static str {
-    env!("CARGO_BIN_EXE_gatewatch")
-}
-
-pub fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
-pub fn read(p: &Path) -> String {
-    std::fs::read_to_string(p).unwrap_or_default()
+/// not the sensor. They are spread over several test binaries
+/// (`tests/live*.rs`) and a binary runs its tests on parallel threads;
+/// `cargo test` runs the binaries one after the other, but `cargo nextest`
+/// (a process per test) or two test runs on one machine do not. So the lock
+/// is an exclusive `flock(2)` on one file in the temporary directory, which
+/// excludes other threads (each call opens its own file description) and
+/// other processes alike. (`$TMPDIR`, else `/tmp`: runs with different
+/// `TMPDIR`s do not see each other.)
+pub fn serial() -> Serial {
+    let path = std::env::temp_dir().join("gatewatch-live-traffic-tests.lock");
+    let f = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .unwrap_or_else(|e| panic!("cannot open the test lock {}: {e}", path.display()));
+    let start = Instant::now();
+    loop {
+        // SAFETY: flock(2) on a descriptor `f` owns for the whole call.
+        if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
+            return Serial(f);
+        }
+        let e = std::io::Error::last_os_error();
+        match e.raw_os_error() {
+            Some(libc::EWOULDBLOCK) | Some(libc::EINTR) => {}
+            _ => panic!("cannot lock {}: {e}", path.display()),
+        }
+        assert!(
+            start.elapsed() < SERIAL_WAIT,
+            "waited {SERIAL_WAIT:?} for the traffic-test lock {}: another live test holds it \
+             (`fuser -v {}` names the process)",
+            path.display(),
+            path.display()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 /// A namespace with the veth pair up, ready for capture and replay.
@@ -63,94 +84,6 @@ pub fn capture_ns() -> Netns {
     let ns = Netns::new();
     ns.veth(TX, RX, MTU, true);
     ns
-}
-
-/// Records in a classic pcap file (either byte order, micro or nano).
-pub fn pcap_packets(path: &Path) -> u64 {
-    let b = std::fs::read(path).unwrap();
-    let le = match &b[..4] {
-        [0xd4, 0xc3, 0xb2, 0xa1] | [0x4d, 0x3c, 0xb2, 0xa1] => true,
-        [0xa1, 0xb2, 0xc3, 0xd4] | [0xa1, 0xb2, 0x3c, 0x4d] => false,
-        m => panic!("{}: not a classic pcap (magic {m:02x?})", path.display()),
-    };
-    let u32_at = |o: usize| {
-        let a = [b[o], b[o + 1], b[o + 2], b[o + 3]];
-        if le {
-            u32::from_le_bytes(a)
-        } else {
-            u32::from_be_bytes(a)
-        }
-    };
-    assert_eq!(u32_at(20), 1, "{}: not Ethernet", path.display());
-    let (mut off, mut n) = (24usize, 0u64);
-    while off + 16 <= b.len() {
-        off += 16 + u32_at(off + 8) as usize;
-        n += 1;
-    }
-    assert_eq!(off, b.len(), "{}: truncated", path.display());
-    n
-}
-
-/// What an alert is about, without its timestamp (live alerts carry the
-/// capture time, replayed ones the file's).
-pub type AlertKey = (String, String, u64, String, String, String);
-
-/// Every line of an alert log as JSON (the test fails on a line that is not,
-/// e.g. a truncated last line), counted per key.
-pub fn alert_keys(path: &Path) -> (BTreeMap<AlertKey, usize>, usize) {
-    let log = read(path);
-    assert!(
-        log.is_empty() || log.ends_with('\n'),
-        "{}: the last alert line is not terminated: {:?}",
-        path.display(),
-        log.lines().last()
-    );
-    let mut keys = BTreeMap::new();
-    let mut n = 0;
-    for (i, line) in log.lines().enumerate() {
-        let v: Value = serde_json::from_str(line).unwrap_or_else(|e| {
-            panic!(
-                "{}:{}: not a JSON alert ({e}): {line:?}",
-                path.display(),
-                i + 1
-            )
-        });
-        assert_eq!(v["event_type"], "alert", "{line}");
-        let s = |k: &str| {
-            v[k].as_str()
-                .unwrap_or_else(|| panic!("alert lacks {k}: {line}"))
-                .to_string()
-        };
-        let key = (
-            s("src_ip"),
-            s("dest_ip"),
-            v["dest_port"].as_u64().unwrap_or(0),
-            s("indicator"),
-            s("host_ip"),
-            s("unit"),
-        );
-        *keys.entry(key).or_insert(0) += 1;
-        n += 1;
-    }
-    (keys, n)
-}
-
-/// `gatewatch replay` of `files` with the given feeds and units: its alert log.
-pub fn replay_alerts(dir: &Path, feeds: &Path, units: &Path, files: &[&str]) -> PathBuf {
-    let alerts = dir.join("replay.jsonl");
-    let o = Command::new(gatewatch())
-        .current_dir(root())
-        .args(["replay", "--feeds"])
-        .arg(feeds)
-        .arg("--units")
-        .arg(units)
-        .arg("--alerts")
-        .arg(&alerts)
-        .args(files)
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "replay failed: {}", text(&o));
-    alerts
 }
 
 /// A `gatewatch run` inside a namespace, stdout and stderr in files.
@@ -166,7 +99,19 @@ impl Sensor {
     /// Start on `RX` with 2 workers and `--stats`, and wait until it captures
     /// and answers `/healthz` with 200 "ok".
     pub fn start(ns: &Netns, dir: &Path, port: u16, feeds: &Path, units: &Path) -> Sensor {
-        let s = Sensor::spawn(ns, dir, port, feeds, units);
+        Sensor::start_on(ns, dir, port, feeds, units, &[RX])
+    }
+
+    /// As [`Sensor::start`], capturing on every interface in `ifaces`.
+    pub fn start_on(
+        ns: &Netns,
+        dir: &Path,
+        port: u16,
+        feeds: &Path,
+        units: &Path,
+        ifaces: &[&str],
+    ) -> Sensor {
+        let s = Sensor::spawn_on(ns, dir, port, feeds, units, ifaces);
         let url = format!("http://127.0.0.1:{port}/healthz");
         wait_for(
             "/healthz to answer 200",
@@ -182,15 +127,31 @@ impl Sensor {
     /// Start on `RX` as [`Sensor::start`] does, but return as soon as it logs
     /// that it captures, whatever `/healthz` says.
     pub fn spawn(ns: &Netns, dir: &Path, port: u16, feeds: &Path, units: &Path) -> Sensor {
+        Sensor::spawn_on(ns, dir, port, feeds, units, &[RX])
+    }
+
+    /// As [`Sensor::spawn`], with `--interface` for every one of `ifaces`;
+    /// returns once it logs that it captures on each.
+    pub fn spawn_on(
+        ns: &Netns,
+        dir: &Path,
+        port: u16,
+        feeds: &Path,
+        units: &Path,
+        ifaces: &[&str],
+    ) -> Sensor {
         let alerts = dir.join("live.jsonl");
         let out = dir.join("run.stdout");
         let err = dir.join("run.stderr");
+        let mut cmd = ns.cmd(gatewatch());
+        cmd.current_dir(root())
+            .args(["run", "--stats", "--workers", "2"]);
+        for i in ifaces {
+            cmd.args(["--interface", i]);
+        }
         let proc = Proc::spawn(
             "gatewatch run",
-            ns.cmd(gatewatch())
-                .current_dir(root())
-                .args(["run", "--stats", "--workers", "2", "--interface", RX])
-                .arg("--metrics-listen")
+            cmd.arg("--metrics-listen")
                 .arg(format!("127.0.0.1:{port}"))
                 .arg("--feeds")
                 .arg(feeds)
@@ -216,7 +177,10 @@ impl Sensor {
                     panic!("gatewatch run exited at start ({st}): {}", s.logs());
                 }
                 let e = read(&s.err);
-                if e.contains(&format!("capturing on \"{RX}\"")) {
+                if ifaces
+                    .iter()
+                    .all(|i| e.contains(&format!("capturing on \"{i}\"")))
+                {
                     Ok(())
                 } else {
                     Err(e)
@@ -258,102 +222,57 @@ impl Sensor {
     }
 }
 
-/// The value of one series (`name` or `name{labels}` exactly as rendered).
-pub fn metric(text: &str, series: &str) -> Option<f64> {
-    text.lines()
-        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
-        .and_then(|v| v.trim().parse().ok())
-}
-
-pub fn metric_or_0(text: &str, series: &str) -> f64 {
-    metric(text, series).unwrap_or(0.0)
-}
-
-/// The count after `label` in `gatewatch run --stats` output.
-pub fn stats_value(out: &str, label: &str) -> u64 {
-    out.lines()
-        .find_map(|l| {
-            let mut w = l.split_whitespace();
-            (w.next() == Some(label)).then(|| w.next()?.parse().ok())?
-        })
-        .unwrap_or_else(|| panic!("no {label:?} in the --stats output:\n{out}"))
-}
-
-/// Hits matched by the workers: `total` under `hits by source:`.
-pub fn stats_total_hits(out: &str) -> u64 {
-    let after = out
-        .split_once("hits by source:")
-        .unwrap_or_else(|| panic!("no hit counters in the --stats output:\n{out}"))
-        .1;
-    stats_value(after, "total")
-}
-
-/// N in "N alert(s) appended to FILE".
-pub fn appended(out: &str) -> u64 {
-    out.lines()
-        .find_map(|l| l.split_once(" alert(s) appended to "))
-        .and_then(|(n, _)| n.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no \"alert(s) appended\" summary:\n{out}"))
-}
-
-/// The one-line capture summary printed at shutdown ("capture: ...").
-pub fn capture_line(out: &str) -> String {
-    out.lines()
-        .find(|l| l.starts_with("capture: "))
-        .unwrap_or_else(|| panic!("no \"capture: \" summary line:\n{out}"))
-        .to_string()
-}
-
-/// (received, kernel_dropped, interface_dropped) of `iface` in the
-/// "capture by interface:" table of `--stats`.
-pub fn capture_row(out: &str, iface: &str) -> (u64, u64, u64) {
-    let table = out
-        .split_once("capture by interface:")
-        .unwrap_or_else(|| panic!("no per-interface capture table in the --stats output:\n{out}"))
-        .1;
-    let row: Vec<u64> = table
-        .lines()
-        .find_map(|l| {
-            let mut w = l.split_whitespace();
-            (w.next() == Some(iface)).then(|| w.map(|v| v.parse().unwrap()).collect())
-        })
-        .unwrap_or_else(|| panic!("no row for {iface} in the capture table:\n{out}"));
-    assert_eq!(row.len(), 3, "{out}");
-    (row[0], row[1], row[2])
-}
-
-/// How many times `needle` occurs in `hay`.
-pub fn count(hay: &str, needle: &str) -> usize {
-    hay.matches(needle).count()
-}
-
 /// Start tcpreplay on `TX` (in the background).
 pub fn tcpreplay(ns: &Netns, dir: &Path, args: &[&str], files: &[&str]) -> (Proc, PathBuf) {
-    let log = dir.join("tcpreplay.log");
+    tcpreplay_on(ns, dir, TX, args, files)
+}
+
+/// Start tcpreplay on `intf` (in the background). Its stdout goes to the
+/// returned log, `tcpreplay-INTF.log` in `dir`, its stderr next to it
+/// (`.err`), so that replays on several interfaces can run at once.
+pub fn tcpreplay_on(
+    ns: &Netns,
+    dir: &Path,
+    intf: &str,
+    args: &[&str],
+    files: &[&str],
+) -> (Proc, PathBuf) {
+    let log = dir.join(format!("tcpreplay-{intf}.log"));
     let p = Proc::spawn(
         "tcpreplay",
         ns.cmd("tcpreplay")
             .current_dir(root())
-            .args(["--intf1", TX])
+            .args(["--intf1", intf])
             .args(args)
             .args(files)
             .stdout(File::create(&log).unwrap())
             .stderr(Stdio::from(
-                File::create(dir.join("tcpreplay.err")).unwrap(),
+                File::create(log.with_extension("err")).unwrap(),
             )),
     );
     (p, log)
 }
 
-/// Run tcpreplay to the end and check every packet of `files` went out.
+/// Run tcpreplay on `TX` to the end and check every packet of `files` went out.
 pub fn tcpreplay_all(ns: &Netns, dir: &Path, files: &[&str]) -> u64 {
+    tcpreplay_all_on(ns, dir, TX, files)
+}
+
+/// As [`tcpreplay_all`], on `intf`.
+pub fn tcpreplay_all_on(ns: &Netns, dir: &Path, intf: &str, files: &[&str]) -> u64 {
+    let (p, log) = tcpreplay_on(ns, dir, intf, &["--pps", PPS], files);
+    tcpreplay_finish(p, &log, files)
+}
+
+/// Wait for a tcpreplay started at `PPS` on `files` to end, and check it
+/// sent every packet of them. Returns the number sent.
+pub fn tcpreplay_finish(mut p: Proc, log: &Path, files: &[&str]) -> u64 {
     let expected: u64 = files.iter().map(|f| pcap_packets(&root().join(f))).sum();
-    let (mut p, log) = tcpreplay(ns, dir, &["--pps", PPS], files);
     let secs = expected / PPS.parse::<u64>().unwrap() + 30;
     let st = p
         .wait_timeout(Duration::from_secs(secs))
-        .unwrap_or_else(|| panic!("tcpreplay did not finish in {secs} s: {}", read(&log)));
-    let out = format!("{}{}", read(&log), read(&dir.join("tcpreplay.err")));
+        .unwrap_or_else(|| panic!("tcpreplay did not finish in {secs} s: {}", read(log)));
+    let out = format!("{}{}", read(log), read(&log.with_extension("err")));
     assert!(st.success(), "tcpreplay failed ({st}):\n{out}");
     let sent = stats_value(
         &out.replace("Successful packets:", "Successful_packets:"),
@@ -394,6 +313,12 @@ pub fn wait_processed(ns: &Netns, s: &Sensor, n: u64) -> String {
 
 /// The three drop counters must exist and be 0.
 pub fn assert_no_drops(m: &str, logs: &str) {
+    assert_no_drops_on(m, logs, &[RX]);
+}
+
+/// The three drop counters, and the capture errors of every one of
+/// `ifaces`, must exist and be 0.
+pub fn assert_no_drops_on(m: &str, logs: &str, ifaces: &[&str]) {
     for stage in ["kernel", "interface", "queue"] {
         let series = format!("gatewatch_drops_total{{stage=\"{stage}\"}}");
         assert_eq!(
@@ -402,112 +327,13 @@ pub fn assert_no_drops(m: &str, logs: &str) {
             "{series} is not 0 at {PPS} packets/s:\n{m}{logs}"
         );
     }
-    assert_eq!(
-        metric(
-            m,
-            &format!("gatewatch_capture_errors_total{{interface=\"{RX}\"}}")
-        ),
-        Some(0.0),
-        "{m}"
-    );
-}
-
-/// Feeds and units that cover both the real C2 capture (shipped Feodo list,
-/// unit SO-TTTT) and the synthetic gateway capture (its generated feeds and
-/// 40 units), with absolute paths.
-pub fn combined_config(dir: &Path) -> (PathBuf, PathBuf) {
-    let r = root();
-    let small = r.join("tests/corpus/gateway-small");
-    let mut feeds = String::new();
-    for (name, path, cat, sev) in [
-        (
-            "abuse-ch-feodo-ipblocklist",
-            r.join("feeds/abuse-ch-ipblocklist.txt"),
-            "botnet-c2",
-            "high",
-        ),
-        (
-            "gen-domains",
-            small.join("feeds/domains.txt"),
-            "malware",
-            "high",
-        ),
-        ("gen-ips", small.join("feeds/ips.txt"), "botnet-c2", "high"),
-        (
-            "gen-cidrs",
-            small.join("feeds/cidrs.txt"),
-            "botnet-c2",
-            "medium",
-        ),
-        (
-            "gen-urls",
-            small.join("feeds/urls.txt"),
-            "malware-download",
-            "high",
-        ),
-    ] {
-        let entry_type = match name {
-            "gen-domains" => "domain",
-            "gen-urls" => "url",
-            "abuse-ch-feodo-ipblocklist" => "auto",
-            _ => "ip",
-        };
-        feeds.push_str(&format!(
-            "[[feed]]\nname = \"{name}\"\npath = \"{}\"\nformat = \"plain\"\nentry_type = \"{entry_type}\"\ncategory = \"{cat}\"\nseverity = \"{sev}\"\n\n",
-            path.display()
-        ));
+    for i in ifaces {
+        assert_eq!(
+            metric(m, &capture_series("errors_total", i)),
+            Some(0.0),
+            "{m}"
+        );
     }
-    let f = dir.join("feeds.toml");
-    std::fs::write(&f, feeds).unwrap();
-    let mut units = read(&small.join("units.csv"));
-    if !units.ends_with('\n') {
-        units.push('\n');
-    }
-    units.push_str("SO-TTTT,\"Sở Thông tin và Truyền thông\",192.168.46.0/24\n");
-    let u = dir.join("units.csv");
-    std::fs::write(&u, units).unwrap();
-    (f, u)
-}
-
-pub fn describe(keys: &BTreeMap<AlertKey, usize>) -> String {
-    keys.iter()
-        .map(|(k, n)| format!("  {k:?} x{n}"))
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
-/// The live alert log has the same hits as the replayed one, line for line.
-pub fn assert_same_hits(
-    want: &BTreeMap<AlertKey, usize>,
-    want_lines: usize,
-    got: &BTreeMap<AlertKey, usize>,
-    got_lines: usize,
-) {
-    let only = |a: &BTreeMap<AlertKey, usize>, b: &BTreeMap<AlertKey, usize>| {
-        a.iter()
-            .filter(|(k, _)| !b.contains_key(*k))
-            .map(|(k, v)| (k.clone(), *v))
-            .collect::<BTreeMap<_, _>>()
-    };
-    let (missing, extra) = (only(want, got), only(got, want));
-    assert!(
-        missing.is_empty() && extra.is_empty(),
-        "live and replay differ: {} hit(s) only in replay:\n{}\n{} hit(s) only live:\n{}",
-        missing.len(),
-        describe(&missing),
-        extra.len(),
-        describe(&extra)
-    );
-    let counts: Vec<String> = want
-        .iter()
-        .filter(|(k, n)| got[*k] != **n)
-        .map(|(k, n)| format!("  {k:?}: replay x{n}, live x{}", got[k]))
-        .collect();
-    assert!(
-        counts.is_empty() && got_lines == want_lines,
-        "same hits, but {got_lines} alert lines live and {want_lines} in replay:\n{}",
-        counts.join("\n")
-    );
 }
 
 pub fn healthz(ns: &Netns, s: &Sensor) -> Option<(u16, String)> {
@@ -523,7 +349,7 @@ pub fn wait_health(ns: &Netns, s: &Sensor, code: u16, body: &str, up: f64) {
         || {
             let h = healthz(ns, s);
             let m = s.scrape(ns);
-            let u = metric(&m, &format!("gatewatch_capture_up{{interface=\"{RX}\"}}"));
+            let u = metric(&m, &capture_series("up", RX));
             match &h {
                 Some((c, b)) if *c == code && b.contains(body) && u == Some(up) => Ok(()),
                 _ => Err(format!("healthz {h:?}, capture_up {u:?}")),

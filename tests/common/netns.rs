@@ -123,13 +123,26 @@ impl Netns {
     /// `mtu`, a private address (10.254.254.1/30 and .2/30) and are brought
     /// up; otherwise they are left administratively down.
     pub fn veth(&self, a: &str, b: &str, mtu: u32, up: bool) {
+        self.veth_addrs(
+            a,
+            b,
+            mtu,
+            up.then_some(("10.254.254.1/30", "10.254.254.2/30")),
+        );
+    }
+
+    /// A veth pair `a` <-> `b` with `mtu`. With `addrs` (for `a`, for `b`)
+    /// both ends get those addresses and are brought up; with `None` they are
+    /// left administratively down. Several pairs in one namespace need
+    /// addresses on different networks.
+    pub fn veth_addrs(&self, a: &str, b: &str, mtu: u32, addrs: Option<(&str, &str)>) {
         let mtu = mtu.to_string();
         self.ip(&[
             "link", "add", a, "mtu", &mtu, "type", "veth", "peer", "name", b, "mtu", &mtu,
         ]);
-        if up {
-            self.ip(&["addr", "add", "10.254.254.1/30", "dev", a]);
-            self.ip(&["addr", "add", "10.254.254.2/30", "dev", b]);
+        if let Some((addr_a, addr_b)) = addrs {
+            self.ip(&["addr", "add", addr_a, "dev", a]);
+            self.ip(&["addr", "add", addr_b, "dev", b]);
             self.ip(&["link", "set", a, "up"]);
             self.ip(&["link", "set", b, "up"]);
         }
