@@ -5,6 +5,7 @@
 use crate::attribution::{Units, default_internal};
 use crate::detect::Engine;
 use crate::export::{ExportFormat, read_alert_logs, select, write_rows};
+use crate::export::{parse_since, select_offenders, text, xlsx};
 use crate::intel::feeds::{ConfigErrors, FeedReport, FeedsConfig, build_snapshot};
 use crate::intel::{Intel, Snapshot};
 use crate::replay::{ReplaySink, open_output, replay};
@@ -39,7 +40,7 @@ pub struct Cli {
 pub enum Cmd {
     /// Replay pcap/pcapng files (optionally .gz) and write alerts.
     Replay(ReplayArgs),
-    /// List offender hosts per unit from an alert log.
+    /// List offender hosts per unit from the offender store (CSV, JSON, XLSX).
     Export(ExportArgs),
     /// Validate the feeds and units files and print what they load.
     Check(IntelArgs),
@@ -51,6 +52,9 @@ pub enum Cmd {
     /// Offender hosts in the store: mark a host cleaned.
     #[command(subcommand)]
     Hosts(HostsCmd),
+    /// Campaign report per unit for a period (md, html or xlsx), after the
+    /// form "Mẫu thống kê, báo cáo kết quả triển khai".
+    Report(ReportArgs),
 }
 
 #[derive(clap::Subcommand, Debug)]
@@ -72,6 +76,32 @@ pub struct MarkArgs {
     /// Offender store.
     #[arg(long, default_value = crate::config::DEFAULT_STORE)]
     pub store: PathBuf,
+}
+
+#[derive(Args, Debug)]
+pub struct ReportArgs {
+    /// First day: YYYY-MM-DD (from local midnight) or RFC 3339.
+    #[arg(long, value_name = "DATE", value_parser = crate::report::DateArg::parse)]
+    pub from: crate::report::DateArg,
+    /// Last day, included: YYYY-MM-DD (to the next local midnight) or
+    /// RFC 3339 (up to and including that instant).
+    #[arg(long, value_name = "DATE", value_parser = crate::report::DateArg::parse)]
+    pub to: crate::report::DateArg,
+    /// Output format (default: from the -o extension, else md).
+    #[arg(long, value_enum)]
+    pub format: Option<crate::report::ReportFormat>,
+    /// Offender store written by `run` or `replay --store`.
+    #[arg(long, default_value = crate::config::DEFAULT_STORE)]
+    pub store: PathBuf,
+    /// Report this unit only (no province roll-up).
+    #[arg(long, value_name = "CODE")]
+    pub unit: Option<String>,
+    /// Units file, to accept a --unit that has no offenders yet.
+    #[arg(long, default_value = "feeds/units.csv")]
+    pub units: PathBuf,
+    /// Output file; standard output if omitted (md and html only).
+    #[arg(long, short)]
+    pub output: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -171,12 +201,21 @@ pub struct ExportArgs {
     /// Export every unit.
     #[arg(long)]
     pub all: bool,
+    /// Only hosts seen since DATE: YYYY-MM-DD (from local midnight) or an
+    /// RFC 3339 time.
+    #[arg(long, value_name = "DATE", value_parser = parse_since, conflicts_with = "alerts")]
+    pub since: Option<i64>,
+    /// csv (UTF-8 with BOM), json, or xlsx (one sheet per unit; needs -o).
     #[arg(long, value_enum, default_value = "csv")]
     pub format: ExportFormat,
-    /// Alert log(s) written by `replay`.
-    #[arg(long, default_value = "gatewatch-data/alerts.jsonl")]
+    /// Offender store to read (read-only; a running sensor may write to it).
+    #[arg(long, default_value = crate::config::DEFAULT_STORE, conflicts_with = "alerts")]
+    pub store: PathBuf,
+    /// Read these alert logs instead of the store (logs from before the
+    /// store; older column layout).
+    #[arg(long, value_name = "FILE")]
     pub alerts: Vec<PathBuf>,
-    /// Units file, to accept a unit code that has no offenders.
+    /// With --alerts: units file, to accept a unit code that has no offenders.
     #[arg(long, default_value = "feeds/units.csv")]
     pub units: PathBuf,
     /// Output file; standard output if omitted.
@@ -240,6 +279,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Cmd::Run(a) => crate::cli_run::cmd_run(a),
         Cmd::Bench(a) => crate::cli_run::cmd_bench(a),
         Cmd::Hosts(HostsCmd::MarkCleaned(a)) => cmd_mark_cleaned(a),
+        Cmd::Report(a) => crate::cli_report::cmd_report(a),
     }
 }
 
@@ -347,6 +387,52 @@ fn cmd_mark_cleaned(a: MarkArgs) -> Result<ExitCode> {
 }
 
 fn cmd_export(a: ExportArgs) -> Result<ExitCode> {
+    if a.format == ExportFormat::Xlsx && a.output.is_none() {
+        bail!("--format xlsx writes a workbook file: give it with -o FILE.xlsx");
+    }
+    if !a.alerts.is_empty() {
+        return cmd_export_alert_log(a);
+    }
+    let store = Store::open_read_only(&a.store).context(
+        "cannot export from the offender store (for an alert log from before the store, pass --alerts FILE)",
+    )?;
+    let sel = select_offenders(&store, a.unit.as_deref(), a.since)?;
+    let Some(p) = &a.output else {
+        let mut out = std::io::stdout().lock();
+        match a.format {
+            ExportFormat::Json => text::write_json(&sel.rows, &mut out)?,
+            _ => text::write_csv(&sel.rows, &mut out)?,
+        }
+        return Ok(ExitCode::SUCCESS);
+    };
+    match a.format {
+        ExportFormat::Xlsx => xlsx::write_xlsx(&sel, p)?,
+        f => {
+            let file = std::fs::File::create(p)
+                .with_context(|| format!("{}: cannot create", p.display()))?;
+            let mut w = std::io::BufWriter::new(file);
+            match f {
+                ExportFormat::Json => text::write_json(&sel.rows, &mut w)?,
+                _ => text::write_csv(&sel.rows, &mut w)?,
+            }
+            std::io::Write::flush(&mut w)
+                .with_context(|| format!("{}: cannot write", p.display()))?;
+        }
+    }
+    tracing::info!(
+        "{} host(s) in {} unit(s) written to {}",
+        sel.rows.len(),
+        sel.units.len(),
+        p.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The export as it was before the store: from alert logs.
+fn cmd_export_alert_log(a: ExportArgs) -> Result<ExitCode> {
+    if a.format == ExportFormat::Xlsx {
+        bail!("--format xlsx reads the offender store; drop --alerts, or export csv or json");
+    }
     let (table, rep) = read_alert_logs(&a.alerts)?;
     for b in rep.bad_lines.iter().take(10) {
         tracing::warn!("{b}");

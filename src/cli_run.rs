@@ -69,13 +69,13 @@ pub fn cmd_run(a: RunArgs) -> Result<ExitCode> {
         reports.len(),
         units.units().len()
     );
-    let (addr, _) = serve(cfg.metrics_addr(), metrics.clone())?;
+    let store_path = cfg.store_path();
+    let (addr, _) = serve(cfg.metrics_addr(), metrics.clone(), store_path.clone())?;
     tracing::info!("metrics on http://{addr}/metrics");
     // Interfaces first: a start that fails on them creates no alert log.
     let opened = open_interfaces(&cfg)?;
     let out = open_output(&cfg.alerts, true)
         .with_context(|| format!("{}: cannot open alert log", cfg.alerts.display()))?;
-    let store_path = cfg.store_path();
     let store = match &store_path {
         Some(p) => {
             let s = Store::open(p)?;

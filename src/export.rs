@@ -1,4 +1,14 @@
-//! `gatewatch export`: offender hosts per unit, read back from an alert log.
+//! `gatewatch export`: offender hosts per unit for the units to act on.
+//!
+//! The offender store is the source ([`table`] selects, [`text`] writes CSV
+//! and JSON, [`xlsx`] the workbook). Alert logs from before the store are
+//! still read by [`read_alert_logs`], in the older column layout.
+
+pub mod table;
+pub mod text;
+pub mod xlsx;
+
+pub use table::{ExportRow, Selection, parse_since, select_offenders};
 
 use crate::alert::{AlertRecord, parse_eve_time};
 use crate::offenders::{OffenderRow, OffenderTable};
@@ -10,6 +20,8 @@ use std::path::Path;
 pub enum ExportFormat {
     Csv,
     Json,
+    /// Excel workbook: one sheet per unit (needs `-o FILE`).
+    Xlsx,
 }
 
 /// Problems met while reading an alert log; reported, not fatal.
@@ -73,9 +85,10 @@ pub fn read_alert_logs(paths: &[impl AsRef<Path>]) -> Result<(OffenderTable, Rea
     Ok((t, rep))
 }
 
-/// Write rows for `unit` (or all) in `format`.
+/// Write alert-log rows in `format`; XLSX is store-only.
 pub fn write_rows(rows: &[OffenderRow], format: ExportFormat, out: &mut dyn Write) -> Result<()> {
     match format {
+        ExportFormat::Xlsx => bail!("an XLSX export needs the offender store"),
         ExportFormat::Json => {
             serde_json::to_writer_pretty(&mut *out, rows)?;
             writeln!(out)?;

@@ -6,10 +6,12 @@
 //! attribute with [`attribution`]) -> sinks ([`alert`], [`offenders`]).
 
 pub mod alert;
+pub mod api;
 pub mod attribution;
 pub mod benchmark;
 pub mod capture;
 pub mod cli;
+pub mod cli_report;
 pub mod cli_run;
 pub mod config;
 pub mod decode;
@@ -24,6 +26,7 @@ pub mod netrange;
 pub mod offenders;
 pub mod pipeline;
 pub mod replay;
+pub mod report;
 pub mod sensor;
 pub mod stats;
 pub mod store;

@@ -381,6 +381,7 @@ impl Metrics {
 pub fn serve(
     addr: SocketAddr,
     m: Arc<Metrics>,
+    store: Option<std::path::PathBuf>,
 ) -> Result<(SocketAddr, std::thread::JoinHandle<()>)> {
     let server = tiny_http::Server::http(addr).map_err(|e| anyhow::anyhow!("{e}")).with_context(|| {
         format!("cannot listen for metrics on {addr}: is another process using the port? Set [metrics] listen in the config or --metrics-listen")
@@ -390,7 +391,13 @@ pub fn serve(
         .name("gw-metrics".into())
         .spawn(move || {
             for req in server.incoming_requests() {
-                let (code, body, ctype) = match req.url() {
+                let url = req.url().to_owned();
+                let (code, body, ctype) = match url.as_str() {
+                    u if u.starts_with("/api/") => {
+                        let method = req.method().as_str().to_owned();
+                        let (code, body) = crate::api::handle(store.as_deref(), &method, u);
+                        (code, body, "application/json")
+                    }
                     "/metrics" => (200, m.render(), "text/plain; version=0.0.4"),
                     "/healthz" => {
                         let (ok, text) = m.healthy();
@@ -398,7 +405,7 @@ pub fn serve(
                     }
                     _ => (
                         404,
-                        "not found: try /metrics or /healthz\n".into(),
+                        "not found: try /metrics, /healthz or /api/units\n".into(),
                         "text/plain",
                     ),
                 };
@@ -449,7 +456,7 @@ mod tests {
 
     #[test]
     fn serve_returns_the_bound_port() {
-        let (addr, _h) = serve("127.0.0.1:0".parse().unwrap(), Metrics::new()).unwrap();
+        let (addr, _h) = serve("127.0.0.1:0".parse().unwrap(), Metrics::new(), None).unwrap();
         assert!(addr.ip().is_loopback());
         assert_ne!(addr.port(), 0, "{addr}");
         assert_eq!(get(addr, "/nothing").0, 404);
@@ -458,7 +465,7 @@ mod tests {
     #[test]
     fn healthz_is_starting_until_every_capture_thread_runs() {
         let m = Metrics::new();
-        let (addr, _h) = serve("127.0.0.1:0".parse().unwrap(), m.clone()).unwrap();
+        let (addr, _h) = serve("127.0.0.1:0".parse().unwrap(), m.clone(), None).unwrap();
         // Listener up, no interface opened yet.
         assert_eq!(get(addr, "/healthz"), (503, "starting\n".into()));
         let (a, b) = (

@@ -117,6 +117,41 @@ impl Store {
         since_ns: Option<i64>,
         status: Option<Status>,
     ) -> Result<Vec<OffenderDetail>, StoreError> {
+        self.offenders_where(unit, since_ns, status, None)
+    }
+
+    /// One offender host with what it hit, if it is in the store.
+    pub fn offender(&self, ip: std::net::IpAddr) -> Result<Option<OffenderDetail>, StoreError> {
+        Ok(self
+            .offenders_where(None, None, None, Some(&ip.to_string()))?
+            .pop())
+    }
+
+    /// Status changes of a host, oldest first: (time ns, status, who, note).
+    pub fn host_events(
+        &self,
+        ip: std::net::IpAddr,
+    ) -> Result<Vec<(i64, String, String, String)>, StoreError> {
+        let mut st = self
+            .conn
+            .prepare(
+                "SELECT at, status, actor, note FROM host_events WHERE ip = ?1 ORDER BY at, id",
+            )
+            .map_err(|e| self.err(e))?;
+        st.query_map(params![ip.to_string()], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+        })
+        .and_then(|r| r.collect())
+        .map_err(|e| self.err(e))
+    }
+
+    fn offenders_where(
+        &self,
+        unit: Option<&str>,
+        since_ns: Option<i64>,
+        status: Option<Status>,
+        ip: Option<&str>,
+    ) -> Result<Vec<OffenderDetail>, StoreError> {
         let mut hosts = self
             .conn
             .prepare(
@@ -126,13 +161,15 @@ impl Store {
                  WHERE (?1 IS NULL OR h.unit = ?1)
                    AND (?2 IS NULL OR h.last_seen >= ?2)
                    AND (?3 IS NULL OR h.status = ?3)
+                   AND (?4 IS NULL OR h.ip = ?4)
                  ORDER BY h.unit, h.ip",
             )
             .map_err(|e| self.err(e))?;
         let rows: Vec<(HostRow, String, Option<i64>)> = hosts
-            .query_map(params![unit, since_ns, status.map(Status::as_str)], |r| {
-                Ok((host_row(r)?, r.get(7)?, r.get(8)?))
-            })
+            .query_map(
+                params![unit, since_ns, status.map(Status::as_str), ip],
+                |r| Ok((host_row(r)?, r.get(7)?, r.get(8)?)),
+            )
             .and_then(|r| r.collect())
             .map_err(|e| self.err(e))?;
         let mut inds = self

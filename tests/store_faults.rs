@@ -1,0 +1,128 @@
+//! The store on a full disk: the writer counts and logs failed commits,
+//! nothing panics or blocks, and writing resumes when space returns. Uses a
+//! small tmpfs the test mounts itself (needs root, like the live tests; it
+//! fails, never skips, where it cannot mount).
+
+use gatewatch::alert::alert_json;
+use gatewatch::attribution::{Units, default_internal};
+use gatewatch::store::Store;
+use gatewatch::store::writer::{StoreRecord, StoreWriter};
+use gatewatch::testkit::{load_feeds, replay_collect};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+/// A tmpfs mounted for the test, unmounted on drop (also on failure).
+struct Tmpfs(PathBuf);
+
+impl Tmpfs {
+    fn mount(dir: &Path, size: &str) -> Tmpfs {
+        let o = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "gwtest"])
+            .arg(dir)
+            .output()
+            .expect("run mount");
+        assert!(
+            o.status.success(),
+            "cannot mount a tmpfs (this test needs root): {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        Tmpfs(dir.to_path_buf())
+    }
+
+    fn resize(&self, size: &str) {
+        let o = Command::new("mount")
+            .args(["-o", &format!("remount,size={size}")])
+            .arg(&self.0)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+    }
+}
+
+fn wait_until(what: &str, mut f: impl FnMut() -> bool) {
+    let t = Instant::now();
+    while !f() {
+        assert!(t.elapsed() < Duration::from_secs(30), "timed out: {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn full_disk_is_counted_and_writing_resumes_when_space_returns() {
+    let dir = corpus_dir();
+    let snap = load_feeds(&dir.join("feeds.toml"));
+    let units = Units::load(&dir.join("units.csv"), &default_internal()).unwrap();
+    let hits = replay_collect(&[dir.join("traffic.pcap")], snap, units)
+        .sink
+        .hits;
+
+    let d = tempfile::tempdir().unwrap();
+    let fs = Tmpfs::mount(d.path(), "1m");
+    let db = d.path().join("g.db");
+    let w = StoreWriter::start(Store::open(&db).unwrap(), 100_000, None);
+    // First what fits, then about 3 MB of alert text: far more than the
+    // 1 MiB disk, far less than 64 MiB.
+    let mut offered = 0u64;
+    for h in &hits {
+        assert!(w.offer(StoreRecord::from_hit(h, alert_json(h, "t"))));
+        offered += 1;
+    }
+    wait_until("the first records", || {
+        w.stats.written.load(Ordering::Relaxed) == offered
+    });
+    let pad = "x".repeat(1_500);
+    for round in 0..10 {
+        for h in &hits {
+            let json = format!("{}{pad}{round}", alert_json(h, "t"));
+            assert!(
+                w.offer(StoreRecord::from_hit(h, json)),
+                "queue never full here"
+            );
+            offered += 1;
+        }
+    }
+    wait_until("a failed commit", || {
+        w.stats.errors.load(Ordering::Relaxed) > 0
+    });
+    let written_full = w.stats.written.load(Ordering::Relaxed);
+    assert!(written_full < offered, "the disk should have filled");
+    assert!(written_full >= hits.len() as u64);
+
+    fs.resize("64m");
+    wait_until("writing to resume", || {
+        w.stats.written.load(Ordering::Relaxed) > written_full
+    });
+    let st = w.finish();
+    let (written, overflow) = (
+        st.written.load(Ordering::Relaxed),
+        st.overflow.load(Ordering::Relaxed),
+    );
+    assert_eq!(
+        written + overflow,
+        offered,
+        "every record written or counted"
+    );
+    let s = Store::open_read_only(&db).unwrap();
+    assert_eq!(s.integrity_check().unwrap(), "ok");
+    assert_eq!(s.alert_count().unwrap(), written);
+    eprintln!(
+        "disk full after {written_full} records; {} failed commit(s); {written} written, {overflow} dropped",
+        st.errors.load(Ordering::Relaxed)
+    );
+}
+
+fn corpus_dir() -> PathBuf {
+    Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/corpus/gateway-small"
+    ))
+    .to_path_buf()
+}
