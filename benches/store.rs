@@ -1,0 +1,119 @@
+//! Offender-store benchmark (figures in the README).
+//!
+//! Usage: cargo bench --bench store
+//!
+//! 1. Sustained insert rate of the batched writer: 200k hits from 5,000
+//!    hosts over the synthetic gateway capture's indicators.
+//! 2. The store's cost on end-to-end replay: a capture where every packet is
+//!    a hit (200k DNS queries for a listed name), replayed with and without
+//!    the store. Real traffic has a few hits per thousand packets.
+
+use gatewatch::alert::alert_json;
+use gatewatch::attribution::{Units, default_internal};
+use gatewatch::detect::Engine;
+use gatewatch::intel::Intel;
+use gatewatch::replay::{ReplaySink, replay};
+use gatewatch::store::Store;
+use gatewatch::store::writer::{StoreRecord, StoreWriter};
+use gatewatch::testkit::{PcapWriter, dns_query, load_feeds, replay_collect, udp_frame};
+use hickory_proto::rr::RecordType;
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+const HITS: usize = 200_000;
+
+fn corpus() -> PathBuf {
+    Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/corpus/gateway-small"
+    ))
+    .to_path_buf()
+}
+
+fn insert_rate(dir: &Path) {
+    let c = corpus();
+    let snap = load_feeds(&c.join("feeds.toml"));
+    let units = Units::load(&c.join("units.csv"), &default_internal()).unwrap();
+    let hits = replay_collect(&[c.join("traffic.pcap")], snap, units)
+        .sink
+        .hits;
+    let records: Vec<StoreRecord> = (0..HITS)
+        .map(|i| {
+            let mut h = hits[i % hits.len()].clone();
+            h.host = IpAddr::V4(Ipv4Addr::from(0x0a14_0000 + (i % 5_000) as u32));
+            h.ts_ns += i as i64;
+            let json = alert_json(&h, "bench");
+            StoreRecord::from_hit(&h, json)
+        })
+        .collect();
+    let db = dir.join("insert.db");
+    let w = StoreWriter::start(Store::open(&db).unwrap(), 65_536, None);
+    let t = Instant::now();
+    for r in records {
+        w.put(r);
+    }
+    let st = w.finish();
+    let secs = t.elapsed().as_secs_f64();
+    let n = st.written.load(Ordering::Relaxed);
+    println!(
+        "insert: {n} hits in {secs:.2} s = {:.0} hits/s ({} transactions, {} failed), db {:.1} MiB",
+        n as f64 / secs,
+        st.batches.load(Ordering::Relaxed),
+        st.errors.load(Ordering::Relaxed),
+        std::fs::metadata(&db).map_or(0, |m| m.len()) as f64 / (1 << 20) as f64
+    );
+}
+
+fn storm(dir: &Path) -> PathBuf {
+    let mut w = PcapWriter::new(1, 65535);
+    for i in 0..HITS as u64 {
+        let src = IpAddr::from([10, 20, (i / 250 % 4) as u8, 10 + (i % 200) as u8]);
+        let q = dns_query(i as u16, "x.apiapi10.org", RecordType::A);
+        let f = udp_frame(src, "8.8.8.8".parse().unwrap(), 40000, 53, None, &q);
+        w.frame(1_700_000_000_000_000 + i, &f, 0);
+    }
+    let p = dir.join("storm.pcap");
+    w.write(&p);
+    p
+}
+
+fn replay_cost(dir: &Path) {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let pcap = storm(dir);
+    for with_store in [false, true] {
+        let snap = load_feeds(&root.join("samples/demo-feeds.toml"));
+        let units = Units::load(&root.join("feeds/units.csv"), &default_internal()).unwrap();
+        let mut engine = Engine::new(Arc::new(Intel::new(snap)), Arc::new(units));
+        let db = dir.join(format!("replay-{with_store}.db"));
+        let mut sink = ReplaySink {
+            sensor_id: "bench".into(),
+            alerts: Box::new(std::io::sink()),
+            observations: None,
+            offenders: Default::default(),
+            alert_count: 0,
+            io_error: None,
+            store: with_store.then(|| StoreWriter::start(Store::open(&db).unwrap(), 65_536, None)),
+        };
+        let t = Instant::now();
+        replay(std::slice::from_ref(&pcap), &mut engine, &mut sink);
+        if let Some(w) = sink.store.take() {
+            w.finish();
+        }
+        let secs = t.elapsed().as_secs_f64();
+        println!(
+            "replay, every packet a hit, store {}: {} hits in {secs:.2} s = {:.0} hits/s",
+            if with_store { "on " } else { "off" },
+            sink.alert_count,
+            sink.alert_count as f64 / secs
+        );
+    }
+}
+
+fn main() {
+    let d = tempfile::tempdir().unwrap();
+    insert_rate(d.path());
+    replay_cost(d.path());
+}
