@@ -134,7 +134,8 @@ fn run(
     let mut batch: Vec<StoreRecord> = Vec::new();
     let mut ids: HashMap<(String, String), i64> = HashMap::new();
     let mut last_flush = Instant::now();
-    let mut last_prune = Instant::now();
+    // None: prune after the first commit, then every PRUNE_EVERY.
+    let mut last_prune: Option<Instant> = None;
     let mut newest_ns = i64::MIN;
     let mut closed = false;
     let mut failures_in_a_row = 0u32;
@@ -201,10 +202,10 @@ fn run(
             }
         }
         if let Some(keep) = retention
-            && last_prune.elapsed() >= PRUNE_EVERY
+            && last_prune.is_none_or(|t| t.elapsed() >= PRUNE_EVERY)
             && newest_ns != i64::MIN
         {
-            last_prune = Instant::now();
+            last_prune = Some(Instant::now());
             let before = newest_ns.saturating_sub(keep.as_nanos() as i64);
             match store.prune_alerts(before) {
                 Ok(n) if n > 0 => tracing::info!("store: pruned {n} alert(s) past retention"),
