@@ -92,6 +92,20 @@ fn live_capture_matches_replay_without_drops() {
     let (got, got_lines) = alert_keys(&s.alerts);
     assert_same_hits(&want, want_lines, &got, got_lines);
     assert_eq!(appended(&out), got_lines as u64, "{}", s.logs());
+    // The offender store next to the alert log holds every alert line.
+    let db = s.alerts.with_file_name("gatewatch.db");
+    let store = gatewatch::store::Store::open_read_only(&db).unwrap();
+    assert_eq!(store.integrity_check().unwrap(), "ok");
+    assert_eq!(
+        store.alert_count().unwrap(),
+        got_lines as u64,
+        "{}",
+        s.logs()
+    );
+    assert!(
+        out.contains(&format!("store: {got_lines} hit(s) recorded in")),
+        "{out}"
+    );
     eprintln!(
         "live == replay: {} distinct hits, {got_lines} alerts, {sent} packets; {:.1} s (SIGTERM -> exit {took:?})",
         got.len(),
