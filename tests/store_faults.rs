@@ -8,6 +8,7 @@ use gatewatch::attribution::{Units, default_internal};
 use gatewatch::store::Store;
 use gatewatch::store::writer::{StoreRecord, StoreWriter};
 use gatewatch::testkit::{load_feeds, replay_collect};
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::Ordering;
@@ -125,4 +126,61 @@ fn corpus_dir() -> PathBuf {
         "/tests/corpus/gateway-small"
     ))
     .to_path_buf()
+}
+
+fn one_host_store(db: &Path) -> IpAddr {
+    let dir = corpus_dir();
+    let snap = load_feeds(&dir.join("feeds.toml"));
+    let units = Units::load(&dir.join("units.csv"), &default_internal()).unwrap();
+    let hits = replay_collect(&[dir.join("traffic.pcap")], snap, units)
+        .sink
+        .hits;
+    let w = StoreWriter::start(Store::open(db).unwrap(), 1_000, None);
+    w.put(StoreRecord::from_hit(&hits[0], alert_json(&hits[0], "t")));
+    w.finish();
+    hits[0].host
+}
+
+#[test]
+fn a_store_locked_by_another_writer_is_named() {
+    let d = tempfile::tempdir().unwrap();
+    let db = d.path().join("l.db");
+    let ip = one_host_store(&db);
+    let other = rusqlite::Connection::open(&db).unwrap();
+    other
+        .execute_batch("BEGIN IMMEDIATE; UPDATE hosts SET hits = hits;")
+        .unwrap();
+    let mut s = Store::open(&db).unwrap();
+    let e = s.mark_cleaned(ip, "t", "", 1).unwrap_err();
+    let msg = e.to_string();
+    assert!(msg.contains("l.db") && msg.contains("locked"), "{msg}");
+    other.execute_batch("ROLLBACK").unwrap();
+    assert!(
+        s.mark_cleaned(ip, "t", "", 1).is_ok(),
+        "works once released"
+    );
+}
+
+#[test]
+fn a_store_on_a_read_only_file_system_is_named() {
+    let d = tempfile::tempdir().unwrap();
+    let fs = Tmpfs::mount(d.path(), "8m");
+    let db = d.path().join("ro.db");
+    one_host_store(&db);
+    let o = Command::new("mount")
+        .args(["-o", "remount,ro"])
+        .arg(d.path())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let e = Store::open(&db)
+        .err()
+        .expect("a read-only store cannot be opened for writing");
+    let msg = e.to_string();
+    assert!(msg.contains("ro.db"), "{msg}");
+    assert!(
+        msg.contains("read-only") || msg.contains("readonly"),
+        "{msg}"
+    );
+    fs.resize("8m");
 }

@@ -237,35 +237,20 @@ impl Store {
 
     /// Turn an SQLite error into one that names the file.
     fn err(&self, e: rusqlite::Error) -> StoreError {
-        let path = self.path.clone();
-        match e.sqlite_error_code() {
-            Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked) => {
-                StoreError::Locked { path }
-            }
-            Some(rusqlite::ErrorCode::NotADatabase | rusqlite::ErrorCode::DatabaseCorrupt) => {
-                StoreError::Corrupt {
-                    path,
-                    detail: e.to_string(),
-                }
-            }
-            _ => StoreError::Sql { path, source: e },
-        }
+        sql_error(&self.path, e)
     }
 
     fn migrate(&mut self, from: i64) -> Result<(), StoreError> {
         for (i, sql) in MIGRATIONS.iter().enumerate().skip(from as usize) {
             let to = i as i64 + 1;
-            let tx = self.conn.transaction().map_err(|e| StoreError::Sql {
-                path: self.path.clone(),
-                source: e,
-            })?;
+            let tx = self
+                .conn
+                .transaction()
+                .map_err(|e| sql_error(&self.path, e))?;
             tx.execute_batch(sql)
                 .and_then(|()| tx.pragma_update(None, "user_version", to))
                 .and_then(|()| tx.commit())
-                .map_err(|e| StoreError::Sql {
-                    path: self.path.clone(),
-                    source: e,
-                })?;
+                .map_err(|e| sql_error(&self.path, e))?;
             tracing::info!(
                 "{}: store schema migrated to version {to}",
                 self.path.display()
@@ -340,10 +325,10 @@ impl Store {
         at_ns: i64,
     ) -> Result<HostRow, StoreError> {
         let ip_s = ip.to_string();
-        let tx = self.conn.transaction().map_err(|e| StoreError::Sql {
-            path: self.path.clone(),
-            source: e,
-        })?;
+        let tx = self
+            .conn
+            .transaction()
+            .map_err(|e| sql_error(&self.path, e))?;
         let n = tx
             .execute(
                 "UPDATE hosts SET status = 'cleaned', cleaned_at = ?2 WHERE ip = ?1",
@@ -357,20 +342,14 @@ impl Store {
                 )
                 .map(|_| n)
             })
-            .map_err(|e| StoreError::Sql {
-                path: self.path.clone(),
-                source: e,
-            })?;
+            .map_err(|e| sql_error(&self.path, e))?;
         if n == 0 {
             return Err(StoreError::Invalid(format!(
                 "{ip}: no such offender host in {}; check the address (`gatewatch export --all` lists them)",
                 self.path.display()
             )));
         }
-        tx.commit().map_err(|e| StoreError::Sql {
-            path: self.path.clone(),
-            source: e,
-        })?;
+        tx.commit().map_err(|e| sql_error(&self.path, e))?;
         self.host(ip)?
             .ok_or_else(|| StoreError::Invalid(format!("{ip}: vanished while marking")))
     }
@@ -380,6 +359,38 @@ impl Store {
         self.conn
             .execute("DELETE FROM alerts WHERE ts < ?1", params![before_ns])
             .map_err(|e| self.err(e))
+    }
+}
+
+/// An SQLite error as a [`StoreError`] naming `path`: busy/locked,
+/// damaged, read-only and full disks get their own wording.
+pub(crate) fn sql_error(path: &Path, e: rusqlite::Error) -> StoreError {
+    let path = path.to_path_buf();
+    match e.sqlite_error_code() {
+        Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked) => {
+            StoreError::Locked { path }
+        }
+        Some(rusqlite::ErrorCode::NotADatabase | rusqlite::ErrorCode::DatabaseCorrupt) => {
+            StoreError::Corrupt {
+                path,
+                detail: e.to_string(),
+            }
+        }
+        Some(rusqlite::ErrorCode::ReadOnly) => StoreError::Invalid(format!(
+            "{}: the store is read-only here (file or file system); \
+             give the sensor a writable --store path",
+            path.display()
+        )),
+        Some(rusqlite::ErrorCode::CannotOpen) => StoreError::Invalid(format!(
+            "{}: cannot open the database or its WAL files: the directory must exist and be \
+             writable by the sensor (a read-only file system?)",
+            path.display()
+        )),
+        Some(rusqlite::ErrorCode::DiskFull) => StoreError::Invalid(format!(
+            "{}: the disk is full; free space (hits keep going to the alert log)",
+            path.display()
+        )),
+        _ => StoreError::Sql { path, source: e },
     }
 }
 

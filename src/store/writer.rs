@@ -223,10 +223,7 @@ fn commit(
     ids: &mut HashMap<(String, String), i64>,
 ) -> Result<(), StoreError> {
     let path = store.path().to_path_buf();
-    let sql = |source| StoreError::Sql {
-        path: path.clone(),
-        source,
-    };
+    let sql = |e| super::sql_error(&path, e);
     let tx = store.conn_mut().transaction().map_err(sql)?;
     write_all(&tx, batch, ids).map_err(sql)?;
     tx.commit().map_err(sql)
