@@ -81,7 +81,7 @@ pub enum Reject {
     NonRoutable(IpAddr),
     TooBroad(IpNet),
     BadDomain(&'static str),
-    NonAscii,
+    BadIdn,
     BadUrl,
 }
 
@@ -99,8 +99,8 @@ impl fmt::Display for Reject {
                 "{n} is implausibly broad for a blocklist (shorter than /8 for IPv4 or /16 for IPv6)"
             ),
             Reject::BadDomain(why) => write!(f, "not a domain name: {why}"),
-            Reject::NonAscii => f.write_str(
-                "non-ASCII domain: write it in punycode (xn--...) until IDN feeds are supported",
+            Reject::BadIdn => f.write_str(
+                "not a valid internationalised domain name (IDNA conversion to punycode failed)",
             ),
             Reject::BadUrl => f.write_str("URL without a host"),
         }
@@ -139,7 +139,13 @@ pub fn domain_ref(raw: &str) -> Result<Cow<'_, str>, Reject> {
         return Err(Reject::Empty);
     }
     if !d.is_ascii() {
-        return Err(Reject::NonAscii);
+        // Unicode (IDN) names are matched as the punycode that travels in
+        // DNS, TLS and HTTP.
+        let ascii = idna::domain_to_ascii(d).map_err(|_| Reject::BadIdn)?;
+        if !ascii.is_ascii() || ascii == d {
+            return Err(Reject::BadIdn);
+        }
+        return domain_ref(&ascii).map(|c| Cow::Owned(c.into_owned()));
     }
     if d.len() > 253 {
         return Err(Reject::BadDomain("longer than 253 characters"));
@@ -245,11 +251,54 @@ fn auto(s: &str) -> Result<Entry, Reject> {
 /// when it needs no change.
 pub fn classify_domain(raw: &str) -> Result<Cow<'_, str>, Reject> {
     let s = trimmed(raw, EntryType::Domain)?;
-    domain_ref(s)
+    match refang(s) {
+        Cow::Borrowed(s) => domain_ref(s),
+        Cow::Owned(s) => domain_ref(&s).map(|d| Cow::Owned(d.into_owned())),
+    }
 }
 
 /// The entry without surrounding blanks; empty or inner-whitespace entries
 /// refused (keywords may contain spaces).
+/// Undo the usual defanging of shared indicators (`hxxp://`, `bad[.]example`,
+/// `1.2.3[.]4`, `[:]`, `[dot]`); untouched entries are borrowed.
+pub fn refang(raw: &str) -> Cow<'_, str> {
+    const SWAPS: [(&str, &str); 10] = [
+        ("[.]", "."),
+        ("(.)", "."),
+        ("{.}", "."),
+        ("[dot]", "."),
+        ("[DOT]", "."),
+        ("(dot)", "."),
+        ("[:]", ":"),
+        ("[://]", "://"),
+        ("[/]", "/"),
+        ("[@]", "@"),
+    ];
+    let scheme = |p: &str| {
+        raw.get(..p.len())
+            .is_some_and(|h| h.eq_ignore_ascii_case(p))
+    };
+    let defanged_scheme = scheme("hxxp") || scheme("fxp:");
+    if !defanged_scheme && !raw.contains(['[', '(', '{']) {
+        return Cow::Borrowed(raw);
+    }
+    let mut out = raw.to_owned();
+    for (from, to) in SWAPS {
+        if out.contains(from) {
+            out = out.replace(from, to);
+        }
+    }
+    if defanged_scheme {
+        let n = if scheme("fxp:") { 3 } else { 4 };
+        out.replace_range(..n, if n == 3 { "ftp" } else { "http" });
+    }
+    if out == raw {
+        Cow::Borrowed(raw)
+    } else {
+        Cow::Owned(out)
+    }
+}
+
 fn trimmed(raw: &str, as_type: EntryType) -> Result<&str, Reject> {
     let s = raw.trim();
     if s.is_empty() {
@@ -269,6 +318,12 @@ fn trimmed(raw: &str, as_type: EntryType) -> Result<&str, Reject> {
 /// Classify one entry as the feed's [`EntryType`] says.
 pub fn classify(raw: &str, as_type: EntryType) -> Result<Entry, Reject> {
     let s = trimmed(raw, as_type)?;
+    let refanged = if as_type == EntryType::Keyword {
+        Cow::Borrowed(s)
+    } else {
+        refang(s)
+    };
+    let s: &str = &refanged;
     match as_type {
         EntryType::Auto => auto(s),
         EntryType::Ip => match s.parse::<IpAddr>() {
@@ -334,6 +389,49 @@ mod tests {
     }
 
     #[test]
+    fn defanged_entries_are_refanged() {
+        assert_eq!(a("bad[.]example"), Ok(Entry::Domain("bad.example".into())));
+        assert_eq!(
+            a("Bad(.)Example[dot]org"),
+            Ok(Entry::Domain("bad.example.org".into()))
+        );
+        assert_eq!(a("1.2.3[.]4"), Ok(Entry::Ip("1.2.3.4".parse().unwrap())));
+        assert_eq!(
+            a("1.2.3.4[:]8080"),
+            Ok(Entry::IpPort("1.2.3.4".parse().unwrap(), 8080))
+        );
+        assert_eq!(
+            a("hxxps://evil[.]example/gate.php"),
+            Ok(Entry::Url("evil.example/gate.php".into()))
+        );
+        assert_eq!(
+            a("hXXp://5.6.7[.]8"),
+            Ok(Entry::Ip("5.6.7.8".parse().unwrap()))
+        );
+        assert_eq!(classify_domain("c2[.]example").as_deref(), Ok("c2.example"));
+        // Brackets that are not defanging stay as they were.
+        assert_eq!(
+            a("[2001:db8::1]:443"),
+            Ok(Entry::IpPort("2001:db8::1".parse().unwrap(), 443))
+        );
+        assert!(matches!(refang("plain.example"), Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn unicode_domains_become_punycode() {
+        assert_eq!(a("bücher.de"), Ok(Entry::Domain("xn--bcher-kva.de".into())));
+        assert_eq!(
+            a("*.Bücher.DE."),
+            Ok(Entry::Domain("xn--bcher-kva.de".into()))
+        );
+        assert_eq!(
+            classify_domain("ví-dụ.vn").as_deref(),
+            Ok(idna::domain_to_ascii("ví-dụ.vn").unwrap().as_str())
+        );
+        assert!(a("xn--ví.vn").is_err());
+    }
+
+    #[test]
     fn rejections() {
         assert_eq!(
             a("127.0.0.1"),
@@ -343,7 +441,7 @@ mod tests {
         assert!(matches!(a("com"), Err(Reject::BadDomain(_))));
         assert!(matches!(a("bad..example"), Err(Reject::BadDomain(_))));
         assert_eq!(a("bad example"), Err(Reject::Whitespace));
-        assert_eq!(a("ví-dụ.vn"), Err(Reject::NonAscii));
+        assert_eq!(a("ví-dụ..vn"), Err(Reject::BadDomain("empty label")));
         assert!(matches!(a("1.2.3.999"), Err(Reject::BadDomain(_))));
         assert_eq!(a("   "), Err(Reject::Empty));
     }
