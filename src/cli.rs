@@ -467,6 +467,24 @@ fn cmd_check(a: IntelArgs) -> Result<ExitCode> {
             r.accepted,
             r.rejected.len()
         );
+        // File hashes are not errors of the feed, but the operator should
+        // know they do nothing here.
+        let mut hashes: std::collections::BTreeMap<&str, usize> = Default::default();
+        for rej in &r.rejected {
+            for kind in ["md5", "sha1", "sha256", "sha512"] {
+                if rej.reason.starts_with(&format!("{kind} file hash")) {
+                    *hashes.entry(kind).or_default() += 1;
+                }
+            }
+        }
+        if !hashes.is_empty() {
+            let list: Vec<String> = hashes.iter().map(|(k, n)| format!("{n} {k}")).collect();
+            println!(
+                "  {:<32} skipped file hashes (not visible on the wire): {}",
+                "",
+                list.join(", ")
+            );
+        }
     }
     let mut kinds: Vec<_> = snap.counts.iter().map(|(k, v)| (k.as_str(), *v)).collect();
     kinds.sort();

@@ -197,3 +197,33 @@ fn bad_feed_lines_are_reported_with_file_and_line() {
     assert!(t.contains("f.txt:3: \"127.0.0.1\" skipped"), "{t}");
     assert!(Path::new(&feeds).exists());
 }
+
+#[test]
+fn check_counts_skipped_file_hashes_and_refangs() {
+    let d = tempfile::tempdir().unwrap();
+    std::fs::write(
+        d.path().join("mixed.txt"),
+        "d41d8cd98f00b204e9800998ecf8427e\n\
+         e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855\n\
+         evil[.]example\n\
+         hxxp://bad[.]example/gate.php\n",
+    )
+    .unwrap();
+    std::fs::write(
+        d.path().join("feeds.toml"),
+        "[[feed]]\nname = \"mixed\"\npath = \"mixed.txt\"\nformat = \"plain\"\ncategory = \"malware\"\n",
+    )
+    .unwrap();
+    let o = bin()
+        .args(["check", "--feeds"])
+        .arg(d.path().join("feeds.toml"))
+        .output()
+        .unwrap();
+    let out = text(&o);
+    assert!(o.status.success(), "{out}");
+    assert!(out.contains("2 accepted"), "{out}");
+    assert!(
+        out.contains("skipped file hashes (not visible on the wire): 1 md5, 1 sha256"),
+        "{out}"
+    );
+}

@@ -83,6 +83,8 @@ pub enum Reject {
     BadDomain(&'static str),
     BadIdn,
     BadUrl,
+    /// A file hash (md5, sha1, sha256): it never appears on the wire.
+    FileHash(&'static str),
 }
 
 impl fmt::Display for Reject {
@@ -103,6 +105,10 @@ impl fmt::Display for Reject {
                 "not a valid internationalised domain name (IDNA conversion to punycode failed)",
             ),
             Reject::BadUrl => f.write_str("URL without a host"),
+            Reject::FileHash(kind) => write!(
+                f,
+                "{kind} file hash: hashes cannot be seen in network traffic, skipped"
+            ),
         }
     }
 }
@@ -259,6 +265,18 @@ pub fn classify_domain(raw: &str) -> Result<Cow<'_, str>, Reject> {
 
 /// The entry without surrounding blanks; empty or inner-whitespace entries
 /// refused (keywords may contain spaces).
+/// The kind of file hash `s` is (by length of an all-hex string), if any.
+pub fn file_hash_kind(s: &str) -> Option<&'static str> {
+    let kind = match s.len() {
+        32 => "md5",
+        40 => "sha1",
+        64 => "sha256",
+        128 => "sha512",
+        _ => return None,
+    };
+    s.bytes().all(|b| b.is_ascii_hexdigit()).then_some(kind)
+}
+
 /// Undo the usual defanging of shared indicators (`hxxp://`, `bad[.]example`,
 /// `1.2.3[.]4`, `[:]`, `[dot]`); untouched entries are borrowed.
 pub fn refang(raw: &str) -> Cow<'_, str> {
@@ -324,6 +342,9 @@ pub fn classify(raw: &str, as_type: EntryType) -> Result<Entry, Reject> {
         refang(s)
     };
     let s: &str = &refanged;
+    if let Some(kind) = file_hash_kind(s) {
+        return Err(Reject::FileHash(kind));
+    }
     match as_type {
         EntryType::Auto => auto(s),
         EntryType::Ip => match s.parse::<IpAddr>() {
@@ -415,6 +436,19 @@ mod tests {
             Ok(Entry::IpPort("2001:db8::1".parse().unwrap(), 443))
         );
         assert!(matches!(refang("plain.example"), Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn file_hashes_are_named_and_skipped() {
+        let md5 = "d41d8cd98f00b204e9800998ecf8427e";
+        assert_eq!(a(md5), Err(Reject::FileHash("md5")));
+        assert_eq!(
+            classify(&"ab".repeat(32), EntryType::Ip),
+            Err(Reject::FileHash("sha256"))
+        );
+        assert_eq!(a(&"0".repeat(40)), Err(Reject::FileHash("sha1")));
+        // 32 characters that are not all hex: an ordinary (bad) entry.
+        assert!(!matches!(a(&"g".repeat(32)), Err(Reject::FileHash(_))));
     }
 
     #[test]
