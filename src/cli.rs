@@ -260,6 +260,15 @@ pub fn load_intel_from(
                 tracing::warn!("{rej}");
             }
         }
+        for w in r.warnings.iter().take(10) {
+            tracing::warn!(
+                "{}:{}: {:?}: {}",
+                w.file.display(),
+                w.line,
+                w.entry,
+                w.reason
+            );
+        }
         if r.rejected.len() > 10 {
             tracing::warn!(
                 "feed {:?}: {} more rejected entries",

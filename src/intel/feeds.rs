@@ -221,6 +221,9 @@ pub struct FeedReport {
     pub name: String,
     pub accepted: usize,
     pub rejected: Vec<Rejected>,
+    /// Entries taken with a change the operator should know about (a URL in
+    /// a domain list: its host was taken); `reason` says what was done.
+    pub warnings: Vec<Rejected>,
     /// A feed whose file could not be read at all.
     pub failed: Option<String>,
 }
@@ -340,6 +343,25 @@ kind = "allow"
         assert!(s.match_ip("9.9.9.77".parse().unwrap(), None).is_some());
         assert!(s.match_ip("203.0.113.9".parse().unwrap(), None).is_some());
         assert!(s.allow_domain("good.bad.example"));
+    }
+
+    #[test]
+    fn url_in_a_domain_list_takes_its_host_and_warns() {
+        let d = tempfile::tempdir().unwrap();
+        write(
+            d.path(),
+            "d.txt",
+            "ok.example\nhxxp://bad[.]example/gate.php\n",
+        );
+        let toml = "[[feed]]\nname=\"d\"\npath=\"d.txt\"\nformat=\"plain\"\nentry_type=\"domain\"\ncategory=\"x\"\n";
+        write(d.path(), "feeds.toml", toml);
+        let cfg = FeedsConfig::load(&d.path().join("feeds.toml")).unwrap();
+        let (s, reps, _) = build_snapshot(&cfg);
+        assert_eq!(reps[0].accepted, 2);
+        assert_eq!(reps[0].warnings.len(), 1);
+        assert_eq!(reps[0].warnings[0].line, 2);
+        assert!(reps[0].warnings[0].reason.contains("bad.example"));
+        assert!(s.match_domain("www.bad.example").is_some());
     }
 
     #[test]

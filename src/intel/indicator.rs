@@ -257,9 +257,34 @@ fn auto(s: &str) -> Result<Entry, Reject> {
 /// when it needs no change.
 pub fn classify_domain(raw: &str) -> Result<Cow<'_, str>, Reject> {
     let s = trimmed(raw, EntryType::Domain)?;
+    if let Some(kind) = file_hash_kind(s) {
+        return Err(Reject::FileHash(kind));
+    }
     match refang(s) {
-        Cow::Borrowed(s) => domain_ref(s),
-        Cow::Owned(s) => domain_ref(&s).map(|d| Cow::Owned(d.into_owned())),
+        Cow::Borrowed(s) => domain_ref(url_host(s)?),
+        Cow::Owned(s) => domain_ref(url_host(&s)?).map(|d| Cow::Owned(d.into_owned())),
+    }
+}
+
+/// The host of a URL-shaped entry in a domain list (`http://bad.example/x`
+/// -> `bad.example`); other entries unchanged. The loader warns when this
+/// changed the entry.
+pub fn url_host(s: &str) -> Result<&str, Reject> {
+    if !s.contains('/') {
+        return Ok(s);
+    }
+    let rest = s.split_once("://").map_or(s, |(_, r)| r);
+    let host = rest.split(['/', '?', '#']).next().unwrap_or("");
+    // user@host:port -> host
+    let host = host.rsplit('@').next().unwrap_or(host);
+    let host = match host.rsplit_once(':') {
+        Some((h, port)) if port.bytes().all(|b| b.is_ascii_digit()) => h,
+        _ => host,
+    };
+    if host.is_empty() {
+        Err(Reject::BadUrl)
+    } else {
+        Ok(host)
     }
 }
 
@@ -357,7 +382,7 @@ pub fn classify(raw: &str, as_type: EntryType) -> Result<Entry, Reject> {
                 }),
             },
         },
-        EntryType::Domain => domain_ref(s).map(|d| Entry::Domain(d.into_owned())),
+        EntryType::Domain => domain_ref(url_host(s)?).map(|d| Entry::Domain(d.into_owned())),
         EntryType::Url => url(s),
         EntryType::Keyword => Ok(Entry::Keyword(s.to_owned())),
     }
@@ -436,6 +461,25 @@ mod tests {
             Ok(Entry::IpPort("2001:db8::1".parse().unwrap(), 443))
         );
         assert!(matches!(refang("plain.example"), Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn urls_in_domain_lists_give_their_host() {
+        let d = |s| classify(s, EntryType::Domain);
+        assert_eq!(
+            d("http://Bad.example/x"),
+            Ok(Entry::Domain("bad.example".into()))
+        );
+        assert_eq!(
+            d("hxxps://u@bad[.]example:8443/p?q"),
+            Ok(Entry::Domain("bad.example".into()))
+        );
+        assert_eq!(
+            classify_domain("bad.example/path").as_deref(),
+            Ok("bad.example")
+        );
+        assert_eq!(d("http:///x"), Err(Reject::BadUrl));
+        assert_eq!(d("bad example"), Err(Reject::Whitespace));
     }
 
     #[test]

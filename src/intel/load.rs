@@ -156,6 +156,7 @@ pub fn build_snapshot_on(cfg: &FeedsConfig, threads: usize) -> (Snapshot, Vec<Fe
             Some(r) if last == i => {
                 r.accepted += rep.accepted;
                 r.rejected.extend(rep.rejected);
+                r.warnings.extend(rep.warnings);
                 r.failed = r.failed.take().or(rep.failed);
             }
             _ => reports.push(rep),
@@ -234,19 +235,29 @@ fn load_with(
         ..Default::default()
     };
     let domains_only = spec.kind == FeedKind::Block && spec.entry_type == EntryType::Domain;
-    let reject = |rep: &mut FeedReport, line: u64, raw: &str, reason: String| {
-        rep.rejected.push(Rejected {
-            file: spec.path.clone(),
+    fn note(file: &std::path::Path, line: u64, raw: &str, reason: String) -> Rejected {
+        Rejected {
+            file: file.to_path_buf(),
             line,
             entry: raw.to_owned(),
             reason,
-        })
+        }
+    }
+    let reject = |rep: &mut FeedReport, line, raw: &str, reason| {
+        rep.rejected.push(note(&spec.path, line, raw, reason))
+    };
+    let warn = |rep: &mut FeedReport, line, raw: &str, reason| {
+        rep.warnings.push(note(&spec.path, line, raw, reason))
     };
     let mut take = |line: u64, raw: &str| {
         if domains_only {
             // The bulk case, without an owned entry per line.
             match classify_domain(raw) {
                 Ok(d) => {
+                    if raw.contains('/') {
+                        let why = format!("URL in a domain list: its host {d} was taken");
+                        warn(&mut rep, line, raw, why);
+                    }
                     b.add_domain(&d, &meta);
                     rep.accepted += 1;
                 }
@@ -256,6 +267,10 @@ fn load_with(
         }
         match classify(raw, spec.entry_type) {
             Ok(e) => {
+                if spec.entry_type == EntryType::Domain && raw.contains('/') {
+                    let why = "URL in a domain list: its host was taken".to_string();
+                    warn(&mut rep, line, raw, why);
+                }
                 let ok = match spec.kind {
                     FeedKind::Block => {
                         b.add(e, &meta);
