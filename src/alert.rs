@@ -106,6 +106,11 @@ struct EveAlert<'a> {
     feed: &'a str,
     category: &'a str,
     severity: &'static str,
+    /// The feed's reference for the indicator (STIX id, MISP event...).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reference: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    description: Option<&'a str>,
 }
 
 /// One alert as a JSON line (no trailing newline).
@@ -193,6 +198,8 @@ pub fn alert_json(hit: &Hit, sensor_id: &str) -> String {
         feed: &ind.feed.name,
         category: &ind.feed.category,
         severity: ind.feed.severity.as_str(),
+        reference: ind.reference.as_deref(),
+        description: ind.description.as_deref(),
     };
     serde_json::to_string(&ev).unwrap_or_default()
 }

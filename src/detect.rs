@@ -425,7 +425,7 @@ impl Engine {
     fn attribute<S: Sink>(
         &mut self,
         snap: &Snapshot,
-        id: u32,
+        id: crate::intel::Id,
         client: IpAddr,
         _server: IpAddr,
         source: HitSource,
@@ -445,7 +445,7 @@ impl Engine {
     fn emit<S: Sink>(
         &mut self,
         snap: &Snapshot,
-        id: u32,
+        id: crate::intel::Id,
         host: IpAddr,
         outbound: bool,
         source: HitSource,
@@ -454,7 +454,7 @@ impl Engine {
         p: &Pkt,
         sink: &mut S,
     ) {
-        let ind = snap.indicator(id);
+        let ind = snap.indicator(id, observed);
         let remote_allowed =
             source == HitSource::Ip && observed.parse().is_ok_and(|ip| snap.allow_ip(ip));
         if snap.allow_ip(host) || remote_allowed {

@@ -92,7 +92,7 @@ fn check(cfg: &FeedsConfig, threads: usize, bad_lines: &[u64]) {
     );
     assert_eq!(snap.len(), 2 + big_rep.accepted + 1);
     let who = |n: &str| {
-        snap.indicator(snap.match_domain(n).unwrap())
+        snap.indicator(snap.match_domain(n).unwrap(), n)
             .feed
             .name
             .clone()

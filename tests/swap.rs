@@ -41,7 +41,7 @@ fn readers_always_find_stable_indicators_during_swaps() {
                     assert!(s.match_ip(ip, None).is_some(), "stable address missed");
                     // A snapshot is internally consistent: its own generation is complete.
                     let gen_name = &s
-                        .indicator(s.match_domain("always.example").unwrap())
+                        .indicator(s.match_domain("always.example").unwrap(), "always.example")
                         .feed
                         .name;
                     let g: u32 = gen_name.trim_start_matches("gen-").parse().unwrap();

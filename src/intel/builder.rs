@@ -1,43 +1,45 @@
-//! Compiling feed entries into a [`Snapshot`].
+//! Compiling feed entries into a [`Part`] (one feed's tables), or straight
+//! into a one-part [`Snapshot`].
 //!
-//! `add` only appends (an indicator record, and its text to one arena);
-//! `build` sizes every table once and fills them, the domain table and the
-//! address tables on two threads when there are many entries. Why: 1.6M
-//! indicators took 1.4 s with per-entry strings and growing hash maps; the
-//! start-up target is 0.3 s.
+//! `add` only appends `(key, meta)` pairs; `build_part` sorts each kind
+//! once, merges duplicates (more severe feed first, then lower feed rank,
+//! then the earlier entry) and lays the keys out as sorted arrays.
 
-use super::tables::{DomainTable, IpTable, hash_str};
-use super::{FeedMeta, Snapshot, Stored, Value};
+use super::filter::domain_hash;
+use super::part::{Metas, Note, Part, meta};
+use super::tables::{Keys, Ranges};
+use super::{FeedMeta, Snapshot};
 use crate::intel::indicator::{Entry, IndicatorKind};
-use aho_corasick::{AhoCorasickBuilder, MatchKind};
+use crate::netrange::{Key, bounds};
+use ipnet::IpNet;
 use rustc_hash::{FxHashMap, FxHashSet};
 use std::net::IpAddr;
 use std::sync::Arc;
 
-/// Above this many entries the two table families are built in parallel.
+/// Above this many entries the domain and address tables are sorted on two
+/// threads.
 const PARALLEL_FROM: usize = 50_000;
 
 /// Accumulates entries, then compiles the tables.
 #[derive(Default)]
 pub struct SnapshotBuilder {
-    /// Feeds with their rank: on a duplicate of equal severity the feed of
-    /// lower rank (earlier in the configuration) wins.
     feeds: Vec<(Arc<FeedMeta>, u32)>,
     next_rank: u32,
-    stored: Vec<Stored>,
-    text: String,
-    allow_ips: IpTable,
-    allow_domains: FxHashSet<Box<str>>,
+    notes: Vec<Note>,
+    note_ids: FxHashMap<Note, u32>,
+    v4: Vec<(u32, u32)>,
+    v6: Vec<(u128, u32)>,
+    ports: Vec<((Key, u16), u32)>,
+    nets: Vec<(IpNet, u32)>,
+    domains: Vec<(u64, u32)>,
+    patterns: Vec<(Box<str>, IndicatorKind, u32)>,
+    allow: FxHashSet<Entry>,
+    too_many_feeds: bool,
 }
 
 impl SnapshotBuilder {
-    /// Room for `n` more entries (a feed's line count, say).
-    pub fn reserve(&mut self, n: usize) {
-        self.stored.reserve(n);
-    }
-
     /// A builder whose first feed ranks `rank`: for loading feed number
-    /// `rank` of a configuration on its own, to be [`absorb`](Self::absorb)ed.
+    /// `rank` of a configuration on its own.
     pub fn ranked(rank: u32) -> SnapshotBuilder {
         SnapshotBuilder {
             next_rank: rank,
@@ -45,10 +47,26 @@ impl SnapshotBuilder {
         }
     }
 
+    /// Entries added so far (duplicates included).
+    pub fn entries(&self) -> usize {
+        self.v4.len()
+            + self.v6.len()
+            + self.ports.len()
+            + self.nets.len()
+            + self.domains.len()
+            + self.patterns.len()
+    }
+
     fn feed_index(&mut self, feed: &Arc<FeedMeta>) -> u32 {
         match self.feeds.iter().rposition(|f| Arc::ptr_eq(&f.0, feed)) {
             Some(i) => i as u32,
             None => {
+                if self.feeds.len() == 256 {
+                    // The meta word holds 8 bits of feed; a loader builds one
+                    // feed per part, so only a hand-made builder gets here.
+                    self.too_many_feeds = true;
+                    return 255;
+                }
                 self.feeds.push((feed.clone(), self.next_rank));
                 self.next_rank += 1;
                 (self.feeds.len() - 1) as u32
@@ -56,208 +74,249 @@ impl SnapshotBuilder {
         }
     }
 
-    /// Add a blocklist entry from `feed`. Duplicates are resolved in
-    /// [`build`](Self::build): the first feed wins unless a later one is
-    /// more severe.
+    fn note_index(&mut self, note: Option<Note>) -> Option<u32> {
+        let n = note.filter(|n| n.reference.is_some() || n.description.is_some())?;
+        if let Some(&i) = self.note_ids.get(&n) {
+            return Some(i);
+        }
+        let i = self.notes.len() as u32;
+        if i >= super::part::NO_NOTE {
+            return None;
+        }
+        self.notes.push(n.clone());
+        self.note_ids.insert(n, i);
+        Some(i)
+    }
+
+    /// Add a blocklist entry from `feed`.
     pub fn add(&mut self, entry: Entry, feed: &Arc<FeedMeta>) {
-        let feed = self.feed_index(feed);
+        self.add_noted(entry, feed, None);
+    }
+
+    /// Add a blocklist entry with what the feed said about it.
+    pub fn add_noted(&mut self, entry: Entry, feed: &Arc<FeedMeta>, note: Option<Note>) {
+        let f = self.feed_index(feed);
+        let m = meta(f, self.note_index(note));
         let kind = entry.kind();
-        let value = match entry {
-            Entry::Ip(ip) => Value::Ip(ip),
-            Entry::Net(n) => Value::Net(n),
-            Entry::IpPort(ip, p) => Value::IpPort(ip, p),
-            Entry::Domain(s) | Entry::Url(s) | Entry::Keyword(s) => self.push_text(&s),
-        };
-        self.stored.push(Stored { value, kind, feed });
+        match entry {
+            Entry::Ip(ip) => match Key::from(ip) {
+                Key::V4(a) => self.v4.push((a, m)),
+                Key::V6(a) => self.v6.push((a, m)),
+            },
+            Entry::Net(n) => self.nets.push((n, m)),
+            Entry::IpPort(ip, p) => self.ports.push(((Key::from(ip), p), m)),
+            Entry::Domain(d) => self.domains.push((domain_hash(&d), m)),
+            Entry::Url(s) | Entry::Keyword(s) => self.patterns.push((s.into(), kind, m)),
+        }
     }
 
     /// [`add`](Self::add) for a domain already validated and normalised
     /// (see `indicator::classify_domain`), without an owned `Entry`.
     pub fn add_domain(&mut self, name: &str, feed: &Arc<FeedMeta>) {
-        let feed = self.feed_index(feed);
-        let value = self.push_text(name);
-        self.stored.push(Stored {
-            value,
-            kind: IndicatorKind::Domain,
-            feed,
-        });
+        let f = self.feed_index(feed);
+        self.domains.push((domain_hash(name), meta(f, None)));
     }
 
-    fn push_text(&mut self, s: &str) -> Value {
-        let off = self.text.len() as u32;
-        self.text.push_str(s);
-        Value::Text(off, s.len() as u32)
-    }
-
-    /// Append everything `other` holds (loaded separately, e.g. on another
-    /// thread). Which indicator wins a duplicate depends on severity and
-    /// feed rank, not on the order builders are absorbed in.
+    /// Append everything `other` holds (loaded separately, e.g. a chunk of
+    /// the same file on another thread).
     pub fn absorb(&mut self, other: SnapshotBuilder) {
-        let feed_base = self.feeds.len() as u32;
-        let text_base = self.text.len() as u32;
-        self.feeds.extend(other.feeds);
-        self.next_rank = self.next_rank.max(other.next_rank);
-        self.text.push_str(&other.text);
-        self.stored.extend(other.stored.into_iter().map(|mut s| {
-            s.feed += feed_base;
-            if let Value::Text(o, l) = s.value {
-                s.value = Value::Text(o + text_base, l);
-            }
-            s
-        }));
-        self.allow_ips.absorb(other.allow_ips);
-        self.allow_domains.extend(other.allow_domains);
+        let feed_map: Vec<u32> = other
+            .feeds
+            .iter()
+            .map(
+                |f| match self.feeds.iter().position(|g| Arc::ptr_eq(&g.0, &f.0)) {
+                    Some(i) => i as u32,
+                    None if self.feeds.len() == 256 => {
+                        self.too_many_feeds = true;
+                        255
+                    }
+                    None => {
+                        self.feeds.push(f.clone());
+                        self.next_rank = self.next_rank.max(f.1 + 1);
+                        (self.feeds.len() - 1) as u32
+                    }
+                },
+            )
+            .collect();
+        let note_map: Vec<Option<u32>> = other
+            .notes
+            .into_iter()
+            .map(|n| self.note_index(Some(n)))
+            .collect();
+        let remap = |m: u32| {
+            let f = feed_map.get((m & 0xff) as usize).copied().unwrap_or(0);
+            let n = note_map.get((m >> 8) as usize).copied().flatten();
+            meta(f, n)
+        };
+        self.v4
+            .extend(other.v4.into_iter().map(|(k, m)| (k, remap(m))));
+        self.v6
+            .extend(other.v6.into_iter().map(|(k, m)| (k, remap(m))));
+        self.ports
+            .extend(other.ports.into_iter().map(|(k, m)| (k, remap(m))));
+        self.nets
+            .extend(other.nets.into_iter().map(|(k, m)| (k, remap(m))));
+        self.domains
+            .extend(other.domains.into_iter().map(|(k, m)| (k, remap(m))));
+        self.patterns
+            .extend(other.patterns.into_iter().map(|(s, k, m)| (s, k, remap(m))));
+        self.allow.extend(other.allow);
+        self.too_many_feeds |= other.too_many_feeds;
     }
 
-    /// Add an allowlist entry; false for a duplicate or a pattern (patterns
-    /// cannot be allowlisted).
+    /// Add an allowlist entry; false for a duplicate, an `address:port` or
+    /// a pattern (allowlists take domains, addresses and networks).
     pub fn allow(&mut self, entry: Entry) -> bool {
-        let new = |_| false;
         match entry {
-            Entry::Ip(ip) => !self.allow_ips.insert_ip(ip, 0, new),
-            Entry::Net(n) => !self.allow_ips.insert_net(&n, 0, new),
-            Entry::IpPort(ip, p) => !self.allow_ips.insert_port(ip, p, 0, new),
-            Entry::Domain(d) => self.allow_domains.insert(d.into()),
-            Entry::Url(_) | Entry::Keyword(_) => false,
+            Entry::Ip(_) | Entry::Net(_) | Entry::Domain(_) => self.allow.insert(entry),
+            Entry::IpPort(..) | Entry::Url(_) | Entry::Keyword(_) => false,
         }
     }
 
+    /// A snapshot of this builder alone.
     pub fn build(self) -> Snapshot {
+        Snapshot::assemble(vec![Arc::new(self.build_part())])
+    }
+
+    pub fn build_part(self) -> Part {
+        if self.too_many_feeds {
+            tracing::error!("more than 256 feeds in one builder: the extra feeds share the last");
+        }
         let SnapshotBuilder {
             feeds,
-            stored,
-            text,
-            allow_ips,
-            allow_domains,
-            next_rank: _,
+            notes,
+            v4,
+            v6,
+            ports,
+            nets,
+            domains,
+            patterns,
+            allow,
+            ..
         } = self;
-        let text_of = |id: u32| match stored[id as usize].value {
-            Value::Text(o, l) => &text[o as usize..(o + l) as usize],
-            _ => "",
-        };
-        // Priority of an indicator on a duplicate: more severe first, then
-        // the lower feed rank; within one feed the earlier entry stays.
-        let prio = |id: u32| {
-            let (f, rank) = &feeds[stored[id as usize].feed as usize];
+        let prio = |m: u32| {
+            let (f, rank) = &feeds[(m & 0xff) as usize];
             (f.severity, std::cmp::Reverse(*rank))
         };
-        let build_ips = || {
-            let mut t = IpTable::default();
-            let (mut ip, mut net, mut port) = (0, 0, 0);
-            let n = stored
-                .iter()
-                .filter(|s| matches!(s.value, Value::Ip(IpAddr::V4(_))))
-                .count();
-            t.v4.reserve(n);
-            for (id, s) in stored.iter().enumerate() {
-                let id = id as u32;
-                let newer = |old| prio(id) > prio(old);
-                match &s.value {
-                    Value::Ip(a) => ip += usize::from(t.insert_ip(*a, id, newer)),
-                    Value::Net(n) => net += usize::from(t.insert_net(n, id, newer)),
-                    Value::IpPort(a, p) => port += usize::from(t.insert_port(*a, *p, id, newer)),
-                    Value::Text(..) => {}
-                }
-            }
-            let dups = vec![
-                (IndicatorKind::Ip, ip),
-                (IndicatorKind::Cidr, net),
-                (IndicatorKind::IpPort, port),
-            ];
-            (t, dups)
-        };
-        let build_domains = || {
-            let n = stored
-                .iter()
-                .filter(|s| s.kind == IndicatorKind::Domain)
-                .count();
-            let mut t = DomainTable::with_capacity(n);
-            let mut dups = 0;
-            for (id, s) in stored.iter().enumerate() {
-                if s.kind == IndicatorKind::Domain {
-                    let id = id as u32;
-                    let name = text_of(id);
-                    let newer = |old| prio(id) > prio(old);
-                    dups += usize::from(t.insert(hash_str(name), name, id, text_of, newer));
-                }
-            }
-            (t, vec![(IndicatorKind::Domain, dups)])
-        };
-        let ((ips, ip_dups), (domains, dom_dups)) = if stored.len() >= PARALLEL_FROM {
+        let big = v4.len() + domains.len() >= PARALLEL_FROM;
+        let ((v4, v4_meta, d4), (domains, dom_meta, dd)) = if big {
             std::thread::scope(|sc| {
-                let d = sc.spawn(build_domains);
-                let i = build_ips();
+                let d = sc.spawn(|| dedup(domains, prio));
+                let i = dedup(v4, prio);
                 (i, d.join().expect("domain table builder panicked"))
             })
         } else {
-            (build_ips(), build_domains())
+            (dedup(v4, prio), dedup(domains, prio))
         };
+        let (v6, v6_meta, d6) = dedup(v6, prio);
+        let (ports, dp) = dedup_pairs(ports, prio);
+        let (nets, dn) = dedup_pairs(nets, prio);
+        let (nets4, nets6) = ranges(nets.iter().map(|n| n.0));
+        let mut patterns = patterns;
+        let before = patterns.len();
+        patterns.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| prio(b.2).cmp(&prio(a.2))));
+        patterns.dedup_by(|a, b| a.0 == b.0);
+        let dpat = before - patterns.len();
 
-        // URL/keyword patterns: one automaton; a repeated pattern keeps the
-        // most severe feed's indicator.
-        let mut pattern_ids: Vec<u32> = Vec::new();
-        let mut seen: FxHashMap<&str, usize> = FxHashMap::default();
-        let mut pat_dups = vec![(IndicatorKind::Url, 0), (IndicatorKind::Keyword, 0)];
-        for (id, s) in stored.iter().enumerate() {
-            if matches!(s.kind, IndicatorKind::Url | IndicatorKind::Keyword) {
-                let id = id as u32;
-                match seen.get(text_of(id)) {
-                    Some(&at) => {
-                        pat_dups[usize::from(s.kind == IndicatorKind::Keyword)].1 += 1;
-                        if prio(id) > prio(pattern_ids[at]) {
-                            pattern_ids[at] = id;
-                        }
-                    }
-                    None => {
-                        seen.insert(text_of(id), pattern_ids.len());
-                        pattern_ids.push(id);
-                    }
-                }
-            }
-        }
-        let patterns = if pattern_ids.is_empty() {
-            None
-        } else {
-            let ac = AhoCorasickBuilder::new()
-                .ascii_case_insensitive(true)
-                .match_kind(MatchKind::LeftmostFirst)
-                .build(pattern_ids.iter().map(|&id| text_of(id).as_bytes()));
-            match ac {
-                Ok(ac) => Some((ac, pattern_ids)),
-                Err(e) => {
-                    tracing::error!("URL/keyword patterns could not be compiled: {e}");
-                    None
-                }
-            }
-        };
-        drop(seen);
-
-        // Distinct entries per kind: everything stored minus the duplicates
-        // each table merged (counted by kind while inserting).
         let mut counts = FxHashMap::default();
-        for s in &stored {
-            *counts.entry(s.kind).or_insert(0usize) += 1;
+        let mut count = |k, n: usize| {
+            if n > 0 {
+                *counts.entry(k).or_insert(0) += n;
+            }
+        };
+        count(IndicatorKind::Ip, v4.len() + v6.len());
+        count(IndicatorKind::IpPort, ports.len());
+        count(IndicatorKind::Cidr, nets.len());
+        count(IndicatorKind::Domain, domains.len());
+        for p in &patterns {
+            count(p.1, 1);
         }
-        for (kind, d) in ip_dups.iter().chain(&dom_dups).chain(&pat_dups) {
-            if let Some(c) = counts.get_mut(kind) {
-                *c -= d;
+
+        let (mut a4, mut a6, mut an, mut ad) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for e in allow {
+            match e {
+                Entry::Ip(ip) => match Key::from(ip) {
+                    Key::V4(a) => a4.push(a),
+                    Key::V6(a) => a6.push(a),
+                },
+                Entry::Net(n) => an.push(n),
+                Entry::Domain(d) => ad.push(domain_hash(&d)),
+                _ => {}
             }
         }
-        let total_dups = [&ip_dups, &dom_dups, &pat_dups]
-            .iter()
-            .flat_map(|v| v.iter().map(|x| x.1))
-            .sum();
-        Snapshot {
-            feeds: feeds.into_iter().map(|f| f.0).collect(),
-            stored,
-            text,
-            ips,
-            domains,
+        a4.sort_unstable();
+        a4.dedup();
+        a6.sort_unstable();
+        a6.dedup();
+        ad.sort_unstable();
+        ad.dedup();
+        let (allow_nets4, allow_nets6) = ranges(an.into_iter());
+        Part {
+            feeds,
+            notes,
+            v4: Keys::new(v4),
+            v4_meta,
+            v6: Keys::new(v6),
+            v6_meta,
+            ports,
+            nets,
+            nets4,
+            nets6,
+            domains: Keys::new(domains),
+            dom_meta,
             patterns,
-            allow_ips,
-            allow_domains,
+            allow_v4: Keys::new(a4),
+            allow_v6: Keys::new(a6),
+            allow_nets4,
+            allow_nets6,
+            allow_domains: Keys::new(ad),
             counts,
-            duplicates: total_dups,
+            duplicates: d4 + dd + d6 + dp + dn + dpat,
         }
     }
+}
+
+/// Sort `(key, meta)` pairs, keep the best of each key; returns the keys,
+/// their metas and how many duplicates were merged.
+fn dedup<K: Ord + Copy, P: Ord>(
+    mut v: Vec<(K, u32)>,
+    prio: impl Fn(u32) -> P,
+) -> (Vec<K>, Metas, usize) {
+    let before = v.len();
+    // Stable: among equals the earlier entry stays first.
+    v.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| prio(b.1).cmp(&prio(a.1))));
+    v.dedup_by_key(|e| e.0);
+    let dups = before - v.len();
+    let metas = Metas::new(v.iter().map(|e| e.1).collect());
+    (v.into_iter().map(|e| e.0).collect(), metas, dups)
+}
+
+fn dedup_pairs<K: Ord + Copy, P: Ord>(
+    mut v: Vec<(K, u32)>,
+    prio: impl Fn(u32) -> P,
+) -> (Vec<(K, u32)>, usize) {
+    let before = v.len();
+    v.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| prio(b.1).cmp(&prio(a.1))));
+    v.dedup_by_key(|e| e.0);
+    let dups = before - v.len();
+    (v, dups)
+}
+
+/// IPv4 and IPv6 ranges over distinct networks; values are the networks'
+/// positions in the order given.
+fn ranges(nets: impl Iterator<Item = IpNet>) -> (Ranges<u32>, Ranges<u128>) {
+    let (mut r4, mut r6) = (Vec::new(), Vec::new());
+    for (i, n) in nets.enumerate() {
+        match bounds(&n) {
+            (Key::V4(a), Key::V4(b)) => r4.push((a, b, i as u32)),
+            (Key::V6(a), Key::V6(b)) => r6.push((a, b, i as u32)),
+            _ => {}
+        }
+    }
+    (Ranges::new(r4, |x| x as u32), Ranges::new(r6, |x| x))
+}
+
+/// Address of an exact entry, for alerts.
+pub(super) fn v4_addr(a: u32) -> IpAddr {
+    IpAddr::V4(a.into())
 }

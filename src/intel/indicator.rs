@@ -50,7 +50,7 @@ pub enum EntryType {
 }
 
 /// A parsed entry.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Entry {
     Ip(IpAddr),
     Net(IpNet),

@@ -12,21 +12,21 @@
 
 mod builder;
 pub mod feeds;
+mod filter;
 pub mod indicator;
 mod load;
+pub mod part;
+mod snapshot;
 mod tables;
 
 pub use builder::SnapshotBuilder;
+pub use part::{Note, Part};
+pub use snapshot::{Id, Snapshot};
 
-use aho_corasick::AhoCorasick;
 use arc_swap::{ArcSwap, Guard};
 use indicator::IndicatorKind;
-use ipnet::IpNet;
-use rustc_hash::{FxHashMap, FxHashSet};
 use serde::{Deserialize, Serialize};
-use std::net::IpAddr;
 use std::sync::Arc;
-use tables::{DomainTable, IpTable};
 
 /// Severity as operators write it in feeds.toml.
 #[derive(
@@ -75,135 +75,10 @@ pub struct Indicator {
     pub value: Box<str>,
     pub kind: IndicatorKind,
     pub feed: Arc<FeedMeta>,
-}
-
-/// An indicator's value as stored: addresses as numbers, text as a span of
-/// the snapshot's arena. Formatted only when a hit needs it.
-#[derive(Clone, Copy, Debug)]
-pub(crate) enum Value {
-    Ip(IpAddr),
-    Net(IpNet),
-    IpPort(IpAddr, u16),
-    Text(u32, u32),
-}
-
-/// One indicator inside a snapshot.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Stored {
-    value: Value,
-    kind: IndicatorKind,
-    /// Index into the snapshot's feeds.
-    feed: u32,
-}
-
-/// An immutable, fully built set of lookup tables.
-pub struct Snapshot {
-    feeds: Vec<Arc<FeedMeta>>,
-    stored: Vec<Stored>,
-    text: String,
-    ips: IpTable,
-    domains: DomainTable,
-    patterns: Option<(AhoCorasick, Vec<u32>)>,
-    allow_ips: IpTable,
-    allow_domains: FxHashSet<Box<str>>,
-    /// Distinct indicators per kind, for reports and metrics.
-    pub counts: FxHashMap<IndicatorKind, usize>,
-    /// Entries that repeated an earlier one (same value) and were merged.
-    pub duplicates: usize,
-}
-
-impl Snapshot {
-    pub fn empty() -> Snapshot {
-        SnapshotBuilder::default().build()
-    }
-
-    #[inline]
-    fn text(&self, id: u32) -> &str {
-        match self.stored[id as usize].value {
-            Value::Text(o, l) => &self.text[o as usize..(o + l) as usize],
-            _ => "",
-        }
-    }
-
-    /// The indicator behind a match, ready for an alert (formats addresses;
-    /// called once per hit, never per packet).
-    pub fn indicator(&self, id: u32) -> Indicator {
-        let s = &self.stored[id as usize];
-        let value: Box<str> = match s.value {
-            Value::Ip(ip) => ip.to_string().into(),
-            Value::Net(n) => n.to_string().into(),
-            Value::IpPort(ip @ IpAddr::V4(_), p) => format!("{ip}:{p}").into(),
-            Value::IpPort(ip, p) => format!("[{ip}]:{p}").into(),
-            Value::Text(..) => self.text(id).into(),
-        };
-        Indicator {
-            value,
-            kind: s.kind,
-            feed: self.feeds[s.feed as usize].clone(),
-        }
-    }
-
-    /// Entries loaded, duplicates included.
-    pub fn len(&self) -> usize {
-        self.stored.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.stored.is_empty()
-    }
-
-    /// Listed address, `address:port` or containing network, most specific first.
-    #[inline]
-    pub fn match_ip(&self, ip: IpAddr, port: Option<u16>) -> Option<u32> {
-        self.ips.get(ip, port)
-    }
-
-    /// The most specific listed domain that equals `name` or is a parent of it.
-    /// `name` must already be normalised (see [`crate::name`]).
-    #[inline]
-    pub fn match_domain(&self, name: &str) -> Option<u32> {
-        if self.domains.is_empty() {
-            return None;
-        }
-        let mut rest = name;
-        loop {
-            if let Some(id) = self.domains.get(rest, |i| self.text(i)) {
-                return Some(id);
-            }
-            rest = &rest[rest.find('.')? + 1..];
-        }
-    }
-
-    /// First URL or keyword pattern found in `haystack` (Host + target).
-    #[inline]
-    pub fn match_pattern(&self, haystack: &[u8]) -> Option<u32> {
-        let (ac, ids) = self.patterns.as_ref()?;
-        ac.find(haystack).map(|m| ids[m.pattern().as_usize()])
-    }
-
-    pub fn has_patterns(&self) -> bool {
-        self.patterns.is_some()
-    }
-
-    pub fn allow_ip(&self, ip: IpAddr) -> bool {
-        self.allow_ips.get(ip, None).is_some()
-    }
-
-    pub fn allow_domain(&self, name: &str) -> bool {
-        if self.allow_domains.is_empty() {
-            return false;
-        }
-        let mut rest = name;
-        loop {
-            if self.allow_domains.contains(rest) {
-                return true;
-            }
-            match rest.find('.') {
-                Some(i) => rest = &rest[i + 1..],
-                None => return false,
-            }
-        }
-    }
+    /// Where the feed says to read more (STIX id, MISP event, URL).
+    pub reference: Option<Box<str>>,
+    /// What the feed says the indicator is.
+    pub description: Option<Box<str>>,
 }
 
 /// The published snapshot. Readers call [`Intel::load`] (lock-free); a
@@ -237,6 +112,7 @@ impl Intel {
 mod tests {
     use super::*;
     use indicator::{Entry, EntryType, classify};
+    use std::net::IpAddr;
 
     fn feed(name: &str, sev: Severity) -> Arc<FeedMeta> {
         Arc::new(FeedMeta {
@@ -255,21 +131,20 @@ mod tests {
         b.build()
     }
 
-    fn val(s: &Snapshot, id: Option<u32>) -> Option<String> {
-        id.map(|i| s.indicator(i).value.into())
+    fn val(s: &Snapshot, id: Option<Id>) -> Option<String> {
+        id.map(|i| s.indicator(i, "").value.into())
+    }
+
+    fn dval(s: &Snapshot, name: &str) -> Option<String> {
+        s.match_domain(name)
+            .map(|i| s.indicator(i, name).value.into())
     }
 
     #[test]
     fn domain_suffix_semantics() {
         let s = snap(&["bad.example", "deep.sub.other.example"]);
-        assert_eq!(
-            val(&s, s.match_domain("bad.example")),
-            Some("bad.example".to_string())
-        );
-        assert_eq!(
-            val(&s, s.match_domain("x.y.bad.example")),
-            Some("bad.example".to_string())
-        );
+        assert_eq!(dval(&s, "bad.example"), Some("bad.example".to_string()));
+        assert_eq!(dval(&s, "x.y.bad.example"), Some("bad.example".to_string()));
         assert_eq!(s.match_domain("notbad.example"), None);
         assert_eq!(s.match_domain("example"), None);
         assert_eq!(s.match_domain("bad.example.com"), None);
@@ -281,13 +156,10 @@ mod tests {
     fn most_specific_domain_wins() {
         let s = snap(&["example.org", "c2.example.org"]);
         assert_eq!(
-            val(&s, s.match_domain("x.c2.example.org")),
+            dval(&s, "x.c2.example.org"),
             Some("c2.example.org".to_string())
         );
-        assert_eq!(
-            val(&s, s.match_domain("www.example.org")),
-            Some("example.org".to_string())
-        );
+        assert_eq!(dval(&s, "www.example.org"), Some("example.org".to_string()));
     }
 
     #[test]
@@ -354,7 +226,7 @@ mod tests {
         let s = b.build();
         assert_eq!(s.duplicates, 2);
         let id = s.match_domain("bad.example").unwrap();
-        assert_eq!(s.indicator(id).feed.name, "crit");
+        assert_eq!(s.indicator(id, "bad.example").feed.name, "crit");
         assert_eq!(s.counts[&IndicatorKind::Domain], 1);
     }
 
@@ -376,10 +248,10 @@ mod tests {
             let s = base.build();
             assert_eq!(s.duplicates, 2);
             let d = s.match_domain("x.bad.example").unwrap();
-            assert_eq!(s.indicator(d).feed.name, "first");
+            assert_eq!(s.indicator(d, "x.bad.example").feed.name, "first");
             let i = s.match_ip("203.0.113.9".parse().unwrap(), None).unwrap();
-            assert_eq!(s.indicator(i).feed.name, "first");
-            assert_eq!(&*s.indicator(i).value, "203.0.113.9");
+            assert_eq!(s.indicator(i, "").feed.name, "first");
+            assert_eq!(&*s.indicator(i, "").value, "203.0.113.9");
         }
     }
 

@@ -1,205 +1,287 @@
-//! The lookup tables inside a snapshot: addresses and networks by integer
-//! key, domains by hash over the snapshot's text arena.
+//! The exact tables inside one feed's part: sorted key arrays with a radix
+//! index, and CIDRs flattened into sorted disjoint ranges.
 //!
-//! Both tables map a key to an indicator id (`u32`). Duplicates are resolved
-//! while inserting: the earlier indicator stays unless the new one comes
-//! from a more severe feed (`prefer_new`).
+//! Why sorted arrays rather than hash maps: a sorted `u32` costs 4 bytes per
+//! address and a domain hash 8, where a hash map of key -> id cost 19-36
+//! bytes per entry (load factor, control bytes) and a per-indicator record
+//! another 32. With the 65,536-bucket radix index a lookup reads the index
+//! and one or two cache lines of keys; behind the Bloom filter this runs
+//! only for hits and the ~1% false positives.
 
-use crate::netrange::Key;
-use hashbrown::HashTable;
-use ipnet::IpNet;
-use rustc_hash::{FxHashMap, FxHasher};
-use std::hash::{Hash, Hasher};
-use std::net::IpAddr;
-
-/// Exact addresses, address:port pairs and networks; networks are hashed per
-/// prefix length and probed longest first, so the most specific wins.
-#[derive(Default)]
-pub(super) struct IpTable {
-    pub v4: FxHashMap<u32, u32>,
-    pub v6: FxHashMap<u128, u32>,
-    pub port: FxHashMap<(Key, u16), u32>,
-    pub nets4: Vec<(u8, FxHashMap<u32, u32>)>,
-    pub nets6: Vec<(u8, FxHashMap<u128, u32>)>,
+/// A key that can be bucketed by its top 16 bits.
+pub trait RadixKey: Copy + Ord {
+    fn bucket(self) -> usize;
 }
 
-/// Insert `id` under `k`, keeping the present id unless `prefer_new(old)`.
-/// Returns true when the key was already present (a duplicate).
-#[inline]
-fn put<K: Hash + Eq>(
-    m: &mut FxHashMap<K, u32>,
-    k: K,
-    id: u32,
-    prefer_new: impl Fn(u32) -> bool,
-) -> bool {
-    match m.entry(k) {
-        std::collections::hash_map::Entry::Vacant(v) => {
-            v.insert(id);
-            false
-        }
-        std::collections::hash_map::Entry::Occupied(mut o) => {
-            if prefer_new(*o.get()) {
-                o.insert(id);
-            }
-            true
-        }
+impl RadixKey for u32 {
+    #[inline]
+    fn bucket(self) -> usize {
+        (self >> 16) as usize
     }
 }
 
-impl IpTable {
-    pub fn insert_ip(&mut self, ip: IpAddr, id: u32, prefer_new: impl Fn(u32) -> bool) -> bool {
-        match Key::from(ip) {
-            Key::V4(a) => put(&mut self.v4, a, id, prefer_new),
-            Key::V6(a) => put(&mut self.v6, a, id, prefer_new),
+impl RadixKey for u64 {
+    #[inline]
+    fn bucket(self) -> usize {
+        (self >> 48) as usize
+    }
+}
+
+impl RadixKey for u128 {
+    #[inline]
+    fn bucket(self) -> usize {
+        (self >> 112) as usize
+    }
+}
+
+/// Below this many keys a plain binary search is as fast as the index.
+const INDEX_FROM: usize = 4096;
+
+/// Sorted, distinct keys. `index[b]` is the position of the first key whose
+/// bucket is `>= b` (65,537 entries, present for large tables only).
+pub struct Keys<K> {
+    keys: Vec<K>,
+    index: Option<Box<[u32]>>,
+}
+
+impl<K> Default for Keys<K> {
+    fn default() -> Self {
+        Keys {
+            keys: Vec::new(),
+            index: None,
         }
     }
+}
 
-    pub fn insert_port(
-        &mut self,
-        ip: IpAddr,
-        port: u16,
-        id: u32,
-        prefer_new: impl Fn(u32) -> bool,
-    ) -> bool {
-        put(&mut self.port, (Key::from(ip), port), id, prefer_new)
+impl<K: RadixKey> Keys<K> {
+    /// `keys` must be sorted and distinct.
+    pub fn new(keys: Vec<K>) -> Keys<K> {
+        debug_assert!(keys.windows(2).all(|w| w[0] < w[1]));
+        let index = (keys.len() >= INDEX_FROM).then(|| radix_index(&keys, |k| k.bucket()));
+        Keys { keys, index }
     }
 
-    pub fn insert_net(&mut self, n: &IpNet, id: u32, prefer_new: impl Fn(u32) -> bool) -> bool {
-        let plen = n.prefix_len();
-        match Key::from(n.network()) {
-            Key::V4(a) => put(table_for(&mut self.nets4, plen), a, id, prefer_new),
-            Key::V6(a) => put(table_for(&mut self.nets6, plen), a, id, prefer_new),
-        }
-    }
-
-    /// Move `other`'s entries in; keys already present keep their id.
-    pub fn absorb(&mut self, other: IpTable) {
-        let keep = |_| false;
-        for (k, v) in other.v4 {
-            put(&mut self.v4, k, v, keep);
-        }
-        for (k, v) in other.v6 {
-            put(&mut self.v6, k, v, keep);
-        }
-        for (k, v) in other.port {
-            put(&mut self.port, k, v, keep);
-        }
-        for (plen, t) in other.nets4 {
-            let mine = table_for(&mut self.nets4, plen);
-            for (k, v) in t {
-                put(mine, k, v, keep);
+    /// Position of `k`.
+    #[inline]
+    pub fn find(&self, k: K) -> Option<usize> {
+        let (lo, hi) = match &self.index {
+            Some(ix) => {
+                let b = k.bucket();
+                (ix[b] as usize, ix[b + 1] as usize)
             }
-        }
-        for (plen, t) in other.nets6 {
-            let mine = table_for(&mut self.nets6, plen);
-            for (k, v) in t {
-                put(mine, k, v, keep);
-            }
-        }
+            None => (0, self.keys.len()),
+        };
+        self.keys[lo..hi].binary_search(&k).ok().map(|p| lo + p)
     }
 
     #[inline]
-    pub fn get(&self, ip: IpAddr, port: Option<u16>) -> Option<u32> {
-        let k = Key::from(ip);
-        if let Some(p) = port.filter(|_| !self.port.is_empty())
-            && let Some(&id) = self.port.get(&(k, p))
-        {
-            return Some(id);
-        }
-        match k {
-            Key::V4(a) => self.v4.get(&a).copied().or_else(|| {
-                self.nets4.iter().find_map(|(plen, t)| {
-                    let mask = if *plen == 0 {
-                        0
-                    } else {
-                        u32::MAX << (32 - plen)
-                    };
-                    t.get(&(a & mask)).copied()
-                })
-            }),
-            Key::V6(a) => self.v6.get(&a).copied().or_else(|| {
-                self.nets6.iter().find_map(|(plen, t)| {
-                    let mask = if *plen == 0 {
-                        0
-                    } else {
-                        u128::MAX << (128 - plen)
-                    };
-                    t.get(&(a & mask)).copied()
-                })
-            }),
-        }
-    }
-}
-
-/// The per-prefix-length table for `plen`, created on first use; tables stay
-/// sorted longest prefix first so the first match is the most specific.
-fn table_for<T>(tables: &mut Vec<(u8, FxHashMap<T, u32>)>, plen: u8) -> &mut FxHashMap<T, u32> {
-    let i = match tables.iter().position(|(p, _)| *p == plen) {
-        Some(i) => i,
-        None => {
-            tables.push((plen, FxHashMap::default()));
-            tables.sort_by_key(|t| std::cmp::Reverse(t.0));
-            tables.iter().position(|(p, _)| *p == plen).unwrap_or(0)
-        }
-    };
-    &mut tables[i].1
-}
-
-/// Domains as ids whose text lives in the snapshot's arena: no string is
-/// allocated per domain. Why not `HashMap<Box<str>, u32>`: with 800k domains
-/// the per-entry allocations and frees were 12% of start-up (perf).
-#[derive(Default)]
-pub(super) struct DomainTable {
-    table: HashTable<u32>,
-}
-
-#[inline]
-pub(super) fn hash_str(s: &str) -> u64 {
-    let mut h = FxHasher::default();
-    h.write(s.as_bytes());
-    h.finish()
-}
-
-impl DomainTable {
-    pub fn with_capacity(n: usize) -> DomainTable {
-        DomainTable {
-            table: HashTable::with_capacity(n),
-        }
+    pub fn get(&self, pos: usize) -> K {
+        self.keys[pos]
     }
 
-    /// Insert `name` (hashed with [`hash_str`] into `h`) as `id`; `text(id)`
-    /// gives an indicator's domain. Returns true on a duplicate.
-    pub fn insert<'t>(
-        &mut self,
-        h: u64,
-        name: &str,
-        id: u32,
-        text: impl Fn(u32) -> &'t str,
-        prefer_new: impl Fn(u32) -> bool,
-    ) -> bool {
-        let hasher = |&i: &u32| hash_str(text(i));
-        match self.table.entry(h, |&i| text(i) == name, hasher) {
-            hashbrown::hash_table::Entry::Vacant(v) => {
-                v.insert(id);
-                false
-            }
-            hashbrown::hash_table::Entry::Occupied(mut o) => {
-                if prefer_new(*o.get()) {
-                    *o.get_mut() = id;
-                }
-                true
-            }
-        }
-    }
-
-    #[inline]
-    pub fn get<'t>(&self, name: &str, text: impl Fn(u32) -> &'t str) -> Option<u32> {
-        self.table
-            .find(hash_str(name), |&i| text(i) == name)
-            .copied()
+    pub fn len(&self) -> usize {
+        self.keys.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.table.is_empty()
+        self.keys.is_empty()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = K> + '_ {
+        self.keys.iter().copied()
+    }
+
+    pub fn heap_bytes(&self) -> usize {
+        self.keys.capacity() * size_of::<K>() + self.index.as_ref().map_or(0, |i| i.len() * 4)
+    }
+}
+
+fn radix_index<T>(sorted: &[T], bucket: impl Fn(&T) -> usize) -> Box<[u32]> {
+    let mut ix = vec![0u32; 65_537];
+    let mut pos = 0usize;
+    for (b, slot) in ix.iter_mut().enumerate() {
+        while pos < sorted.len() && bucket(&sorted[pos]) < b {
+            pos += 1;
+        }
+        *slot = pos as u32;
+    }
+    ix.into_boxed_slice()
+}
+
+/// No network covers the range.
+pub const NONE: u32 = u32::MAX;
+
+/// Networks flattened into sorted disjoint ranges: `starts[i]..starts[i+1]`
+/// is covered by network `vals[i]` (the most specific one), or by none.
+pub struct Ranges<K> {
+    starts: Vec<K>,
+    vals: Vec<u32>,
+    index: Option<Box<[u32]>>,
+}
+
+impl<K> Default for Ranges<K> {
+    fn default() -> Self {
+        Ranges {
+            starts: Vec::new(),
+            vals: Vec::new(),
+            index: None,
+        }
+    }
+}
+
+impl<K: RadixKey + Into<u128>> Ranges<K> {
+    /// `nets`: `(first, last, value)`, networks that are nested or disjoint
+    /// (CIDRs always are), each distinct. The innermost network wins.
+    pub fn new(mut nets: Vec<(K, K, u32)>, from_u128: impl Fn(u128) -> K) -> Ranges<K> {
+        // Wider first at equal start, so the narrower one overrides it.
+        nets.sort_unstable_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)));
+        let mut starts: Vec<K> = Vec::with_capacity(nets.len() * 2);
+        let mut vals: Vec<u32> = Vec::with_capacity(nets.len() * 2);
+        let mut emit = |at: K, v: u32| {
+            if starts.last() == Some(&at) {
+                *vals.last_mut().unwrap_or(&mut 0) = v;
+            } else if vals.last() != Some(&v) || vals.is_empty() {
+                starts.push(at);
+                vals.push(v);
+            }
+        };
+        // Open networks, outermost at the bottom.
+        let mut open: Vec<(K, u32)> = Vec::new();
+        let close = |open: &mut Vec<(K, u32)>, emit: &mut dyn FnMut(K, u32)| {
+            let Some((last, _)) = open.pop() else { return };
+            let after: u128 = last.into();
+            let parent = open.last().map_or(NONE, |p| p.1);
+            if let Some(next) = after.checked_add(1) {
+                let next = from_u128(next);
+                // A key type narrower than u128 wraps past its maximum.
+                if next > last {
+                    emit(next, parent);
+                }
+            }
+        };
+        for (first, last, v) in nets {
+            while open.last().is_some_and(|o| o.0 < first) {
+                close(&mut open, &mut emit);
+            }
+            emit(first, v);
+            open.push((last, v));
+        }
+        while !open.is_empty() {
+            close(&mut open, &mut emit);
+        }
+        let index = (starts.len() >= INDEX_FROM).then(|| radix_index(&starts, |k| k.bucket()));
+        Ranges {
+            starts,
+            vals,
+            index,
+        }
+    }
+
+    /// The value of the innermost network containing `k`.
+    #[inline]
+    pub fn get(&self, k: K) -> Option<u32> {
+        let (lo, hi) = match &self.index {
+            Some(ix) => {
+                let b = k.bucket();
+                (ix[b] as usize, ix[b + 1] as usize)
+            }
+            None => (0, self.starts.len()),
+        };
+        // The range holding `k` starts at the last start <= k, which may lie
+        // before this bucket.
+        let i = lo + self.starts[lo..hi].partition_point(|&s| s <= k);
+        let v = *self.vals.get(i.checked_sub(1)?)?;
+        (v != NONE).then_some(v)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.starts.is_empty()
+    }
+
+    pub fn heap_bytes(&self) -> usize {
+        self.starts.capacity() * size_of::<K>()
+            + self.vals.capacity() * 4
+            + self.index.as_ref().map_or(0, |i| i.len() * 4)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn ranges(nets: &[(u32, u8)]) -> Ranges<u32> {
+        let v = nets
+            .iter()
+            .enumerate()
+            .map(|(i, &(a, p))| {
+                let mask = if p == 0 { 0 } else { u32::MAX << (32 - p) };
+                (a & mask, (a & mask) | !mask, i as u32)
+            })
+            .collect();
+        Ranges::new(v, |x| x as u32)
+    }
+
+    #[test]
+    fn nested_networks_innermost_wins() {
+        let r = ranges(&[(0x0a00_0000, 8), (0x0a01_0000, 16), (0x0a01_0200, 24)]);
+        assert_eq!(r.get(0x0a00_0001), Some(0));
+        assert_eq!(r.get(0x0a01_0001), Some(1));
+        assert_eq!(r.get(0x0a01_0201), Some(2));
+        assert_eq!(r.get(0x0a01_0300), Some(1));
+        assert_eq!(r.get(0x0a02_0000), Some(0));
+        assert_eq!(r.get(0x0b00_0000), None);
+        assert_eq!(r.get(0x09ff_ffff), None);
+        let top = ranges(&[(0xffff_ff00, 24)]);
+        assert_eq!(top.get(u32::MAX), Some(0));
+        assert_eq!(top.get(0), None);
+    }
+
+    proptest! {
+        /// The flattened ranges agree with a scan for the longest prefix.
+        #[test]
+        fn ranges_equal_longest_prefix_scan(
+            nets in proptest::collection::vec((any::<u32>(), 0u8..=32), 0..60),
+            probes in proptest::collection::vec(any::<u32>(), 50),
+        ) {
+            let mut seen = std::collections::BTreeSet::new();
+            let nets: Vec<(u32, u8)> = nets
+                .into_iter()
+                .map(|(a, p)| (a & if p == 0 { 0 } else { u32::MAX << (32 - p) }, p))
+                .filter(|n| seen.insert(*n))
+                .collect();
+            let r = ranges(&nets);
+            let inside = |&(a, p): &(u32, u8), k: u32| {
+                let mask = if p == 0 { 0 } else { u32::MAX << (32 - p) };
+                k & mask == a
+            };
+            let more: Vec<u32> = nets.iter().flat_map(|n| [n.0, n.0.wrapping_sub(1)]).collect();
+            for k in probes.into_iter().chain(more) {
+                let want = nets
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, n)| inside(n, k))
+                    .max_by_key(|(_, n)| n.1)
+                    .map(|(i, _)| i as u32);
+                prop_assert_eq!(r.get(k), want);
+            }
+        }
+
+        #[test]
+        fn keys_find_every_key_and_nothing_else(
+            mut keys in proptest::collection::vec(any::<u32>(), 0..6000),
+            probes in proptest::collection::vec(any::<u32>(), 100),
+        ) {
+            keys.sort_unstable();
+            keys.dedup();
+            let set: std::collections::BTreeSet<u32> = keys.iter().copied().collect();
+            let k = Keys::new(keys.clone());
+            for (i, &x) in keys.iter().enumerate() {
+                prop_assert_eq!(k.find(x), Some(i));
+            }
+            for p in probes {
+                prop_assert_eq!(k.find(p).is_some(), set.contains(&p));
+            }
+        }
     }
 }

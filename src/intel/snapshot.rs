@@ -1,0 +1,384 @@
+//! The matcher's view: every feed's [`Part`] behind two Bloom filters
+//! (addresses, domains) and one Aho-Corasick automaton for URL/keyword
+//! patterns.
+//!
+//! Invariants:
+//! - A miss in a filter is a miss in every part (filters hold every exact
+//!   key of every part), so the miss path reads one cache line per probe.
+//! - On a key listed by several feeds the winner is the most specific entry
+//!   (longest domain suffix; exact address, then longest prefix), then the
+//!   more severe feed, then the earlier feed in the configuration.
+
+use super::filter::{Bloom, domain_hash, v4_hash, v6_hash};
+use super::part::Part;
+use super::{FeedMeta, Indicator};
+use crate::intel::indicator::IndicatorKind;
+use crate::netrange::Key;
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+use rustc_hash::FxHashMap;
+use std::net::IpAddr;
+use std::sync::Arc;
+
+/// A match: part (16 bits), kind (4), offset of the matched suffix in the
+/// looked-up name (8; domains only), position in the part's table (36).
+pub type Id = u64;
+
+// Table codes inside an id.
+const IP4: u64 = 0;
+const CIDR: u64 = 1;
+const PORT: u64 = 2;
+const DOMAIN: u64 = 3;
+const PATTERN: u64 = 4;
+const IP6: u64 = 5;
+
+#[inline]
+fn id(part: usize, code: u64, at: usize, pos: usize) -> Id {
+    ((part as u64) << 48) | (code << 44) | ((at.min(255) as u64) << 36) | pos as u64
+}
+
+/// Part, table code, suffix offset, position.
+fn split(id: Id) -> (usize, u64, usize, usize) {
+    (
+        (id >> 48) as usize,
+        (id >> 44) & 0xf,
+        ((id >> 36) & 0xff) as usize,
+        (id & 0xf_ffff_ffff) as usize,
+    )
+}
+
+/// An immutable set of lookup tables, shared by every worker.
+pub struct Snapshot {
+    parts: Vec<Arc<Part>>,
+    ip_filter: Bloom,
+    dom_filter: Bloom,
+    patterns: Option<(AhoCorasick, Vec<Id>)>,
+    any_ports: bool,
+    any_nets: bool,
+    any_allow: bool,
+    any_domains: bool,
+    /// Distinct indicators per kind (within each feed; see
+    /// [`Snapshot::cross_feed_duplicates`] for repeats across feeds).
+    pub counts: FxHashMap<IndicatorKind, usize>,
+    /// Entries merged because they repeated one in the same feed.
+    pub duplicates: usize,
+}
+
+impl Snapshot {
+    pub fn empty() -> Snapshot {
+        Snapshot::assemble(Vec::new())
+    }
+
+    /// Put parts together (configuration order) and build the filters and
+    /// the pattern automaton over all of them.
+    pub fn assemble(parts: Vec<Arc<Part>>) -> Snapshot {
+        if parts.len() > 1 << 16 {
+            tracing::error!("more than 65,536 feeds: the rest are not matched");
+        }
+        let parts: Vec<Arc<Part>> = parts.into_iter().take(1 << 16).collect();
+        let ips: usize = parts.iter().map(|p| p.v4.len() + p.v6.len()).sum();
+        let doms: usize = parts.iter().map(|p| p.domains.len()).sum();
+        let mut ip_filter = Bloom::with_keys(ips);
+        let mut dom_filter = Bloom::with_keys(doms);
+        for p in &parts {
+            p.v4.iter().for_each(|a| ip_filter.insert(v4_hash(a)));
+            p.v6.iter().for_each(|a| ip_filter.insert(v6_hash(a)));
+            p.domains.iter().for_each(|h| dom_filter.insert(h));
+        }
+        // One automaton for every part's patterns; a pattern in several
+        // feeds keeps the winning feed's entry.
+        let mut best: FxHashMap<&str, (Id, usize)> = FxHashMap::default();
+        let mut order: Vec<&str> = Vec::new();
+        for (pi, p) in parts.iter().enumerate() {
+            for (pos, (text, _, m)) in p.patterns.iter().enumerate() {
+                let cand = (id(pi, PATTERN, 0, pos), pi);
+                match best.get_mut(&**text) {
+                    Some(cur) => {
+                        if p.prio(*m) > parts[cur.1].prio(Self::meta_of(&parts, cur.0)) {
+                            *cur = cand;
+                        }
+                    }
+                    None => {
+                        best.insert(text, cand);
+                        order.push(text);
+                    }
+                }
+            }
+        }
+        let patterns = if order.is_empty() {
+            None
+        } else {
+            let ac = AhoCorasickBuilder::new()
+                .ascii_case_insensitive(true)
+                .match_kind(MatchKind::LeftmostFirst)
+                .build(order.iter().map(|t| t.as_bytes()));
+            match ac {
+                Ok(ac) => Some((ac, order.iter().map(|t| best[t].0).collect())),
+                Err(e) => {
+                    tracing::error!("URL/keyword patterns could not be compiled: {e}");
+                    None
+                }
+            }
+        };
+        let mut counts = FxHashMap::default();
+        for p in &parts {
+            for (k, n) in &p.counts {
+                *counts.entry(*k).or_insert(0) += n;
+            }
+        }
+        Snapshot {
+            ip_filter,
+            dom_filter,
+            patterns,
+            any_ports: parts.iter().any(|p| !p.ports.is_empty()),
+            any_nets: parts.iter().any(|p| !p.nets.is_empty()),
+            any_allow: parts.iter().any(|p| p.has_allow()),
+            any_domains: doms > 0,
+            counts,
+            duplicates: parts.iter().map(|p| p.duplicates).sum(),
+            parts,
+        }
+    }
+
+    fn meta_of(parts: &[Arc<Part>], id: Id) -> u32 {
+        let (pi, code, _, pos) = split(id);
+        let p = &parts[pi];
+        match code {
+            IP4 => p.v4_meta.get(pos),
+            IP6 => p.v6_meta.get(pos),
+            CIDR => p.nets[pos].1,
+            PORT => p.ports[pos].1,
+            DOMAIN => p.dom_meta.get(pos),
+            _ => p.patterns[pos].2,
+        }
+    }
+
+    pub fn parts(&self) -> &[Arc<Part>] {
+        &self.parts
+    }
+
+    /// The indicator behind a match, ready for an alert (formats addresses;
+    /// called once per hit, never per packet). `observed` is the name that
+    /// was looked up, for domain matches (the indicator is its suffix).
+    pub fn indicator(&self, id: Id, observed: &str) -> Indicator {
+        let (pi, code, at, pos) = split(id);
+        let p = &self.parts[pi];
+        let m = Self::meta_of(&self.parts, id);
+        let (value, kind): (Box<str>, IndicatorKind) = match code {
+            IP4 => (
+                super::builder::v4_addr(p.v4.get(pos)).to_string().into(),
+                IndicatorKind::Ip,
+            ),
+            IP6 => (
+                std::net::Ipv6Addr::from(p.v6.get(pos)).to_string().into(),
+                IndicatorKind::Ip,
+            ),
+            CIDR => (p.nets[pos].0.to_string().into(), IndicatorKind::Cidr),
+            PORT => {
+                let ((k, port), _) = p.ports[pos];
+                let s = match k {
+                    Key::V4(a) => format!("{}:{port}", super::builder::v4_addr(a)),
+                    Key::V6(a) => format!("[{}]:{port}", std::net::Ipv6Addr::from(a)),
+                };
+                (s.into(), IndicatorKind::IpPort)
+            }
+            DOMAIN => (
+                observed.get(at..).unwrap_or(observed).into(),
+                IndicatorKind::Domain,
+            ),
+            _ => (p.patterns[pos].0.clone(), p.patterns[pos].1),
+        };
+        let note = p.note(m);
+        Indicator {
+            value,
+            kind,
+            feed: p.feed(m).0.clone(),
+            reference: note.and_then(|n| n.reference.clone()),
+            description: note.and_then(|n| n.description.clone()),
+        }
+    }
+
+    /// The feed a match came from.
+    pub fn feed_of(&self, id: Id) -> &Arc<FeedMeta> {
+        let (pi, ..) = split(id);
+        &self.parts[pi].feed(Self::meta_of(&self.parts, id)).0
+    }
+
+    /// Entries loaded, duplicates within a feed included.
+    pub fn len(&self) -> usize {
+        self.counts.values().sum::<usize>() + self.duplicates
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Heap memory of the tables, filters included (the automaton excluded).
+    pub fn heap_bytes(&self) -> usize {
+        self.parts.iter().map(|p| p.heap_bytes()).sum::<usize>()
+            + self.ip_filter.heap_bytes()
+            + self.dom_filter.heap_bytes()
+    }
+
+    /// The best of several parts' candidates `(part, meta, specificity)`.
+    #[inline]
+    fn better(&self, a: (usize, u32, u8), b: (usize, u32, u8)) -> bool {
+        let pa = self.parts[a.0].prio(a.1);
+        let pb = self.parts[b.0].prio(b.1);
+        (a.2, pa) > (b.2, pb)
+    }
+
+    /// Listed `address:port`, exact address or containing network, most
+    /// specific first.
+    #[inline]
+    pub fn match_ip(&self, ip: IpAddr, port: Option<u16>) -> Option<Id> {
+        let k = Key::from(ip);
+        if self.any_ports
+            && let Some(port) = port
+        {
+            let mut found: Option<(usize, u32, usize)> = None;
+            for (pi, p) in self.parts.iter().enumerate() {
+                if let Some((pos, m)) = p.find_port(k, port)
+                    && found.is_none_or(|f| self.better((pi, m, 0), (f.0, f.1, 0)))
+                {
+                    found = Some((pi, m, pos));
+                }
+            }
+            if let Some((pi, _, pos)) = found {
+                return Some(id(pi, PORT, 0, pos));
+            }
+        }
+        let h = match k {
+            Key::V4(a) => v4_hash(a),
+            Key::V6(a) => v6_hash(a),
+        };
+        if self.ip_filter.may_contain(h) {
+            let mut found: Option<(usize, u32, usize)> = None;
+            for (pi, p) in self.parts.iter().enumerate() {
+                if let Some((pos, m)) = p.find_ip(k)
+                    && found.is_none_or(|f| self.better((pi, m, 0), (f.0, f.1, 0)))
+                {
+                    found = Some((pi, m, pos));
+                }
+            }
+            if let Some((pi, _, pos)) = found {
+                let code = if matches!(k, Key::V4(_)) { IP4 } else { IP6 };
+                return Some(id(pi, code, 0, pos));
+            }
+        }
+        if !self.any_nets {
+            return None;
+        }
+        let mut found: Option<(usize, u32, u8, usize)> = None;
+        for (pi, p) in self.parts.iter().enumerate() {
+            if let Some((pos, plen, m)) = p.find_net(k)
+                && found.is_none_or(|f| self.better((pi, m, plen), (f.0, f.1, f.2)))
+            {
+                found = Some((pi, m, plen, pos));
+            }
+        }
+        found.map(|(pi, _, _, pos)| id(pi, CIDR, 0, pos))
+    }
+
+    /// The most specific listed domain that equals `name` or is a parent of
+    /// it. `name` must already be normalised (see [`crate::name`]).
+    #[inline]
+    pub fn match_domain(&self, name: &str) -> Option<Id> {
+        if !self.any_domains {
+            return None;
+        }
+        let mut at = 0usize;
+        loop {
+            let h = domain_hash(&name[at..]);
+            if self.dom_filter.may_contain(h) {
+                let mut found: Option<(usize, u32, usize)> = None;
+                for (pi, p) in self.parts.iter().enumerate() {
+                    if let Some((pos, m)) = p.find_domain(h)
+                        && found.is_none_or(|f| self.better((pi, m, 0), (f.0, f.1, 0)))
+                    {
+                        found = Some((pi, m, pos));
+                    }
+                }
+                if let Some((pi, _, pos)) = found {
+                    return Some(id(pi, DOMAIN, at, pos));
+                }
+            }
+            at += name[at..].find('.')? + 1;
+        }
+    }
+
+    /// First URL or keyword pattern found in `haystack` (Host + target).
+    #[inline]
+    pub fn match_pattern(&self, haystack: &[u8]) -> Option<Id> {
+        let (ac, ids) = self.patterns.as_ref()?;
+        ac.find(haystack).map(|m| ids[m.pattern().as_usize()])
+    }
+
+    pub fn has_patterns(&self) -> bool {
+        self.patterns.is_some()
+    }
+
+    pub fn allow_ip(&self, ip: IpAddr) -> bool {
+        let k = Key::from(ip);
+        self.any_allow && self.parts.iter().any(|p| p.allows_ip(k))
+    }
+
+    pub fn allow_domain(&self, name: &str) -> bool {
+        if !self.any_allow {
+            return false;
+        }
+        let mut at = 0usize;
+        loop {
+            let h = domain_hash(&name[at..]);
+            if self.parts.iter().any(|p| p.allows_domain(h)) {
+                return true;
+            }
+            match name[at..].find('.') {
+                Some(i) => at += i + 1,
+                None => return false,
+            }
+        }
+    }
+
+    /// Per part (configuration order): how many of its indicators an
+    /// earlier part already lists. For `gatewatch feeds check`.
+    pub fn cross_feed_duplicates(&self) -> Vec<usize> {
+        let mut out = Vec::with_capacity(self.parts.len());
+        for (i, p) in self.parts.iter().enumerate() {
+            let earlier = &self.parts[..i];
+            let mut n = 0;
+            n +=
+                p.v4.iter()
+                    .filter(|&a| earlier.iter().any(|e| e.v4.find(a).is_some()))
+                    .count();
+            n +=
+                p.v6.iter()
+                    .filter(|&a| earlier.iter().any(|e| e.v6.find(a).is_some()))
+                    .count();
+            n += p
+                .domains
+                .iter()
+                .filter(|&h| earlier.iter().any(|e| e.domains.find(h).is_some()))
+                .count();
+            n += p
+                .nets
+                .iter()
+                .filter(|x| {
+                    earlier
+                        .iter()
+                        .any(|e| e.nets.binary_search_by(|y| y.0.cmp(&x.0)).is_ok())
+                })
+                .count();
+            n += p
+                .patterns
+                .iter()
+                .filter(|x| {
+                    earlier
+                        .iter()
+                        .any(|e| e.patterns.iter().any(|y| y.0 == x.0))
+                })
+                .count();
+            out.push(n);
+        }
+        out
+    }
+}
