@@ -44,6 +44,9 @@ pub enum Cmd {
     Export(ExportArgs),
     /// Validate the feeds and units files and print what they load.
     Check(IntelArgs),
+    /// Feeds: parse everything and report per feed (`feeds check`).
+    #[command(subcommand)]
+    Feeds(FeedsCmd),
     /// Capture live on the mirror port until SIGINT/SIGTERM.
     Run(RunArgs),
     /// Push capture files through the full multi-worker pipeline and report
@@ -55,6 +58,24 @@ pub enum Cmd {
     /// Campaign report per unit for a period (md, html or xlsx), after the
     /// form "Mẫu thống kê, báo cáo kết quả triển khai".
     Report(ReportArgs),
+}
+
+#[derive(clap::Subcommand, Debug)]
+pub enum FeedsCmd {
+    /// Parse every feed and print, per feed: indicators by kind, rejected
+    /// entries with file:line and reason, skipped entries, duplicates
+    /// within and across feeds, and the memory the built tables take.
+    Check(FeedsCheckArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct FeedsCheckArgs {
+    /// Feeds file (TOML).
+    #[arg(long, default_value = "feeds/feeds.toml")]
+    pub feeds: PathBuf,
+    /// Rejected entries listed per feed (0 = all).
+    #[arg(long, default_value_t = 20)]
+    pub show: usize,
 }
 
 #[derive(clap::Subcommand, Debug)]
@@ -285,6 +306,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Cmd::Replay(a) => cmd_replay(a),
         Cmd::Export(a) => cmd_export(a),
         Cmd::Check(a) => cmd_check(a),
+        Cmd::Feeds(FeedsCmd::Check(a)) => crate::cli_feeds::cmd_feeds_check(a),
         Cmd::Run(a) => crate::cli_run::cmd_run(a),
         Cmd::Bench(a) => crate::cli_run::cmd_bench(a),
         Cmd::Hosts(HostsCmd::MarkCleaned(a)) => cmd_mark_cleaned(a),
@@ -465,45 +487,8 @@ fn cmd_export_alert_log(a: ExportArgs) -> Result<ExitCode> {
 fn cmd_check(a: IntelArgs) -> Result<ExitCode> {
     let (snap, reports, dups, units) = load_intel(&a)?;
     println!("feeds ({}):", a.feeds.display());
-    for r in &reports {
-        let state = match &r.failed {
-            Some(f) => format!("FAILED: {f}"),
-            None => "ok".into(),
-        };
-        println!(
-            "  {:<32} {:>8} accepted {:>6} rejected  {state}",
-            r.name,
-            r.accepted,
-            r.rejected.len()
-        );
-        // File hashes are not errors of the feed, but the operator should
-        // know they do nothing here.
-        let mut hashes: std::collections::BTreeMap<&str, usize> = Default::default();
-        for rej in &r.rejected {
-            for kind in ["md5", "sha1", "sha256", "sha512"] {
-                if rej.reason.starts_with(&format!("{kind} file hash")) {
-                    *hashes.entry(kind).or_default() += 1;
-                }
-            }
-        }
-        if !hashes.is_empty() {
-            let list: Vec<String> = hashes.iter().map(|(k, n)| format!("{n} {k}")).collect();
-            println!(
-                "  {:<32} skipped file hashes (not visible on the wire): {}",
-                "",
-                list.join(", ")
-            );
-        }
-    }
-    let mut kinds: Vec<_> = snap.counts.iter().map(|(k, v)| (k.as_str(), *v)).collect();
-    kinds.sort();
-    println!(
-        "snapshot: {} distinct indicators ({dups} duplicates merged)",
-        kinds.iter().map(|k| k.1).sum::<usize>()
-    );
-    for (k, v) in kinds {
-        println!("  {k:<10} {v}");
-    }
+    crate::cli_feeds::print_feeds(&snap, &reports, 10, false);
+    let _ = dups;
     println!("units ({}): {}", a.units.display(), units.units().len());
     for u in units.units() {
         let nets: Vec<String> = u.nets.iter().map(|n| n.to_string()).collect();

@@ -11,6 +11,7 @@ pub mod attribution;
 pub mod benchmark;
 pub mod capture;
 pub mod cli;
+pub mod cli_feeds;
 pub mod cli_report;
 pub mod cli_run;
 pub mod config;

@@ -2,7 +2,7 @@
 //! feeds built from real indicators must give.
 
 use gatewatch::attribution::Units;
-use gatewatch::intel::feeds::{Column, FeedKind, FeedSpec, Format, load_feed};
+use gatewatch::intel::feeds::{Column, FeedSpec, Format, load_feed};
 use gatewatch::intel::indicator::{EntryType, classify};
 use gatewatch::intel::{FeedMeta, Severity, SnapshotBuilder};
 use gatewatch::stats::HitSource;
@@ -20,17 +20,9 @@ fn root() -> PathBuf {
 
 fn spec(name: &str, path: PathBuf, format: Format) -> FeedSpec {
     FeedSpec {
-        name: name.into(),
-        path,
-        format,
-        kind: FeedKind::Block,
         category: Some("botnet-c2".into()),
         severity: Severity::High,
-        entry_type: EntryType::Auto,
-        column: None,
-        delimiter: None,
-        has_headers: None,
-        comment: None,
+        ..FeedSpec::new(name, path, format)
     }
 }
 

@@ -217,6 +217,7 @@ impl SnapshotBuilder {
         patterns.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| prio(b.2).cmp(&prio(a.2))));
         patterns.dedup_by(|a, b| a.0 == b.0);
         let dpat = before - patterns.len();
+        patterns.shrink_to_fit();
 
         let mut counts = FxHashMap::default();
         let mut count = |k, n: usize| {
@@ -299,6 +300,7 @@ fn dedup_pairs<K: Ord + Copy, P: Ord>(
     v.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| prio(b.1).cmp(&prio(a.1))));
     v.dedup_by_key(|e| e.0);
     let dups = before - v.len();
+    v.shrink_to_fit();
     (v, dups)
 }
 

@@ -21,6 +21,26 @@ pub enum Format {
     Hosts,
     /// One column of a CSV (or TSV) file.
     Csv,
+    /// Zeek intel framework TSV (`#fields indicator indicator_type ...`).
+    Zeek,
+    /// STIX 2.0/2.1 bundle of indicator objects.
+    Stix,
+    /// MISP event JSON.
+    Misp,
+    /// Maltrail `trails.csv` (`trail,info,reference`).
+    Maltrail,
+    /// Suricata IP reputation (`ip-or-cidr,category,score`).
+    Iprep,
+    /// A CERT annex table (XLSX or CSV): row number, indicator, type,
+    /// description under a header row.
+    Annex,
+}
+
+impl Format {
+    /// Formats read line by line (big files are split over the cores).
+    pub fn is_line_based(self) -> bool {
+        matches!(self, Format::Plain | Format::Hosts)
+    }
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
@@ -68,6 +88,42 @@ pub struct FeedSpec {
     /// CSV only: lines starting with this character are skipped.
     #[serde(default)]
     pub comment: Option<String>,
+    /// iprep only: the categories file (`id,short,description`).
+    #[serde(default)]
+    pub categories: Option<PathBuf>,
+    /// iprep only: entries scoring below this are skipped.
+    #[serde(default)]
+    pub min_score: Option<u32>,
+    /// annex only: the XLSX sheet to read (default: every sheet).
+    #[serde(default)]
+    pub sheet: Option<String>,
+    /// misp only: load only attributes marked `to_ids` (default true).
+    #[serde(default)]
+    pub to_ids_only: Option<bool>,
+}
+
+impl FeedSpec {
+    /// A blocklist of `format` at `path` with every option at its default
+    /// (category "malware"); for tools and tests.
+    pub fn new(name: &str, path: impl Into<PathBuf>, format: Format) -> FeedSpec {
+        FeedSpec {
+            name: name.into(),
+            path: path.into(),
+            format,
+            kind: FeedKind::Block,
+            category: Some("malware".into()),
+            severity: Severity::default(),
+            entry_type: EntryType::Auto,
+            column: None,
+            delimiter: None,
+            has_headers: None,
+            comment: None,
+            categories: None,
+            min_score: None,
+            sheet: None,
+            to_ids_only: None,
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -129,16 +185,36 @@ impl FeedsConfig {
                 errs.push(format!("{at}: name already used by feed #{prev}"));
             }
             let p = base.join(&f.path);
-            if !p.is_file() {
+            if !p.exists() {
                 errs.push(format!(
-                    "{at}: file {} does not exist (paths are relative to the feeds file)",
+                    "{at}: {} does not exist (paths are relative to the feeds file; a directory loads every file in it)",
                     p.display()
                 ));
             }
+            if let Some(c) = &f.categories
+                && !base.join(c).is_file()
+            {
+                errs.push(format!(
+                    "{at}: categories file {} does not exist",
+                    base.join(c).display()
+                ));
+            }
+            let only = |set: bool, opt: &str, fmt: Format| {
+                (set && f.format != fmt).then(|| {
+                    format!(
+                        "{at}: `{opt}` applies to format \"{}\" only",
+                        format!("{fmt:?}").to_lowercase()
+                    )
+                })
+            };
+            errs.extend(only(f.categories.is_some(), "categories", Format::Iprep));
+            errs.extend(only(f.min_score.is_some(), "min_score", Format::Iprep));
+            errs.extend(only(f.sheet.is_some(), "sheet", Format::Annex));
+            errs.extend(only(f.to_ids_only.is_some(), "to_ids_only", Format::Misp));
             if f.kind == FeedKind::Block && f.category.as_deref().is_none_or(str::is_empty) {
                 errs.push(format!("{at}: `category` is required for a blocklist (e.g. \"botnet-c2\", \"malware\", \"phishing\")"));
             }
-            let csv_opts = f.column.is_some()
+            let csv_opts = (f.column.is_some() && f.format != Format::Annex)
                 || f.delimiter.is_some()
                 || f.has_headers.is_some()
                 || f.comment.is_some();
@@ -175,6 +251,7 @@ impl FeedsConfig {
                 .into_iter()
                 .map(|mut f| {
                     f.path = base.join(&f.path);
+                    f.categories = f.categories.map(|c| base.join(c));
                     f
                 })
                 .collect(),
@@ -221,6 +298,11 @@ pub struct FeedReport {
     pub name: String,
     pub accepted: usize,
     pub rejected: Vec<Rejected>,
+    /// Entries deliberately not loaded: file hashes, expired or revoked
+    /// indicators, types that never appear on the wire.
+    pub skipped: Vec<Rejected>,
+    /// Files read (a directory feed has several).
+    pub files: usize,
     /// Entries taken with a change the operator should know about (a URL in
     /// a domain list: its host was taken); `reason` says what was done.
     pub warnings: Vec<Rejected>,
@@ -228,7 +310,7 @@ pub struct FeedReport {
     pub failed: Option<String>,
 }
 
-pub use super::load::{build_snapshot, build_snapshot_on, load_feed};
+pub use super::load::{build_snapshot, build_snapshot_on, feed_files, load_feed, load_parts};
 
 #[cfg(test)]
 mod tests {

@@ -13,6 +13,7 @@
 mod builder;
 pub mod feeds;
 mod filter;
+mod formats;
 pub mod indicator;
 mod load;
 pub mod part;

@@ -35,10 +35,11 @@ pub fn meta(feed: u32, note: Option<u32>) -> u32 {
 pub struct Metas(Vec<u32>);
 
 impl Metas {
-    pub fn new(v: Vec<u32>) -> Metas {
+    pub fn new(mut v: Vec<u32>) -> Metas {
         if v.iter().all(|&m| m == meta(0, None)) {
             Metas(Vec::new())
         } else {
+            v.shrink_to_fit();
             Metas(v)
         }
     }

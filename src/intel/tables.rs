@@ -55,7 +55,10 @@ impl<K> Default for Keys<K> {
 
 impl<K: RadixKey> Keys<K> {
     /// `keys` must be sorted and distinct.
-    pub fn new(keys: Vec<K>) -> Keys<K> {
+    pub fn new(mut keys: Vec<K>) -> Keys<K> {
+        // Collected in place from wider pairs, the vector may hold twice
+        // the room it needs.
+        keys.shrink_to_fit();
         debug_assert!(keys.windows(2).all(|w| w[0] < w[1]));
         let index = (keys.len() >= INDEX_FROM).then(|| radix_index(&keys, |k| k.bucket()));
         Keys { keys, index }
@@ -169,6 +172,8 @@ impl<K: RadixKey + Into<u128>> Ranges<K> {
         while !open.is_empty() {
             close(&mut open, &mut emit);
         }
+        starts.shrink_to_fit();
+        vals.shrink_to_fit();
         let index = (starts.len() >= INDEX_FROM).then(|| radix_index(&starts, |k| k.bucket()));
         Ranges {
             starts,
