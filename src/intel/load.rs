@@ -163,7 +163,7 @@ pub fn load_parts(
         let files = &files;
         let handles: Vec<_> = big
             .iter()
-            .map(|&(i, j)| sc.spawn(move || ((i, j), std::fs::read(&files[i][j].0).ok())))
+            .map(|&(i, j)| sc.spawn(move || ((i, j), read_capped(&files[i][j].0).ok())))
             .collect();
         handles
             .into_iter()
@@ -358,7 +358,7 @@ fn load_file(
         })
     };
     match spec.format {
-        Format::Plain | Format::Hosts => match std::fs::read(path) {
+        Format::Plain | Format::Hosts => match read_capped(path) {
             Ok(bytes) => load_lines(spec, meta, path, &bytes, 1, b),
             Err(e) => FeedReport {
                 name: spec.name.clone(),
@@ -394,6 +394,18 @@ fn load_file(
             formats::annex(&s, take)
         }),
     }
+}
+
+/// The whole file, unless it is larger than any feed should be.
+fn read_capped(path: &Path) -> std::io::Result<Vec<u8>> {
+    let len = std::fs::metadata(path)?.len();
+    if len > MAX_WHOLE_FILE {
+        return Err(std::io::Error::other(format!(
+            "{len} bytes: larger than the {} MiB a feed file may have; split it",
+            MAX_WHOLE_FILE >> 20
+        )));
+    }
+    std::fs::read(path)
 }
 
 /// Load the lines in `bytes` (a whole plain/hosts file, or a chunk of one
