@@ -5,6 +5,7 @@ use crate::cli::STORE_QUEUE;
 use crate::cli::{BenchArgs, RunArgs, load_intel, load_intel_from};
 use crate::config::Config;
 use crate::intel::Intel;
+use crate::intel::reload::Reloader;
 use crate::metrics::{Metrics, serve};
 use crate::pipeline::Sizing;
 use crate::replay::open_output;
@@ -58,11 +59,12 @@ pub fn cmd_run(a: RunArgs) -> Result<ExitCode> {
     let (snap, reports, _, units) =
         load_intel_from(&cfg.feeds, &cfg.units, &cfg.internal(), problems)?;
     let metrics = Metrics::new();
-    let per_feed: Vec<(String, usize)> = reports
+    let loaded: Vec<String> = reports
         .iter()
-        .map(|r| (r.name.clone(), r.accepted))
+        .filter(|r| r.failed.is_none())
+        .map(|r| r.name.clone())
         .collect();
-    metrics.feeds_loaded(&snap, &per_feed);
+    metrics.feeds_loaded(&snap, &loaded);
     tracing::info!(
         "{} indicators from {} feed(s), {} unit(s)",
         snap.len(),
@@ -85,15 +87,26 @@ pub fn cmd_run(a: RunArgs) -> Result<ExitCode> {
         }
         None => None,
     };
-    let o = run_live(
-        &cfg,
-        opened,
-        Arc::new(Intel::new(snap)),
-        Arc::new(units),
-        metrics,
-        out,
-        store,
-    )?;
+    let intel = Arc::new(Intel::new(snap));
+    let feeds_cfg =
+        crate::intel::feeds::FeedsConfig::load(&cfg.feeds).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let reloader = Arc::new(Reloader::new(&feeds_cfg, &reports, intel.clone()));
+    let on_reload: crate::intel::triggers::OnReload = {
+        let (m, intel) = (metrics.clone(), intel.clone());
+        Arc::new(move |r| m.reloaded(r, &intel.load_full()))
+    };
+    {
+        let (r, on) = (reloader.clone(), on_reload.clone());
+        metrics.set_reload_hook(Arc::new(move || {
+            let rep = r.reload();
+            on(&rep);
+            let code = if rep.config_error.is_some() { 422 } else { 200 };
+            (code, rep.to_json())
+        }));
+    }
+    let _triggers = crate::intel::triggers::start(reloader, on_reload, cfg.watch_feeds)
+        .context("cannot set up feed reloading (SIGHUP handler or file watcher)")?;
+    let o = run_live(&cfg, opened, intel, Arc::new(units), metrics, out, store)?;
     print!("{}", o.sink.offenders.summary());
     println!(
         "\n{} alert(s) appended to {}",

@@ -83,6 +83,10 @@ pub struct Config {
     /// Days of raw alerts kept in the store (aggregates are kept for good).
     #[serde(default = "default_retention")]
     pub store_retention_days: u32,
+    /// Reload the feeds when the feeds file or a feed file changes
+    /// (SIGHUP and `POST /api/reload` always work).
+    #[serde(default = "default_true")]
+    pub watch_feeds: bool,
     #[serde(default)]
     pub internal_networks: Option<Vec<String>>,
     /// 0 = cores minus one, at least one.
@@ -112,6 +116,9 @@ pub const DEFAULT_STORE: &str = "gatewatch-data/gatewatch.db";
 /// The store's file name next to the alert log.
 pub const STORE_FILE: &str = "gatewatch.db";
 
+fn default_true() -> bool {
+    true
+}
 fn default_retention() -> u32 {
     30
 }

@@ -49,6 +49,13 @@ pub struct Metrics {
     pub offender_hosts: IntGaugeVec,
     feed_indicators: IntGaugeVec,
     feed_last_load: GaugeVec,
+    feed_last_failure: GaugeVec,
+    feed_refused: IntCounterVec,
+    reloads: IntCounterVec,
+    reload_seconds: prometheus::Gauge,
+    hits_allowlisted: IntCounter,
+    /// Runs a reload for `POST /api/reload`: (HTTP status, JSON body).
+    reload_hook: Mutex<Option<ReloadHook>>,
     pub alerts_written: IntCounter,
     store_written: IntCounter,
     store_errors: IntCounter,
@@ -61,6 +68,9 @@ pub struct Metrics {
     /// Values already folded in, per series, to turn totals into deltas.
     seen: Mutex<HashMap<String, u64>>,
 }
+
+/// What `POST /api/reload` calls.
+pub type ReloadHook = Arc<dyn Fn() -> (u16, String) + Send + Sync>;
 
 fn counter(r: &Registry, name: &str, help: &str) -> IntCounter {
     let c = IntCounter::new(name, help).expect("valid metric");
@@ -105,7 +115,44 @@ impl Metrics {
         .expect("valid metric");
         r.register(Box::new(feed_last_load.clone()))
             .expect("unique metric");
+        let feed_last_failure = GaugeVec::new(
+            Opts::new(
+                "gatewatch_feed_last_failure_timestamp_seconds",
+                "Unix time of the last refused or failed load of a feed.",
+            ),
+            &["feed"],
+        )
+        .expect("valid metric");
+        r.register(Box::new(feed_last_failure.clone()))
+            .expect("unique metric");
+        let reload_seconds = prometheus::Gauge::new(
+            "gatewatch_feeds_reload_duration_seconds",
+            "How long the last feed reload took.",
+        )
+        .expect("valid metric");
+        r.register(Box::new(reload_seconds.clone()))
+            .expect("unique metric");
         Arc::new(Metrics {
+            feed_last_failure,
+            feed_refused: counter_vec(
+                &r,
+                "gatewatch_feed_reload_refused_total",
+                "Rebuilt feeds refused at reload (previous version kept), by reason: parse, empty, shrunk.",
+                &["feed", "reason"],
+            ),
+            reloads: counter_vec(
+                &r,
+                "gatewatch_feeds_reloads_total",
+                "Feed reloads by result: ok, partial (a feed refused), refused (feeds file invalid).",
+                &["result"],
+            ),
+            reload_seconds,
+            hits_allowlisted: counter(
+                &r,
+                "gatewatch_hits_allowlisted_total",
+                "Matches suppressed by an allowlist.",
+            ),
+            reload_hook: Mutex::new(None),
             packets: counter(
                 &r,
                 "gatewatch_packets_total",
@@ -174,8 +221,8 @@ impl Metrics {
             feed_indicators: gauge_vec(
                 &r,
                 "gatewatch_feed_indicators",
-                "Indicators loaded, per feed.",
-                &["feed"],
+                "Indicators loaded, per feed and kind (ip, cidr, ip_port, domain, url, keyword).",
+                &["feed", "kind"],
             ),
             feed_last_load,
             alerts_written: counter(
@@ -227,18 +274,57 @@ impl Metrics {
         self.all_captures_registered.store(true, Ordering::Relaxed);
     }
 
-    /// Record a loaded snapshot: indicators per feed, load time.
-    pub fn feeds_loaded(&self, snap: &Snapshot, feeds: &[(String, usize)]) {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0.0, |d| d.as_secs_f64());
-        for (name, n) in feeds {
-            self.feed_indicators
-                .with_label_values(&[name])
-                .set(*n as i64);
-            self.feed_last_load.with_label_values(&[name]).set(now);
+    /// Record a loaded snapshot: indicators per feed and kind, load time of
+    /// the feeds named in `fresh`.
+    pub fn feeds_loaded(&self, snap: &Snapshot, fresh: &[String]) {
+        let now = unix_now();
+        self.feed_indicators.reset();
+        for p in snap.parts() {
+            let Some(name) = p.feed_names().next() else {
+                continue;
+            };
+            for (k, n) in &p.counts {
+                self.feed_indicators
+                    .with_label_values(&[name, k.as_str()])
+                    .set(*n as i64);
+            }
+            if fresh.iter().any(|f| f == name) {
+                self.feed_last_load.with_label_values(&[name]).set(now);
+            }
         }
-        let _ = snap;
+    }
+
+    /// Record a reload's outcome.
+    pub fn reloaded(&self, r: &crate::intel::reload::ReloadReport, snap: &Snapshot) {
+        use crate::intel::reload::Outcome;
+        self.reloads.with_label_values(&[r.result()]).inc();
+        self.reload_seconds.set(r.took.as_secs_f64());
+        let now = unix_now();
+        let mut fresh = Vec::new();
+        for (name, o, _) in &r.feeds {
+            match o {
+                Outcome::Loaded { .. } => fresh.push(name.clone()),
+                Outcome::Unchanged => {}
+                Outcome::Refused { reason, .. } => {
+                    self.feed_refused
+                        .with_label_values(&[name, reason.as_str()])
+                        .inc();
+                    self.feed_last_failure.with_label_values(&[name]).set(now);
+                }
+                Outcome::Failed { .. } => {
+                    self.feed_refused.with_label_values(&[name, "parse"]).inc();
+                    self.feed_last_failure.with_label_values(&[name]).set(now);
+                }
+            }
+        }
+        self.feeds_loaded(snap, &fresh);
+    }
+
+    /// Let `POST /api/reload` run `hook`.
+    pub fn set_reload_hook(&self, hook: ReloadHook) {
+        if let Ok(mut g) = self.reload_hook.lock() {
+            *g = Some(hook);
+        }
     }
 
     /// Fold the counters of workers and capture threads into the registry.
@@ -279,6 +365,11 @@ impl Metrics {
         add("packets".into(), sum.packets, &self.packets);
         add("bytes".into(), sum.bytes, &self.bytes);
         add("dnsq".into(), sum.dns_queries, &self.dns_queries);
+        add(
+            "allowlisted".into(),
+            sum.hits_allowlisted,
+            &self.hits_allowlisted,
+        );
         for r in Reason::ALL {
             add(
                 format!("pe-{}", r.as_str()),
@@ -393,6 +484,10 @@ pub fn serve(
             for req in server.incoming_requests() {
                 let url = req.url().to_owned();
                 let (code, body, ctype) = match url.as_str() {
+                    "/api/reload" => {
+                        let (code, body) = api_reload(&m, &req);
+                        (code, body, "application/json")
+                    }
                     u if u.starts_with("/api/") => {
                         let method = req.method().as_str().to_owned();
                         let (code, body) = crate::api::handle(store.as_deref(), &method, u);
@@ -419,6 +514,32 @@ pub fn serve(
             }
         })?;
     Ok((bound, h))
+}
+
+fn unix_now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
+/// `POST /api/reload`, from this host only: reload the feeds now and answer
+/// with what happened to each.
+fn api_reload(m: &Metrics, req: &tiny_http::Request) -> (u16, String) {
+    let err = |code, msg: &str| (code, serde_json::json!({ "error": msg }).to_string());
+    if req.method() != &tiny_http::Method::Post {
+        return err(405, "use POST");
+    }
+    if !req.remote_addr().is_some_and(|a| a.ip().is_loopback()) {
+        return err(403, "reload is accepted from this host only");
+    }
+    let hook = m.reload_hook.lock().ok().and_then(|g| g.clone());
+    match hook {
+        Some(h) => h(),
+        None => err(
+            503,
+            "this process does not reload feeds (only `gatewatch run` does)",
+        ),
+    }
 }
 
 /// Reset the kernel's peak-RSS mark (VmHWM), so a benchmark can report each

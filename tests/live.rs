@@ -304,7 +304,7 @@ fn prometheus_scrapes_live_sensor() {
             }
         },
     );
-    assert_eq!(rules.len(), 6, "{rules:?}");
+    assert_eq!(rules.len(), 7, "{rules:?}");
     for r in &rules {
         assert_eq!(r["health"], "ok", "rule {} failed: {}", r["name"], r);
         if ["GatewatchSensorDown", "GatewatchInterfaceDown"].contains(&r["name"].as_str().unwrap())

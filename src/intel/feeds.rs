@@ -60,7 +60,7 @@ pub enum Column {
 }
 
 /// One `[[feed]]` table.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FeedSpec {
     pub name: String,
@@ -169,7 +169,24 @@ impl FeedsConfig {
         Self::parse(path, &text)
     }
 
+    /// As [`load`](Self::load), but a missing feed file is not an error of
+    /// the feeds file: at reload it fails that feed alone, which keeps its
+    /// previous version.
+    pub fn load_for_reload(path: &Path) -> Result<FeedsConfig, ConfigErrors> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            ConfigErrors(vec![format!(
+                "{}: cannot read feeds file: {e}",
+                path.display()
+            )])
+        })?;
+        Self::parse_with(path, &text, false)
+    }
+
     pub fn parse(path: &Path, text: &str) -> Result<FeedsConfig, ConfigErrors> {
+        Self::parse_with(path, text, true)
+    }
+
+    fn parse_with(path: &Path, text: &str, check_files: bool) -> Result<FeedsConfig, ConfigErrors> {
         let shown = path.display();
         let file: FeedsFile =
             toml::from_str(text).map_err(|e| toml_error(&shown.to_string(), text, &e))?;
@@ -185,7 +202,7 @@ impl FeedsConfig {
                 errs.push(format!("{at}: name already used by feed #{prev}"));
             }
             let p = base.join(&f.path);
-            if !p.exists() {
+            if check_files && !p.exists() {
                 errs.push(format!(
                     "{at}: {} does not exist (paths are relative to the feeds file; a directory loads every file in it)",
                     p.display()

@@ -17,8 +17,10 @@ mod formats;
 pub mod indicator;
 mod load;
 pub mod part;
+pub mod reload;
 mod snapshot;
 mod tables;
+pub mod triggers;
 
 pub use builder::SnapshotBuilder;
 pub use part::{Note, Part};

@@ -1,0 +1,339 @@
+//! Hot reload of the feeds without a gap in matching.
+//!
+//! A reload re-reads `feeds.toml`, rebuilds only the feeds whose settings or
+//! files (size, modification time) changed, validates each rebuilt feed and
+//! swaps one new snapshot in with arc-swap. Unchanged feeds' parts are
+//! shared (`Arc`), so peak memory during a reload is the steady state plus
+//! the changed feeds' new tables and the filters, not twice the snapshot.
+//!
+//! A rebuilt feed replaces its previous version only if it loaded (no read
+//! or parse failure), is not empty and did not shrink below
+//! [`MIN_KEEP`] of its previous size; otherwise the previous version stays
+//! and the refusal is reported (metrics and log). Matching never pauses:
+//! workers keep the old snapshot until they load the new pointer.
+
+use super::feeds::{FeedReport, FeedSpec, FeedsConfig, feed_files, load_parts};
+use super::{Intel, Part, Snapshot};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+/// A rebuilt feed must keep at least this share of its previous indicators
+/// (a truncated download must not silently empty the blocklist).
+pub const MIN_KEEP: f64 = 0.5;
+
+/// What identifies a feed's files on disk: path, size, modification time.
+type Stamp = Vec<(PathBuf, u64, Option<SystemTime>)>;
+
+fn stamp(spec: &FeedSpec) -> Stamp {
+    let mut files = feed_files(spec).unwrap_or_default();
+    files.extend(spec.categories.clone());
+    files
+        .into_iter()
+        .map(|p| {
+            let m = std::fs::metadata(&p).ok();
+            let len = m.as_ref().map_or(0, |m| m.len());
+            let mtime = m.and_then(|m| m.modified().ok());
+            (p, len, mtime)
+        })
+        .collect()
+}
+
+/// One feed as it is in the published snapshot.
+struct Loaded {
+    spec: FeedSpec,
+    position: usize,
+    stamp: Stamp,
+    part: Arc<Part>,
+    accepted: usize,
+}
+
+/// What a reload did with one feed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Rebuilt and swapped in.
+    Loaded { accepted: usize },
+    /// Settings and files unchanged: the previous part is shared.
+    Unchanged,
+    /// Rebuilt but refused; the previous version stays.
+    Refused {
+        reason: RefuseReason,
+        detail: String,
+    },
+    /// New feed that could not be loaded: absent until it loads.
+    Failed { detail: String },
+}
+
+/// Why a rebuilt feed was refused (a bounded metric label).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RefuseReason {
+    Parse,
+    Empty,
+    Shrunk,
+}
+
+impl RefuseReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RefuseReason::Parse => "parse",
+            RefuseReason::Empty => "empty",
+            RefuseReason::Shrunk => "shrunk",
+        }
+    }
+}
+
+/// The result of one reload.
+#[derive(Debug)]
+pub struct ReloadReport {
+    /// Per feed of the new configuration: name, outcome, and its load report
+    /// when it was rebuilt.
+    pub feeds: Vec<(String, Outcome, Option<FeedReport>)>,
+    /// The feeds file itself was refused: nothing changed.
+    pub config_error: Option<String>,
+    pub took: Duration,
+    /// Whether a new snapshot was published.
+    pub swapped: bool,
+}
+
+impl ReloadReport {
+    /// `ok`, `partial` (some feed refused or failed) or `refused` (the
+    /// feeds file was refused).
+    pub fn result(&self) -> &'static str {
+        if self.config_error.is_some() {
+            "refused"
+        } else if self
+            .feeds
+            .iter()
+            .any(|f| matches!(f.1, Outcome::Refused { .. } | Outcome::Failed { .. }))
+        {
+            "partial"
+        } else {
+            "ok"
+        }
+    }
+
+    /// A short JSON summary (for `POST /api/reload`).
+    pub fn to_json(&self) -> String {
+        let feeds: Vec<serde_json::Value> = self
+            .feeds
+            .iter()
+            .map(|(name, o, _)| {
+                let (state, detail) = match o {
+                    Outcome::Loaded { accepted } => ("loaded", format!("{accepted} indicators")),
+                    Outcome::Unchanged => ("unchanged", String::new()),
+                    Outcome::Refused { reason, detail } => (reason.as_str(), detail.clone()),
+                    Outcome::Failed { detail } => ("failed", detail.clone()),
+                };
+                serde_json::json!({"feed": name, "state": state, "detail": detail})
+            })
+            .collect();
+        serde_json::json!({
+            "result": self.result(),
+            "error": self.config_error,
+            "seconds": self.took.as_secs_f64(),
+            "feeds": feeds,
+        })
+        .to_string()
+    }
+}
+
+/// Owns the feeds' loaded state and publishes snapshots into an [`Intel`].
+pub struct Reloader {
+    feeds_path: PathBuf,
+    intel: Arc<Intel>,
+    state: Mutex<Vec<Loaded>>,
+    threads: usize,
+}
+
+impl Reloader {
+    /// Take over a snapshot built from `cfg` (one part per feed, in order)
+    /// and published in `intel`.
+    pub fn new(cfg: &FeedsConfig, reports: &[FeedReport], intel: Arc<Intel>) -> Reloader {
+        let snap = intel.load_full();
+        let state = cfg
+            .feeds
+            .iter()
+            .enumerate()
+            .zip(snap.parts())
+            .map(|((i, spec), part)| Loaded {
+                spec: spec.clone(),
+                position: i,
+                stamp: stamp(spec),
+                part: part.clone(),
+                accepted: reports.get(i).map_or(0, |r| r.accepted),
+            })
+            .collect();
+        Reloader {
+            feeds_path: cfg.path.clone(),
+            intel,
+            state: Mutex::new(state),
+            threads: std::thread::available_parallelism().map_or(1, |t| t.get()),
+        }
+    }
+
+    pub fn feeds_path(&self) -> &Path {
+        &self.feeds_path
+    }
+
+    /// Every file a change of which should trigger a reload.
+    pub fn watched_paths(&self) -> Vec<PathBuf> {
+        let mut v = vec![self.feeds_path.clone()];
+        if let Ok(s) = self.state.lock() {
+            for l in s.iter() {
+                v.push(l.spec.path.clone());
+                v.extend(l.spec.categories.clone());
+            }
+        }
+        v
+    }
+
+    /// Re-read the feeds file and swap in a snapshot with every changed
+    /// feed rebuilt. Reloads are serialised.
+    pub fn reload(&self) -> ReloadReport {
+        let t0 = Instant::now();
+        let Ok(mut state) = self.state.lock() else {
+            return ReloadReport {
+                feeds: Vec::new(),
+                config_error: Some("reloader state poisoned by an earlier panic".into()),
+                took: t0.elapsed(),
+                swapped: false,
+            };
+        };
+        let cfg = match FeedsConfig::load_for_reload(&self.feeds_path) {
+            Ok(c) => c,
+            Err(e) => {
+                return ReloadReport {
+                    feeds: Vec::new(),
+                    config_error: Some(e.to_string()),
+                    took: t0.elapsed(),
+                    swapped: false,
+                };
+            }
+        };
+        let stamps: Vec<Stamp> = cfg.feeds.iter().map(stamp).collect();
+        let prev = |name: &str| state.iter().position(|l| l.spec.name == name);
+        let changed: Vec<usize> = (0..cfg.feeds.len())
+            .filter(|&i| match prev(&cfg.feeds[i].name) {
+                Some(p) => {
+                    let l = &state[p];
+                    l.spec != cfg.feeds[i] || l.position != i || l.stamp != stamps[i]
+                }
+                None => true,
+            })
+            .collect();
+        let mut built: Vec<Option<(Part, FeedReport)>> =
+            (0..cfg.feeds.len()).map(|_| None).collect();
+        for (i, part, rep) in load_parts(&cfg, &changed, self.threads) {
+            built[i] = Some((part, rep));
+        }
+        let mut next: Vec<Loaded> = Vec::with_capacity(cfg.feeds.len());
+        let mut feeds = Vec::with_capacity(cfg.feeds.len());
+        for (i, spec) in cfg.feeds.iter().enumerate() {
+            let old = prev(&spec.name).map(|p| &state[p]);
+            let Some((part, rep)) = built[i].take() else {
+                if let Some(o) = old {
+                    next.push(Loaded {
+                        spec: o.spec.clone(),
+                        position: o.position,
+                        stamp: o.stamp.clone(),
+                        part: o.part.clone(),
+                        accepted: o.accepted,
+                    });
+                }
+                feeds.push((spec.name.clone(), Outcome::Unchanged, None));
+                continue;
+            };
+            let refusal = if let Some(f) = &rep.failed {
+                Some((RefuseReason::Parse, f.clone()))
+            } else if rep.accepted == 0 {
+                Some((RefuseReason::Empty, "no indicators loaded".to_string()))
+            } else if let Some(o) = old
+                && (rep.accepted as f64) < o.accepted as f64 * MIN_KEEP
+            {
+                Some((
+                    RefuseReason::Shrunk,
+                    format!(
+                        "shrank from {} to {} indicators (more than {:.0}%)",
+                        o.accepted,
+                        rep.accepted,
+                        (1.0 - MIN_KEEP) * 100.0
+                    ),
+                ))
+            } else {
+                None
+            };
+            match (refusal, old) {
+                (None, _) => {
+                    feeds.push((
+                        spec.name.clone(),
+                        Outcome::Loaded {
+                            accepted: rep.accepted,
+                        },
+                        Some(rep.clone()),
+                    ));
+                    next.push(Loaded {
+                        spec: spec.clone(),
+                        position: i,
+                        stamp: stamps[i].clone(),
+                        accepted: rep.accepted,
+                        part: Arc::new(part),
+                    });
+                }
+                (Some((reason, detail)), Some(o)) => {
+                    tracing::error!(
+                        "feed {:?} not reloaded ({}): {detail}; its previous version stays",
+                        spec.name,
+                        reason.as_str()
+                    );
+                    feeds.push((
+                        spec.name.clone(),
+                        Outcome::Refused { reason, detail },
+                        Some(rep),
+                    ));
+                    next.push(Loaded {
+                        spec: o.spec.clone(),
+                        position: o.position,
+                        stamp: o.stamp.clone(),
+                        part: o.part.clone(),
+                        accepted: o.accepted,
+                    });
+                }
+                (Some((_, detail)), None) => {
+                    tracing::error!("new feed {:?} not loaded: {detail}", spec.name);
+                    feeds.push((spec.name.clone(), Outcome::Failed { detail }, Some(rep)));
+                }
+            }
+        }
+        let swapped = !changed.is_empty() || next.len() != state.len();
+        if swapped {
+            let snap = Snapshot::assemble(next.iter().map(|l| l.part.clone()).collect());
+            self.intel.store(snap);
+            *state = next;
+        }
+        let r = ReloadReport {
+            feeds,
+            config_error: None,
+            took: t0.elapsed(),
+            swapped,
+        };
+        tracing::info!(
+            "feeds reloaded ({}) in {:.3} s: {} rebuilt",
+            r.result(),
+            r.took.as_secs_f64(),
+            changed.len()
+        );
+        r
+    }
+
+    /// Names and indicator counts of the feeds now published.
+    pub fn loaded(&self) -> Vec<(String, usize)> {
+        self.state
+            .lock()
+            .map(|s| {
+                s.iter()
+                    .map(|l| (l.spec.name.clone(), l.accepted))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
