@@ -32,6 +32,10 @@ pub struct SnapshotBuilder {
     ports: Vec<((Key, u16), u32)>,
     nets: Vec<(IpNet, u32)>,
     domains: Vec<(u64, u32)>,
+    /// Hashes of every proper parent of a listed domain (`b.example` and
+    /// `example` for `a.b.example`): the filter tells the matcher when a
+    /// longer suffix cannot be listed, so it stops early.
+    parents: Vec<u64>,
     patterns: Vec<(Box<str>, IndicatorKind, u32)>,
     allow: FxHashSet<Entry>,
     too_many_feeds: bool,
@@ -105,7 +109,10 @@ impl SnapshotBuilder {
             },
             Entry::Net(n) => self.nets.push((n, m)),
             Entry::IpPort(ip, p) => self.ports.push(((Key::from(ip), p), m)),
-            Entry::Domain(d) => self.domains.push((domain_hash(&d), m)),
+            Entry::Domain(d) => {
+                self.domains.push((domain_hash(&d), m));
+                self.push_parents(&d);
+            }
             Entry::Url(s) | Entry::Keyword(s) => self.patterns.push((s.into(), kind, m)),
         }
     }
@@ -115,6 +122,15 @@ impl SnapshotBuilder {
     pub fn add_domain(&mut self, name: &str, feed: &Arc<FeedMeta>) {
         let f = self.feed_index(feed);
         self.domains.push((domain_hash(name), meta(f, None)));
+        self.push_parents(name);
+    }
+
+    fn push_parents(&mut self, name: &str) {
+        let mut rest = name;
+        while let Some(i) = rest.find('.') {
+            rest = &rest[i + 1..];
+            self.parents.push(domain_hash(rest));
+        }
     }
 
     /// Append everything `other` holds (loaded separately, e.g. a chunk of
@@ -158,6 +174,7 @@ impl SnapshotBuilder {
             .extend(other.nets.into_iter().map(|(k, m)| (k, remap(m))));
         self.domains
             .extend(other.domains.into_iter().map(|(k, m)| (k, remap(m))));
+        self.parents.extend(other.parents);
         self.patterns
             .extend(other.patterns.into_iter().map(|(s, k, m)| (s, k, remap(m))));
         self.allow.extend(other.allow);
@@ -190,6 +207,7 @@ impl SnapshotBuilder {
             ports,
             nets,
             domains,
+            parents,
             patterns,
             allow,
             ..
@@ -199,14 +217,29 @@ impl SnapshotBuilder {
             (f.severity, std::cmp::Reverse(*rank))
         };
         let big = v4.len() + domains.len() >= PARALLEL_FROM;
-        let ((v4, v4_meta, d4), (domains, dom_meta, dd)) = if big {
+        let parents_sorted = |mut p: Vec<u64>| {
+            p.sort_unstable();
+            p.dedup();
+            p.shrink_to_fit();
+            p
+        };
+        let (parents, (v4, v4_meta, d4), (domains, dom_meta, dd)) = if big {
             std::thread::scope(|sc| {
                 let d = sc.spawn(|| dedup(domains, prio));
+                let p = sc.spawn(|| parents_sorted(parents));
                 let i = dedup(v4, prio);
-                (i, d.join().expect("domain table builder panicked"))
+                (
+                    p.join().expect("parent table builder panicked"),
+                    i,
+                    d.join().expect("domain table builder panicked"),
+                )
             })
         } else {
-            (dedup(v4, prio), dedup(domains, prio))
+            (
+                parents_sorted(parents),
+                dedup(v4, prio),
+                dedup(domains, prio),
+            )
         };
         let (v6, v6_meta, d6) = dedup(v6, prio);
         let (ports, dp) = dedup_pairs(ports, prio);
@@ -265,6 +298,7 @@ impl SnapshotBuilder {
             nets6,
             domains: Keys::new(domains),
             dom_meta,
+            parents,
             patterns,
             allow_v4: Keys::new(a4),
             allow_v6: Keys::new(a6),

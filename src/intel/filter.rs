@@ -41,13 +41,16 @@ pub fn v6_hash(a: u128) -> u64 {
 /// false positives for a blocked filter.
 const K: u32 = 7;
 const BITS_PER_KEY: usize = 10;
+const LISTED: u64 = 0;
+const PARENT: u64 = 0x5bd1_e995_5bd1_e995;
 
 #[derive(Clone, Copy, Default)]
 #[repr(align(64))]
 struct Block([u64; 8]);
 
 /// A Bloom filter whose bits for one key all lie in one 64-byte block, so a
-/// lookup touches one cache line. No false negatives.
+/// lookup touches one cache line. No false negatives. Two classes of key
+/// share it (each with its own bits in the key's block).
 #[derive(Default)]
 pub struct Bloom {
     blocks: Vec<Block>,
@@ -66,20 +69,36 @@ impl Bloom {
         ((u128::from(h) * self.blocks.len() as u128) >> 64) as usize
     }
 
-    /// Bit positions (0..512) for `h`, from a second mix of the hash so they
-    /// do not depend on the bits that chose the block.
+    /// Bit positions (0..512) for `h` in class `salt`, from a second mix of
+    /// the hash so they do not depend on the bits that chose the block.
     #[inline]
-    fn bits(h: u64) -> impl Iterator<Item = usize> {
-        let x = h.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    fn bits(h: u64, salt: u64) -> impl Iterator<Item = usize> {
+        let x = (h ^ salt).wrapping_mul(0x9E37_79B9_7F4A_7C15);
         (0..K).map(move |i| ((x >> (i * 9)) & 511) as usize)
     }
 
-    pub fn insert(&mut self, h: u64) {
+    fn set(&mut self, h: u64, salt: u64) {
         let i = self.block(h);
         let b = &mut self.blocks[i].0;
-        for bit in Self::bits(h) {
+        for bit in Self::bits(h, salt) {
             b[bit >> 6] |= 1 << (bit & 63);
         }
+    }
+
+    #[inline]
+    fn test(b: &[u64; 8], h: u64, salt: u64) -> bool {
+        Self::bits(h, salt).all(|bit| b[bit >> 6] & (1 << (bit & 63)) != 0)
+    }
+
+    /// Add a key.
+    pub fn insert(&mut self, h: u64) {
+        self.set(h, LISTED);
+    }
+
+    /// Add a key of the second class (for domains: a proper parent of a
+    /// listed domain). Both classes of one key share its cache line.
+    pub fn insert_parent(&mut self, h: u64) {
+        self.set(h, PARENT);
     }
 
     #[inline]
@@ -87,8 +106,17 @@ impl Bloom {
         if self.blocks.is_empty() {
             return false;
         }
+        Self::test(&self.blocks[self.block(h)].0, h, LISTED)
+    }
+
+    /// (may be listed, may be a parent of a listed key), one cache line.
+    #[inline]
+    pub fn probe(&self, h: u64) -> (bool, bool) {
+        if self.blocks.is_empty() {
+            return (false, false);
+        }
         let b = &self.blocks[self.block(h)].0;
-        Self::bits(h).all(|bit| b[bit >> 6] & (1 << (bit & 63)) != 0)
+        (Self::test(b, h, LISTED), Self::test(b, h, PARENT))
     }
 
     pub fn heap_bytes(&self) -> usize {
@@ -111,6 +139,9 @@ mod tests {
         let fp = (n..2 * n).filter(|&a| f.may_contain(v4_hash(a))).count();
         assert!(fp < n as usize / 50, "{fp} false positives in {n}");
         assert!(!Bloom::default().may_contain(1));
+        let mut p = Bloom::with_keys(10);
+        p.insert_parent(42);
+        assert!(p.probe(42).1);
     }
 
     #[test]

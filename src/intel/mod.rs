@@ -258,6 +258,70 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        /// The right-to-left walk with early stop finds exactly the most
+        /// specific listed suffix a naive scan over every suffix finds.
+        #[test]
+        fn domain_walk_equals_naive_scan(
+            listed in proptest::collection::vec("[a-c]{1,2}(\\.[a-c]{1,2}){0,3}\\.(com|vn)", 1..40),
+            probes in proptest::collection::vec("[a-c]{1,2}(\\.[a-c]{1,2}){0,4}\\.(com|vn|org)", 1..40),
+        ) {
+            let s = snap(&listed.iter().map(String::as_str).collect::<Vec<_>>());
+            let set: std::collections::HashSet<&str> = listed.iter().map(String::as_str).collect();
+            for p in &probes {
+                let mut want = None;
+                let mut rest = p.as_str();
+                loop {
+                    if set.contains(rest) {
+                        want = Some(rest.to_string());
+                        break;
+                    }
+                    match rest.find('.') {
+                        Some(i) => rest = &rest[i + 1..],
+                        None => break,
+                    }
+                }
+                proptest::prop_assert_eq!(dval(&s, p), want, "{}", p);
+            }
+        }
+    }
+
+    proptest::proptest! {
+        /// Exact address first, then the longest listed prefix, as a naive
+        /// scan finds them (the /24 map, filter and ranges lose nothing).
+        #[test]
+        fn ip_lookup_equals_naive_scan(
+            ips in proptest::collection::vec(0x0b00_0000u32..0x0b04_0000, 0..30),
+            nets in proptest::collection::vec((0x0b00_0000u32..0x0b04_0000, 8u8..=31), 0..30),
+            probes in proptest::collection::vec(0x0aff_0000u32..0x0b05_0000, 60),
+        ) {
+            let mut entries: Vec<String> = ips.iter().map(|a| std::net::Ipv4Addr::from(*a).to_string()).collect();
+            let nets: Vec<ipnet::Ipv4Net> = nets
+                .iter()
+                .map(|&(a, p)| ipnet::Ipv4Net::new(a.into(), p).unwrap().trunc())
+                .collect();
+            entries.extend(nets.iter().map(|n| n.to_string()));
+            let s = snap(&entries.iter().map(String::as_str).collect::<Vec<_>>());
+            let edges: Vec<u32> = nets
+                .iter()
+                .flat_map(|n| [u32::from(n.network()), u32::from(n.broadcast()).wrapping_add(1)])
+                .collect();
+            let near = ips.iter().chain(&edges).copied();
+            for p in probes.into_iter().chain(near) {
+                let a = std::net::Ipv4Addr::from(p);
+                let want = if ips.contains(&p) {
+                    Some(a.to_string())
+                } else {
+                    nets.iter()
+                        .filter(|n| n.contains(&a))
+                        .max_by_key(|n| n.prefix_len())
+                        .map(|n| n.to_string())
+                };
+                proptest::prop_assert_eq!(val(&s, s.match_ip(IpAddr::V4(a), None)), want);
+            }
+        }
+    }
+
     #[test]
     fn allowlist_suffix_and_net() {
         let mut b = SnapshotBuilder::default();

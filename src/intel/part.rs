@@ -72,6 +72,9 @@ pub struct Part {
     pub(super) nets6: Ranges<u128>,
     pub(super) domains: Keys<u64>,
     pub(super) dom_meta: Metas,
+    /// Hashes of the proper parents of the listed domains, sorted (for the
+    /// snapshot's filter).
+    pub(super) parents: Vec<u64>,
     /// URL and keyword patterns, matched by the snapshot's one automaton.
     pub(super) patterns: Vec<(Box<str>, IndicatorKind, u32)>,
     pub(super) allow_v4: Keys<u32>,
@@ -152,6 +155,7 @@ impl Part {
             + self.nets6.heap_bytes()
             + self.domains.heap_bytes()
             + self.dom_meta.heap_bytes()
+            + self.parents.capacity() * 8
             + self.allow_v4.heap_bytes()
             + self.allow_v6.heap_bytes()
             + self.allow_nets4.heap_bytes()
