@@ -2,9 +2,12 @@
 //! (testkit::synth::big_feeds, three feeds as three parts), plus the build,
 //! memory and reload figures the README quotes.
 //!
-//! Each lookup is measured over a pool of keys, "warm" (4,096 distinct keys:
+//! Each lookup is measured over a pool of keys, "warm" (1,024 distinct keys:
 //! a gateway sees the same names and peers again and again) and "cold"
-//! (1M distinct keys: every probe misses the CPU caches). Alternatives are
+//! (1M distinct keys: every probe misses the CPU caches). On the 2-core
+//! development VM (512 KiB L2 per core) a domain miss costs ~15 ns with its
+//! filter line cached and ~150 ns from memory; 4,096 distinct registrable
+//! names already fall in between (~50 ns). Alternatives are
 //! measured on the same keys so the choice is by number:
 //! `alt: hash set` is a plain hash set of the same keys without the Bloom
 //! filter in front (what the tables were before).
@@ -69,22 +72,27 @@ fn setup(dir: &Path) -> (Arc<Intel>, Vec<String>, Vec<IpAddr>) {
     );
     let intel = Arc::new(Intel::new(snap));
     let r = Reloader::new(&cfg, &reports, intel.clone());
-    // Reload after the domain feed changed: only it is rebuilt.
-    let mut text = std::fs::read_to_string(dir.join("domains.txt")).unwrap();
-    text.push_str("reloaded.example\n");
-    std::fs::write(dir.join("domains.txt"), text).unwrap();
-    reset_peak_rss();
-    let base = rss_mib();
-    let t = Instant::now();
-    let rep = r.reload();
-    println!(
-        "reload (domain feed changed, {}): {:.3} s; RSS before {:.0} MiB, peak during {:.0} MiB ({:.2}x)",
-        rep.result(),
-        t.elapsed().as_secs_f64(),
-        base,
-        peak_rss_mib(),
-        peak_rss_mib() / base
-    );
+    // Reload after one feed changed: only it is rebuilt.
+    for (file, extra) in [
+        ("nets.txt", "192.0.2.0/24\n"),
+        ("domains.txt", "reloaded.example\n"),
+    ] {
+        let mut text = std::fs::read_to_string(dir.join(file)).unwrap();
+        text.push_str(extra);
+        std::fs::write(dir.join(file), text).unwrap();
+        reset_peak_rss();
+        let base = rss_mib();
+        let t = Instant::now();
+        let rep = r.reload();
+        println!(
+            "reload ({file} changed, {}): {:.3} s; RSS before {:.0} MiB, peak during {:.0} MiB ({:.2}x)",
+            rep.result(),
+            t.elapsed().as_secs_f64(),
+            base,
+            peak_rss_mib(),
+            peak_rss_mib() / base
+        );
+    }
     // Keys: listed names and addresses read back from the feed files.
     let doms: Vec<String> = std::fs::read_to_string(dir.join("domains.txt"))
         .unwrap()
@@ -130,7 +138,7 @@ fn lookups(c: &mut Criterion) {
     let (intel, listed, listed_ips) = setup(dir.path());
     let s: Arc<Snapshot> = intel.load_full();
     let mut rng = Rng::new(11);
-    const WARM: usize = 4096;
+    const WARM: usize = 1024;
     const COLD: usize = 1 << 20;
 
     for labels in [3, 4, 6] {

@@ -14,6 +14,7 @@
 use std::hash::BuildHasher;
 use std::sync::OnceLock;
 
+#[inline]
 fn state() -> &'static foldhash::fast::RandomState {
     static STATE: OnceLock<foldhash::fast::RandomState> = OnceLock::new();
     STATE.get_or_init(foldhash::fast::RandomState::default)
@@ -71,7 +72,7 @@ impl Bloom {
 
     /// Bit positions (0..512) for `h` in class `salt`, from a second mix of
     /// the hash so they do not depend on the bits that chose the block.
-    #[inline]
+    #[inline(always)]
     fn bits(h: u64, salt: u64) -> impl Iterator<Item = usize> {
         let x = (h ^ salt).wrapping_mul(0x9E37_79B9_7F4A_7C15);
         (0..K).map(move |i| ((x >> (i * 9)) & 511) as usize)
@@ -85,7 +86,7 @@ impl Bloom {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     fn test(b: &[u64; 8], h: u64, salt: u64) -> bool {
         Self::bits(h, salt).all(|bit| b[bit >> 6] & (1 << (bit & 63)) != 0)
     }
@@ -101,7 +102,7 @@ impl Bloom {
         self.set(h, PARENT);
     }
 
-    #[inline]
+    #[inline(always)]
     pub fn may_contain(&self, h: u64) -> bool {
         if self.blocks.is_empty() {
             return false;
@@ -110,7 +111,7 @@ impl Bloom {
     }
 
     /// (may be listed, may be a parent of a listed key), one cache line.
-    #[inline]
+    #[inline(always)]
     pub fn probe(&self, h: u64) -> (bool, bool) {
         if self.blocks.is_empty() {
             return (false, false);

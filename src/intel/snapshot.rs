@@ -325,12 +325,13 @@ impl Snapshot {
         if !self.any_domains {
             return None;
         }
-        // Walk from the top-level label down; a suffix that is neither
-        // listed nor a parent of a listed domain ends the walk, so a miss
-        // usually costs the (cached) top-level probe and one more.
+        // Walk from the last two labels down (a listed domain has at least
+        // two labels, so the top-level label alone is never probed); a
+        // suffix that is neither listed nor a parent of a listed domain ends
+        // the walk, so a miss usually costs one probe.
         let b = name.as_bytes();
         let mut best: Option<Id> = None;
-        let mut end = b.len();
+        let mut end = b.iter().rposition(|&c| c == b'.')?;
         loop {
             let start = match b[..end].iter().rposition(|&c| c == b'.') {
                 Some(i) => i + 1,
