@@ -7,6 +7,17 @@
 //! another 32. With the 65,536-bucket radix index a lookup reads the index
 //! and one or two cache lines of keys; behind the Bloom filter this runs
 //! only for hits and the ~1% false positives.
+//!
+//! Measured (`benches/lookup.rs`, 2M domains + 2M IPv4 + 200k CIDRs, 2-core
+//! VM): all tables and filters take 55.5 MiB for 75.7 MiB of feed text. A
+//! domain miss with keys from memory costs 155 ns here against 274 ns for a
+//! plain hash set of the same hashes (no filter, a probe per suffix). For
+//! exact addresses alone a `u32` hash set is faster from memory (12.5 ns vs
+//! 45.5 ns for our exact + CIDR path) but 3-4x larger; with the /24 map in
+//! front both are ~10 ns warm, so memory decided. CIDRs as sorted disjoint
+//! ranges cost one index read and a short search whatever the prefix mix;
+//! the per-prefix-length hash tables they replaced probed every length
+//! present (up to 25 probes for a miss).
 
 /// A key that can be bucketed by its top 16 bits.
 pub trait RadixKey: Copy + Ord {
