@@ -111,6 +111,10 @@ struct EveAlert<'a> {
     reference: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     description: Option<&'a str>,
+    /// `dns` for a hit on an address the host got in an answer for a listed
+    /// domain (the address itself is on no list).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    correlated_from: Option<&'static str>,
 }
 
 /// One alert as a JSON line (no trailing newline).
@@ -193,13 +197,14 @@ pub fn alert_json(hit: &Hit, sensor_id: &str) -> String {
             HitSource::TlsSni => "tls.sni",
             HitSource::HttpHost => "http.host",
             HitSource::HttpUrl => "http.url",
-            HitSource::Ip => "ip",
+            HitSource::Ip | HitSource::DnsLink => "ip",
         },
         feed: &ind.feed.name,
         category: &ind.feed.category,
         severity: ind.feed.severity.as_str(),
         reference: ind.reference.as_deref(),
         description: ind.description.as_deref(),
+        correlated_from: (hit.source == HitSource::DnsLink).then_some("dns"),
     };
     serde_json::to_string(&ev).unwrap_or_default()
 }
@@ -258,10 +263,11 @@ pub fn observation_json(
                     dns::name_into(owner, &mut name);
                     let owner = name.as_str().to_owned();
                     match a {
-                        dns::Answer::A(ip) => serde_json::json!({
+                        dns::Answer::A(ip, ttl) => serde_json::json!({
                             "rrname": owner,
                             "rrtype": if ip.is_ipv4() { "A" } else { "AAAA" },
                             "rdata": ip,
+                            "ttl": ttl,
                         }),
                         dns::Answer::Cname(t) => {
                             dns::name_into(t, &mut name);

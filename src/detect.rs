@@ -7,6 +7,7 @@
 
 use crate::attribution::{Unit, Units};
 use crate::capture::RawPacket;
+use crate::correlate::{DnsLinks, Pending};
 use crate::decode::{self, Decoded, Fragment, Transport};
 use crate::dns;
 use crate::http;
@@ -120,6 +121,9 @@ impl RecentFlows {
 
 /// Scratch space for the HTTP matching haystack (Host + target).
 const HAYSTACK: usize = 4096;
+/// Outstanding DNS queries remembered per worker (answers to others are not
+/// learned from).
+const PENDING_QUERIES: usize = 16_384;
 
 pub struct Engine {
     intel: Arc<Intel>,
@@ -128,6 +132,9 @@ pub struct Engine {
     recent: RecentFlows,
     name: NameBuf,
     hay: Box<[u8; HAYSTACK]>,
+    /// Addresses internal hosts got for listed domains; shared by workers.
+    links: Arc<DnsLinks>,
+    pending: Pending,
 }
 
 /// Facts about the current packet that every hit needs.
@@ -140,6 +147,11 @@ struct Pkt {
 
 impl Engine {
     pub fn new(intel: Arc<Intel>, units: Arc<Units>) -> Engine {
+        Engine::with_links(intel, units, Arc::new(DnsLinks::default()))
+    }
+
+    /// An engine sharing `links` with the other workers of a pipeline.
+    pub fn with_links(intel: Arc<Intel>, units: Arc<Units>, links: Arc<DnsLinks>) -> Engine {
         Engine {
             intel,
             units,
@@ -147,7 +159,13 @@ impl Engine {
             recent: RecentFlows::new(),
             name: NameBuf::default(),
             hay: Box::new([0; HAYSTACK]),
+            links,
+            pending: Pending::new(PENDING_QUERIES),
         }
+    }
+
+    pub fn links(&self) -> &Arc<DnsLinks> {
+        &self.links
     }
 
     pub fn process<S: Sink>(&mut self, raw: &RawPacket<'_>, sink: &mut S) {
@@ -208,6 +226,9 @@ impl Engine {
                 .map(|id| (id, d.dst, d.src, false))
         };
         let Some((id, host, remote, outbound)) = found else {
+            if !self.links.is_empty() {
+                self.match_links(d, p, sink);
+            }
             return;
         };
         if !self.units.is_internal(host) || self.units.is_internal(remote) {
@@ -247,6 +268,9 @@ impl Engine {
         // a response. Queries are matched on their names; responses on the
         // CNAME targets they reveal (the question was matched on the way out).
         if !m.response {
+            let (sp, dp) = (p.flow.src_port, p.flow.dst_port);
+            let (src, dst) = (p.flow.src, p.flow.dst);
+            self.stats.dns_pending_evicted += self.pending.ask(src, sp, dst, dp, m.id, p.ts) as u64;
             for q in &m.queries {
                 dns::name_into(q.name(), &mut self.name);
                 self.match_name(
@@ -285,7 +309,99 @@ impl Engine {
                     );
                 }
             }
+            self.learn_links(snap, m, p);
         }
+    }
+
+    /// Remember the addresses in an answer to a listed name (the question,
+    /// or a CNAME on the way), if the answer answers a query seen here.
+    fn learn_links(&mut self, snap: &Snapshot, m: &dns::Message, p: &Pkt) {
+        let (host, resolver) = (p.flow.dst, p.flow.src);
+        let (hport, rport) = (p.flow.dst_port, p.flow.src_port);
+        let asked = self
+            .pending
+            .answered(host, hport, resolver, rport, m.id, p.ts);
+        if !m.answers.iter().any(|a| matches!(a.1, dns::Answer::A(..))) {
+            return;
+        }
+        if !asked {
+            self.stats.dns_answers_unsolicited += 1;
+            return;
+        }
+        if !self.units.is_internal(host) {
+            return;
+        }
+        let names = m
+            .queries
+            .iter()
+            .map(|q| q.name())
+            .chain(m.answers.iter().filter_map(|a| match &a.1 {
+                dns::Answer::Cname(t) => Some(t),
+                _ => None,
+            }));
+        let mut listed = None;
+        for n in names {
+            dns::name_into(n, &mut self.name);
+            let name = self.name.as_str();
+            if let Some(id) = snap.match_domain(name)
+                && !snap.allow_domain(name)
+            {
+                listed = Some(snap.indicator(id, name));
+                break;
+            }
+        }
+        let Some(ind) = listed else { return };
+        let new: Vec<_> = m
+            .answers
+            .iter()
+            .filter_map(|a| match a.1 {
+                dns::Answer::A(ip, ttl) if !self.units.is_internal(ip) => {
+                    Some((host, ip, ind.clone(), ttl))
+                }
+                _ => None,
+            })
+            .collect();
+        self.links.learn(p.ts, &new);
+    }
+
+    /// A flow between an internal host and an address it got for a listed
+    /// domain: a hit on that domain.
+    fn match_links<S: Sink>(&mut self, d: &Decoded<'_>, p: &Pkt, sink: &mut S) {
+        let found = if self.units.is_internal(d.src) {
+            self.links
+                .get(d.src, d.dst, p.ts)
+                .map(|i| (i, d.src, d.dst, true))
+        } else {
+            None
+        }
+        .or_else(|| {
+            self.units
+                .is_internal(d.dst)
+                .then(|| self.links.get(d.dst, d.src, p.ts))
+                .flatten()
+                .map(|i| (i, d.dst, d.src, false))
+        });
+        let Some((ind, host, remote, outbound)) = found else {
+            return;
+        };
+        let (sp, dp) = d.transport.ports();
+        let mut h = FxHasher::default();
+        (host, remote, sp.min(dp), sp.max(dp), p.flow.proto, 1u8).hash(&mut h);
+        if self.recent.seen(h.finish(), p.ts) {
+            self.stats.ip_hit_packets_repeat += 1;
+            return;
+        }
+        let observed = remote.to_string();
+        self.emit_indicator(
+            ind,
+            host,
+            outbound,
+            HitSource::DnsLink,
+            &observed,
+            Context::None,
+            p,
+            sink,
+        );
     }
 
     fn on_tcp_payload<S: Sink>(&mut self, snap: &Snapshot, payload: &[u8], p: &Pkt, sink: &mut S) {
@@ -461,6 +577,21 @@ impl Engine {
             self.stats.hits_allowlisted += 1;
             return;
         }
+        self.emit_indicator(ind, host, outbound, source, observed, context, p, sink);
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn emit_indicator<S: Sink>(
+        &mut self,
+        ind: Indicator,
+        host: IpAddr,
+        outbound: bool,
+        source: HitSource,
+        observed: &str,
+        context: Context,
+        p: &Pkt,
+        sink: &mut S,
+    ) {
         self.stats.hit(source);
         sink.hit(Hit {
             ts_ns: p.ts,

@@ -29,7 +29,8 @@ pub fn is_dns_udp(sp: u16, dp: u16) -> bool {
 /// One answer record we care about.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Answer {
-    A(IpAddr),
+    /// An A or AAAA record with its TTL in seconds.
+    A(IpAddr, u32),
     Cname(Name),
 }
 
@@ -104,8 +105,8 @@ pub fn parse(bytes: &[u8], stats: &mut Stats) -> Option<Message> {
             }
         };
         let ans = match &rec.data {
-            RData::A(a) => Answer::A(IpAddr::V4(a.0)),
-            RData::AAAA(a) => Answer::A(IpAddr::V6(a.0)),
+            RData::A(a) => Answer::A(IpAddr::V4(a.0), rec.ttl),
+            RData::AAAA(a) => Answer::A(IpAddr::V6(a.0), rec.ttl),
             RData::CNAME(c) => Answer::Cname(c.0.clone()),
             _ => continue,
         };
@@ -194,7 +195,7 @@ mod tests {
         let m = parse(&response_with(&ans), &mut st).unwrap();
         assert!(m.response);
         assert_eq!(m.answers.len(), 1);
-        assert_eq!(m.answers[0].1, Answer::A("1.2.3.4".parse().unwrap()));
+        assert_eq!(m.answers[0].1, Answer::A("1.2.3.4".parse().unwrap(), 60));
     }
 
     #[test]

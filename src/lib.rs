@@ -15,6 +15,7 @@ pub mod cli_feeds;
 pub mod cli_report;
 pub mod cli_run;
 pub mod config;
+pub mod correlate;
 pub mod decode;
 pub mod detect;
 pub mod dns;

@@ -54,6 +54,10 @@ pub struct Metrics {
     reloads: IntCounterVec,
     reload_seconds: prometheus::Gauge,
     hits_allowlisted: IntCounter,
+    dns_unsolicited: IntCounter,
+    dns_links: prometheus::IntGauge,
+    dns_links_evicted: IntCounter,
+    links: Mutex<Option<Arc<crate::correlate::DnsLinks>>>,
     /// Runs a reload for `POST /api/reload`: (HTTP status, JSON body).
     reload_hook: Mutex<Option<ReloadHook>>,
     pub alerts_written: IntCounter,
@@ -153,6 +157,26 @@ impl Metrics {
                 "Matches suppressed by an allowlist.",
             ),
             reload_hook: Mutex::new(None),
+            dns_unsolicited: counter(
+                &r,
+                "gatewatch_dns_answers_unsolicited_total",
+                "DNS answers with addresses that answered no query seen (spoofed, unsolicited, or the query was not mirrored); not learned from.",
+            ),
+            dns_links: {
+                let g = prometheus::IntGauge::new(
+                    "gatewatch_dns_links",
+                    "Addresses internal hosts got in answers for listed domains, remembered for correlation.",
+                )
+                .expect("valid metric");
+                r.register(Box::new(g.clone())).expect("unique metric");
+                g
+            },
+            dns_links_evicted: counter(
+                &r,
+                "gatewatch_dns_links_evicted_total",
+                "Correlation links dropped to keep the table under its cap (before their TTL).",
+            ),
+            links: Mutex::new(None),
             packets: counter(
                 &r,
                 "gatewatch_packets_total",
@@ -252,6 +276,12 @@ impl Metrics {
     pub fn watch_workers(&self, w: Arc<Vec<WorkerShared>>) {
         if let Ok(mut g) = self.workers.lock() {
             *g = Some(w);
+        }
+    }
+
+    pub fn watch_links(&self, l: Arc<crate::correlate::DnsLinks>) {
+        if let Ok(mut g) = self.links.lock() {
+            *g = Some(l);
         }
     }
 
@@ -370,6 +400,18 @@ impl Metrics {
             sum.hits_allowlisted,
             &self.hits_allowlisted,
         );
+        add(
+            "dns_unsolicited".into(),
+            sum.dns_answers_unsolicited,
+            &self.dns_unsolicited,
+        );
+        if let Ok(g) = self.links.lock()
+            && let Some(l) = g.as_ref()
+        {
+            self.dns_links.set(l.len() as i64);
+            let ev = l.stats.evicted.load(Ordering::Relaxed);
+            add("dns_links_evicted".into(), ev, &self.dns_links_evicted);
+        }
         for r in Reason::ALL {
             add(
                 format!("pe-{}", r.as_str()),

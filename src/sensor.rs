@@ -181,7 +181,14 @@ pub fn replay_parallel(
 ) -> RunOutcome {
     let (tx, rx) = bounded::<Hit>(HIT_QUEUE);
     let sink = start_sink(rx, out, sensor_id.into(), None, None);
-    let pipe = Pipeline::start(sizing, || Engine::new(intel.clone(), units.clone()), tx);
+    // One table of DNS-learned links for all workers: the answer and the
+    // later connection are different flows, often on different workers.
+    let links = Arc::new(crate::correlate::DnsLinks::default());
+    let pipe = Pipeline::start(
+        sizing,
+        || Engine::with_links(intel.clone(), units.clone(), links.clone()),
+        tx,
+    );
     {
         let mut router = pipe.router(Backpressure::Block);
         for f in files {
@@ -257,7 +264,15 @@ pub fn run_live(
         metrics.watch_store(w.stats.clone());
     }
     let sink = start_sink(rx, out, cfg.sensor_id.clone(), Some(metrics.clone()), store);
-    let pipe = Pipeline::start(sizing, || Engine::new(intel.clone(), units.clone()), tx);
+    // One table of DNS-learned links for all workers: the answer and the
+    // later connection are different flows, often on different workers.
+    let links = Arc::new(crate::correlate::DnsLinks::default());
+    metrics.watch_links(links.clone());
+    let pipe = Pipeline::start(
+        sizing,
+        || Engine::with_links(intel.clone(), units.clone(), links.clone()),
+        tx,
+    );
     metrics.watch_workers(pipe.shared.clone());
     let mut threads = Vec::new();
     let mut captures = Vec::new();

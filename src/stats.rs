@@ -116,16 +116,19 @@ pub enum HitSource {
     HttpHost,
     HttpUrl,
     Ip,
+    /// A flow to an address the host got in a DNS answer for a listed domain.
+    DnsLink,
 }
 
 impl HitSource {
-    pub const ALL: [HitSource; 6] = [
+    pub const ALL: [HitSource; 7] = [
         HitSource::DnsQuery,
         HitSource::DnsAnswer,
         HitSource::TlsSni,
         HitSource::HttpHost,
         HitSource::HttpUrl,
         HitSource::Ip,
+        HitSource::DnsLink,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -136,6 +139,7 @@ impl HitSource {
             HitSource::HttpHost => "http_host",
             HitSource::HttpUrl => "http_url",
             HitSource::Ip => "ip",
+            HitSource::DnsLink => "dns_link",
         }
     }
 }
@@ -165,6 +169,11 @@ pub struct Stats {
     pub hits_without_internal_host: u64,
     /// Matches cancelled by an allowlist entry.
     pub hits_allowlisted: u64,
+    /// DNS answers with addresses that answered no query this sensor saw
+    /// (spoofed, unsolicited, or the query was not mirrored): not learned.
+    pub dns_answers_unsolicited: u64,
+    /// Queries forgotten to keep the pending-query table bounded.
+    pub dns_pending_evicted: u64,
     pub errors: [u64; Reason::ALL.len()],
     pub hits: [u64; HitSource::ALL.len()],
     /// Sum of `errors`, so a caller can tell cheaply whether a packet added one.
@@ -220,6 +229,8 @@ impl Stats {
         self.ip_hit_packets_repeat += o.ip_hit_packets_repeat;
         self.hits_without_internal_host += o.hits_without_internal_host;
         self.hits_allowlisted += o.hits_allowlisted;
+        self.dns_answers_unsolicited += o.dns_answers_unsolicited;
+        self.dns_pending_evicted += o.dns_pending_evicted;
         self.error_events += o.error_events;
         for (a, b) in self.errors.iter_mut().zip(o.errors.iter()) {
             *a += b;
@@ -254,6 +265,8 @@ impl Stats {
                 self.hits_without_internal_host,
             ),
             ("hits_allowlisted", self.hits_allowlisted),
+            ("dns_answers_unsolicited", self.dns_answers_unsolicited),
+            ("dns_pending_evicted", self.dns_pending_evicted),
         ]
     }
 }

@@ -216,7 +216,7 @@ impl Sink for Collector {
                 let mut cname = Vec::new();
                 for (_, ans) in &m.answers {
                     match ans {
-                        dns::Answer::A(ip) => a.push(*ip),
+                        dns::Answer::A(ip, _) => a.push(*ip),
                         dns::Answer::Cname(n) => {
                             dns::name_into(n, &mut nb);
                             cname.push(nb.as_str().to_owned());

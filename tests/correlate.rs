@@ -1,0 +1,192 @@
+//! DNS-to-connection correlation on crafted captures: a host that resolved a
+//! listed domain and then connects to the answer's address (on no list) is
+//! a hit on the domain, `correlated_from: dns`; spoofed answers, other hosts,
+//! expired links and the pipeline's several workers are covered.
+
+use gatewatch::alert::alert_json;
+use gatewatch::attribution::Units;
+use gatewatch::detect::Engine;
+use gatewatch::intel::indicator::{EntryType, classify};
+use gatewatch::intel::{FeedMeta, Intel, Severity, SnapshotBuilder};
+use gatewatch::stats::HitSource;
+use gatewatch::testkit::{Collector, PcapWriter, dns_query, dns_response, tcp_frame, udp_frame};
+use hickory_proto::rr::RecordType;
+use std::net::IpAddr;
+use std::sync::Arc;
+
+fn ip(s: &str) -> IpAddr {
+    s.parse().unwrap()
+}
+
+const HOST: &str = "10.1.0.5";
+const OTHER: &str = "10.1.0.6";
+const RESOLVER: &str = "8.8.8.8";
+const C2: &str = "203.0.113.50";
+
+fn engine(block: &[&str]) -> Engine {
+    let f = Arc::new(FeedMeta {
+        name: "ncsc".into(),
+        category: "botnet-c2".into(),
+        severity: Severity::High,
+    });
+    let mut b = SnapshotBuilder::default();
+    for e in block {
+        b.add(classify(e, EntryType::Auto).unwrap(), &f);
+    }
+    let units = Units::parse("u", "code,name,cidrs\nU1,Phòng Một,10.1.0.0/16\n", &[]).unwrap();
+    Engine::new(Arc::new(Intel::new(b.build())), Arc::new(units))
+}
+
+/// Frames with their time in seconds.
+fn run(e: &mut Engine, frames: &[(u64, Vec<u8>)]) -> Collector {
+    let mut w = PcapWriter::new(1, 65535);
+    for (t, f) in frames {
+        w.frame(1_700_000_000_000_000 + t * 1_000_000, f, f.len());
+    }
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path().join("t.pcap");
+    w.write(&p);
+    let mut c = Collector::default();
+    let rep = gatewatch::capture::file::read_file(&p, |pkt| e.process(pkt, &mut c));
+    assert!(rep.problems.is_empty(), "{:?}", rep.problems);
+    c
+}
+
+fn query(id: u16, name: &str) -> Vec<u8> {
+    udp_frame(
+        ip(HOST),
+        ip(RESOLVER),
+        40000,
+        53,
+        None,
+        &dns_query(id, name, RecordType::A),
+    )
+}
+
+fn answer(id: u16, name: &str, cnames: &[&str], to: &str) -> Vec<u8> {
+    let a = dns_response(id, name, cnames, C2.parse().unwrap());
+    udp_frame(ip(RESOLVER), ip(to), 53, 40000, None, &a)
+}
+
+fn connect(from: &str, seq: u32) -> Vec<u8> {
+    tcp_frame(ip(from), ip(C2), 50000, 443, seq, b"\x16\x03\x01")
+}
+
+fn linked(c: &Collector) -> Vec<&gatewatch::detect::Hit> {
+    c.hits
+        .iter()
+        .filter(|h| h.source == HitSource::DnsLink)
+        .collect()
+}
+
+#[test]
+fn connection_after_a_listed_answer_is_a_hit_on_the_domain() {
+    let mut e = engine(&["c2.example"]);
+    let c = run(
+        &mut e,
+        &[
+            (0, query(7, "beacon.c2.example")),
+            (0, answer(7, "beacon.c2.example", &[], HOST)),
+            (5, connect(HOST, 1)),
+            (5, connect(HOST, 2)),
+            (6, connect(OTHER, 1)),
+        ],
+    );
+    let l = linked(&c);
+    assert_eq!(l.len(), 1, "one alert per flow; the other host never asked");
+    let h = l[0];
+    assert_eq!(h.host, ip(HOST));
+    assert_eq!(&*h.indicator.value, "c2.example");
+    assert_eq!(&*h.observed, C2);
+    assert!(h.outbound);
+    let json = alert_json(h, "s");
+    assert!(json.contains("\"correlated_from\":\"dns\""), "{json}");
+    assert!(json.contains("\"indicator\":\"c2.example\""), "{json}");
+    // The query itself was a hit too.
+    assert!(c.hits.iter().any(|h| h.source == HitSource::DnsQuery));
+}
+
+#[test]
+fn a_listed_cname_target_links_the_final_address() {
+    let mut e = engine(&["tracker.bad.example"]);
+    let c = run(
+        &mut e,
+        &[
+            (0, query(9, "innocent.example")),
+            (
+                0,
+                answer(
+                    9,
+                    "innocent.example",
+                    &["edge.cdn.example", "tracker.bad.example"],
+                    HOST,
+                ),
+            ),
+            (1, connect(HOST, 1)),
+        ],
+    );
+    let l = linked(&c);
+    assert_eq!(l.len(), 1);
+    assert_eq!(&*l[0].indicator.value, "tracker.bad.example");
+}
+
+#[test]
+fn spoofed_and_unsolicited_answers_teach_nothing() {
+    let mut e = engine(&["c2.example"]);
+    let c = run(
+        &mut e,
+        &[
+            // No query at all.
+            (0, answer(1, "c2.example", &[], HOST)),
+            // A query, but the answer has another transaction id.
+            (1, query(2, "c2.example")),
+            (1, answer(3, "c2.example", &[], HOST)),
+            (2, connect(HOST, 1)),
+        ],
+    );
+    assert!(linked(&c).is_empty());
+    assert_eq!(e.stats.dns_answers_unsolicited, 2);
+    assert!(e.links().is_empty());
+}
+
+#[test]
+fn links_expire() {
+    let mut e = engine(&["c2.example"]);
+    // TTL 60 s is raised to the 300 s minimum; a connection after it is not linked.
+    let c = run(
+        &mut e,
+        &[
+            (0, query(7, "c2.example")),
+            (0, answer(7, "c2.example", &[], HOST)),
+            (400, connect(HOST, 1)),
+        ],
+    );
+    assert!(linked(&c).is_empty());
+}
+
+/// The answer and the connection are different flows: in the pipeline they
+/// may go to different workers, which share the learned links.
+#[test]
+fn workers_share_links() {
+    let f = Arc::new(FeedMeta {
+        name: "ncsc".into(),
+        category: "botnet-c2".into(),
+        severity: Severity::High,
+    });
+    let mut b = SnapshotBuilder::default();
+    b.add(classify("c2.example", EntryType::Auto).unwrap(), &f);
+    let intel = Arc::new(Intel::new(b.build()));
+    let units = Arc::new(Units::parse("u", "code,name,cidrs\nU1,U,10.1.0.0/16\n", &[]).unwrap());
+    let links = Arc::new(gatewatch::correlate::DnsLinks::default());
+    let mut dns_worker = Engine::with_links(intel.clone(), units.clone(), links.clone());
+    let mut tcp_worker = Engine::with_links(intel, units, links);
+    run(
+        &mut dns_worker,
+        &[
+            (0, query(7, "c2.example")),
+            (0, answer(7, "c2.example", &[], HOST)),
+        ],
+    );
+    let c = run(&mut tcp_worker, &[(1, connect(HOST, 1))]);
+    assert_eq!(linked(&c).len(), 1);
+}
