@@ -96,6 +96,8 @@ fn replay_cost(dir: &Path) {
             alert_count: 0,
             io_error: None,
             store: with_store.then(|| StoreWriter::start(Store::open(&db).unwrap(), 65_536, None)),
+            aggregator: gatewatch::aggregate::Aggregator::new(0, 1),
+            summaries: 0,
         };
         let t = Instant::now();
         replay(std::slice::from_ref(&pcap), &mut engine, &mut sink);

@@ -227,6 +227,9 @@ pub struct AlertRecord {
     pub category: String,
     #[serde(default)]
     pub severity: String,
+    /// Hits an `alert_summary` event stands for.
+    #[serde(default)]
+    pub count: Option<u64>,
 }
 
 /// A protocol observation as an EVE `dns`/`tls`/`http` event line.

@@ -153,6 +153,14 @@ pub struct RunArgs {
     pub store: Option<PathBuf>,
     #[arg(long)]
     pub no_store: bool,
+    /// Repeated hits of a (host, indicator) pair: one `alert_summary` per
+    /// this many seconds after the first alert (0: every hit); overrides
+    /// `alert_summary_interval_s` (default 300).
+    #[arg(long, value_name = "SECONDS")]
+    pub summary_interval: Option<u64>,
+    /// No DNS-to-connection correlation; overrides `dns_correlation`.
+    #[arg(long)]
+    pub no_dns_correlation: bool,
     /// Print the counters at exit.
     #[arg(long)]
     pub stats: bool,
@@ -197,6 +205,15 @@ pub struct ReplayArgs {
     /// Append to the alert log instead of replacing it.
     #[arg(long)]
     pub append: bool,
+    /// Repeated hits of a (host, indicator) pair: after the first alert, one
+    /// `alert_summary` event with counts per this many seconds of capture
+    /// time (0, the default for replay: every hit is an alert).
+    #[arg(long, value_name = "SECONDS", default_value_t = 0)]
+    pub summary_interval: u64,
+    /// No DNS-to-connection correlation (hits only on listed addresses and
+    /// names seen in the packets themselves).
+    #[arg(long)]
+    pub no_dns_correlation: bool,
     /// Also log every DNS, TLS and HTTP observation (EVE dns/tls/http events).
     #[arg(long, value_name = "FILE")]
     pub observations: Option<PathBuf>,
@@ -327,6 +344,9 @@ fn cmd_replay(a: ReplayArgs) -> Result<ExitCode> {
         tracing::warn!("no indicators loaded: nothing can match");
     }
     let mut engine = Engine::new(Arc::new(Intel::new(snap)), Arc::new(units));
+    if a.no_dns_correlation {
+        engine = engine.without_correlation();
+    }
     let alerts = open_output(&a.alerts, a.append)
         .with_context(|| format!("{}: cannot open alert log", a.alerts.display()))?;
     let observations = match &a.observations {
@@ -346,8 +366,14 @@ fn cmd_replay(a: ReplayArgs) -> Result<ExitCode> {
             Some(p) => Some(StoreWriter::start(Store::open(p)?, STORE_QUEUE, None)),
             None => None,
         },
+        aggregator: crate::aggregate::Aggregator::new(
+            a.summary_interval,
+            crate::aggregate::DEFAULT_PAIRS,
+        ),
+        summaries: 0,
     };
     let report = replay(&a.files, &mut engine, &mut sink);
+    sink.flush_summaries();
     if let (Some(w), Some(p)) = (sink.store.take(), &a.store) {
         let st = w.finish();
         let (n, lost) = (

@@ -51,6 +51,12 @@ pub fn cmd_run(a: RunArgs) -> Result<ExitCode> {
     if a.no_store {
         cfg.store = Some(PathBuf::new());
     }
+    if let Some(s) = a.summary_interval {
+        cfg.alert_summary_interval_s = s;
+    }
+    if a.no_dns_correlation {
+        cfg.dns_correlation = false;
+    }
     let problems = cfg
         .validate("configuration")
         .err()
@@ -109,8 +115,9 @@ pub fn cmd_run(a: RunArgs) -> Result<ExitCode> {
     let o = run_live(&cfg, opened, intel, Arc::new(units), metrics, out, store)?;
     print!("{}", o.sink.offenders.summary());
     println!(
-        "\n{} alert(s) appended to {}",
+        "\n{} alert(s) and {} repeat summary event(s) appended to {}",
         o.sink.alerts,
+        o.sink.summaries,
         cfg.alerts.display()
     );
     println!("{}", capture_summary(&o.captures, o.queue_drops));

@@ -83,6 +83,15 @@ pub struct Config {
     /// Days of raw alerts kept in the store (aggregates are kept for good).
     #[serde(default = "default_retention")]
     pub store_retention_days: u32,
+    /// Repeated hits of one (host, indicator) pair: the alert log gets the
+    /// first, then one `alert_summary` with counts per this many seconds;
+    /// 0 writes every hit. Metrics and the store count every hit.
+    #[serde(default = "default_summary")]
+    pub alert_summary_interval_s: u64,
+    /// DNS-to-connection correlation: a flow to an address a host got in an
+    /// answer for a listed domain is a hit on that domain.
+    #[serde(default = "default_true")]
+    pub dns_correlation: bool,
     /// Reload the feeds when the feeds file or a feed file changes
     /// (SIGHUP and `POST /api/reload` always work).
     #[serde(default = "default_true")]
@@ -116,6 +125,9 @@ pub const DEFAULT_STORE: &str = "gatewatch-data/gatewatch.db";
 /// The store's file name next to the alert log.
 pub const STORE_FILE: &str = "gatewatch.db";
 
+fn default_summary() -> u64 {
+    300
+}
 fn default_true() -> bool {
     true
 }

@@ -135,6 +135,8 @@ pub struct Engine {
     /// Addresses internal hosts got for listed domains; shared by workers.
     links: Arc<DnsLinks>,
     pending: Pending,
+    /// DNS-to-connection correlation on (the default).
+    correlate: bool,
 }
 
 /// Facts about the current packet that every hit needs.
@@ -161,7 +163,14 @@ impl Engine {
             hay: Box::new([0; HAYSTACK]),
             links,
             pending: Pending::new(PENDING_QUERIES),
+            correlate: true,
         }
+    }
+
+    /// Turn DNS-to-connection correlation off (it is on by default).
+    pub fn without_correlation(mut self) -> Engine {
+        self.correlate = false;
+        self
     }
 
     pub fn links(&self) -> &Arc<DnsLinks> {
@@ -226,7 +235,7 @@ impl Engine {
                 .map(|id| (id, d.dst, d.src, false))
         };
         let Some((id, host, remote, outbound)) = found else {
-            if !self.links.is_empty() {
+            if self.correlate && !self.links.is_empty() {
                 self.match_links(d, p, sink);
             }
             return;
@@ -268,9 +277,12 @@ impl Engine {
         // a response. Queries are matched on their names; responses on the
         // CNAME targets they reveal (the question was matched on the way out).
         if !m.response {
-            let (sp, dp) = (p.flow.src_port, p.flow.dst_port);
-            let (src, dst) = (p.flow.src, p.flow.dst);
-            self.stats.dns_pending_evicted += self.pending.ask(src, sp, dst, dp, m.id, p.ts) as u64;
+            if self.correlate {
+                let (sp, dp) = (p.flow.src_port, p.flow.dst_port);
+                let (src, dst) = (p.flow.src, p.flow.dst);
+                self.stats.dns_pending_evicted +=
+                    self.pending.ask(src, sp, dst, dp, m.id, p.ts) as u64;
+            }
             for q in &m.queries {
                 dns::name_into(q.name(), &mut self.name);
                 self.match_name(
@@ -309,7 +321,9 @@ impl Engine {
                     );
                 }
             }
-            self.learn_links(snap, m, p);
+            if self.correlate {
+                self.learn_links(snap, m, p);
+            }
         }
     }
 

@@ -59,9 +59,11 @@ pub fn read_alert_logs(paths: &[impl AsRef<Path>]) -> Result<(OffenderTable, Rea
                     continue;
                 }
             };
-            if rec.event_type != "alert" {
-                continue;
-            }
+            let hits = match rec.event_type.as_str() {
+                "alert" => 1,
+                "alert_summary" => rec.count.unwrap_or(0),
+                _ => continue,
+            };
             let Some(ts) = parse_eve_time(&rec.timestamp) else {
                 rep.bad_lines.push(format!(
                     "{}:{}: bad timestamp {:?}",
@@ -72,13 +74,14 @@ pub fn read_alert_logs(paths: &[impl AsRef<Path>]) -> Result<(OffenderTable, Rea
                 continue;
             };
             rep.alerts += 1;
-            t.add(
+            t.add_n(
                 &rec.unit,
                 &rec.unit_name,
                 rec.host_ip,
                 &rec.indicator,
                 &rec.category,
                 ts,
+                hits,
             );
         }
     }

@@ -5,6 +5,7 @@
 //! ([`dns`], [`tls`], [`http`]) -> [`detect`] (match against [`intel`],
 //! attribute with [`attribution`]) -> sinks ([`alert`], [`offenders`]).
 
+pub mod aggregate;
 pub mod alert;
 pub mod api;
 pub mod attribution;

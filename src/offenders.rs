@@ -53,6 +53,21 @@ impl OffenderTable {
         category: &str,
         ts_ns: i64,
     ) -> bool {
+        self.add_n(unit, unit_name, host, indicator, category, ts_ns, 1)
+    }
+
+    /// [`add`](Self::add) for `n` hits at once (an `alert_summary` event).
+    #[allow(clippy::too_many_arguments)]
+    pub fn add_n(
+        &mut self,
+        unit: &str,
+        unit_name: &str,
+        host: IpAddr,
+        indicator: &str,
+        category: &str,
+        ts_ns: i64,
+        n: u64,
+    ) -> bool {
         let before = self.hosts.len();
         let a = self
             .hosts
@@ -63,8 +78,8 @@ impl OffenderTable {
                 last_ns: ts_ns,
                 ..Default::default()
             });
-        a.hits += 1;
-        *a.indicators.entry(indicator.to_owned()).or_insert(0) += 1;
+        a.hits += n;
+        *a.indicators.entry(indicator.to_owned()).or_insert(0) += n;
         if !a.categories.contains(category) {
             a.categories.insert(category.to_owned());
         }

@@ -4,6 +4,7 @@
 //! packet at a time keeps the packet bytes in cache and never copies them.
 //! Live capture brings its own sources and workers; both share [`Engine`].
 
+use crate::aggregate::Aggregator;
 use crate::alert::{alert_json, observation_json};
 use crate::capture::SourceProblem;
 use crate::capture::file::read_file;
@@ -29,6 +30,28 @@ pub struct ReplaySink<'a> {
     pub io_error: Option<std::io::Error>,
     /// The offender store, when replaying with `--store`.
     pub store: Option<StoreWriter>,
+    /// Repeats of a (host, indicator) pair become summary events.
+    pub aggregator: Aggregator,
+    /// Summary events written.
+    pub summaries: u64,
+}
+
+impl ReplaySink<'_> {
+    fn write_line(&mut self, line: &str) {
+        if let Err(e) = writeln!(self.alerts, "{line}") {
+            self.io_error.get_or_insert(e);
+        }
+    }
+
+    /// Write every pending repeat count (at the end of the replay).
+    pub fn flush_summaries(&mut self) {
+        let mut due = Vec::new();
+        self.aggregator.flush_all(&self.sensor_id, &mut due);
+        for l in &due {
+            self.write_line(l);
+        }
+        self.summaries += due.len() as u64;
+    }
 }
 
 impl Sink for ReplaySink<'_> {
@@ -43,9 +66,14 @@ impl Sink for ReplaySink<'_> {
             hit.ts_ns,
         );
         let line = alert_json(&hit, &self.sensor_id);
-        if let Err(e) = writeln!(self.alerts, "{line}") {
-            self.io_error.get_or_insert(e);
+        let mut due = Vec::new();
+        if self.aggregator.offer(&hit, &self.sensor_id, &mut due) {
+            self.write_line(&line);
         }
+        for l in &due {
+            self.write_line(l);
+        }
+        self.summaries += due.len() as u64;
         if let Some(s) = &self.store {
             s.put(StoreRecord::from_hit(&hit, line));
         }

@@ -1,6 +1,7 @@
 //! The long-running sensor (`gatewatch run`) and the parallel file replay used
 //! by `gatewatch bench`: sources -> pipeline workers -> the sink stage.
 
+use crate::aggregate::{Aggregator, DEFAULT_PAIRS};
 use crate::alert::alert_json;
 use crate::attribution::Units;
 use crate::capture::file::read_file_shared;
@@ -32,6 +33,8 @@ const FLUSH_EVERY: Duration = Duration::from_millis(500);
 pub struct SinkResult {
     pub offenders: OffenderTable,
     pub alerts: u64,
+    /// `alert_summary` events written (aggregated repeats).
+    pub summaries: u64,
     pub io_error: Option<std::io::Error>,
     /// The store writer's counters, after everything queued was committed.
     pub store: Option<Arc<WriterStats>>,
@@ -44,6 +47,7 @@ pub fn start_sink(
     sensor_id: String,
     metrics: Option<Arc<Metrics>>,
     store: Option<StoreWriter>,
+    summary_interval_s: u64,
 ) -> std::thread::JoinHandle<SinkResult> {
     std::thread::Builder::new()
         .name("gw-sink".into())
@@ -51,14 +55,28 @@ pub fn start_sink(
             let mut r = SinkResult {
                 offenders: OffenderTable::default(),
                 alerts: 0,
+                summaries: 0,
                 io_error: None,
                 store: None,
             };
             let mut per_unit: HashMap<String, i64> = HashMap::new();
+            let mut agg = Aggregator::new(summary_interval_s, DEFAULT_PAIRS);
+            let mut due: Vec<String> = Vec::new();
+            let write = |out: &mut Box<dyn Write + Send>, r: &mut SinkResult, line: &str| {
+                if let Err(e) = writeln!(out, "{line}") {
+                    tracing::error!("alert log write failed: {e}");
+                    r.io_error.get_or_insert(e);
+                }
+            };
             loop {
                 let hit = match rx.recv_timeout(FLUSH_EVERY) {
                     Ok(h) => h,
                     Err(RecvTimeoutError::Timeout) => {
+                        agg.due(&sensor_id, &mut due);
+                        for l in due.drain(..) {
+                            write(&mut out, &mut r, &l);
+                            r.summaries += 1;
+                        }
                         if let Err(e) = out.flush() {
                             r.io_error.get_or_insert(e);
                         }
@@ -67,16 +85,20 @@ pub fn start_sink(
                     Err(RecvTimeoutError::Disconnected) => break,
                 };
                 let line = alert_json(&hit, &sensor_id);
-                if let Err(e) = writeln!(out, "{line}") {
-                    tracing::error!("alert log write failed: {e}");
-                    r.io_error.get_or_insert(e);
+                let full = agg.offer(&hit, &sensor_id, &mut due);
+                if full {
+                    write(&mut out, &mut r, &line);
+                    r.alerts += 1;
+                }
+                for l in due.drain(..) {
+                    write(&mut out, &mut r, &l);
+                    r.summaries += 1;
                 }
                 if let Some(s) = &store {
                     // Never waits: a slow disk costs store records (counted),
                     // never capture.
                     s.offer(StoreRecord::from_hit(&hit, line));
                 }
-                r.alerts += 1;
                 let ind = &hit.indicator;
                 let new = r.offenders.add(
                     &hit.unit.code,
@@ -95,7 +117,9 @@ pub fn start_sink(
                             &hit.unit.code,
                         ])
                         .inc();
-                    m.alerts_written.inc();
+                    if full {
+                        m.alerts_written.inc();
+                    }
                     if new {
                         let n = per_unit.entry(hit.unit.code.clone()).or_insert(0);
                         *n += 1;
@@ -104,6 +128,11 @@ pub fn start_sink(
                             .set(*n);
                     }
                 }
+            }
+            agg.flush_all(&sensor_id, &mut due);
+            for l in due.drain(..) {
+                write(&mut out, &mut r, &l);
+                r.summaries += 1;
             }
             if let Err(e) = out.flush() {
                 r.io_error.get_or_insert(e);
@@ -180,7 +209,7 @@ pub fn replay_parallel(
     sensor_id: &str,
 ) -> RunOutcome {
     let (tx, rx) = bounded::<Hit>(HIT_QUEUE);
-    let sink = start_sink(rx, out, sensor_id.into(), None, None);
+    let sink = start_sink(rx, out, sensor_id.into(), None, None, 0);
     // One table of DNS-learned links for all workers: the answer and the
     // later connection are different flows, often on different workers.
     let links = Arc::new(crate::correlate::DnsLinks::default());
@@ -204,6 +233,7 @@ pub fn replay_parallel(
         store: None,
         offenders: OffenderTable::default(),
         alerts: 0,
+        summaries: 0,
         io_error: Some(std::io::Error::other("sink thread panicked")),
     });
     RunOutcome {
@@ -263,14 +293,29 @@ pub fn run_live(
     if let Some(w) = &store {
         metrics.watch_store(w.stats.clone());
     }
-    let sink = start_sink(rx, out, cfg.sensor_id.clone(), Some(metrics.clone()), store);
+    let sink = start_sink(
+        rx,
+        out,
+        cfg.sensor_id.clone(),
+        Some(metrics.clone()),
+        store,
+        cfg.alert_summary_interval_s,
+    );
     // One table of DNS-learned links for all workers: the answer and the
     // later connection are different flows, often on different workers.
     let links = Arc::new(crate::correlate::DnsLinks::default());
     metrics.watch_links(links.clone());
+    let correlate = cfg.dns_correlation;
     let pipe = Pipeline::start(
         sizing,
-        || Engine::with_links(intel.clone(), units.clone(), links.clone()),
+        || {
+            let e = Engine::with_links(intel.clone(), units.clone(), links.clone());
+            if correlate {
+                e
+            } else {
+                e.without_correlation()
+            }
+        },
         tx,
     );
     metrics.watch_workers(pipe.shared.clone());

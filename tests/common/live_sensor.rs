@@ -144,8 +144,15 @@ impl Sensor {
         let out = dir.join("run.stdout");
         let err = dir.join("run.stderr");
         let mut cmd = ns.cmd(gatewatch());
-        cmd.current_dir(root())
-            .args(["run", "--stats", "--workers", "2"]);
+        cmd.current_dir(root()).args([
+            "run",
+            "--stats",
+            "--workers",
+            "2",
+            "--summary-interval",
+            "0",
+            "--no-dns-correlation",
+        ]);
         for i in ifaces {
             cmd.args(["--interface", i]);
         }

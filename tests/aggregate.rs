@@ -1,0 +1,121 @@
+//! Alert aggregation: a beaconing host gets one alert, then one summary per
+//! interval; the alerts plus the summaries' counts equal the raw hits, and
+//! a different host or indicator is never folded in.
+
+use gatewatch::aggregate::Aggregator;
+use gatewatch::attribution::Units;
+use gatewatch::detect::Engine;
+use gatewatch::intel::indicator::{EntryType, classify};
+use gatewatch::intel::{FeedMeta, Intel, Severity, SnapshotBuilder};
+use gatewatch::replay::{ReplaySink, replay};
+use gatewatch::testkit::{PcapWriter, dns_query, udp_frame};
+use hickory_proto::rr::RecordType;
+use std::net::IpAddr;
+use std::sync::Arc;
+
+fn ip(s: &str) -> IpAddr {
+    s.parse().unwrap()
+}
+
+/// Replay `queries` = (second, host, name) with `interval` seconds of
+/// aggregation; returns the alert log's JSON lines and the raw hit count.
+fn run(queries: &[(u64, &str, &str)], interval: u64) -> (Vec<serde_json::Value>, u64) {
+    let f = Arc::new(FeedMeta {
+        name: "ncsc".into(),
+        category: "botnet-c2".into(),
+        severity: Severity::High,
+    });
+    let mut b = SnapshotBuilder::default();
+    for e in ["c2.example", "other.example"] {
+        b.add(classify(e, EntryType::Auto).unwrap(), &f);
+    }
+    let units = Units::parse("u", "code,name,cidrs\nU1,U,10.1.0.0/16\n", &[]).unwrap();
+    let mut e = Engine::new(Arc::new(Intel::new(b.build())), Arc::new(units));
+    let mut w = PcapWriter::new(1, 65535);
+    for (i, (t, host, name)) in queries.iter().enumerate() {
+        let q = dns_query(i as u16, name, RecordType::A);
+        let f = udp_frame(ip(host), ip("8.8.8.8"), 40000 + i as u16, 53, None, &q);
+        w.frame(1_700_000_000_000_000 + t * 1_000_000, &f, f.len());
+    }
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path().join("t.pcap");
+    w.write(&p);
+    let mut out: Vec<u8> = Vec::new();
+    let raw;
+    {
+        let mut sink = ReplaySink {
+            sensor_id: "s".into(),
+            alerts: Box::new(&mut out),
+            observations: None,
+            offenders: Default::default(),
+            alert_count: 0,
+            io_error: None,
+            store: None,
+            aggregator: Aggregator::new(interval, 1 << 16),
+            summaries: 0,
+        };
+        replay(&[p], &mut e, &mut sink);
+        sink.flush_summaries();
+        raw = sink.alert_count;
+    }
+    let lines = String::from_utf8(out)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    (lines, raw)
+}
+
+fn count(lines: &[serde_json::Value], host: &str, ind: &str) -> (u64, u64) {
+    let mine = lines
+        .iter()
+        .filter(|l| l["host_ip"] == host && l["indicator"] == ind);
+    let (mut alerts, mut summed) = (0, 0);
+    for l in mine {
+        match l["event_type"].as_str().unwrap() {
+            "alert" => alerts += 1,
+            "alert_summary" => summed += l["count"].as_u64().unwrap(),
+            other => panic!("{other}"),
+        }
+    }
+    (alerts, summed)
+}
+
+#[test]
+fn beacon_is_one_alert_then_summaries_with_exact_counts() {
+    // A bot beacons every 10 s for 20 minutes; another host asks twice;
+    // the bot also asks another listed domain once.
+    let mut q: Vec<(u64, &str, &str)> = (0..120)
+        .map(|i| (i * 10, "10.1.0.5", "c2.example"))
+        .collect();
+    q.push((5, "10.1.0.6", "c2.example"));
+    q.push((900, "10.1.0.6", "c2.example"));
+    q.push((60, "10.1.0.5", "other.example"));
+    q.sort();
+    let (lines, raw) = run(&q, 300);
+    assert_eq!(raw, 123, "every hit reached the sink");
+    let bot = count(&lines, "10.1.0.5", "c2.example");
+    assert_eq!(bot.0, 1, "one full alert for the pair");
+    assert_eq!(bot.0 + bot.1, 120, "alerts + summary counts = hits");
+    let summaries = lines
+        .iter()
+        .filter(|l| l["event_type"] == "alert_summary" && l["host_ip"] == "10.1.0.5")
+        .count();
+    assert!(
+        (3..=5).contains(&summaries),
+        "about one per 300 s over 1,190 s: {summaries}"
+    );
+    assert_eq!(count(&lines, "10.1.0.6", "c2.example"), (1, 1));
+    assert_eq!(count(&lines, "10.1.0.5", "other.example"), (1, 0));
+    let total: u64 = lines.iter().map(|l| l["count"].as_u64().unwrap_or(1)).sum();
+    assert_eq!(total, raw);
+}
+
+#[test]
+fn interval_zero_writes_every_hit() {
+    let q: Vec<(u64, &str, &str)> = (0..10).map(|i| (i, "10.1.0.5", "c2.example")).collect();
+    let (lines, raw) = run(&q, 0);
+    assert_eq!(raw, 10);
+    assert_eq!(lines.len(), 10);
+    assert!(lines.iter().all(|l| l["event_type"] == "alert"));
+}
