@@ -145,24 +145,28 @@ impl Aggregator {
     /// Summaries of pairs whose interval has passed by the newest hit time
     /// seen (called periodically while hits are quiet).
     pub fn due(&mut self, sensor_id: &str, out: &mut Vec<String>) {
-        let now = self.latest_ns;
-        let keys: Vec<_> = self
-            .pairs
-            .iter()
-            .filter(|(_, p)| p.pending > 0 && now.saturating_sub(p.written_ns) >= self.interval_ns)
-            .map(|(k, _)| k.clone())
-            .collect();
-        for k in keys {
-            out.push(self.summary_of(&k, sensor_id));
-        }
+        let (now, interval) = (self.latest_ns, self.interval_ns);
+        self.summaries_where(sensor_id, out, |p| {
+            now.saturating_sub(p.written_ns) >= interval
+        });
     }
 
     /// Every pending count, now (at the end of a run).
     pub fn flush_all(&mut self, sensor_id: &str, out: &mut Vec<String>) {
+        self.summaries_where(sensor_id, out, |_| true);
+    }
+
+    /// Summaries of the pairs with pending hits that `pick` selects.
+    fn summaries_where(
+        &mut self,
+        sensor_id: &str,
+        out: &mut Vec<String>,
+        pick: impl Fn(&Pair) -> bool,
+    ) {
         let keys: Vec<_> = self
             .pairs
             .iter()
-            .filter(|(_, p)| p.pending > 0)
+            .filter(|(_, p)| p.pending > 0 && pick(p))
             .map(|(k, _)| k.clone())
             .collect();
         for k in keys {

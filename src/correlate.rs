@@ -177,6 +177,17 @@ impl DnsLinks {
     }
 }
 
+/// One DNS exchange as the querier sees it: the answer must come back
+/// between the same ends and ports with the same transaction id.
+#[derive(Clone, Copy, Debug, Hash)]
+pub struct Exchange {
+    pub host: IpAddr,
+    pub host_port: u16,
+    pub resolver: IpAddr,
+    pub resolver_port: u16,
+    pub id: u16,
+}
+
 /// Queries awaiting their answer, per engine: an answer is learned from only
 /// if its (host, resolver, ports, transaction id) was asked.
 pub struct Pending {
@@ -195,23 +206,15 @@ impl Pending {
         }
     }
 
-    fn key(host: IpAddr, hport: u16, resolver: IpAddr, rport: u16, id: u16) -> u64 {
+    fn key(x: Exchange) -> u64 {
         let mut h = FxHasher::default();
-        (host, hport, resolver, rport, id).hash(&mut h);
+        x.hash(&mut h);
         h.finish()
     }
 
-    /// Record a query from `host:hport` to `resolver:rport`. Returns how many
-    /// old queries were forgotten to stay under the cap.
-    pub fn ask(
-        &mut self,
-        host: IpAddr,
-        hport: u16,
-        resolver: IpAddr,
-        rport: u16,
-        id: u16,
-        ts: i64,
-    ) -> usize {
+    /// Record a query. Returns how many old queries were forgotten to stay
+    /// under the cap.
+    pub fn ask(&mut self, x: Exchange, ts: i64) -> usize {
         let mut forgotten = 0;
         if self.asked.len() >= self.cap {
             let before = self.asked.len();
@@ -221,26 +224,14 @@ impl Pending {
             }
             forgotten = before - self.asked.len();
         }
-        self.asked
-            .insert(Self::key(host, hport, resolver, rport, id), ts);
+        self.asked.insert(Self::key(x), ts);
         forgotten
     }
 
-    /// Whether an answer to `host:hport` from `resolver:rport` with `id`
-    /// answers a query seen in the last 30 s (the query is consumed).
-    pub fn answered(
-        &mut self,
-        host: IpAddr,
-        hport: u16,
-        resolver: IpAddr,
-        rport: u16,
-        id: u16,
-        ts: i64,
-    ) -> bool {
-        match self
-            .asked
-            .remove(&Self::key(host, hport, resolver, rport, id))
-        {
+    /// Whether an answer for `x` answers a query seen in the last 30 s (the
+    /// query is consumed).
+    pub fn answered(&mut self, x: Exchange, ts: i64) -> bool {
+        match self.asked.remove(&Self::key(x)) {
             Some(t) => ts.saturating_sub(t) <= PENDING_NS,
             None => false,
         }
@@ -320,15 +311,22 @@ mod tests {
     fn only_asked_questions_are_answered() {
         let mut p = Pending::new(16);
         let (h, r) = (ip("10.0.0.5"), ip("10.0.0.1"));
-        p.ask(h, 5353, r, 53, 7, 0);
-        assert!(!p.answered(h, 5353, r, 53, 8, 1), "wrong transaction id");
-        assert!(!p.answered(h, 5354, r, 53, 7, 1), "wrong port");
-        assert!(p.answered(h, 5353, r, 53, 7, 1));
-        assert!(!p.answered(h, 5353, r, 53, 7, 2), "an answer is taken once");
-        p.ask(h, 1, r, 53, 1, 0);
-        assert!(!p.answered(h, 1, r, 53, 1, PENDING_NS + 1), "too late");
+        let x = |hport, id| Exchange {
+            host: h,
+            host_port: hport,
+            resolver: r,
+            resolver_port: 53,
+            id,
+        };
+        p.ask(x(5353, 7), 0);
+        assert!(!p.answered(x(5353, 8), 1), "wrong transaction id");
+        assert!(!p.answered(x(5354, 7), 1), "wrong port");
+        assert!(p.answered(x(5353, 7), 1));
+        assert!(!p.answered(x(5353, 7), 2), "an answer is taken once");
+        p.ask(x(1, 1), 0);
+        assert!(!p.answered(x(1, 1), PENDING_NS + 1), "too late");
         for i in 0..100 {
-            p.ask(h, i, r, 53, 1, 0);
+            p.ask(x(i, 1), 0);
         }
         assert!(p.len() <= 16);
     }

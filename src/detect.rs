@@ -7,7 +7,7 @@
 
 use crate::attribution::{Unit, Units};
 use crate::capture::RawPacket;
-use crate::correlate::{DnsLinks, Pending};
+use crate::correlate::{DnsLinks, Exchange, Pending};
 use crate::decode::{self, Decoded, Fragment, Transport};
 use crate::dns;
 use crate::http;
@@ -244,10 +244,7 @@ impl Engine {
             self.stats.hits_without_internal_host += 1;
             return;
         }
-        let mut h = FxHasher::default();
-        (host, remote, sp.min(dp), sp.max(dp), p.flow.proto).hash(&mut h);
-        if self.recent.seen(h.finish(), p.ts) {
-            self.stats.ip_hit_packets_repeat += 1;
+        if self.repeat_in_flow(host, remote, p, HitSource::Ip) {
             return;
         }
         let observed = remote.to_string();
@@ -278,10 +275,14 @@ impl Engine {
         // CNAME targets they reveal (the question was matched on the way out).
         if !m.response {
             if self.correlate {
-                let (sp, dp) = (p.flow.src_port, p.flow.dst_port);
-                let (src, dst) = (p.flow.src, p.flow.dst);
-                self.stats.dns_pending_evicted +=
-                    self.pending.ask(src, sp, dst, dp, m.id, p.ts) as u64;
+                let asked = Exchange {
+                    host: p.flow.src,
+                    host_port: p.flow.src_port,
+                    resolver: p.flow.dst,
+                    resolver_port: p.flow.dst_port,
+                    id: m.id,
+                };
+                self.stats.dns_pending_evicted += self.pending.ask(asked, p.ts) as u64;
             }
             for q in &m.queries {
                 dns::name_into(q.name(), &mut self.name);
@@ -330,11 +331,15 @@ impl Engine {
     /// Remember the addresses in an answer to a listed name (the question,
     /// or a CNAME on the way), if the answer answers a query seen here.
     fn learn_links(&mut self, snap: &Snapshot, m: &dns::Message, p: &Pkt) {
-        let (host, resolver) = (p.flow.dst, p.flow.src);
-        let (hport, rport) = (p.flow.dst_port, p.flow.src_port);
-        let asked = self
-            .pending
-            .answered(host, hport, resolver, rport, m.id, p.ts);
+        let host = p.flow.dst;
+        let answer = Exchange {
+            host,
+            host_port: p.flow.dst_port,
+            resolver: p.flow.src,
+            resolver_port: p.flow.src_port,
+            id: m.id,
+        };
+        let asked = self.pending.answered(answer, p.ts);
         if !m.answers.iter().any(|a| matches!(a.1, dns::Answer::A(..))) {
             return;
         }
@@ -378,6 +383,20 @@ impl Engine {
         self.links.learn(p.ts, &new);
     }
 
+    /// Whether this packet's flow between `host` and `remote` already raised
+    /// an alert from `source` (then the packet is counted as a repeat): one
+    /// alert per flow, not per packet.
+    fn repeat_in_flow(&mut self, host: IpAddr, remote: IpAddr, p: &Pkt, source: HitSource) -> bool {
+        let (sp, dp) = (p.flow.src_port, p.flow.dst_port);
+        let mut h = FxHasher::default();
+        (host, remote, sp.min(dp), sp.max(dp), p.flow.proto, source).hash(&mut h);
+        let seen = self.recent.seen(h.finish(), p.ts);
+        if seen {
+            self.stats.ip_hit_packets_repeat += 1;
+        }
+        seen
+    }
+
     /// A flow between an internal host and an address it got for a listed
     /// domain: a hit on that domain.
     fn match_links<S: Sink>(&mut self, d: &Decoded<'_>, p: &Pkt, sink: &mut S) {
@@ -398,11 +417,7 @@ impl Engine {
         let Some((ind, host, remote, outbound)) = found else {
             return;
         };
-        let (sp, dp) = d.transport.ports();
-        let mut h = FxHasher::default();
-        (host, remote, sp.min(dp), sp.max(dp), p.flow.proto, 1u8).hash(&mut h);
-        if self.recent.seen(h.finish(), p.ts) {
-            self.stats.ip_hit_packets_repeat += 1;
+        if self.repeat_in_flow(host, remote, p, HitSource::DnsLink) {
             return;
         }
         let observed = remote.to_string();
