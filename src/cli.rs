@@ -511,10 +511,9 @@ fn cmd_export_alert_log(a: ExportArgs) -> Result<ExitCode> {
 }
 
 fn cmd_check(a: IntelArgs) -> Result<ExitCode> {
-    let (snap, reports, dups, units) = load_intel(&a)?;
+    let (snap, reports, _, units) = load_intel(&a)?;
     println!("feeds ({}):", a.feeds.display());
     crate::cli_feeds::print_feeds(&snap, &reports, 10, false);
-    let _ = dups;
     println!("units ({}): {}", a.units.display(), units.units().len());
     for u in units.units() {
         let nets: Vec<String> = u.nets.iter().map(|n| n.to_string()).collect();

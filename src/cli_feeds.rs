@@ -59,10 +59,12 @@ pub fn print_feeds(snap: &Snapshot, reports: &[FeedReport], show: usize, detail:
             r.rejected.len(),
             r.skipped.len()
         );
-        let hashes: Vec<String> = skipped_summary(r)
+        let (hashes, other): (Vec<String>, Vec<String>) = skipped_summary(r)
             .into_iter()
-            .filter(|s| s.ends_with("file hash"))
-            .map(|s| s.trim_end_matches(" file hash").to_string())
+            .partition(|s| s.ends_with("file hash"));
+        let hashes: Vec<&str> = hashes
+            .iter()
+            .map(|s| s.trim_end_matches(" file hash"))
             .collect();
         if !hashes.is_empty() {
             println!(
@@ -94,10 +96,6 @@ pub fn print_feeds(snap: &Snapshot, reports: &[FeedReport], show: usize, detail:
                 mib(p.heap_bytes())
             );
         }
-        let other: Vec<String> = skipped_summary(r)
-            .into_iter()
-            .filter(|s| !s.ends_with("file hash"))
-            .collect();
         if !other.is_empty() {
             println!("      skipped: {}", other.join(", "));
         }

@@ -248,22 +248,15 @@ pub fn load_parts(
         }
     }
     // Compile the parts, largest first, on every core.
+    let mut order: Vec<usize> = (0..per_feed.len()).collect();
+    order.sort_by_key(|&k| {
+        std::cmp::Reverse(per_feed[k].1.iter().map(|b| b.entries()).sum::<usize>())
+    });
     type Slot = std::sync::Mutex<Option<(usize, Vec<SnapshotBuilder>, FeedReport)>>;
     let slots: Vec<Slot> = per_feed
         .into_iter()
         .map(|s| std::sync::Mutex::new(Some(s)))
         .collect();
-    let mut order: Vec<usize> = (0..slots.len()).collect();
-    let size = |k: usize| {
-        slots[k]
-            .lock()
-            .map(|s| {
-                s.as_ref()
-                    .map_or(0, |s| s.1.iter().map(|b| b.entries()).sum::<usize>())
-            })
-            .unwrap_or(0)
-    };
-    order.sort_by_key(|&k| std::cmp::Reverse(size(k)));
     let next = AtomicUsize::new(0);
     let compile = || {
         let mut done = Vec::new();

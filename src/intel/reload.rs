@@ -40,6 +40,7 @@ fn stamp(spec: &FeedSpec) -> Stamp {
 }
 
 /// One feed as it is in the published snapshot.
+#[derive(Clone)]
 struct Loaded {
     spec: FeedSpec,
     position: usize,
@@ -231,15 +232,7 @@ impl Reloader {
         for (i, spec) in cfg.feeds.iter().enumerate() {
             let old = prev(&spec.name).map(|p| &state[p]);
             let Some((part, rep)) = built[i].take() else {
-                if let Some(o) = old {
-                    next.push(Loaded {
-                        spec: o.spec.clone(),
-                        position: o.position,
-                        stamp: o.stamp.clone(),
-                        part: o.part.clone(),
-                        accepted: o.accepted,
-                    });
-                }
+                next.extend(old.cloned());
                 feeds.push((spec.name.clone(), Outcome::Unchanged, None));
                 continue;
             };
@@ -290,13 +283,7 @@ impl Reloader {
                         Outcome::Refused { reason, detail },
                         Some(rep),
                     ));
-                    next.push(Loaded {
-                        spec: o.spec.clone(),
-                        position: o.position,
-                        stamp: o.stamp.clone(),
-                        part: o.part.clone(),
-                        accepted: o.accepted,
-                    });
+                    next.push(o.clone());
                 }
                 (Some((_, detail)), None) => {
                     tracing::error!("new feed {:?} not loaded: {detail}", spec.name);

@@ -248,12 +248,20 @@ impl Snapshot {
             + self.dom_filter.heap_bytes()
     }
 
-    /// The best of several parts' candidates `(part, meta, specificity)`.
+    /// The winning candidate over every part: `find` gives a part's
+    /// `(position, meta, specificity)`; the most specific wins, then the more
+    /// severe feed, then the earlier one. Returns `(part, position)`.
     #[inline]
-    fn better(&self, a: (usize, u32, u8), b: (usize, u32, u8)) -> bool {
-        let pa = self.parts[a.0].prio(a.1);
-        let pb = self.parts[b.0].prio(b.1);
-        (a.2, pa) > (b.2, pb)
+    fn best(&self, find: impl Fn(&Part) -> Option<(usize, u32, u8)>) -> Option<(usize, usize)> {
+        let mut found: Option<(usize, usize, u32, u8)> = None;
+        for (pi, p) in self.parts.iter().enumerate() {
+            if let Some((pos, m, spec)) = find(p)
+                && found.is_none_or(|f| (spec, p.prio(m)) > (f.3, self.parts[f.0].prio(f.2)))
+            {
+                found = Some((pi, pos, m, spec));
+            }
+        }
+        found.map(|f| (f.0, f.1))
     }
 
     /// Listed `address:port`, exact address or containing network, most
@@ -264,15 +272,8 @@ impl Snapshot {
         if self.any_ports
             && let Some(port) = port
         {
-            let mut found: Option<(usize, u32, usize)> = None;
-            for (pi, p) in self.parts.iter().enumerate() {
-                if let Some((pos, m)) = p.find_port(k, port)
-                    && found.is_none_or(|f| self.better((pi, m, 0), (f.0, f.1, 0)))
-                {
-                    found = Some((pi, m, pos));
-                }
-            }
-            if let Some((pi, _, pos)) = found {
+            let found = self.best(|p| p.find_port(k, port).map(|(pos, m)| (pos, m, 0)));
+            if let Some((pi, pos)) = found {
                 return Some(id(pi, PORT, 0, pos));
             }
         }
@@ -291,15 +292,8 @@ impl Snapshot {
             Key::V6(a) => v6_hash(a),
         };
         if self.ip_filter.may_contain(h) {
-            let mut found: Option<(usize, u32, usize)> = None;
-            for (pi, p) in self.parts.iter().enumerate() {
-                if let Some((pos, m)) = p.find_ip(k)
-                    && found.is_none_or(|f| self.better((pi, m, 0), (f.0, f.1, 0)))
-                {
-                    found = Some((pi, m, pos));
-                }
-            }
-            if let Some((pi, _, pos)) = found {
+            let found = self.best(|p| p.find_ip(k).map(|(pos, m)| (pos, m, 0)));
+            if let Some((pi, pos)) = found {
                 let code = if matches!(k, Key::V4(_)) { IP4 } else { IP6 };
                 return Some(id(pi, code, 0, pos));
             }
@@ -307,15 +301,8 @@ impl Snapshot {
         if !self.any_nets {
             return None;
         }
-        let mut found: Option<(usize, u32, u8, usize)> = None;
-        for (pi, p) in self.parts.iter().enumerate() {
-            if let Some((pos, plen, m)) = p.find_net(k)
-                && found.is_none_or(|f| self.better((pi, m, plen), (f.0, f.1, f.2)))
-            {
-                found = Some((pi, m, plen, pos));
-            }
-        }
-        found.map(|(pi, _, _, pos)| id(pi, CIDR, 0, pos))
+        self.best(|p| p.find_net(k).map(|(pos, plen, m)| (pos, m, plen)))
+            .map(|(pi, pos)| id(pi, CIDR, 0, pos))
     }
 
     /// The most specific listed domain that equals `name` or is a parent of
@@ -340,15 +327,8 @@ impl Snapshot {
             let h = domain_hash(&name[start..]);
             let (listed, parent) = self.dom_filter.probe(h);
             if listed {
-                let mut found: Option<(usize, u32, usize)> = None;
-                for (pi, p) in self.parts.iter().enumerate() {
-                    if let Some((pos, m)) = p.find_domain(h)
-                        && found.is_none_or(|f| self.better((pi, m, 0), (f.0, f.1, 0)))
-                    {
-                        found = Some((pi, m, pos));
-                    }
-                }
-                if let Some((pi, _, pos)) = found {
+                let found = self.best(|p| p.find_domain(h).map(|(pos, m)| (pos, m, 0)));
+                if let Some((pi, pos)) = found {
                     best = Some(id(pi, DOMAIN, start, pos));
                 }
             }
