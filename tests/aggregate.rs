@@ -5,10 +5,9 @@
 use gatewatch::aggregate::Aggregator;
 use gatewatch::attribution::Units;
 use gatewatch::detect::Engine;
-use gatewatch::intel::indicator::{EntryType, classify};
-use gatewatch::intel::{FeedMeta, Intel, Severity, SnapshotBuilder};
+use gatewatch::intel::Intel;
 use gatewatch::replay::{ReplaySink, replay};
-use gatewatch::testkit::{PcapWriter, dns_query, udp_frame};
+use gatewatch::testkit::{PcapWriter, dns_query, snapshot_of, udp_frame};
 use hickory_proto::rr::RecordType;
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -20,17 +19,9 @@ fn ip(s: &str) -> IpAddr {
 /// Replay `queries` = (second, host, name) with `interval` seconds of
 /// aggregation; returns the alert log's JSON lines and the raw hit count.
 fn run(queries: &[(u64, &str, &str)], interval: u64) -> (Vec<serde_json::Value>, u64) {
-    let f = Arc::new(FeedMeta {
-        name: "ncsc".into(),
-        category: "botnet-c2".into(),
-        severity: Severity::High,
-    });
-    let mut b = SnapshotBuilder::default();
-    for e in ["c2.example", "other.example"] {
-        b.add(classify(e, EntryType::Auto).unwrap(), &f);
-    }
+    let snap = snapshot_of("ncsc", "botnet-c2", &["c2.example", "other.example"], &[]);
     let units = Units::parse("u", "code,name,cidrs\nU1,U,10.1.0.0/16\n", &[]).unwrap();
-    let mut e = Engine::new(Arc::new(Intel::new(b.build())), Arc::new(units));
+    let mut e = Engine::new(Arc::new(Intel::new(snap)), Arc::new(units));
     let mut w = PcapWriter::new(1, 65535);
     for (i, (t, host, name)) in queries.iter().enumerate() {
         let q = dns_query(i as u16, name, RecordType::A);

@@ -6,10 +6,11 @@
 use gatewatch::alert::alert_json;
 use gatewatch::attribution::Units;
 use gatewatch::detect::Engine;
-use gatewatch::intel::indicator::{EntryType, classify};
-use gatewatch::intel::{FeedMeta, Intel, Severity, SnapshotBuilder};
+use gatewatch::intel::Intel;
 use gatewatch::stats::HitSource;
-use gatewatch::testkit::{Collector, PcapWriter, dns_query, dns_response, tcp_frame, udp_frame};
+use gatewatch::testkit::{
+    Collector, PcapWriter, dns_query, dns_response, snapshot_of, tcp_frame, udp_frame,
+};
 use hickory_proto::rr::RecordType;
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -24,17 +25,9 @@ const RESOLVER: &str = "8.8.8.8";
 const C2: &str = "203.0.113.50";
 
 fn engine(block: &[&str]) -> Engine {
-    let f = Arc::new(FeedMeta {
-        name: "ncsc".into(),
-        category: "botnet-c2".into(),
-        severity: Severity::High,
-    });
-    let mut b = SnapshotBuilder::default();
-    for e in block {
-        b.add(classify(e, EntryType::Auto).unwrap(), &f);
-    }
+    let snap = snapshot_of("ncsc", "botnet-c2", block, &[]);
     let units = Units::parse("u", "code,name,cidrs\nU1,Phòng Một,10.1.0.0/16\n", &[]).unwrap();
-    Engine::new(Arc::new(Intel::new(b.build())), Arc::new(units))
+    Engine::new(Arc::new(Intel::new(snap)), Arc::new(units))
 }
 
 /// Frames with their time in seconds.
@@ -168,14 +161,12 @@ fn links_expire() {
 /// may go to different workers, which share the learned links.
 #[test]
 fn workers_share_links() {
-    let f = Arc::new(FeedMeta {
-        name: "ncsc".into(),
-        category: "botnet-c2".into(),
-        severity: Severity::High,
-    });
-    let mut b = SnapshotBuilder::default();
-    b.add(classify("c2.example", EntryType::Auto).unwrap(), &f);
-    let intel = Arc::new(Intel::new(b.build()));
+    let intel = Arc::new(Intel::new(snapshot_of(
+        "ncsc",
+        "botnet-c2",
+        &["c2.example"],
+        &[],
+    )));
     let units = Arc::new(Units::parse("u", "code,name,cidrs\nU1,U,10.1.0.0/16\n", &[]).unwrap());
     let links = Arc::new(gatewatch::correlate::DnsLinks::default());
     let mut dns_worker = Engine::with_links(intel.clone(), units.clone(), links.clone());

@@ -3,12 +3,11 @@
 
 use gatewatch::attribution::Units;
 use gatewatch::detect::Engine;
-use gatewatch::intel::indicator::{EntryType, classify};
-use gatewatch::intel::{FeedMeta, Intel, Severity, SnapshotBuilder};
+use gatewatch::intel::Intel;
 use gatewatch::stats::HitSource;
 use gatewatch::testkit::{
-    Collector, PcapWriter, client_hello_record, dns_query, dns_response, sni_ext, tcp_frame,
-    udp_frame,
+    Collector, PcapWriter, client_hello_record, dns_query, dns_response, snapshot_of, sni_ext,
+    tcp_frame, udp_frame,
 };
 use hickory_proto::rr::RecordType;
 use std::net::IpAddr;
@@ -19,25 +18,14 @@ fn ip(s: &str) -> IpAddr {
 }
 
 fn engine(block: &[&str], allow: &[&str]) -> Engine {
-    let f = Arc::new(FeedMeta {
-        name: "t".into(),
-        category: "malware".into(),
-        severity: Severity::High,
-    });
-    let mut b = SnapshotBuilder::default();
-    for e in block {
-        b.add(classify(e, EntryType::Auto).unwrap(), &f);
-    }
-    for e in allow {
-        b.allow(classify(e, EntryType::Auto).unwrap());
-    }
+    let snap = snapshot_of("t", "malware", block, allow);
     let units = Units::parse(
         "u",
         "code,name,cidrs\nU1,Phòng Một,10.1.0.0/16 fd00:1::/64\n",
         &[],
     )
     .unwrap();
-    Engine::new(Arc::new(Intel::new(b.build())), Arc::new(units))
+    Engine::new(Arc::new(Intel::new(snap)), Arc::new(units))
 }
 
 fn run(e: &mut Engine, frames: &[Vec<u8>]) -> Collector {

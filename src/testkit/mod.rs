@@ -288,6 +288,27 @@ pub fn load_feeds(path: &Path) -> Snapshot {
     s
 }
 
+/// A snapshot of one high-severity feed named `feed` in `category` holding
+/// `block`, plus the allowlist entries `allow` (each classified as `auto`;
+/// a bad entry panics): the indicator set of a crafted test.
+pub fn snapshot_of(feed: &str, category: &str, block: &[&str], allow: &[&str]) -> Snapshot {
+    use crate::intel::indicator::{EntryType, classify};
+    let f = Arc::new(crate::intel::FeedMeta {
+        name: feed.into(),
+        category: category.into(),
+        severity: crate::intel::Severity::High,
+    });
+    let entry = |e: &&str| classify(e, EntryType::Auto).unwrap_or_else(|r| panic!("{e}: {r}"));
+    let mut b = crate::intel::SnapshotBuilder::default();
+    for e in block {
+        b.add(entry(e), &f);
+    }
+    for e in allow {
+        b.allow(entry(e));
+    }
+    b.build()
+}
+
 /// Units from a CSV text with default internal networks.
 pub fn units_from(text: &str) -> Units {
     Units::parse("test-units.csv", text, &default_internal()).unwrap_or_else(|e| panic!("{e}"))

@@ -151,18 +151,9 @@ impl Netns {
     /// HTTP GET from inside the namespace with curl: `(status, body)`, or
     /// `None` when nothing answered.
     pub fn http_get(&self, url: &str) -> Option<(u16, String)> {
-        let o = self
-            .cmd("curl")
-            .args(["-s", "-m", "3", "-w", "\n%{http_code}", url])
-            .stdin(Stdio::null())
-            .output()
-            .unwrap_or_else(|e| panic!("cannot run curl (apt-get install curl): {e}"));
-        if !o.status.success() {
-            return None;
-        }
-        let text = String::from_utf8_lossy(&o.stdout).into_owned();
-        let (body, code) = text.rsplit_once('\n')?;
-        Some((code.trim().parse().ok()?, body.to_string()))
+        let mut c = self.cmd("curl");
+        c.args(["-s", "-m", "3", "-w", "\n%{http_code}", url]);
+        curl_status_body(c)
     }
 
     /// As [`Netns::http_get`] with curl's `-G --data-urlencode` for a query.
@@ -172,18 +163,24 @@ impl Netns {
         for (k, v) in params {
             c.arg("--data-urlencode").arg(format!("{k}={v}"));
         }
-        let o = c
-            .arg(url)
-            .stdin(Stdio::null())
-            .output()
-            .unwrap_or_else(|e| panic!("cannot run curl (apt-get install curl): {e}"));
-        if !o.status.success() {
-            return None;
-        }
-        let text = String::from_utf8_lossy(&o.stdout).into_owned();
-        let (body, code) = text.rsplit_once('\n')?;
-        Some((code.trim().parse().ok()?, body.to_string()))
+        c.arg(url);
+        curl_status_body(c)
     }
+}
+
+/// Run a curl made with `-w "\n%{http_code}"`: `(status, body)`, or `None`
+/// when nothing answered.
+fn curl_status_body(mut c: Command) -> Option<(u16, String)> {
+    let o = c
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run curl (apt-get install curl): {e}"));
+    if !o.status.success() {
+        return None;
+    }
+    let text = String::from_utf8_lossy(&o.stdout).into_owned();
+    let (body, code) = text.rsplit_once('\n')?;
+    Some((code.trim().parse().ok()?, body.to_string()))
 }
 
 impl Drop for Netns {
