@@ -98,6 +98,7 @@ fn replay_cost(dir: &Path) {
             store: with_store.then(|| StoreWriter::start(Store::open(&db).unwrap(), 65_536, None)),
             aggregator: gatewatch::aggregate::Aggregator::new(0, 1),
             summaries: 0,
+            flows: 0,
         };
         let t = Instant::now();
         replay(std::slice::from_ref(&pcap), &mut engine, &mut sink);

@@ -8,6 +8,7 @@
 
 use crate::detect::{Context, FlowKey, Hit, Observation};
 use crate::dns;
+use crate::flow::{FlowRecord, TO_CLIENT, TO_SERVER};
 use crate::name::NameBuf;
 use crate::stats::HitSource;
 use serde::{Deserialize, Serialize};
@@ -75,6 +76,8 @@ struct EveHttp<'a> {
 #[derive(Serialize)]
 struct EveAlert<'a> {
     timestamp: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    flow_id: Option<u64>,
     event_type: &'static str,
     /// EVE's `host` is the sensor's name.
     host: &'a str,
@@ -156,6 +159,7 @@ pub fn alert_json(hit: &Hit, sensor_id: &str) -> String {
     };
     let ev = EveAlert {
         timestamp: eve_time(hit.ts_ns),
+        flow_id: hit.flow_id,
         event_type: "alert",
         host: sensor_id,
         src_ip: hit.flow.src,
@@ -209,6 +213,83 @@ pub fn alert_json(hit: &Hit, sensor_id: &str) -> String {
     serde_json::to_string(&ev).unwrap_or_default()
 }
 
+#[derive(Serialize)]
+struct EveFlowBody {
+    pkts_toserver: u64,
+    pkts_toclient: u64,
+    bytes_toserver: u64,
+    bytes_toclient: u64,
+    start: String,
+    end: String,
+    /// Seconds from first to last packet.
+    age: i64,
+    state: &'static str,
+    reason: &'static str,
+    alerted: bool,
+    /// Holes in the payload that inspection had to skip.
+    gaps: u32,
+}
+
+#[derive(Serialize)]
+struct EveFlow<'a> {
+    timestamp: String,
+    flow_id: u64,
+    event_type: &'static str,
+    host: &'a str,
+    src_ip: IpAddr,
+    src_port: u16,
+    dest_ip: IpAddr,
+    dest_port: u16,
+    proto: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    vlan: Option<[u16; 1]>,
+    flow: EveFlowBody,
+    sensor_id: &'a str,
+    host_ip: IpAddr,
+    unit: &'a str,
+    unit_name: &'a str,
+    /// Distinct indicators the flow hit (at most 8), and how many hits.
+    indicators: &'a [Box<str>],
+    hits: u32,
+}
+
+/// A finished TCP flow that had hits, as an EVE `flow` event: how much went
+/// each way and for how long, linked to its alerts by `flow_id`.
+pub fn flow_json(f: &FlowRecord, sensor_id: &str) -> String {
+    let ev = EveFlow {
+        timestamp: eve_time(f.last_ns),
+        flow_id: f.id,
+        event_type: "flow",
+        host: sensor_id,
+        src_ip: f.client.0,
+        src_port: f.client.1,
+        dest_ip: f.server.0,
+        dest_port: f.server.1,
+        proto: "TCP",
+        vlan: f.alert.vlan.map(|v| [v]),
+        flow: EveFlowBody {
+            pkts_toserver: f.pkts[TO_SERVER],
+            pkts_toclient: f.pkts[TO_CLIENT],
+            bytes_toserver: f.bytes[TO_SERVER],
+            bytes_toclient: f.bytes[TO_CLIENT],
+            start: eve_time(f.first_ns),
+            end: eve_time(f.last_ns),
+            age: (f.last_ns - f.first_ns).div_euclid(1_000_000_000),
+            state: f.state.as_str(),
+            reason: f.reason.as_str(),
+            alerted: true,
+            gaps: f.gaps,
+        },
+        sensor_id,
+        host_ip: f.alert.host,
+        unit: &f.alert.unit.code,
+        unit_name: &f.alert.unit.name,
+        indicators: &f.alert.indicators,
+        hits: f.alert.hits,
+    };
+    serde_json::to_string(&ev).unwrap_or_default()
+}
+
 /// The subset of an alert line that offender lists are built from.
 #[derive(Clone, Debug, Deserialize)]
 pub struct AlertRecord {
@@ -218,6 +299,8 @@ pub struct AlertRecord {
     pub unit: String,
     #[serde(default)]
     pub unit_name: String,
+    /// Absent from `flow` events, which the offender lists skip.
+    #[serde(default)]
     pub indicator: String,
     #[serde(default)]
     pub indicator_kind: String,

@@ -371,6 +371,7 @@ fn cmd_replay(a: ReplayArgs) -> Result<ExitCode> {
             crate::aggregate::DEFAULT_PAIRS,
         ),
         summaries: 0,
+        flows: 0,
     };
     let report = replay(&a.files, &mut engine, &mut sink);
     sink.flush_summaries();
@@ -405,6 +406,12 @@ fn cmd_replay(a: ReplayArgs) -> Result<ExitCode> {
             a.alerts.display().to_string()
         }
     );
+    if sink.flows > 0 {
+        println!(
+            "{} flow event(s): TCP flows with hits, with their totals",
+            sink.flows
+        );
+    }
     if a.stats {
         println!("\n{}", report.stats);
     }

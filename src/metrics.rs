@@ -61,6 +61,11 @@ pub struct Metrics {
     /// Runs a reload for `POST /api/reload`: (HTTP status, JSON body).
     reload_hook: Mutex<Option<ReloadHook>>,
     pub alerts_written: IntCounter,
+    pub flow_events: IntCounter,
+    tcp_flows: prometheus::IntGauge,
+    tcp_flows_evicted: IntCounter,
+    tcp_gaps: IntCounter,
+    tcp_overlap_conflicts: IntCounter,
     store_written: IntCounter,
     store_errors: IntCounter,
     /// Sources folded in on each scrape.
@@ -249,6 +254,35 @@ impl Metrics {
                 &["feed", "kind"],
             ),
             feed_last_load,
+            flow_events: counter(
+                &r,
+                "gatewatch_flow_events_total",
+                "flow events written: TCP flows that had hits, reported with their totals when they ended.",
+            ),
+            tcp_flows: {
+                let g = prometheus::IntGauge::new(
+                    "gatewatch_tcp_flows",
+                    "TCP flows tracked now, all workers.",
+                )
+                .expect("valid metric");
+                r.register(Box::new(g.clone())).expect("unique metric");
+                g
+            },
+            tcp_flows_evicted: counter(
+                &r,
+                "gatewatch_tcp_flows_evicted_total",
+                "TCP flows pushed out of a full flow table before they ended (a SYN flood, or the table is too small).",
+            ),
+            tcp_gaps: counter(
+                &r,
+                "gatewatch_tcp_gaps_total",
+                "Holes in TCP payload that inspection skipped (segments missing from the capture).",
+            ),
+            tcp_overlap_conflicts: counter(
+                &r,
+                "gatewatch_tcp_overlap_conflicts_total",
+                "Overlapping TCP segments whose content differed (the first copy was inspected).",
+            ),
             alerts_written: counter(
                 &r,
                 "gatewatch_alerts_written_total",
@@ -404,6 +438,19 @@ impl Metrics {
             "dns_unsolicited".into(),
             sum.dns_answers_unsolicited,
             &self.dns_unsolicited,
+        );
+        self.tcp_flows
+            .set(sum.flows.created.saturating_sub(sum.flows.ended) as i64);
+        add(
+            "tcp_evicted".into(),
+            sum.flows.evicted,
+            &self.tcp_flows_evicted,
+        );
+        add("tcp_gaps".into(), sum.streams.gaps, &self.tcp_gaps);
+        add(
+            "tcp_overlap".into(),
+            sum.streams.overlap_conflicts,
+            &self.tcp_overlap_conflicts,
         );
         if let Ok(g) = self.links.lock()
             && let Some(l) = g.as_ref()

@@ -9,12 +9,14 @@
 
 use crate::capture::{LinkType, RawPacket};
 use crate::decode::flow_hash;
-use crate::detect::{Engine, Hit, Sink};
+use crate::detect::{Engine, Event, Hit, Sink};
+use crate::flow::FlowRecord;
 use crate::stats::Stats;
-use crossbeam_channel::{Receiver, Sender, TrySendError, bounded};
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TrySendError, bounded};
 use memmap2::Mmap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 /// A batch of packets for one worker. Packets from a live capture are copied
 /// into the batch's arena (libpcap reuses its ring); packets from a mapped
@@ -269,18 +271,25 @@ impl Sizing {
     }
 }
 
-/// Forwards a worker's hits to the sink stage.
+/// Forwards a worker's hits and finished flows to the sink stage.
 struct HitForwarder<'a> {
-    tx: &'a Sender<Hit>,
+    tx: &'a Sender<Event>,
 }
 
 impl Sink for HitForwarder<'_> {
     fn hit(&mut self, hit: Hit) {
         // Blocking: a matched hit is never dropped. If the sink is gone the
         // process is shutting down after a sink failure, already reported.
-        let _ = self.tx.send(hit);
+        let _ = self.tx.send(Event::Hit(Box::new(hit)));
+    }
+
+    fn flow(&mut self, flow: FlowRecord) {
+        let _ = self.tx.send(Event::Flow(Box::new(flow)));
     }
 }
+
+/// A worker with no batch for this long ends the flows that timed out.
+const IDLE_TICK: Duration = Duration::from_secs(1);
 
 /// Running workers and the senders that feed them.
 pub struct Pipeline {
@@ -296,7 +305,7 @@ impl Pipeline {
     pub fn start(
         sizing: Sizing,
         mut make_engine: impl FnMut() -> Engine,
-        hits: Sender<Hit>,
+        hits: Sender<Event>,
     ) -> Pipeline {
         let shared: Arc<Vec<WorkerShared>> = Arc::new(
             (0..sizing.workers)
@@ -315,7 +324,18 @@ impl Pipeline {
                 .name(format!("gw-worker-{i}"))
                 .spawn(move || {
                     let mut fwd = HitForwarder { tx: &hits };
-                    for mut batch in rx {
+                    let mut last_batch = Instant::now();
+                    loop {
+                        let mut batch = match rx.recv_timeout(IDLE_TICK) {
+                            Ok(b) => b,
+                            Err(RecvTimeoutError::Timeout) => {
+                                let quiet = last_batch.elapsed().as_nanos() as i64;
+                                engine.idle(quiet, &mut fwd);
+                                continue;
+                            }
+                            Err(RecvTimeoutError::Disconnected) => break,
+                        };
+                        last_batch = Instant::now();
                         for (k, p) in batch.iter().enumerate() {
                             batch.prefetch(k + PREFETCH_AHEAD);
                             engine.process(&p, &mut fwd);
@@ -326,6 +346,7 @@ impl Pipeline {
                         batch.clear();
                         let _ = free_tx.try_send(batch);
                     }
+                    engine.finish(&mut fwd);
                     if let Ok(mut s) = shared[i].stats.lock() {
                         s.clone_from(&engine.stats);
                     }

@@ -5,10 +5,11 @@
 //! Live capture brings its own sources and workers; both share [`Engine`].
 
 use crate::aggregate::Aggregator;
-use crate::alert::{alert_json, observation_json};
+use crate::alert::{alert_json, flow_json, observation_json};
 use crate::capture::SourceProblem;
 use crate::capture::file::read_file;
 use crate::detect::{Engine, FlowKey, Hit, Observation, Sink};
+use crate::flow::FlowRecord;
 use crate::offenders::OffenderTable;
 use crate::stats::{Reason, Stats};
 use crate::store::writer::{StoreRecord, StoreWriter};
@@ -34,6 +35,8 @@ pub struct ReplaySink<'a> {
     pub aggregator: Aggregator,
     /// Summary events written.
     pub summaries: u64,
+    /// `flow` events written.
+    pub flows: u64,
 }
 
 impl ReplaySink<'_> {
@@ -77,6 +80,12 @@ impl Sink for ReplaySink<'_> {
         if let Some(s) = &self.store {
             s.put(StoreRecord::from_hit(&hit, line));
         }
+    }
+
+    fn flow(&mut self, flow: FlowRecord) {
+        self.flows += 1;
+        let line = flow_json(&flow, &self.sensor_id);
+        self.write_line(&line);
     }
 
     fn wants_observations(&self) -> bool {
@@ -156,6 +165,8 @@ pub fn replay<S: Sink>(files: &[PathBuf], engine: &mut Engine, sink: &mut S) -> 
         );
         report.problems.extend(fr.problems);
     }
+    // Flows still open when the captures end are reported now.
+    engine.finish(sink);
     report.stats = engine.stats.clone();
     report
 }

@@ -2,12 +2,12 @@
 //! by `gatewatch bench`: sources -> pipeline workers -> the sink stage.
 
 use crate::aggregate::{Aggregator, DEFAULT_PAIRS};
-use crate::alert::alert_json;
+use crate::alert::{alert_json, flow_json};
 use crate::attribution::Units;
 use crate::capture::file::read_file_shared;
 use crate::capture::live;
 use crate::config::{Config, InterfaceConfig};
-use crate::detect::{Engine, Hit};
+use crate::detect::{Engine, Event};
 use crate::intel::Intel;
 use crate::metrics::{CaptureShared, Metrics};
 use crate::offenders::OffenderTable;
@@ -35,6 +35,8 @@ pub struct SinkResult {
     pub alerts: u64,
     /// `alert_summary` events written (aggregated repeats).
     pub summaries: u64,
+    /// `flow` events written (TCP flows with hits, when they ended).
+    pub flows: u64,
     pub io_error: Option<std::io::Error>,
     /// The store writer's counters, after everything queued was committed.
     pub store: Option<Arc<WriterStats>>,
@@ -42,7 +44,7 @@ pub struct SinkResult {
 
 /// Start the sink stage: alert log, offender table, hit metrics.
 pub fn start_sink(
-    rx: Receiver<Hit>,
+    rx: Receiver<Event>,
     mut out: Box<dyn Write + Send>,
     sensor_id: String,
     metrics: Option<Arc<Metrics>>,
@@ -56,6 +58,7 @@ pub fn start_sink(
                 offenders: OffenderTable::default(),
                 alerts: 0,
                 summaries: 0,
+                flows: 0,
                 io_error: None,
                 store: None,
             };
@@ -70,7 +73,15 @@ pub fn start_sink(
             };
             loop {
                 let hit = match rx.recv_timeout(FLUSH_EVERY) {
-                    Ok(h) => h,
+                    Ok(Event::Hit(h)) => h,
+                    Ok(Event::Flow(f)) => {
+                        write(&mut out, &mut r, &flow_json(&f, &sensor_id));
+                        r.flows += 1;
+                        if let Some(m) = &metrics {
+                            m.flow_events.inc();
+                        }
+                        continue;
+                    }
                     Err(RecvTimeoutError::Timeout) => {
                         agg.due(&sensor_id, &mut due);
                         for l in due.drain(..) {
@@ -208,7 +219,7 @@ pub fn replay_parallel(
     out: Box<dyn Write + Send>,
     sensor_id: &str,
 ) -> RunOutcome {
-    let (tx, rx) = bounded::<Hit>(HIT_QUEUE);
+    let (tx, rx) = bounded::<Event>(HIT_QUEUE);
     let sink = start_sink(rx, out, sensor_id.into(), None, None, 0);
     // One table of DNS-learned links for all workers: the answer and the
     // later connection are different flows, often on different workers.
@@ -234,6 +245,7 @@ pub fn replay_parallel(
         offenders: OffenderTable::default(),
         alerts: 0,
         summaries: 0,
+        flows: 0,
         io_error: Some(std::io::Error::other("sink thread panicked")),
     });
     RunOutcome {
@@ -289,7 +301,7 @@ pub fn run_live(
         queue_batches: cfg.queue_batches,
         batch_packets: cfg.batch_packets,
     };
-    let (tx, rx) = bounded::<Hit>(HIT_QUEUE);
+    let (tx, rx) = bounded::<Event>(HIT_QUEUE);
     if let Some(w) = &store {
         metrics.watch_store(w.stats.clone());
     }

@@ -174,6 +174,12 @@ pub struct Stats {
     pub dns_answers_unsolicited: u64,
     /// Queries forgotten to keep the pending-query table bounded.
     pub dns_pending_evicted: u64,
+    /// TCP flow table: created, ended, evicted, hard timeouts.
+    pub flows: crate::flow::FlowCounters,
+    /// `flow` events handed to the sink (flows with hits that ended).
+    pub flow_events: u64,
+    /// TCP ordering: retransmissions, overlap conflicts, held segments, gaps.
+    pub streams: crate::stream::StreamCounters,
     pub errors: [u64; Reason::ALL.len()],
     pub hits: [u64; HitSource::ALL.len()],
     /// Sum of `errors`, so a caller can tell cheaply whether a packet added one.
@@ -232,6 +238,9 @@ impl Stats {
         self.dns_answers_unsolicited += o.dns_answers_unsolicited;
         self.dns_pending_evicted += o.dns_pending_evicted;
         self.error_events += o.error_events;
+        self.flows.merge(&o.flows);
+        self.flow_events += o.flow_events;
+        self.streams.merge(&o.streams);
         for (a, b) in self.errors.iter_mut().zip(o.errors.iter()) {
             *a += b;
         }
@@ -267,6 +276,17 @@ impl Stats {
             ("hits_allowlisted", self.hits_allowlisted),
             ("dns_answers_unsolicited", self.dns_answers_unsolicited),
             ("dns_pending_evicted", self.dns_pending_evicted),
+            ("tcp_flows", self.flows.created),
+            ("tcp_flows_ended", self.flows.ended),
+            ("tcp_flows_evicted", self.flows.evicted),
+            ("tcp_flows_hard_timeout", self.flows.hard_timeouts),
+            ("tcp_flows_unfinished_message", self.flows.unfinished),
+            ("flow_events", self.flow_events),
+            ("tcp_segments_retransmitted", self.streams.retransmitted),
+            ("tcp_segments_held", self.streams.held),
+            ("tcp_overlap_conflicts", self.streams.overlap_conflicts),
+            ("tcp_gaps", self.streams.gaps),
+            ("tcp_depth_reached", self.streams.depth_reached),
         ]
     }
 }

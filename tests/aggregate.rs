@@ -44,6 +44,7 @@ fn run(queries: &[(u64, &str, &str)], interval: u64) -> (Vec<serde_json::Value>,
             store: None,
             aggregator: Aggregator::new(interval, 1 << 16),
             summaries: 0,
+            flows: 0,
         };
         replay(&[p], &mut e, &mut sink);
         sink.flush_summaries();

@@ -5,10 +5,12 @@
 
 use crate::attribution::{Units, default_internal};
 pub mod synth;
+pub mod tcp;
 
 use crate::capture::file::read_file;
 use crate::detect::{Engine, FlowKey, Hit, Observation, Sink};
 use crate::dns;
+use crate::flow::FlowRecord;
 use crate::intel::feeds::{FeedsConfig, build_snapshot};
 use crate::intel::{Intel, Snapshot};
 use crate::name::NameBuf;
@@ -73,7 +75,7 @@ fn build_tcp(b: etherparse::PacketBuilderStep<etherparse::TcpHeader>, payload: &
     out
 }
 
-fn ip_layer(
+pub(crate) fn ip_layer(
     eth: etherparse::PacketBuilderStep<etherparse::Ethernet2Header>,
     src: IpAddr,
     dst: IpAddr,
@@ -190,11 +192,15 @@ pub enum Seen {
 pub struct Collector {
     pub hits: Vec<Hit>,
     pub seen: Vec<Seen>,
+    pub flows: Vec<FlowRecord>,
 }
 
 impl Sink for Collector {
     fn hit(&mut self, hit: Hit) {
         self.hits.push(hit);
+    }
+    fn flow(&mut self, flow: FlowRecord) {
+        self.flows.push(flow);
     }
     fn wants_observations(&self) -> bool {
         true
@@ -271,6 +277,7 @@ pub fn replay_collect(files: &[PathBuf], snap: Snapshot, units: Units) -> Replay
         let r = read_file(f, |p| e.process(p, &mut sink));
         problems.extend(r.problems);
     }
+    e.finish(&mut sink);
     Replayed {
         sink,
         stats: e.stats,

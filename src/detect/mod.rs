@@ -1,20 +1,28 @@
 //! The per-packet engine: decode, extract observables, match, attribute.
 //!
-//! One [`Engine`] per worker thread. It owns its counters and scratch buffers,
-//! reads the intel snapshot through arc-swap (no lock), and hands every hit to
-//! a [`Sink`]. A hit is the only thing that allocates: matching itself only
-//! borrows packet bytes and fixed buffers.
+//! One [`Engine`] per worker thread. It owns its counters, scratch buffers
+//! and TCP flow table (the router sends both directions of a flow to one
+//! worker), reads the intel snapshot through arc-swap (no lock), and hands
+//! every hit and every finished flow that hit to a [`Sink`]. A hit is the
+//! only thing that allocates on the in-order path: matching borrows packet
+//! bytes and fixed buffers; TCP bytes are copied only to wait for the rest
+//! of a message (see [`crate::stream`]).
+//!
+//! `dns.rs` holds the DNS handling, `tcp.rs` the TCP payload path.
+
+mod dns;
+mod tcp;
 
 use crate::attribution::{Unit, Units};
 use crate::capture::RawPacket;
-use crate::correlate::{DnsLinks, Exchange, Pending};
+use crate::correlate::{DnsLinks, Pending};
 use crate::decode::{self, Decoded, Fragment, Transport};
-use crate::dns;
+use crate::dns as dns_wire;
+use crate::flow::{FlowConfig, FlowRecord, FlowTable, Segment};
 use crate::http;
 use crate::intel::{Indicator, Intel, Snapshot};
 use crate::name::NameBuf;
 use crate::stats::{HitSource, Reason, Stats};
-use crate::tls::{self, ClientHello};
 use rustc_hash::FxHasher;
 use std::hash::{Hash, Hasher};
 use std::net::IpAddr;
@@ -66,20 +74,32 @@ pub struct Hit {
     /// True when the internal host was the one that started the exchange.
     pub outbound: bool,
     pub context: Context,
+    /// The TCP flow the hit happened in (EVE `flow_id`, repeated in the
+    /// flow's `flow` event).
+    pub flow_id: Option<u64>,
 }
 
 /// Protocol observations, for logging and ground-truth tests. Only built when
 /// the sink asks for them.
 #[derive(Debug)]
 pub enum Observation<'a> {
-    Dns(&'a dns::Message),
+    Dns(&'a dns_wire::Message),
     Tls { sni: Option<&'a str> },
     Http(&'a http::Request<'a>),
+}
+
+/// What a worker sends to the sink stage.
+#[derive(Debug)]
+pub enum Event {
+    Hit(Box<Hit>),
+    Flow(Box<FlowRecord>),
 }
 
 /// Where hits (and optionally observations) go.
 pub trait Sink {
     fn hit(&mut self, hit: Hit);
+    /// A TCP flow that had hits has ended: its totals.
+    fn flow(&mut self, _flow: FlowRecord) {}
     fn wants_observations(&self) -> bool {
         false
     }
@@ -137,6 +157,11 @@ pub struct Engine {
     pending: Pending,
     /// DNS-to-connection correlation on (the default).
     correlate: bool,
+    flows: FlowTable,
+    /// Flows that ended while handling the current packet, to report.
+    ended: Vec<FlowRecord>,
+    /// Timestamp of the newest packet, for [`Engine::idle`].
+    last_ts: i64,
 }
 
 /// Facts about the current packet that every hit needs.
@@ -145,6 +170,8 @@ struct Pkt {
     ts: i64,
     flow: FlowKey,
     vlan: Option<u16>,
+    /// Slot and id of the TCP flow, when there is one.
+    tcp: Option<(u32, u64)>,
 }
 
 impl Engine {
@@ -164,6 +191,48 @@ impl Engine {
             links,
             pending: Pending::new(PENDING_QUERIES),
             correlate: true,
+            flows: FlowTable::new(FlowConfig::default(), 0),
+            ended: Vec::new(),
+            last_ts: i64::MIN,
+        }
+    }
+
+    /// Size and timeouts of this worker's flow table; `salt` (the worker
+    /// number) keeps flow ids of different workers apart.
+    pub fn with_flow_config(mut self, cfg: FlowConfig, salt: u64) -> Engine {
+        self.flows = FlowTable::new(cfg, salt);
+        self
+    }
+
+    /// The flow table (for memory figures and tests).
+    pub fn flows(&self) -> &FlowTable {
+        &self.flows
+    }
+
+    /// End every tracked flow and report those that hit: the capture is
+    /// over or the sensor stops.
+    pub fn finish<S: Sink>(&mut self, sink: &mut S) {
+        self.flows.drain(&mut self.ended);
+        self.report_ended(sink);
+    }
+
+    /// No packets for `quiet_ns`: end the flows that timed out meanwhile
+    /// (packet time stands still on an idle worker, so it is advanced by
+    /// the quiet time).
+    pub fn idle<S: Sink>(&mut self, quiet_ns: i64, sink: &mut S) {
+        if self.last_ts == i64::MIN {
+            return;
+        }
+        self.flows
+            .expire(self.last_ts.saturating_add(quiet_ns), &mut self.ended);
+        self.report_ended(sink);
+    }
+
+    fn report_ended<S: Sink>(&mut self, sink: &mut S) {
+        self.stats.flows = self.flows.counters;
+        for f in self.ended.drain(..) {
+            self.stats.flow_events += 1;
+            sink.flow(f);
         }
     }
 
@@ -191,7 +260,8 @@ impl Engine {
         }
         let snap = self.intel.load_full();
         let (sp, dp) = d.transport.ports();
-        let p = Pkt {
+        self.last_ts = self.last_ts.max(raw.ts_ns);
+        let mut p = Pkt {
             ts: raw.ts_ns,
             flow: FlowKey {
                 src: d.src,
@@ -201,26 +271,56 @@ impl Engine {
                 proto: d.transport.proto_number(d.src.is_ipv6()),
             },
             vlan: d.vlan,
+            tcp: None,
+        };
+        let tcp = match d.transport {
+            Transport::Tcp {
+                syn,
+                ack,
+                fin,
+                rst,
+                seq,
+                payload,
+                ..
+            } => {
+                let seg = Segment {
+                    syn,
+                    ack,
+                    fin,
+                    rst,
+                    seq,
+                };
+                let wire = u64::from(raw.orig_len.max(raw.data.len() as u32));
+                let t = self
+                    .flows
+                    .track(p.ts, d.src, sp, d.dst, dp, seg, wire, &mut self.ended);
+                p.tcp = Some((t.slot, self.flows.get_mut(t.slot).id));
+                Some((t, seg, payload))
+            }
+            _ => None,
         };
         self.match_ips(&snap, &d, &p, sink);
         match d.transport {
-            Transport::Udp { payload, .. } if dns::is_dns_udp(sp, dp) => {
-                if let Some(m) = dns::parse(payload, &mut self.stats) {
+            Transport::Udp { payload, .. } if dns_wire::is_dns_udp(sp, dp) => {
+                if let Some(m) = dns_wire::parse(payload, &mut self.stats) {
                     self.on_dns(&snap, &m, &p, sink);
                 }
             }
-            Transport::Tcp { payload, .. } if !payload.is_empty() => {
-                if sp == dns::PORT || dp == dns::PORT {
-                    let mut msgs = Vec::new();
-                    dns::parse_tcp(payload, &mut self.stats, |m, _| msgs.push(m));
-                    for m in &msgs {
-                        self.on_dns(&snap, m, &p, sink);
-                    }
-                } else {
-                    self.on_tcp_payload(&snap, payload, &p, sink);
-                }
-            }
             _ => {}
+        }
+        if let Some((t, seg, payload)) = tcp {
+            let tp = tcp::TcpPayload {
+                t,
+                seg,
+                payload,
+                dns_port: sp == dns_wire::PORT || dp == dns_wire::PORT,
+                cut: d.truncated,
+            };
+            self.on_tcp(&snap, &tp, &p, sink);
+            self.stats.flows = self.flows.counters;
+        }
+        if !self.ended.is_empty() {
+            self.report_ended(sink);
         }
     }
 
@@ -259,128 +359,6 @@ impl Engine {
             p,
             sink,
         );
-    }
-
-    fn on_dns<S: Sink>(&mut self, snap: &Snapshot, m: &dns::Message, p: &Pkt, sink: &mut S) {
-        if m.response {
-            self.stats.dns_responses += 1;
-        } else {
-            self.stats.dns_queries += 1;
-        }
-        if sink.wants_observations() {
-            sink.observe(p.ts, &p.flow, &Observation::Dns(m));
-        }
-        // The querier is the host: the source of a query, the destination of
-        // a response. Queries are matched on their names; responses on the
-        // CNAME targets they reveal (the question was matched on the way out).
-        if !m.response {
-            if self.correlate {
-                let asked = Exchange {
-                    host: p.flow.src,
-                    host_port: p.flow.src_port,
-                    resolver: p.flow.dst,
-                    resolver_port: p.flow.dst_port,
-                    id: m.id,
-                };
-                self.stats.dns_pending_evicted += self.pending.ask(asked, p.ts) as u64;
-            }
-            for q in &m.queries {
-                dns::name_into(q.name(), &mut self.name);
-                self.match_name(
-                    snap,
-                    p.flow.src,
-                    p.flow.dst,
-                    HitSource::DnsQuery,
-                    p,
-                    sink,
-                    |n| Context::Dns {
-                        id: m.id,
-                        rrname: n.into(),
-                        // Formatted only for a hit: it allocates.
-                        rrtype: dns::rrtype_str(q.query_type()).into(),
-                        response: false,
-                    },
-                );
-            }
-        } else {
-            for (_, a) in &m.answers {
-                if let dns::Answer::Cname(target) = a {
-                    dns::name_into(target, &mut self.name);
-                    self.match_name(
-                        snap,
-                        p.flow.dst,
-                        p.flow.src,
-                        HitSource::DnsAnswer,
-                        p,
-                        sink,
-                        |n| Context::Dns {
-                            id: m.id,
-                            rrname: n.into(),
-                            rrtype: "CNAME".into(),
-                            response: true,
-                        },
-                    );
-                }
-            }
-            if self.correlate {
-                self.learn_links(snap, m, p);
-            }
-        }
-    }
-
-    /// Remember the addresses in an answer to a listed name (the question,
-    /// or a CNAME on the way), if the answer answers a query seen here.
-    fn learn_links(&mut self, snap: &Snapshot, m: &dns::Message, p: &Pkt) {
-        let host = p.flow.dst;
-        let answer = Exchange {
-            host,
-            host_port: p.flow.dst_port,
-            resolver: p.flow.src,
-            resolver_port: p.flow.src_port,
-            id: m.id,
-        };
-        let asked = self.pending.answered(answer, p.ts);
-        if !m.answers.iter().any(|a| matches!(a.1, dns::Answer::A(..))) {
-            return;
-        }
-        if !asked {
-            self.stats.dns_answers_unsolicited += 1;
-            return;
-        }
-        if !self.units.is_internal(host) {
-            return;
-        }
-        let names = m
-            .queries
-            .iter()
-            .map(|q| q.name())
-            .chain(m.answers.iter().filter_map(|a| match &a.1 {
-                dns::Answer::Cname(t) => Some(t),
-                _ => None,
-            }));
-        let mut listed = None;
-        for n in names {
-            dns::name_into(n, &mut self.name);
-            let name = self.name.as_str();
-            if let Some(id) = snap.match_domain(name)
-                && !snap.allow_domain(name)
-            {
-                listed = Some(snap.indicator(id, name));
-                break;
-            }
-        }
-        let Some(ind) = listed else { return };
-        let new: Vec<_> = m
-            .answers
-            .iter()
-            .filter_map(|a| match a.1 {
-                dns::Answer::A(ip, ttl) if !self.units.is_internal(ip) => {
-                    Some((host, ip, ind.clone(), ttl))
-                }
-                _ => None,
-            })
-            .collect();
-        self.links.learn(p.ts, &new);
     }
 
     /// Whether this packet's flow between `host` and `remote` already raised
@@ -431,111 +409,6 @@ impl Engine {
             p,
             sink,
         );
-    }
-
-    fn on_tcp_payload<S: Sink>(&mut self, snap: &Snapshot, payload: &[u8], p: &Pkt, sink: &mut S) {
-        match tls::client_hello(payload) {
-            ClientHello::NotTls => {}
-            ClientHello::Hello { sni } => {
-                self.stats.tls_client_hellos += 1;
-                let has = sni.is_some_and(|s| self.name.set_host(s));
-                if sink.wants_observations() {
-                    let s = has.then(|| self.name.as_str());
-                    sink.observe(p.ts, &p.flow, &Observation::Tls { sni: s });
-                }
-                if has {
-                    self.match_name(
-                        snap,
-                        p.flow.src,
-                        p.flow.dst,
-                        HitSource::TlsSni,
-                        p,
-                        sink,
-                        |n| Context::Tls { sni: n.into() },
-                    );
-                }
-                return;
-            }
-            ClientHello::Truncated => {
-                self.stats.error(Reason::TlsTruncated);
-                return;
-            }
-            ClientHello::Malformed => {
-                self.stats.error(Reason::TlsMalformed);
-                return;
-            }
-        }
-        let (req, complete) = match http::request(payload) {
-            http::Parsed::NotHttp => return,
-            http::Parsed::Malformed => {
-                self.stats.error(Reason::HttpMalformed);
-                return;
-            }
-            http::Parsed::Request { req, complete } => (req, complete),
-        };
-        self.stats.http_requests += 1;
-        if !complete {
-            self.stats.error(Reason::HttpTruncated);
-        }
-        if sink.wants_observations() {
-            sink.observe(p.ts, &p.flow, &Observation::Http(&req));
-        }
-        let has_host = req.host.is_some_and(|h| self.name.set_host(h));
-        let ctx = |host: Option<&str>| Context::Http {
-            method: req.method.into(),
-            hostname: host.map(Into::into),
-            url: req.target.into(),
-        };
-        if has_host {
-            let host = self.name.as_str().to_owned();
-            self.match_name(
-                snap,
-                p.flow.src,
-                p.flow.dst,
-                HitSource::HttpHost,
-                p,
-                sink,
-                |_| ctx(Some(&host)),
-            );
-        }
-        if !snap.has_patterns() {
-            return;
-        }
-        // Haystack: normalised host, then the target without any scheme and
-        // authority (absolute-form targets repeat the host).
-        let host = if has_host {
-            self.name.as_str().as_bytes()
-        } else {
-            b""
-        };
-        let mut target = req.target.as_bytes();
-        for scheme in [&b"http://"[..], b"https://"] {
-            if let Some(rest) = target.strip_prefix(scheme) {
-                target = rest
-                    .iter()
-                    .position(|&b| b == b'/')
-                    .map_or(&b""[..], |i| &rest[i..]);
-            }
-        }
-        let n = host.len().min(HAYSTACK);
-        self.hay[..n].copy_from_slice(&host[..n]);
-        let m = target.len().min(HAYSTACK - n);
-        self.hay[n..n + m].copy_from_slice(&target[..m]);
-        if let Some(id) = snap.match_pattern(&self.hay[..n + m]) {
-            let host_str = has_host.then(|| self.name.as_str().to_owned());
-            let observed = String::from_utf8_lossy(&self.hay[..n + m]).into_owned();
-            self.attribute(
-                snap,
-                id,
-                p.flow.src,
-                p.flow.dst,
-                HitSource::HttpUrl,
-                &observed,
-                ctx(host_str.as_deref()),
-                p,
-                sink,
-            );
-        }
     }
 
     /// Match the name in `self.name` and emit a hit blamed on `client`.
@@ -622,6 +495,12 @@ impl Engine {
         sink: &mut S,
     ) {
         self.stats.hit(source);
+        if let Some((slot, _)) = p.tcp {
+            let unit = self.units.unit_of(host);
+            self.flows
+                .get_mut(slot)
+                .mark_hit(host, unit, &ind.value, p.vlan);
+        }
         sink.hit(Hit {
             ts_ns: p.ts,
             flow: p.flow,
@@ -633,6 +512,7 @@ impl Engine {
             observed: observed.into(),
             outbound,
             context,
+            flow_id: p.tcp.map(|(_, id)| id),
         });
     }
 }

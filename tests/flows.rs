@@ -1,0 +1,305 @@
+//! The TCP flow table and stream reassembly on crafted captures: messages
+//! split over segments and out of order, DNS over TCP framing, overlaps,
+//! gaps, SYN floods against the table's bound, timeouts, and the `flow`
+//! event a flow that hit is reported with.
+
+use gatewatch::alert::{alert_json, flow_json};
+use gatewatch::attribution::Units;
+use gatewatch::detect::Engine;
+use gatewatch::flow::{EndReason, FlowConfig, State, TO_CLIENT, TO_SERVER};
+use gatewatch::intel::Intel;
+use gatewatch::stats::{HitSource, Reason};
+use gatewatch::testkit::tcp::{ACK, Conn, SYN};
+use gatewatch::testkit::{
+    Collector, PcapWriter, Seen, client_hello_record, dns_query, snapshot_of, sni_ext,
+};
+use hickory_proto::rr::RecordType;
+use serde_json::Value;
+use std::net::IpAddr;
+use std::sync::Arc;
+
+fn ip(s: &str) -> IpAddr {
+    s.parse().unwrap()
+}
+
+const HOST: &str = "10.1.0.5";
+const C2: &str = "203.0.113.50";
+
+fn engine_with(block: &[&str], cfg: FlowConfig) -> Engine {
+    let snap = snapshot_of("ncsc", "botnet-c2", block, &[]);
+    let units = Units::parse("u", "code,name,cidrs\nU1,Phòng Một,10.1.0.0/16\n", &[]).unwrap();
+    Engine::new(Arc::new(Intel::new(snap)), Arc::new(units)).with_flow_config(cfg, 1)
+}
+
+fn engine(block: &[&str]) -> Engine {
+    engine_with(block, FlowConfig::default())
+}
+
+/// Frames at `t` seconds, replayed through `e` from a pcap file; the engine
+/// is finished (open flows reported) when `finish` is set.
+fn run(e: &mut Engine, frames: &[(u64, Vec<u8>)], finish: bool) -> Collector {
+    let mut w = PcapWriter::new(1, 65535);
+    for (t, f) in frames {
+        w.frame(1_700_000_000_000_000 + t * 1_000_000, f, f.len());
+    }
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path().join("t.pcap");
+    w.write(&p);
+    let mut c = Collector::default();
+    let rep = gatewatch::capture::file::read_file(&p, |pkt| e.process(pkt, &mut c));
+    assert!(rep.problems.is_empty(), "{:?}", rep.problems);
+    if finish {
+        e.finish(&mut c);
+    }
+    c
+}
+
+fn at(t: u64, frames: Vec<Vec<u8>>) -> Vec<(u64, Vec<u8>)> {
+    frames.into_iter().map(|f| (t, f)).collect()
+}
+
+fn hello(sni: &str) -> Vec<u8> {
+    client_hello_record(&[(10, vec![0, 2, 0, 29]), sni_ext(sni), (13, vec![0; 300])])
+}
+
+fn conn(port: u16, server_port: u16) -> Conn {
+    Conn::new(ip(HOST), port, ip(C2), server_port)
+}
+
+#[test]
+fn client_hello_in_three_segments_out_of_order_is_one_sni_hit() {
+    let c = conn(50000, 443);
+    let rec = hello("c2.bad.example");
+    // The SNI straddles the first cut; the pieces arrive 3, 1, 2.
+    let cuts = [50, 200];
+    let mut frames = c.handshake();
+    frames.extend(c.client_data(&rec, &cuts, &[2, 0, 1]));
+    frames.extend(c.server_data(&[0x16; 900], &[400]));
+    frames.extend(c.close(rec.len(), 900));
+    let mut e = engine(&["bad.example"]);
+    let out = run(&mut e, &at(1, frames), true);
+    assert_eq!(out.hits.len(), 1, "{:?}", out.hits);
+    let h = &out.hits[0];
+    assert_eq!(h.source, HitSource::TlsSni);
+    assert_eq!(&*h.observed, "c2.bad.example");
+    assert_eq!(h.host, ip(HOST));
+    assert_eq!(e.stats.tls_client_hellos, 1);
+    assert_eq!(e.stats.errors_of(Reason::TlsTruncated), 0);
+    assert_eq!(e.stats.streams.held, 1, "piece 3 waited for 1 and 2");
+    // The flow event: totals each way, linked to the alert by flow_id.
+    assert_eq!(out.flows.len(), 1);
+    let f = &out.flows[0];
+    assert_eq!(Some(f.id), h.flow_id);
+    assert_eq!(f.client, (ip(HOST), 50000));
+    assert_eq!(f.server, (ip(C2), 443));
+    assert_eq!(f.pkts[TO_SERVER], 2 + 3 + 2, "SYN, ACK, 3 data, FIN, ACK");
+    assert_eq!(f.pkts[TO_CLIENT], 1 + 2 + 1);
+    assert!(f.bytes[TO_SERVER] > rec.len() as u64);
+    assert_eq!(f.state, State::Closed);
+    assert_eq!(f.alert.indicators, vec![Box::<str>::from("bad.example")]);
+    let ev: Value = serde_json::from_str(&flow_json(f, "s1")).unwrap();
+    assert_eq!(ev["event_type"], "flow");
+    assert_eq!(ev["flow"]["pkts_toserver"], 7);
+    assert_eq!(ev["flow"]["state"], "closed");
+    assert_eq!(ev["unit"], "U1");
+    let alert: Value = serde_json::from_str(&alert_json(h, "s1")).unwrap();
+    assert_eq!(alert["flow_id"], ev["flow_id"]);
+}
+
+#[test]
+fn http_headers_split_over_segments_are_read_whole() {
+    let c = conn(50001, 80);
+    let req = b"GET /gate.php?id=42 HTTP/1.1\r\nUser-Agent: x\r\nAccept: */*\r\nHost: panel.bad.example\r\n\r\n";
+    let mut frames = c.handshake();
+    // The Host header is cut in the middle of its name; the two halves
+    // arrive in reverse order and the first is retransmitted.
+    let parts = c.client_data(req, &[55], &[1, 0, 0]);
+    frames.extend(parts);
+    let mut e = engine(&["panel.bad.example"]);
+    let out = run(&mut e, &at(1, frames), true);
+    assert_eq!(out.hits.len(), 1, "{:?}", out.hits);
+    assert_eq!(out.hits[0].source, HitSource::HttpHost);
+    assert_eq!(e.stats.http_requests, 1);
+    assert_eq!(e.stats.errors_of(Reason::HttpTruncated), 0);
+    assert_eq!(e.stats.streams.retransmitted, 1);
+    let http: Vec<_> = out
+        .seen
+        .iter()
+        .filter(|s| matches!(s, Seen::Http { .. }))
+        .collect();
+    assert_eq!(http.len(), 1);
+}
+
+fn framed(id: u16, name: &str) -> Vec<u8> {
+    let m = dns_query(id, name, RecordType::A);
+    let mut v = (m.len() as u16).to_be_bytes().to_vec();
+    v.extend_from_slice(&m);
+    v
+}
+
+#[test]
+fn dns_over_tcp_two_messages_in_one_segment_and_one_in_two() {
+    let c = Conn::new(ip(HOST), 50002, ip("10.9.9.9"), 53);
+    let a = framed(1, "one.example");
+    let b = framed(2, "two.bad.example");
+    let d = framed(3, "three.example");
+    let mut stream = a.clone();
+    stream.extend_from_slice(&b);
+    stream.extend_from_slice(&d);
+    // Segment 1: a + b whole; segments 2 and 3: d cut in its name.
+    let cut1 = a.len() + b.len();
+    let mut frames = c.handshake();
+    frames.extend(c.client_data(&stream, &[cut1, cut1 + 9], &[0, 1, 2]));
+    let mut e = engine(&["bad.example"]);
+    let out = run(&mut e, &at(1, frames), true);
+    let names: Vec<_> = out
+        .seen
+        .iter()
+        .filter_map(|s| match s {
+            Seen::DnsQuery { name, .. } => Some(name.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(names, ["one.example", "two.bad.example", "three.example"]);
+    assert_eq!(e.stats.errors_of(Reason::DnsTcpPartial), 0);
+    assert_eq!(out.hits.len(), 1);
+    assert_eq!(out.hits[0].source, HitSource::DnsQuery);
+}
+
+#[test]
+fn overlapping_segments_with_other_content_are_counted_first_copy_wins() {
+    let c = conn(50003, 443);
+    let rec = hello("good.example");
+    let evil = {
+        let mut r = rec.clone();
+        let s = r.windows(4).position(|w| w == b"good").unwrap();
+        r[s..s + 4].copy_from_slice(b"evil");
+        r
+    };
+    let mut frames = c.handshake();
+    // Tail first (held), then the same tail with other bytes, then the head.
+    let good = c.client_data(&rec, &[20], &[1, 0]);
+    let bad_tail = c.client_data(&evil, &[20], &[1]);
+    frames.push(good[0].clone());
+    frames.push(bad_tail[0].clone());
+    frames.push(good[1].clone());
+    let mut e = engine(&["evil.example", "good.example"]);
+    let out = run(&mut e, &at(1, frames), true);
+    assert_eq!(e.stats.streams.overlap_conflicts, 1);
+    assert_eq!(out.hits.len(), 1);
+    assert_eq!(&*out.hits[0].observed, "good.example");
+}
+
+#[test]
+fn a_missing_segment_is_a_counted_gap_not_a_crash() {
+    let c = conn(50004, 80);
+    let mut body =
+        b"POST /upload HTTP/1.1\r\nHost: x.example\r\nContent-Length: 200000\r\n\r\n".to_vec();
+    body.extend(std::iter::repeat_n(b'A', 200_000));
+    let cuts: Vec<usize> = (1..200).map(|i| i * 1000).collect();
+    let mut order: Vec<usize> = (0..200).collect();
+    order.remove(5); // never captured
+    let mut frames = c.handshake();
+    frames.extend(c.client_data(&body, &cuts, &order));
+    let mut e = engine(&[C2]);
+    let out = run(&mut e, &at(1, frames), true);
+    assert!(e.stats.streams.gaps >= 1);
+    assert_eq!(e.stats.http_requests, 1);
+    // The listed server makes the flow report itself; its gap is in it.
+    assert_eq!(out.flows.len(), 1);
+    assert!(out.flows[0].gaps >= 1);
+    assert!(e.flows().heap_bytes() < 1 << 20);
+}
+
+#[test]
+fn syn_flood_cannot_push_out_a_flow_that_hit() {
+    let cfg = FlowConfig {
+        max_flows: 1_000,
+        ..FlowConfig::default()
+    };
+    let mut e = engine_with(&[C2], cfg);
+    let c = conn(50005, 443);
+    let mut frames = at(1, c.handshake());
+    frames.extend(at(1, c.client_data(&[1u8; 100], &[], &[0])));
+    for i in 0..50_000u32 {
+        let src = IpAddr::from([198, 51, (i >> 16) as u8, (i >> 8) as u8]);
+        let f = gatewatch::testkit::tcp::segment(
+            src,
+            ip("10.1.0.80"),
+            1024 + (i % 60_000) as u16,
+            80,
+            i,
+            SYN,
+            b"",
+        );
+        frames.push((2, f));
+    }
+    frames.extend(at(3, vec![c.from_client(1_101, ACK, b"more")]));
+    let out = run(&mut e, &frames, false);
+    assert!(e.flows().len() <= 1_000);
+    assert!(e.stats.flows.evicted >= 49_000);
+    assert!(out.flows.is_empty(), "the hit flow was not evicted");
+    let mut rest = Collector::default();
+    e.finish(&mut rest);
+    assert_eq!(rest.flows.len(), 1);
+    let f = &rest.flows[0];
+    assert_eq!(f.reason, EndReason::Shutdown);
+    assert_eq!(f.pkts[TO_SERVER], 4);
+}
+
+#[test]
+fn idle_and_hard_timeouts_report_the_flow() {
+    let cfg = FlowConfig::default();
+    let mut e = engine_with(&[C2], cfg);
+    let c = conn(50006, 8443);
+    let mut frames = at(0, c.handshake());
+    frames.extend(at(1, c.client_data(b"beacon", &[], &[0])));
+    // Other traffic long after: the sweep finds the idle flow.
+    let other = Conn::new(ip("10.1.0.9"), 40000, ip("198.51.100.7"), 80);
+    for i in 0..10u64 {
+        frames.extend(at(1_000 + i, other.handshake()));
+    }
+    let out = run(&mut e, &frames, false);
+    assert_eq!(out.flows.len(), 1);
+    assert_eq!(out.flows[0].reason, EndReason::Timeout);
+    assert_eq!(out.flows[0].state, State::Established);
+
+    // A session kept busy for longer than the hard timeout is reported
+    // every hour and tracked afresh.
+    let mut e = engine_with(&[C2], cfg);
+    let c = conn(50007, 8443);
+    let mut frames = at(0, c.handshake());
+    let mut seq = 1_001u32;
+    for t in (60..7_400).step_by(60) {
+        frames.push((t, c.from_client(seq, ACK, b"ping")));
+        seq += 4;
+    }
+    let out = run(&mut e, &frames, true);
+    assert_eq!(e.stats.flows.hard_timeouts, 2);
+    assert_eq!(out.flows.len(), 3);
+    assert_eq!(out.flows[0].reason, EndReason::Hard);
+    let pkts: u64 = out
+        .flows
+        .iter()
+        .map(|f| f.pkts[TO_SERVER] + f.pkts[TO_CLIENT])
+        .sum();
+    assert_eq!(
+        pkts,
+        frames.len() as u64,
+        "every packet in exactly one report"
+    );
+}
+
+#[test]
+fn idle_worker_expires_flows_without_new_packets() {
+    let mut e = engine(&[C2]);
+    let c = conn(50008, 443);
+    let out = run(&mut e, &at(0, c.handshake()), false);
+    assert!(out.flows.is_empty());
+    let mut later = Collector::default();
+    e.idle(10 * 1_000_000_000, &mut later);
+    assert!(later.flows.is_empty(), "established flows live 600 s");
+    e.idle(700 * 1_000_000_000, &mut later);
+    assert_eq!(later.flows.len(), 1);
+    assert!(e.flows().is_empty());
+}
