@@ -118,6 +118,10 @@ struct EveAlert<'a> {
     /// domain (the address itself is on no list).
     #[serde(skip_serializing_if = "Option::is_none")]
     correlated_from: Option<&'static str>,
+    /// The querier is an internal resolver (the real client is behind it),
+    /// or the correlated address came from a resolver's lookup.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    via_resolver: bool,
 }
 
 /// One alert as a JSON line (no trailing newline).
@@ -209,6 +213,7 @@ pub fn alert_json(hit: &Hit, sensor_id: &str) -> String {
         reference: ind.reference.as_deref(),
         description: ind.description.as_deref(),
         correlated_from: (hit.source == HitSource::DnsLink).then_some("dns"),
+        via_resolver: hit.via_resolver,
     };
     serde_json::to_string(&ev).unwrap_or_default()
 }

@@ -214,6 +214,11 @@ pub struct ReplayArgs {
     /// names seen in the packets themselves).
     #[arg(long)]
     pub no_dns_correlation: bool,
+    /// An internal DNS resolver (repeat for several): its DNS hits are
+    /// marked `via_resolver`, and the addresses it looks up for listed names
+    /// match any internal host that connects to them.
+    #[arg(long = "dns-resolver", value_name = "IP")]
+    pub dns_resolvers: Vec<std::net::IpAddr>,
     /// Also log every DNS, TLS and HTTP observation (EVE dns/tls/http events).
     #[arg(long, value_name = "FILE")]
     pub observations: Option<PathBuf>,
@@ -347,6 +352,7 @@ fn cmd_replay(a: ReplayArgs) -> Result<ExitCode> {
     if a.no_dns_correlation {
         engine = engine.without_correlation();
     }
+    engine = engine.with_resolvers(&a.dns_resolvers);
     let alerts = open_output(&a.alerts, a.append)
         .with_context(|| format!("{}: cannot open alert log", a.alerts.display()))?;
     let observations = match &a.observations {

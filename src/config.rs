@@ -4,7 +4,7 @@
 use crate::intel::feeds::ConfigErrors;
 use ipnet::IpNet;
 use serde::Deserialize;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 
 /// Metrics listen address when none is configured: loopback only.
@@ -96,6 +96,15 @@ pub struct Config {
     /// (SIGHUP and `POST /api/reload` always work).
     #[serde(default = "default_true")]
     pub watch_feeds: bool,
+    /// Internal DNS resolvers. Their lookups cross the gateway for the hosts
+    /// behind them: DNS hits are blamed on the resolver and marked
+    /// `via_resolver`, and the addresses they get for listed names match
+    /// whichever internal host connects to them.
+    #[serde(default)]
+    pub dns_resolvers: Vec<String>,
+    /// The TCP flow table.
+    #[serde(default)]
+    pub flows: FlowsConfig,
     #[serde(default)]
     pub internal_networks: Option<Vec<String>>,
     /// 0 = cores minus one, at least one.
@@ -109,6 +118,51 @@ pub struct Config {
     pub metrics: MetricsConfig,
     #[serde(default)]
     pub interface: Vec<InterfaceConfig>,
+}
+
+/// `[flows]`: size and timeouts of the TCP flow table.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FlowsConfig {
+    /// Flows tracked at once, all workers together (split evenly).
+    #[serde(default = "default_flows_max")]
+    pub max: usize,
+    #[serde(default = "default_embryonic")]
+    pub embryonic_timeout_s: u32,
+    #[serde(default = "default_established")]
+    pub established_timeout_s: u32,
+    #[serde(default = "default_closed")]
+    pub closed_timeout_s: u32,
+    #[serde(default = "default_hard")]
+    pub hard_timeout_s: u32,
+}
+
+impl Default for FlowsConfig {
+    fn default() -> Self {
+        FlowsConfig {
+            max: default_flows_max(),
+            embryonic_timeout_s: default_embryonic(),
+            established_timeout_s: default_established(),
+            closed_timeout_s: default_closed(),
+            hard_timeout_s: default_hard(),
+        }
+    }
+}
+
+fn default_flows_max() -> usize {
+    crate::flow::FlowConfig::default().max_flows
+}
+fn default_embryonic() -> u32 {
+    crate::flow::FlowConfig::default().embryonic_s
+}
+fn default_established() -> u32 {
+    crate::flow::FlowConfig::default().established_s
+}
+fn default_closed() -> u32 {
+    crate::flow::FlowConfig::default().closed_s
+}
+fn default_hard() -> u32 {
+    crate::flow::FlowConfig::default().hard_s
 }
 
 fn default_sensor() -> String {
@@ -214,6 +268,27 @@ impl Config {
                 self.metrics.listen
             ));
         }
+        for r in &self.dns_resolvers {
+            if r.parse::<IpAddr>().is_err() {
+                errs.push(format!(
+                    "{shown}: dns_resolvers: {r:?} is not an IP address (list each resolver's address)"
+                ));
+            }
+        }
+        let f = &self.flows;
+        if !(1_000..=100_000_000).contains(&f.max) {
+            errs.push(format!("{shown}: [flows] max must be 1000..=100000000"));
+        }
+        for (k, v) in [
+            ("embryonic_timeout_s", f.embryonic_timeout_s),
+            ("established_timeout_s", f.established_timeout_s),
+            ("closed_timeout_s", f.closed_timeout_s),
+            ("hard_timeout_s", f.hard_timeout_s),
+        ] {
+            if !(1..=604_800).contains(&v) {
+                errs.push(format!("{shown}: [flows] {k} must be 1..=604800 seconds"));
+            }
+        }
         for n in self.internal_networks.iter().flatten() {
             if n.parse::<IpNet>().is_err() {
                 errs.push(format!("{shown}: internal_networks: {n:?} is not a CIDR"));
@@ -244,6 +319,25 @@ impl Config {
             Ok(())
         } else {
             Err(ConfigErrors(errs))
+        }
+    }
+
+    pub fn resolvers(&self) -> Vec<IpAddr> {
+        self.dns_resolvers
+            .iter()
+            .filter_map(|r| r.parse().ok())
+            .collect()
+    }
+
+    /// One worker's share of the flow table.
+    pub fn flow_config(&self, workers: usize) -> crate::flow::FlowConfig {
+        let f = &self.flows;
+        crate::flow::FlowConfig {
+            max_flows: (f.max / workers.max(1)).max(1),
+            embryonic_s: f.embryonic_timeout_s,
+            established_s: f.established_timeout_s,
+            closed_s: f.closed_timeout_s,
+            hard_s: f.hard_timeout_s,
         }
     }
 
@@ -288,7 +382,7 @@ mod tests {
         let p = d.path().join("g.toml");
         std::fs::write(
             &p,
-            "workers = 1000\nbatch_packets = 0\ninternal_networks = [\"10.0.0.0/33\"]\n[metrics]\nlisten = \"nowhere\"\n[[interface]]\nname = \"eth1\"\nsnaplen = 10\n[[interface]]\nname = \"eth1\"\n",
+            "workers = 1000\nbatch_packets = 0\ninternal_networks = [\"10.0.0.0/33\"]\ndns_resolvers = [\"10.0.0.x\"]\n[flows]\nmax = 5\nhard_timeout_s = 0\n[metrics]\nlisten = \"nowhere\"\n[[interface]]\nname = \"eth1\"\nsnaplen = 10\n[[interface]]\nname = \"eth1\"\n",
         )
         .unwrap();
         let e = Config::load(&p).unwrap_err().to_string();
@@ -299,6 +393,9 @@ mod tests {
             "not an address:port",
             "listed twice",
             "snaplen",
+            "\"10.0.0.x\" is not an IP address",
+            "[flows] max",
+            "[flows] hard_timeout_s",
         ] {
             assert!(e.contains(want), "{want} missing in {e}");
         }

@@ -19,6 +19,10 @@
 //!   so the copy is cheap next to what it saves on every packet.
 //! - Workers share one `DnsLinks`: the DNS exchange and the later connection
 //!   are different flows and may land on different workers.
+//! - A link learned from a configured internal resolver's own lookup is for
+//!   [`ANY_HOST`]: at the WAN gateway the resolver asks on behalf of hosts
+//!   whose queries never cross the mirror, so any internal host that then
+//!   connects to the address is the one to look at.
 
 use crate::intel::Indicator;
 use arc_swap::ArcSwap;
@@ -34,6 +38,10 @@ pub const MAX_TTL_S: u32 = 86_400;
 pub const MIN_TTL_S: u32 = 300;
 /// Default bound on links kept.
 pub const DEFAULT_CAP: usize = 65_536;
+
+/// The host of a link learned from an internal resolver's lookup: any
+/// internal host connecting to the address matches it.
+pub const ANY_HOST: IpAddr = IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED);
 
 /// An address some internal host got for a listed domain.
 #[derive(Clone, Debug)]
@@ -93,19 +101,21 @@ impl DnsLinks {
     }
 
     /// The domain `host` resolved to `remote`, if the link is still alive
-    /// at `ts_ns`.
+    /// at `ts_ns`, and whether it came from a resolver's lookup
+    /// ([`ANY_HOST`]) rather than the host's own.
     #[inline]
-    pub fn get(&self, host: IpAddr, remote: IpAddr, ts_ns: i64) -> Option<Indicator> {
+    pub fn get(&self, host: IpAddr, remote: IpAddr, ts_ns: i64) -> Option<(Indicator, bool)> {
         let links = self.links.load();
         if links.len == 0 {
             return None;
         }
-        links
-            .by_remote
-            .get(&remote)?
-            .iter()
-            .find(|l| l.host == host && ts_ns <= l.expires_ns)
-            .map(|l| l.indicator.clone())
+        let v = links.by_remote.get(&remote)?;
+        let alive = |l: &&Link| ts_ns <= l.expires_ns;
+        v.iter()
+            .filter(alive)
+            .find(|l| l.host == host)
+            .or_else(|| v.iter().filter(alive).find(|l| l.host == ANY_HOST))
+            .map(|l| (l.indicator.clone(), l.host == ANY_HOST))
     }
 
     /// Learn `(host, remote, indicator, ttl_s)` at `ts_ns`: expired links are
@@ -278,7 +288,7 @@ mod tests {
         let h = ip("10.0.0.5");
         l.learn(0, &[(h, ip("203.0.113.1"), ind("a.example"), 60)]);
         assert_eq!(
-            &*l.get(h, ip("203.0.113.1"), 100 * s).unwrap().value,
+            &*l.get(h, ip("203.0.113.1"), 100 * s).unwrap().0.value,
             "a.example"
         );
         assert!(

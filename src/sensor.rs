@@ -224,9 +224,18 @@ pub fn replay_parallel(
     // One table of DNS-learned links for all workers: the answer and the
     // later connection are different flows, often on different workers.
     let links = Arc::new(crate::correlate::DnsLinks::default());
+    let flows = crate::flow::FlowConfig {
+        max_flows: crate::flow::FlowConfig::default().max_flows / sizing.workers.max(1),
+        ..Default::default()
+    };
+    let mut worker = 0u64;
     let pipe = Pipeline::start(
         sizing,
-        || Engine::with_links(intel.clone(), units.clone(), links.clone()),
+        || {
+            worker += 1;
+            Engine::with_links(intel.clone(), units.clone(), links.clone())
+                .with_flow_config(flows, worker)
+        },
         tx,
     );
     {
@@ -318,10 +327,16 @@ pub fn run_live(
     let links = Arc::new(crate::correlate::DnsLinks::default());
     metrics.watch_links(links.clone());
     let correlate = cfg.dns_correlation;
+    let resolvers = cfg.resolvers();
+    let flows = cfg.flow_config(sizing.workers);
+    let mut worker = 0u64;
     let pipe = Pipeline::start(
         sizing,
         || {
-            let e = Engine::with_links(intel.clone(), units.clone(), links.clone());
+            worker += 1;
+            let e = Engine::with_links(intel.clone(), units.clone(), links.clone())
+                .with_resolvers(&resolvers)
+                .with_flow_config(flows, worker);
             if correlate {
                 e
             } else {

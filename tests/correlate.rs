@@ -181,3 +181,49 @@ fn workers_share_links() {
     let c = run(&mut tcp_worker, &[(1, connect(HOST, 1))]);
     assert_eq!(linked(&c).len(), 1);
 }
+
+/// At the WAN gateway only an internal resolver's own lookups are seen: its
+/// DNS hit is blamed on it and marked `via_resolver`, and the address it got
+/// finds the real client when that client connects.
+#[test]
+fn internal_resolver_hits_are_marked_and_its_answers_find_the_client() {
+    const LOCAL_RESOLVER: &str = "10.1.0.53";
+    let frames = [
+        (
+            0,
+            udp_frame(
+                ip(LOCAL_RESOLVER),
+                ip(RESOLVER),
+                40000,
+                53,
+                None,
+                &dns_query(11, "cdn.c2.example", RecordType::A),
+            ),
+        ),
+        (0, answer(11, "cdn.c2.example", &[], LOCAL_RESOLVER)),
+        (3, connect(OTHER, 1)),
+    ];
+    let mut e = engine(&["c2.example"]).with_resolvers(&[ip(LOCAL_RESOLVER)]);
+    let c = run(&mut e, &frames);
+    let q: Vec<_> = c
+        .hits
+        .iter()
+        .filter(|h| h.source == HitSource::DnsQuery)
+        .collect();
+    assert_eq!(q.len(), 1);
+    assert_eq!(q[0].host, ip(LOCAL_RESOLVER));
+    assert!(q[0].via_resolver);
+    assert!(alert_json(q[0], "s").contains("\"via_resolver\":true"));
+    let l = linked(&c);
+    assert_eq!(l.len(), 1, "{:?}", c.hits);
+    assert_eq!(l[0].host, ip(OTHER));
+    assert!(l[0].via_resolver);
+    assert_eq!(&*l[0].indicator.value, "c2.example");
+
+    // Not configured as a resolver: the link is the resolver's own, the
+    // client behind it is not found, and nothing says via_resolver.
+    let mut e = engine(&["c2.example"]);
+    let c = run(&mut e, &frames);
+    assert!(linked(&c).is_empty());
+    assert!(c.hits.iter().all(|h| !h.via_resolver));
+}

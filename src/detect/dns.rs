@@ -3,7 +3,7 @@
 //! links (see [`crate::correlate`]).
 
 use super::{Context, Engine, Observation, Pkt, Sink};
-use crate::correlate::Exchange;
+use crate::correlate::{ANY_HOST, Exchange};
 use crate::dns;
 use crate::intel::Snapshot;
 use crate::stats::HitSource;
@@ -24,6 +24,11 @@ impl Engine {
         if sink.wants_observations() {
             sink.observe(p.ts, &p.flow, &Observation::Dns(m));
         }
+        let querier = if m.response { p.flow.dst } else { p.flow.src };
+        let p = &Pkt {
+            via_resolver: self.is_resolver(querier),
+            ..*p
+        };
         // The querier is the host: the source of a query, the destination of
         // a response. Queries are matched on their names; responses on the
         // CNAME targets they reveal (the question was matched on the way out).
@@ -129,7 +134,10 @@ impl Engine {
             .iter()
             .filter_map(|a| match a.1 {
                 dns::Answer::A(ip, ttl) if !self.units.is_internal(ip) => {
-                    Some((host, ip, ind.clone(), ttl))
+                    // A resolver asks for the hosts behind it: whichever of
+                    // them connects to the address is the one to find.
+                    let who = if p.via_resolver { ANY_HOST } else { host };
+                    Some((who, ip, ind.clone(), ttl))
                 }
                 _ => None,
             })

@@ -77,6 +77,10 @@ pub struct Hit {
     /// The TCP flow the hit happened in (EVE `flow_id`, repeated in the
     /// flow's `flow` event).
     pub flow_id: Option<u64>,
+    /// DNS hit: the host is a configured internal resolver asking for some
+    /// client. Correlated hit: the address came from such a resolver's
+    /// lookup.
+    pub via_resolver: bool,
 }
 
 /// Protocol observations, for logging and ground-truth tests. Only built when
@@ -162,6 +166,9 @@ pub struct Engine {
     ended: Vec<FlowRecord>,
     /// Timestamp of the newest packet, for [`Engine::idle`].
     last_ts: i64,
+    /// Internal DNS resolvers (`dns_resolvers`): their queries are made for
+    /// other hosts.
+    resolvers: Vec<IpAddr>,
 }
 
 /// Facts about the current packet that every hit needs.
@@ -172,6 +179,9 @@ struct Pkt {
     vlan: Option<u16>,
     /// Slot and id of the TCP flow, when there is one.
     tcp: Option<(u32, u64)>,
+    /// A DNS hit whose querier is a configured internal resolver, or a flow
+    /// matched through an address such a resolver looked up.
+    via_resolver: bool,
 }
 
 impl Engine {
@@ -194,7 +204,21 @@ impl Engine {
             flows: FlowTable::new(FlowConfig::default(), 0),
             ended: Vec::new(),
             last_ts: i64::MIN,
+            resolvers: Vec::new(),
         }
+    }
+
+    /// Internal DNS resolvers: DNS hits of theirs are marked `via_resolver`
+    /// and the addresses they look up for listed names match any internal
+    /// host that connects to them.
+    pub fn with_resolvers(mut self, resolvers: &[IpAddr]) -> Engine {
+        self.resolvers = resolvers.to_vec();
+        self
+    }
+
+    /// A handful of addresses: a scan beats hashing, and only DNS packets ask.
+    fn is_resolver(&self, ip: IpAddr) -> bool {
+        self.resolvers.contains(&ip)
     }
 
     /// Size and timeouts of this worker's flow table; `salt` (the worker
@@ -272,6 +296,7 @@ impl Engine {
             },
             vlan: d.vlan,
             tcp: None,
+            via_resolver: false,
         };
         let tcp = match d.transport {
             Transport::Tcp {
@@ -381,7 +406,7 @@ impl Engine {
         let found = if self.units.is_internal(d.src) {
             self.links
                 .get(d.src, d.dst, p.ts)
-                .map(|i| (i, d.src, d.dst, true))
+                .map(|(i, via)| (i, via, d.src, d.dst, true))
         } else {
             None
         }
@@ -390,11 +415,12 @@ impl Engine {
                 .is_internal(d.dst)
                 .then(|| self.links.get(d.dst, d.src, p.ts))
                 .flatten()
-                .map(|i| (i, d.dst, d.src, false))
+                .map(|(i, via)| (i, via, d.dst, d.src, false))
         });
-        let Some((ind, host, remote, outbound)) = found else {
+        let Some((ind, via_resolver, host, remote, outbound)) = found else {
             return;
         };
+        let p = &Pkt { via_resolver, ..*p };
         if self.repeat_in_flow(host, remote, p, HitSource::DnsLink) {
             return;
         }
@@ -513,6 +539,7 @@ impl Engine {
             outbound,
             context,
             flow_id: p.tcp.map(|(_, id)| id),
+            via_resolver: p.via_resolver,
         });
     }
 }
