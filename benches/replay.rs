@@ -2,6 +2,9 @@
 //! reading thread (no pipeline, no queues), against the floor. Shows what
 //! one core does per packet; `benches/pipeline.rs` measures the sensor.
 //!
+//! Rows: everything on (the default engine), DNS correlation off, TCP flow
+//! table and reassembly off, both off: what each costs.
+//!
 //! Usage: cargo bench --bench replay -- [PCAP_DIR]
 //! PCAP_DIR holds gen-gateway-pcap.py output (traffic.pcap, units.csv,
 //! feeds/, and a feeds.toml); default: tests/corpus/gateway-small.
@@ -19,6 +22,7 @@ use std::time::Instant;
 /// Counts hits and formats each as its alert line, as the real sink does.
 struct CountingSink {
     hits: u64,
+    flows: u64,
     bytes: usize,
 }
 
@@ -26,6 +30,11 @@ impl Sink for CountingSink {
     fn hit(&mut self, hit: Hit) {
         self.hits += 1;
         self.bytes += gatewatch::alert::alert_json(&hit, "bench").len();
+    }
+
+    fn flow(&mut self, flow: gatewatch::flow::FlowRecord) {
+        self.flows += 1;
+        self.bytes += gatewatch::alert::flow_json(&flow, "bench").len();
     }
 }
 
@@ -72,20 +81,42 @@ fn main() {
         t.elapsed().as_secs_f64(),
     );
 
-    let mut engine = Engine::new(Arc::new(Intel::new(snap)), Arc::new(units));
-    let mut sink = CountingSink { hits: 0, bytes: 0 };
-    reset_peak_rss();
-    let t = Instant::now();
-    read_file(&pcap, |p| engine.process(p, &mut sink));
-    report(
-        "engine inline, 1 thread",
-        engine.stats.packets,
-        engine.stats.bytes,
-        t.elapsed().as_secs_f64(),
-    );
-    println!(
-        "hits: {}  lost/parse errors: {}",
-        sink.hits,
-        engine.stats.lost()
-    );
+    let intel = Arc::new(Intel::new(snap));
+    let units = Arc::new(units);
+    for (label, correlate, reassemble) in [
+        ("engine, all on", true, true),
+        ("  correlation off", false, true),
+        ("  reassembly off", true, false),
+        ("  both off", false, false),
+    ] {
+        let mut engine = Engine::new(intel.clone(), units.clone());
+        if !correlate {
+            engine = engine.without_correlation();
+        }
+        if !reassemble {
+            engine = engine.without_reassembly();
+        }
+        let mut sink = CountingSink {
+            hits: 0,
+            flows: 0,
+            bytes: 0,
+        };
+        reset_peak_rss();
+        let t = Instant::now();
+        read_file(&pcap, |p| engine.process(p, &mut sink));
+        engine.finish(&mut sink);
+        report(
+            label,
+            engine.stats.packets,
+            engine.stats.bytes,
+            t.elapsed().as_secs_f64(),
+        );
+        println!(
+            "    hits {}  flow events {}  flows tracked {}  lost/parse errors {}",
+            sink.hits,
+            sink.flows,
+            engine.stats.flows.created,
+            engine.stats.lost()
+        );
+    }
 }

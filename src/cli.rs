@@ -214,6 +214,10 @@ pub struct ReplayArgs {
     /// names seen in the packets themselves).
     #[arg(long)]
     pub no_dns_correlation: bool,
+    /// No TCP flow table or reassembly: each segment is read alone (for
+    /// comparison; messages split over segments are then missed).
+    #[arg(long)]
+    pub no_reassembly: bool,
     /// An internal DNS resolver (repeat for several): its DNS hits are
     /// marked `via_resolver`, and the addresses it looks up for listed names
     /// match any internal host that connects to them.
@@ -353,6 +357,9 @@ fn cmd_replay(a: ReplayArgs) -> Result<ExitCode> {
         engine = engine.without_correlation();
     }
     engine = engine.with_resolvers(&a.dns_resolvers);
+    if a.no_reassembly {
+        engine = engine.without_reassembly();
+    }
     let alerts = open_output(&a.alerts, a.append)
         .with_context(|| format!("{}: cannot open alert log", a.alerts.display()))?;
     let observations = match &a.observations {

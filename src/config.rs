@@ -124,6 +124,10 @@ pub struct Config {
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FlowsConfig {
+    /// Track TCP flows and reassemble segments (default on). Off: each
+    /// segment is read alone, no `flow` events.
+    #[serde(default = "default_true")]
+    pub reassembly: bool,
     /// Flows tracked at once, all workers together (split evenly).
     #[serde(default = "default_flows_max")]
     pub max: usize,
@@ -140,6 +144,7 @@ pub struct FlowsConfig {
 impl Default for FlowsConfig {
     fn default() -> Self {
         FlowsConfig {
+            reassembly: true,
             max: default_flows_max(),
             embryonic_timeout_s: default_embryonic(),
             established_timeout_s: default_established(),

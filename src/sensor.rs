@@ -328,6 +328,7 @@ pub fn run_live(
     metrics.watch_links(links.clone());
     let correlate = cfg.dns_correlation;
     let resolvers = cfg.resolvers();
+    let reassemble = cfg.flows.reassembly;
     let flows = cfg.flow_config(sizing.workers);
     let mut worker = 0u64;
     let pipe = Pipeline::start(
@@ -337,6 +338,11 @@ pub fn run_live(
             let e = Engine::with_links(intel.clone(), units.clone(), links.clone())
                 .with_resolvers(&resolvers)
                 .with_flow_config(flows, worker);
+            let e = if reassemble {
+                e
+            } else {
+                e.without_reassembly()
+            };
             if correlate {
                 e
             } else {

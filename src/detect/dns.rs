@@ -129,6 +129,7 @@ impl Engine {
             }
         }
         let Some(ind) = listed else { return };
+        let ind = std::sync::Arc::new(ind);
         let new: Vec<_> = m
             .answers
             .iter()

@@ -169,6 +169,9 @@ pub struct Engine {
     /// Internal DNS resolvers (`dns_resolvers`): their queries are made for
     /// other hosts.
     resolvers: Vec<IpAddr>,
+    /// TCP flow table and stream ordering on (the default); off, each
+    /// segment is read on its own (for comparison benchmarks).
+    reassemble: bool,
 }
 
 /// Facts about the current packet that every hit needs.
@@ -205,7 +208,15 @@ impl Engine {
             ended: Vec::new(),
             last_ts: i64::MIN,
             resolvers: Vec::new(),
+            reassemble: true,
         }
+    }
+
+    /// No flow table and no reassembly: each TCP segment is read on its own
+    /// and no `flow` events are produced. For measuring what they cost.
+    pub fn without_reassembly(mut self) -> Engine {
+        self.reassemble = false;
+        self
     }
 
     /// Internal DNS resolvers: DNS hits of theirs are marked `via_resolver`
@@ -307,7 +318,7 @@ impl Engine {
                 seq,
                 payload,
                 ..
-            } => {
+            } if self.reassemble => {
                 let seg = Segment {
                     syn,
                     ack,
@@ -330,6 +341,10 @@ impl Engine {
                 if let Some(m) = dns_wire::parse(payload, &mut self.stats) {
                     self.on_dns(&snap, &m, &p, sink);
                 }
+            }
+            Transport::Tcp { payload, .. } if !self.reassemble && !payload.is_empty() => {
+                let dns_port = sp == dns_wire::PORT || dp == dns_wire::PORT;
+                self.on_tcp_alone(&snap, payload, dns_port, &p, sink);
             }
             _ => {}
         }

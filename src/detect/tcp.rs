@@ -130,6 +130,25 @@ impl Engine {
         }
     }
 
+    /// A segment read on its own, without the flow table: whatever does not
+    /// end inside it is counted as truncated.
+    pub(super) fn on_tcp_alone<S: Sink>(
+        &mut self,
+        snap: &Snapshot,
+        payload: &[u8],
+        dns_port: bool,
+        p: &Pkt,
+        sink: &mut S,
+    ) {
+        if dns_port {
+            if self.read_dns_frames(snap, payload, p, sink) < payload.len() {
+                self.stats.error(Reason::DnsTcpPartial);
+            }
+        } else {
+            self.read_app(snap, payload, true, p, sink);
+        }
+    }
+
     fn finish_streams(&mut self, t: Tracked) {
         let s = &mut self.flows.get_mut(t.slot).streams;
         s.done(TO_SERVER);
