@@ -35,7 +35,7 @@ impl Sink for Count {
 
 /// Client `i`: 10.x.y.z with a port, talking to one of 4,096 servers.
 fn ends(i: u64) -> (IpAddr, u16, IpAddr) {
-    let c = Ipv4Addr::from(0x0a00_0000 | (i as u32 / 16 & 0x00ff_ffff));
+    let c = Ipv4Addr::from(0x0a00_0000 | ((i as u32 / 16) & 0x00ff_ffff));
     let port = 20_000 + (i % 16) as u16 * 1000 + (i / 16 % 1000) as u16;
     let s = Ipv4Addr::from(0xcb00_7100 | (i % 4096) as u32);
     (c.into(), port, s.into())
