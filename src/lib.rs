@@ -21,6 +21,7 @@ pub mod decode;
 pub mod detect;
 pub mod dns;
 pub mod export;
+pub mod hostnames;
 pub mod http;
 pub mod intel;
 pub mod metrics;
