@@ -1,6 +1,7 @@
 //! The read-only JSON API served next to `/metrics` (same localhost
 //! listener): `GET /api/units`, `GET /api/offenders?unit=CODE&status=open`,
-//! `GET /api/hosts/{ip}`. Each request opens the store read-only (WAL: it
+//! `GET /api/hosts/{ip}` (with its status events and the names the address
+//! went by, latest first). Each request opens the store read-only (WAL: it
 //! never blocks the sensor's writer); every value reaches SQL as a bound
 //! parameter.
 
@@ -106,6 +107,7 @@ fn host(s: &Store, raw: &str) -> Result<(u16, Value), StoreError> {
         .collect();
     let mut v = json!(detail);
     v["events"] = Value::Array(events);
+    v["names"] = json!(s.host_names(ip)?);
     Ok((200, v))
 }
 
@@ -165,6 +167,47 @@ mod tests {
         assert!(parse_query("unit=%zz").is_err());
         assert!(parse_query("unit=%ff").is_err());
         assert_eq!(percent_decode("a+b").unwrap(), "a b");
+    }
+
+    #[test]
+    fn host_view_lists_names_latest_first() {
+        use crate::hostnames::NameSource;
+        use crate::store::writer::{NameRecord, StoreRecord, StoreWriter};
+        let d = tempfile::tempdir().unwrap();
+        let db = d.path().join("g.db");
+        let w = StoreWriter::start(Store::open(&db).unwrap(), 16, None);
+        let ip: IpAddr = "10.20.1.13".parse().unwrap();
+        let name = |n: &str, ts_ns| NameRecord {
+            ts_ns,
+            ip,
+            name: n.into(),
+            mac: None,
+            source: NameSource::Netbios,
+        };
+        w.put_name(name("PC-OLD", 1));
+        w.put(StoreRecord {
+            ts_ns: 2,
+            host: ip,
+            unit: "U1".into(),
+            unit_name: "Unit".into(),
+            value: "evil.example".into(),
+            kind: "domain",
+            feed: "f".into(),
+            category: "c2".into(),
+            severity: "high",
+            json: "{}".into(),
+        });
+        w.put_name(name("PC-NEW", 3));
+        w.finish();
+        let (code, v) = route(Some(&db), "GET", "/api/hosts/10.20.1.13");
+        assert_eq!(code, 200, "{v}");
+        assert_eq!(v["hostname"], "PC-NEW");
+        let names = v["names"].as_array().unwrap();
+        assert_eq!(names.len(), 2);
+        assert_eq!(names[0]["name"], "PC-NEW");
+        assert_eq!(names[0]["source"], "netbios");
+        assert_eq!(names[1]["name"], "PC-OLD");
+        assert_eq!(names[1]["last_seen_ns"], 1);
     }
 
     #[test]

@@ -22,6 +22,7 @@ pub mod detect;
 pub mod dns;
 pub mod export;
 pub mod flow;
+pub mod hostnames;
 pub mod http;
 pub mod intel;
 pub mod metrics;

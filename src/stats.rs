@@ -46,10 +46,17 @@ pub enum Reason {
     HttpMalformed,
     /// HTTP request headers that do not end inside this segment.
     HttpTruncated,
+    /// A DHCP, NetBIOS name service or mDNS message on its port that is cut
+    /// short or inconsistent (lengths, option list, name encoding).
+    HostNameMalformed,
+    /// A well-formed host name announcement whose name is unsafe to show
+    /// (empty, over 253 bytes, control characters, not UTF-8). The packet was
+    /// understood, so this is not counted as lost input.
+    HostNameRejected,
 }
 
 impl Reason {
-    pub const ALL: [Reason; 17] = [
+    pub const ALL: [Reason; 19] = [
         Reason::SnaplenCut,
         Reason::LinkTruncated,
         Reason::LinkTypeUnsupported,
@@ -67,6 +74,8 @@ impl Reason {
         Reason::TlsTruncated,
         Reason::HttpMalformed,
         Reason::HttpTruncated,
+        Reason::HostNameMalformed,
+        Reason::HostNameRejected,
     ];
 
     /// Stable snake_case name, used in logs, `--stats` and metric labels.
@@ -89,13 +98,15 @@ impl Reason {
             Reason::TlsTruncated => "tls_truncated",
             Reason::HttpMalformed => "http_malformed",
             Reason::HttpTruncated => "http_truncated",
+            Reason::HostNameMalformed => "host_name_malformed",
+            Reason::HostNameRejected => "host_name_rejected",
         }
     }
 
     /// Whether the reason means input was lost (as opposed to merely
     /// uninteresting traffic such as ARP). Lost input sets the replay exit code.
     pub fn is_loss(self) -> bool {
-        !matches!(self, Reason::NonIp)
+        !matches!(self, Reason::NonIp | Reason::HostNameRejected)
     }
 }
 

@@ -68,7 +68,27 @@ const MIGRATIONS: &[&str] = &[
         actor  TEXT NOT NULL,
         note   TEXT NOT NULL
     );",
+    // 2: what each address was called, per name source, with when: the
+    // history behind hosts.hostname (the latest name). One row per
+    // (ip, name, source, mac); a NULL mac (no DHCP) is its own key.
+    "CREATE TABLE host_names (
+        ip         TEXT NOT NULL,
+        name       TEXT NOT NULL,
+        mac        TEXT,
+        source     TEXT NOT NULL,
+        first_seen INTEGER NOT NULL,
+        last_seen  INTEGER NOT NULL
+    );
+    CREATE UNIQUE INDEX host_names_key
+        ON host_names (ip, name, source, coalesce(mac, ''));",
 ];
+
+/// Order of an address's names, latest first: the name seen most recently;
+/// at the same time a DHCP host name first (what the machine calls itself),
+/// then the FQDN, NetBIOS, mDNS. The first is what `hosts.hostname` shows.
+pub(crate) const NAME_ORDER: &str = "last_seen DESC,
+    CASE source WHEN 'dhcp' THEN 0 WHEN 'dhcp_fqdn' THEN 1 WHEN 'netbios' THEN 2 ELSE 3 END,
+    name";
 
 /// The schema version this build writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -241,7 +261,13 @@ impl Store {
     }
 
     fn migrate(&mut self, from: i64) -> Result<(), StoreError> {
-        for (i, sql) in MIGRATIONS.iter().enumerate().skip(from as usize) {
+        self.migrate_range(from, SCHEMA_VERSION)
+    }
+
+    /// Run the steps that take schema `from` to schema `upto`.
+    fn migrate_range(&mut self, from: i64, upto: i64) -> Result<(), StoreError> {
+        let steps = MIGRATIONS.iter().enumerate().take(upto as usize);
+        for (i, sql) in steps.skip(from as usize) {
             let to = i as i64 + 1;
             let tx = self
                 .conn
@@ -257,6 +283,28 @@ impl Store {
             );
         }
         Ok(())
+    }
+
+    /// Create a new store at `path` with only the first `version` schema
+    /// steps, as an older gatewatch left it: migration tests start from a
+    /// real older store instead of a copy of its schema.
+    #[doc(hidden)]
+    pub fn create_with_schema(path: &Path, version: i64) -> Result<(), StoreError> {
+        if !(0..=SCHEMA_VERSION).contains(&version) || path.exists() {
+            return Err(StoreError::Invalid(format!(
+                "{}: cannot create a schema {version} store here",
+                path.display()
+            )));
+        }
+        let conn = Connection::open(path).map_err(|source| StoreError::Open {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let mut s = Store {
+            conn,
+            path: path.to_path_buf(),
+        };
+        s.migrate_range(0, version)
     }
 
     pub fn path(&self) -> &Path {

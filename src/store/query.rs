@@ -1,7 +1,7 @@
 //! Read-side queries: offender lists for exports and the API, per-unit
 //! figures for the campaign report. Parameterised SQL only.
 
-use super::{HostRow, Status, Store, StoreError, host_row};
+use super::{HostRow, NAME_ORDER, Status, Store, StoreError, host_row};
 use rusqlite::params;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -40,6 +40,18 @@ pub struct OffenderDetail {
     /// The most severe feed severity among its hits.
     pub severity: String,
     pub cleaned_at_ns: Option<i64>,
+}
+
+/// One name an address went by, from one source, and when.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct NameSeen {
+    pub name: String,
+    /// `dhcp`, `dhcp_fqdn`, `netbios` or `mdns`.
+    pub source: String,
+    /// `aa:bb:cc:dd:ee:ff` when the source carries it (DHCP).
+    pub mac: Option<String>,
+    pub first_seen_ns: i64,
+    pub last_seen_ns: i64,
 }
 
 /// The figures of one unit for a reporting period.
@@ -140,6 +152,31 @@ impl Store {
             .map_err(|e| self.err(e))?;
         st.query_map(params![ip.to_string()], |r| {
             Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+        })
+        .and_then(|r| r.collect())
+        .map_err(|e| self.err(e))
+    }
+
+    /// What `ip` was called, latest first (the first is the host's
+    /// `hostname`): a renamed machine, or an address a DHCP pool gave to
+    /// several machines, shows each name with when it was seen. Any address
+    /// may be asked, offender or not.
+    pub fn host_names(&self, ip: std::net::IpAddr) -> Result<Vec<NameSeen>, StoreError> {
+        let mut st = self
+            .conn
+            .prepare(&format!(
+                "SELECT name, source, mac, first_seen, last_seen FROM host_names
+                 WHERE ip = ?1 ORDER BY {NAME_ORDER}"
+            ))
+            .map_err(|e| self.err(e))?;
+        st.query_map(params![ip.to_string()], |r| {
+            Ok(NameSeen {
+                name: r.get(0)?,
+                source: r.get(1)?,
+                mac: r.get(2)?,
+                first_seen_ns: r.get(3)?,
+                last_seen_ns: r.get(4)?,
+            })
         })
         .and_then(|r| r.collect())
         .map_err(|e| self.err(e))

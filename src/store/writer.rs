@@ -1,5 +1,5 @@
-//! The store's only writer: a thread that takes hit records from a bounded
-//! queue and commits them in batches.
+//! The store's only writer: a thread that takes hit and host-name records
+//! from one bounded queue and commits them in batches.
 //!
 //! The sink offers records with `try_send`: a slow or full disk fills the
 //! queue, and what does not fit is counted (`overflow`), never waited for,
@@ -7,9 +7,14 @@
 //! least every [`FLUSH_EVERY`], so a `kill -9` loses at most that much; a
 //! failed commit (disk full, locked) is counted, logged and retried with the
 //! same batch on the next tick.
+//!
+//! Host names share the queue with hits, in arrival order, so a hit that
+//! creates a host picks up a name learned just before it, and a name learned
+//! later updates the host (`hosts.hostname` is always the latest name).
 
-use super::{Store, StoreError};
+use super::{NAME_ORDER, Store, StoreError};
 use crate::detect::Hit;
+use crate::hostnames::{HostName, NameSource};
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TrySendError, bounded};
 use rusqlite::{OptionalExtension, Transaction, params};
 use std::collections::HashMap;
@@ -59,6 +64,44 @@ impl StoreRecord {
     }
 }
 
+/// One host name as the store keeps it: `ip` was called `name` at `ts_ns`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NameRecord {
+    pub ts_ns: i64,
+    pub ip: IpAddr,
+    pub name: String,
+    /// The client's hardware address when the protocol carries it (DHCP).
+    pub mac: Option<[u8; 6]>,
+    pub source: NameSource,
+}
+
+impl NameRecord {
+    /// A name parsed from a packet captured at `ts_ns`.
+    pub fn from_host_name(ts_ns: i64, n: HostName) -> NameRecord {
+        NameRecord {
+            ts_ns,
+            ip: n.ip,
+            name: n.name,
+            mac: n.mac,
+            source: n.source,
+        }
+    }
+}
+
+/// `aa:bb:cc:dd:ee:ff`, the form `host_names.mac` holds.
+pub fn mac_text(m: &[u8; 6]) -> String {
+    format!(
+        "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
+        m[0], m[1], m[2], m[3], m[4], m[5]
+    )
+}
+
+/// What the queue carries: hits and names in the order they were seen.
+enum StoreMsg {
+    Hit(StoreRecord),
+    Name(NameRecord),
+}
+
 /// Counters shared with metrics.
 #[derive(Debug, Default)]
 pub struct WriterStats {
@@ -70,11 +113,28 @@ pub struct WriterStats {
     pub errors: AtomicU64,
     /// Committed transactions.
     pub batches: AtomicU64,
+    /// Host-name records committed.
+    pub names_written: AtomicU64,
+    /// Host-name records refused because the queue (or backlog) was full.
+    pub names_overflow: AtomicU64,
+}
+
+impl WriterStats {
+    /// Count records that will not be written, by kind.
+    fn lost(&self, msgs: &[StoreMsg]) {
+        let names = msgs
+            .iter()
+            .filter(|m| matches!(m, StoreMsg::Name(_)))
+            .count() as u64;
+        self.names_overflow.fetch_add(names, Ordering::Relaxed);
+        self.overflow
+            .fetch_add(msgs.len() as u64 - names, Ordering::Relaxed);
+    }
 }
 
 /// Handle to the writer thread.
 pub struct StoreWriter {
-    tx: Sender<StoreRecord>,
+    tx: Sender<StoreMsg>,
     handle: std::thread::JoinHandle<()>,
     pub stats: Arc<WriterStats>,
 }
@@ -96,20 +156,41 @@ impl StoreWriter {
 
     /// Queue a record without waiting; false (and counted) when full.
     pub fn offer(&self, rec: StoreRecord) -> bool {
-        match self.tx.try_send(rec) {
-            Ok(()) => true,
-            Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
-                self.stats.overflow.fetch_add(1, Ordering::Relaxed);
-                false
-            }
-        }
+        self.try_queue(StoreMsg::Hit(rec))
     }
 
     /// Queue a record, waiting for room: for replay, where nothing is
     /// captured live and no hit may be left out of the store.
     pub fn put(&self, rec: StoreRecord) {
-        if self.tx.send(rec).is_err() {
-            self.stats.overflow.fetch_add(1, Ordering::Relaxed);
+        self.queue(StoreMsg::Hit(rec));
+    }
+
+    /// Queue a host name without waiting, on the same bounded queue as hits;
+    /// false (and counted in `names_overflow`) when full. For live capture:
+    /// a name is announced again (DHCP renewals, NetBIOS refreshes), a
+    /// stalled sensor is not.
+    pub fn offer_name(&self, rec: NameRecord) -> bool {
+        self.try_queue(StoreMsg::Name(rec))
+    }
+
+    /// Queue a host name, waiting for room: for replay.
+    pub fn put_name(&self, rec: NameRecord) {
+        self.queue(StoreMsg::Name(rec));
+    }
+
+    fn try_queue(&self, msg: StoreMsg) -> bool {
+        match self.tx.try_send(msg) {
+            Ok(()) => true,
+            Err(TrySendError::Full(m)) | Err(TrySendError::Disconnected(m)) => {
+                self.stats.lost(std::slice::from_ref(&m));
+                false
+            }
+        }
+    }
+
+    fn queue(&self, msg: StoreMsg) {
+        if let Err(e) = self.tx.send(msg) {
+            self.stats.lost(std::slice::from_ref(&e.0));
         }
     }
 
@@ -126,12 +207,12 @@ impl StoreWriter {
 
 fn run(
     mut store: Store,
-    rx: Receiver<StoreRecord>,
+    rx: Receiver<StoreMsg>,
     stats: Arc<WriterStats>,
     capacity: usize,
     retention: Option<Duration>,
 ) {
-    let mut batch: Vec<StoreRecord> = Vec::new();
+    let mut batch: Vec<StoreMsg> = Vec::new();
     let mut ids: HashMap<(String, String), i64> = HashMap::new();
     let mut last_flush = Instant::now();
     // None: prune after the first commit, then every PRUNE_EVERY.
@@ -166,10 +247,17 @@ fn run(
         last_flush = Instant::now();
         match commit(&mut store, &batch, &mut ids) {
             Ok(()) => {
-                newest_ns = batch.iter().map(|r| r.ts_ns).fold(newest_ns, i64::max);
+                let mut names = 0;
+                for m in &batch {
+                    match m {
+                        StoreMsg::Hit(r) => newest_ns = newest_ns.max(r.ts_ns),
+                        StoreMsg::Name(_) => names += 1,
+                    }
+                }
+                stats.names_written.fetch_add(names, Ordering::Relaxed);
                 stats
                     .written
-                    .fetch_add(batch.len() as u64, Ordering::Relaxed);
+                    .fetch_add(batch.len() as u64 - names, Ordering::Relaxed);
                 stats.batches.fetch_add(1, Ordering::Relaxed);
                 batch.clear();
                 failures_in_a_row = 0;
@@ -184,17 +272,15 @@ fn run(
                 }
                 if batch.len() > capacity {
                     let excess = batch.len() - capacity;
+                    stats.lost(&batch[..excess]);
                     batch.drain(..excess);
-                    stats.overflow.fetch_add(excess as u64, Ordering::Relaxed);
                 }
                 if closed && failures_in_a_row >= 3 {
                     tracing::error!(
-                        "store: {} hit(s) not written at shutdown (they are in the alert log)",
+                        "store: {} record(s) not written at shutdown (hits are in the alert log)",
                         batch.len()
                     );
-                    stats
-                        .overflow
-                        .fetch_add(batch.len() as u64, Ordering::Relaxed);
+                    stats.lost(&batch);
                     batch.clear();
                 } else if !closed {
                     std::thread::sleep(FLUSH_EVERY);
@@ -219,7 +305,7 @@ fn run(
 /// Write one batch in one transaction.
 fn commit(
     store: &mut Store,
-    batch: &[StoreRecord],
+    batch: &[StoreMsg],
     ids: &mut HashMap<(String, String), i64>,
 ) -> Result<(), StoreError> {
     let path = store.path().to_path_buf();
@@ -231,7 +317,7 @@ fn commit(
 
 fn write_all(
     tx: &Transaction<'_>,
-    batch: &[StoreRecord],
+    batch: &[StoreMsg],
     ids: &mut HashMap<(String, String), i64>,
 ) -> rusqlite::Result<()> {
     let mut unit = tx.prepare_cached(
@@ -246,16 +332,20 @@ fn write_all(
          RETURNING id",
     )?;
     let mut prior = tx.prepare_cached("SELECT status, cleaned_at FROM hosts WHERE ip = ?1")?;
-    let mut host = tx.prepare_cached(
-        "INSERT INTO hosts (ip, unit, first_seen, last_seen, hits) VALUES (?1, ?2, ?3, ?3, 1)
+    let latest =
+        format!("(SELECT name FROM host_names WHERE ip = ?1 ORDER BY {NAME_ORDER} LIMIT 1)");
+    // A new host takes the latest name already learned for its address.
+    let mut host = tx.prepare_cached(&format!(
+        "INSERT INTO hosts (ip, unit, hostname, first_seen, last_seen, hits)
+         VALUES (?1, ?2, {latest}, ?3, ?3, 1)
          ON CONFLICT (ip) DO UPDATE SET
            unit = excluded.unit,
            first_seen = min(first_seen, excluded.first_seen),
            last_seen = max(last_seen, excluded.last_seen),
            hits = hits + 1,
            status = CASE WHEN status = 'cleaned' AND excluded.last_seen > cleaned_at
-                         THEN 'reinfected' ELSE status END",
-    )?;
+                         THEN 'reinfected' ELSE status END"
+    ))?;
     let mut event = tx.prepare_cached(
         "INSERT INTO host_events (ip, at, status, actor, note)
          VALUES (?1, ?2, 'reinfected', 'gatewatch', ?3)",
@@ -270,8 +360,28 @@ fn write_all(
     )?;
     let mut alert =
         tx.prepare_cached("INSERT INTO alerts (ts, ip, indicator, json) VALUES (?1, ?2, ?3, ?4)")?;
+    let mut name = tx.prepare_cached(
+        "INSERT INTO host_names (ip, name, mac, source, first_seen, last_seen)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?5)
+         ON CONFLICT (ip, name, source, coalesce(mac, '')) DO UPDATE SET
+           first_seen = min(first_seen, excluded.first_seen),
+           last_seen = max(last_seen, excluded.last_seen)",
+    )?;
+    let mut host_name = tx.prepare_cached(&format!(
+        "UPDATE hosts SET hostname = {latest} WHERE ip = ?1"
+    ))?;
     let mut units_seen: Vec<&str> = Vec::new();
-    for r in batch {
+    for msg in batch {
+        let r = match msg {
+            StoreMsg::Hit(r) => r,
+            StoreMsg::Name(n) => {
+                let ip = n.ip.to_string();
+                let mac = n.mac.as_ref().map(mac_text);
+                name.execute(params![ip, n.name, mac, n.source.as_str(), n.ts_ns])?;
+                host_name.execute(params![ip])?;
+                continue;
+            }
+        };
         if !units_seen.contains(&r.unit.as_str()) {
             unit.execute(params![r.unit, r.unit_name])?;
             units_seen.push(&r.unit);

@@ -4,8 +4,11 @@
 //! next to the real captures.
 
 use crate::attribution::{Units, default_internal};
+pub mod names;
 pub mod synth;
 pub mod tcp;
+
+pub use names::{dhcp_request, mdns_announcement, nbns_registration};
 
 use crate::capture::file::read_file;
 use crate::detect::{Engine, FlowKey, Hit, Observation, Sink};
