@@ -40,16 +40,25 @@ pub enum Reason {
     DnsTcpPartial,
     /// A TLS handshake record that claims to be a ClientHello but is malformed.
     TlsMalformed,
-    /// A ClientHello cut before its extensions (needs reassembly, see issue 6).
+    /// A ClientHello cut before its extensions (needs reassembly, see issue 6),
+    /// or one in QUIC CRYPTO frames whose server name lies past the bytes
+    /// `quic` keeps per connection.
     TlsTruncated,
     /// Something that starts like an HTTP request but does not parse.
     HttpMalformed,
     /// HTTP request headers that do not end inside this segment.
     HttpTruncated,
+    /// A QUIC v1/v2 Initial with a broken header, varint, length or frame.
+    QuicMalformed,
+    /// A QUIC Initial whose AEAD tag does not match the keys its connection
+    /// ID gives. Not counted as loss: anyone can derive those keys, so this
+    /// means the datagram is no client Initial we can read (a later Initial
+    /// under a server-chosen connection ID, or not QUIC at all).
+    QuicDecryptFailed,
 }
 
 impl Reason {
-    pub const ALL: [Reason; 17] = [
+    pub const ALL: [Reason; 19] = [
         Reason::SnaplenCut,
         Reason::LinkTruncated,
         Reason::LinkTypeUnsupported,
@@ -67,6 +76,8 @@ impl Reason {
         Reason::TlsTruncated,
         Reason::HttpMalformed,
         Reason::HttpTruncated,
+        Reason::QuicMalformed,
+        Reason::QuicDecryptFailed,
     ];
 
     /// Stable snake_case name, used in logs, `--stats` and metric labels.
@@ -89,13 +100,15 @@ impl Reason {
             Reason::TlsTruncated => "tls_truncated",
             Reason::HttpMalformed => "http_malformed",
             Reason::HttpTruncated => "http_truncated",
+            Reason::QuicMalformed => "quic_malformed",
+            Reason::QuicDecryptFailed => "quic_decrypt_failed",
         }
     }
 
     /// Whether the reason means input was lost (as opposed to merely
     /// uninteresting traffic such as ARP). Lost input sets the replay exit code.
     pub fn is_loss(self) -> bool {
-        !matches!(self, Reason::NonIp)
+        !matches!(self, Reason::NonIp | Reason::QuicDecryptFailed)
     }
 }
 
