@@ -278,8 +278,9 @@ impl QuicAssembler {
         }
     }
 
-    /// Losing marks early can only repeat a report, never lose one, so a
-    /// full table is simply emptied when expiry does not make room.
+    /// Losing marks early can only repeat a report (or count a later ACK
+    /// Initial as undecryptable), never lose one, so a full table is simply
+    /// emptied when expiry does not make room.
     fn mark_done(&mut self, key: u64, ts_ns: i64) {
         if self.done.len() >= MAX_DONE {
             self.done.retain(|_, at| fresh(*at, ts_ns));
