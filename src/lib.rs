@@ -30,6 +30,7 @@ pub mod name;
 pub mod netrange;
 pub mod offenders;
 pub mod pipeline;
+pub mod quic;
 pub mod replay;
 pub mod report;
 pub mod sensor;

@@ -40,7 +40,9 @@ pub enum Reason {
     DnsTcpPartial,
     /// A TLS handshake record that claims to be a ClientHello but is malformed.
     TlsMalformed,
-    /// A ClientHello cut before its extensions (needs reassembly, see issue 6).
+    /// A ClientHello cut before its extensions (needs reassembly, see issue 6),
+    /// or one in QUIC CRYPTO frames whose server name lies past the bytes
+    /// `quic` keeps per connection.
     TlsTruncated,
     /// Something that starts like an HTTP request but does not parse.
     HttpMalformed,
@@ -53,10 +55,17 @@ pub enum Reason {
     /// (empty, over 253 bytes, control characters, not UTF-8). The packet was
     /// understood, so this is not counted as lost input.
     HostNameRejected,
+    /// A QUIC v1/v2 Initial with a broken header, varint, length or frame.
+    QuicMalformed,
+    /// A QUIC Initial whose AEAD tag does not match the keys its connection
+    /// ID gives. Not counted as loss: anyone can derive those keys, so this
+    /// means the datagram is no client Initial we can read (a later Initial
+    /// under a server-chosen connection ID, or not QUIC at all).
+    QuicDecryptFailed,
 }
 
 impl Reason {
-    pub const ALL: [Reason; 19] = [
+    pub const ALL: [Reason; 21] = [
         Reason::SnaplenCut,
         Reason::LinkTruncated,
         Reason::LinkTypeUnsupported,
@@ -76,6 +85,8 @@ impl Reason {
         Reason::HttpTruncated,
         Reason::HostNameMalformed,
         Reason::HostNameRejected,
+        Reason::QuicMalformed,
+        Reason::QuicDecryptFailed,
     ];
 
     /// Stable snake_case name, used in logs, `--stats` and metric labels.
@@ -100,13 +111,18 @@ impl Reason {
             Reason::HttpTruncated => "http_truncated",
             Reason::HostNameMalformed => "host_name_malformed",
             Reason::HostNameRejected => "host_name_rejected",
+            Reason::QuicMalformed => "quic_malformed",
+            Reason::QuicDecryptFailed => "quic_decrypt_failed",
         }
     }
 
     /// Whether the reason means input was lost (as opposed to merely
     /// uninteresting traffic such as ARP). Lost input sets the replay exit code.
     pub fn is_loss(self) -> bool {
-        !matches!(self, Reason::NonIp | Reason::HostNameRejected)
+        !matches!(
+            self,
+            Reason::NonIp | Reason::HostNameRejected | Reason::QuicDecryptFailed
+        )
     }
 }
 

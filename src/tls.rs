@@ -64,8 +64,21 @@ pub fn client_hello(payload: &[u8]) -> ClientHello<'_> {
     if rec_len < 4 {
         return ClientHello::Malformed;
     }
-    let record = &payload[5..payload.len().min(5 + rec_len)];
-    let mut c = Cur { b: record };
+    client_hello_message(&payload[5..payload.len().min(5 + rec_len)])
+}
+
+/// Look for a ClientHello handshake message (type, 3-byte length, body) at
+/// the start of `msg`, without a record header: QUIC carries the handshake
+/// in CRYPTO frames, not in TLS records. `msg` may end early (`Truncated`,
+/// unless the server name was already read) but should hold nothing past the
+/// message: a ClientHello without extensions is known by ending there.
+pub fn client_hello_message(msg: &[u8]) -> ClientHello<'_> {
+    match msg.first() {
+        None => return ClientHello::Truncated,
+        Some(&1) => {}
+        Some(_) => return ClientHello::NotTls,
+    }
+    let mut c = Cur { b: msg };
     let parsed = (|| -> Result<Option<&[u8]>, bool> {
         // Err(true) = ran out of bytes, Err(false) = inconsistent.
         c.u8().ok_or(true)?; // handshake type
@@ -88,7 +101,7 @@ pub fn client_hello(payload: &[u8]) -> ClientHello<'_> {
         c.take(cs).ok_or(true)?;
         let comp = usize::from(c.u8().ok_or(true)?);
         c.take(comp).ok_or(true)?;
-        if c.b.is_empty() && hs_len <= record.len().saturating_sub(4) {
+        if c.b.is_empty() && hs_len <= msg.len().saturating_sub(4) {
             return Ok(None); // no extensions at all (SSL 3.0 style)
         }
         let ext_total = usize::from(c.u16().ok_or(true)?);
@@ -170,6 +183,23 @@ mod tests {
                 sni: Some(b"bad.example")
             }
         );
+    }
+
+    #[test]
+    fn bare_handshake_message_without_record_header() {
+        let rec = hello(&[(10, vec![0, 2, 0, 29]), sni_ext("quic.example")]);
+        let msg = &rec[5..];
+        assert_eq!(
+            client_hello_message(msg),
+            ClientHello::Hello {
+                sni: Some(b"quic.example")
+            }
+        );
+        assert_eq!(client_hello_message(&msg[..50]), ClientHello::Truncated);
+        assert_eq!(client_hello_message(&[]), ClientHello::Truncated);
+        assert_eq!(client_hello_message(&[2, 0, 0, 40]), ClientHello::NotTls);
+        // The record path is not taken: a record header here is not a message.
+        assert_eq!(client_hello_message(&rec), ClientHello::NotTls);
     }
 
     #[test]
