@@ -97,8 +97,13 @@ struct EveAlert<'a> {
     tls: Option<EveTls<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     http: Option<EveHttp<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    quic: Option<EveTls<'a>>,
     sensor_id: &'a str,
     host_ip: IpAddr,
+    /// The machine's name as last announced (DHCP, NetBIOS, mDNS).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    hostname: Option<&'a str>,
     unit: &'a str,
     unit_name: &'a str,
     direction: &'static str,
@@ -145,6 +150,7 @@ pub fn alert_json(hit: &Hit, sensor_id: &str) -> String {
             None,
         ),
         Context::Tls { sni } => (Some("tls"), None, Some(EveTls { sni }), None),
+        Context::Quic { .. } => (Some("quic"), None, None, None),
         Context::Http {
             method,
             hostname,
@@ -191,8 +197,13 @@ pub fn alert_json(hit: &Hit, sensor_id: &str) -> String {
         dns,
         tls,
         http,
+        quic: match &hit.context {
+            Context::Quic { sni } => Some(EveTls { sni }),
+            _ => None,
+        },
         sensor_id,
         host_ip: hit.host,
+        hostname: hit.host_name.as_deref(),
         unit: &hit.unit.code,
         unit_name: &hit.unit.name,
         direction: if hit.outbound { "outbound" } else { "inbound" },
@@ -203,6 +214,7 @@ pub fn alert_json(hit: &Hit, sensor_id: &str) -> String {
             HitSource::DnsQuery => "dns.query",
             HitSource::DnsAnswer => "dns.answer",
             HitSource::TlsSni => "tls.sni",
+            HitSource::QuicSni => "quic.sni",
             HitSource::HttpHost => "http.host",
             HitSource::HttpUrl => "http.url",
             HitSource::Ip | HitSource::DnsLink => "ip",

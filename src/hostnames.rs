@@ -22,6 +22,7 @@
 //!   loopback, multicast, broadcast and link-local.
 
 mod dhcp;
+pub mod known;
 mod mdns;
 mod nbns;
 #[cfg(test)]

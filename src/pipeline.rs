@@ -11,6 +11,7 @@ use crate::capture::{LinkType, RawPacket};
 use crate::decode::flow_hash;
 use crate::detect::{Engine, Event, Hit, Sink};
 use crate::flow::FlowRecord;
+use crate::hostnames::HostName;
 use crate::stats::Stats;
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TrySendError, bounded};
 use memmap2::Mmap;
@@ -285,6 +286,10 @@ impl Sink for HitForwarder<'_> {
 
     fn flow(&mut self, flow: FlowRecord) {
         let _ = self.tx.send(Event::Flow(Box::new(flow)));
+    }
+
+    fn host_name(&mut self, ts_ns: i64, name: HostName) {
+        let _ = self.tx.send(Event::Name(ts_ns, Box::new(name)));
     }
 }
 

@@ -10,9 +10,10 @@ use crate::capture::SourceProblem;
 use crate::capture::file::read_file;
 use crate::detect::{Engine, FlowKey, Hit, Observation, Sink};
 use crate::flow::FlowRecord;
+use crate::hostnames::HostName;
 use crate::offenders::OffenderTable;
 use crate::stats::{Reason, Stats};
-use crate::store::writer::{StoreRecord, StoreWriter};
+use crate::store::writer::{NameRecord, StoreRecord, StoreWriter};
 use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -79,6 +80,12 @@ impl Sink for ReplaySink<'_> {
         self.summaries += due.len() as u64;
         if let Some(s) = &self.store {
             s.put(StoreRecord::from_hit(&hit, line));
+        }
+    }
+
+    fn host_name(&mut self, ts_ns: i64, name: HostName) {
+        if let Some(s) = &self.store {
+            s.put_name(NameRecord::from_host_name(ts_ns, name));
         }
     }
 

@@ -13,7 +13,7 @@ use crate::metrics::{CaptureShared, Metrics};
 use crate::offenders::OffenderTable;
 use crate::pipeline::{Backpressure, Pipeline, Sizing};
 use crate::stats::Stats;
-use crate::store::writer::{StoreRecord, StoreWriter, WriterStats};
+use crate::store::writer::{NameRecord, StoreRecord, StoreWriter, WriterStats};
 use anyhow::{Context as _, Result};
 use crossbeam_channel::{Receiver, RecvTimeoutError, bounded};
 use std::collections::HashMap;
@@ -74,6 +74,12 @@ pub fn start_sink(
             loop {
                 let hit = match rx.recv_timeout(FLUSH_EVERY) {
                     Ok(Event::Hit(h)) => h,
+                    Ok(Event::Name(ts, n)) => {
+                        if let Some(s) = &store {
+                            s.offer_name(NameRecord::from_host_name(ts, *n));
+                        }
+                        continue;
+                    }
                     Ok(Event::Flow(f)) => {
                         write(&mut out, &mut r, &flow_json(&f, &sensor_id));
                         r.flows += 1;
@@ -224,6 +230,9 @@ pub fn replay_parallel(
     // One table of DNS-learned links for all workers: the answer and the
     // later connection are different flows, often on different workers.
     let links = Arc::new(crate::correlate::DnsLinks::default());
+    // Host names, likewise: a DHCP exchange and the host's hits are
+    // different flows.
+    let known = Arc::new(crate::hostnames::known::KnownNames::default());
     let flows = crate::flow::FlowConfig {
         max_flows: crate::flow::FlowConfig::default().max_flows / sizing.workers.max(1),
         ..Default::default()
@@ -234,6 +243,7 @@ pub fn replay_parallel(
         || {
             worker += 1;
             Engine::with_links(intel.clone(), units.clone(), links.clone())
+                .with_known_names(known.clone())
                 .with_flow_config(flows, worker)
         },
         tx,
@@ -325,6 +335,9 @@ pub fn run_live(
     // One table of DNS-learned links for all workers: the answer and the
     // later connection are different flows, often on different workers.
     let links = Arc::new(crate::correlate::DnsLinks::default());
+    // Host names, likewise: a DHCP exchange and the host's hits are
+    // different flows.
+    let known = Arc::new(crate::hostnames::known::KnownNames::default());
     metrics.watch_links(links.clone());
     let correlate = cfg.dns_correlation;
     let resolvers = cfg.resolvers();
@@ -336,6 +349,7 @@ pub fn run_live(
         || {
             worker += 1;
             let e = Engine::with_links(intel.clone(), units.clone(), links.clone())
+                .with_known_names(known.clone())
                 .with_resolvers(&resolvers)
                 .with_flow_config(flows, worker);
             let e = if reassemble {

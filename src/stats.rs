@@ -140,6 +140,8 @@ pub enum HitSource {
     DnsQuery,
     DnsAnswer,
     TlsSni,
+    /// The server name in a ClientHello sent in QUIC Initials (HTTP/3).
+    QuicSni,
     HttpHost,
     HttpUrl,
     Ip,
@@ -148,10 +150,11 @@ pub enum HitSource {
 }
 
 impl HitSource {
-    pub const ALL: [HitSource; 7] = [
+    pub const ALL: [HitSource; 8] = [
         HitSource::DnsQuery,
         HitSource::DnsAnswer,
         HitSource::TlsSni,
+        HitSource::QuicSni,
         HitSource::HttpHost,
         HitSource::HttpUrl,
         HitSource::Ip,
@@ -163,6 +166,7 @@ impl HitSource {
             HitSource::DnsQuery => "dns_query",
             HitSource::DnsAnswer => "dns_answer",
             HitSource::TlsSni => "tls_sni",
+            HitSource::QuicSni => "quic_sni",
             HitSource::HttpHost => "http_host",
             HitSource::HttpUrl => "http_url",
             HitSource::Ip => "ip",
@@ -189,6 +193,10 @@ pub struct Stats {
     pub dns_queries: u64,
     pub dns_responses: u64,
     pub tls_client_hellos: u64,
+    /// ClientHellos read from QUIC Initials.
+    pub quic_client_hellos: u64,
+    /// Host names announced by internal addresses (DHCP, NetBIOS, mDNS).
+    pub host_names_seen: u64,
     pub http_requests: u64,
     /// Packets to or from a listed IP inside a flow that already raised an alert.
     pub ip_hit_packets_repeat: u64,
@@ -258,6 +266,8 @@ impl Stats {
         self.dns_queries += o.dns_queries;
         self.dns_responses += o.dns_responses;
         self.tls_client_hellos += o.tls_client_hellos;
+        self.quic_client_hellos += o.quic_client_hellos;
+        self.host_names_seen += o.host_names_seen;
         self.http_requests += o.http_requests;
         self.ip_hit_packets_repeat += o.ip_hit_packets_repeat;
         self.hits_without_internal_host += o.hits_without_internal_host;
@@ -294,6 +304,8 @@ impl Stats {
             ("dns_queries", self.dns_queries),
             ("dns_responses", self.dns_responses),
             ("tls_client_hellos", self.tls_client_hellos),
+            ("quic_client_hellos", self.quic_client_hellos),
+            ("host_names_seen", self.host_names_seen),
             ("http_requests", self.http_requests),
             ("ip_hit_packets_repeat", self.ip_hit_packets_repeat),
             (

@@ -300,3 +300,79 @@ fn a_version_1_store_migrates_and_keeps_its_hosts() {
         "never over a file"
     );
 }
+
+/// End to end on a crafted capture: a DHCPREQUEST names the machine, its
+/// later DNS query for a listed domain is an alert carrying that name, and
+/// `gatewatch replay --store` puts the name on the export row.
+#[test]
+fn dhcp_name_is_attached_to_later_hits_and_exported() {
+    use gatewatch::testkit::names::dhcp_request;
+    use gatewatch::testkit::{PcapWriter, dns_query, udp_frame};
+    use hickory_proto::rr::RecordType;
+    let d = tempfile::tempdir().unwrap();
+    let mut w = PcapWriter::new(1, 65535);
+    let dhcp = dhcp_request(
+        MAC,
+        0x1234,
+        Some("10.20.1.13".parse().unwrap()),
+        Some("PC-KeToan01"),
+        None,
+    );
+    let ts = 1_700_000_000_000_000u64;
+    w.frame(
+        ts,
+        &udp_frame(ip("0.0.0.0"), ip("255.255.255.255"), 68, 67, None, &dhcp),
+        0,
+    );
+    let q = dns_query(5, "beacon.bad.example", RecordType::A);
+    w.frame(
+        ts + 5_000_000,
+        &udp_frame(ip(PC), ip("8.8.8.8"), 40000, 53, None, &q),
+        0,
+    );
+    let pcap = d.path().join("t.pcap");
+    w.write(&pcap);
+    std::fs::write(d.path().join("bad.txt"), "bad.example\n").unwrap();
+    std::fs::write(
+        d.path().join("feeds.toml"),
+        "[[feed]]\nname = \"ncsc\"\npath = \"bad.txt\"\nformat = \"plain\"\ncategory = \"botnet-c2\"\n",
+    )
+    .unwrap();
+    std::fs::write(
+        d.path().join("units.csv"),
+        "code,name,cidrs\nSO-TTTT,Sở Thông tin và Truyền thông,10.20.1.0/24\n",
+    )
+    .unwrap();
+    let db = d.path().join("g.db");
+    let alerts = d.path().join("alerts.jsonl");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_gatewatch"))
+        .arg("replay")
+        .arg("--feeds")
+        .arg(d.path().join("feeds.toml"))
+        .arg("--units")
+        .arg(d.path().join("units.csv"))
+        .arg("--alerts")
+        .arg(&alerts)
+        .arg("--store")
+        .arg(&db)
+        .arg(&pcap)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let log = std::fs::read_to_string(&alerts).unwrap();
+    let alert: serde_json::Value = serde_json::from_str(log.lines().next().unwrap()).unwrap();
+    assert_eq!(alert["host_ip"], PC);
+    assert_eq!(alert["hostname"], "PC-KeToan01");
+    assert_eq!(hostname(&db, PC).as_deref(), Some("PC-KeToan01"));
+    assert_eq!(exported_name(&db, PC), "PC-KeToan01");
+    let names = Store::open_read_only(&db)
+        .unwrap()
+        .host_names(ip(PC))
+        .unwrap();
+    assert_eq!(names.len(), 1);
+    assert_eq!(names[0].mac.as_deref(), Some("3c:52:82:1a:2b:3c"));
+}

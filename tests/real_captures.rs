@@ -14,16 +14,7 @@ use std::path::Path;
 /// Captures where tshark sees more than a single-segment decoder can, each
 /// with the reason. These are checked as "ours is a subset of tshark's", and
 /// the test fails if a gap closes (so this list is kept honest).
-const KNOWN_GAPS: &[(&str, &str)] = &[
-    (
-        "quic-ietf",
-        "SNI inside QUIC Initial packets: needs QUIC decryption (issue 6)",
-    ),
-    (
-        "quic__curl-8.1.2-dev-http3-www-google-de.pcap",
-        "SNI inside QUIC Initial packets (issue 6)",
-    ),
-];
+const KNOWN_GAPS: &[(&str, &str)] = &[];
 
 fn gap(path: &Path) -> Option<&'static str> {
     let p = path.to_string_lossy();

@@ -12,6 +12,7 @@
 
 mod dns;
 mod tcp;
+mod udp;
 
 use crate::attribution::{Unit, Units};
 use crate::capture::RawPacket;
@@ -19,9 +20,11 @@ use crate::correlate::{DnsLinks, Pending};
 use crate::decode::{self, Decoded, Fragment, Transport};
 use crate::dns as dns_wire;
 use crate::flow::{FlowConfig, FlowRecord, FlowTable, Segment};
+use crate::hostnames::{self, HostName, known::KnownNames};
 use crate::http;
 use crate::intel::{Indicator, Intel, Snapshot};
 use crate::name::NameBuf;
+use crate::quic::QuicAssembler;
 use crate::stats::{HitSource, Reason, Stats};
 use rustc_hash::FxHasher;
 use std::hash::{Hash, Hasher};
@@ -48,6 +51,10 @@ pub enum Context {
         response: bool,
     },
     Tls {
+        sni: Box<str>,
+    },
+    /// The server name of a ClientHello carried in QUIC Initials.
+    Quic {
         sni: Box<str>,
     },
     Http {
@@ -81,6 +88,9 @@ pub struct Hit {
     /// client. Correlated hit: the address came from such a resolver's
     /// lookup.
     pub via_resolver: bool,
+    /// The host's name as last announced on the wire (DHCP, NetBIOS, mDNS),
+    /// exactly as seen.
+    pub host_name: Option<Arc<str>>,
 }
 
 /// Protocol observations, for logging and ground-truth tests. Only built when
@@ -97,6 +107,8 @@ pub enum Observation<'a> {
 pub enum Event {
     Hit(Box<Hit>),
     Flow(Box<FlowRecord>),
+    /// A name an internal address announced, at packet time.
+    Name(i64, Box<HostName>),
 }
 
 /// Where hits (and optionally observations) go.
@@ -104,6 +116,9 @@ pub trait Sink {
     fn hit(&mut self, hit: Hit);
     /// A TCP flow that had hits has ended: its totals.
     fn flow(&mut self, _flow: FlowRecord) {}
+    /// An internal address announced its name (new, changed, or again
+    /// after a while).
+    fn host_name(&mut self, _ts_ns: i64, _name: HostName) {}
     fn wants_observations(&self) -> bool {
         false
     }
@@ -172,6 +187,12 @@ pub struct Engine {
     /// TCP flow table and stream ordering on (the default); off, each
     /// segment is read on its own (for comparison benchmarks).
     reassemble: bool,
+    quic: QuicAssembler,
+    /// Latest name per internal address; shared by workers.
+    known: Arc<KnownNames>,
+    /// When each address's name was last passed on (see `udp.rs`).
+    name_sent: rustc_hash::FxHashMap<IpAddr, i64>,
+    names_scratch: Vec<HostName>,
 }
 
 /// Facts about the current packet that every hit needs.
@@ -209,7 +230,21 @@ impl Engine {
             last_ts: i64::MIN,
             resolvers: Vec::new(),
             reassemble: true,
+            quic: QuicAssembler::new(),
+            known: Arc::new(KnownNames::default()),
+            name_sent: Default::default(),
+            names_scratch: Vec::new(),
         }
+    }
+
+    /// Share the table of host names with the other workers.
+    pub fn with_known_names(mut self, known: Arc<KnownNames>) -> Engine {
+        self.known = known;
+        self
+    }
+
+    pub fn known_names(&self) -> &Arc<KnownNames> {
+        &self.known
     }
 
     /// No flow table and no reassembly: each TCP segment is read on its own
@@ -341,6 +376,12 @@ impl Engine {
                 if let Some(m) = dns_wire::parse(payload, &mut self.stats) {
                     self.on_dns(&snap, &m, &p, sink);
                 }
+            }
+            Transport::Udp { payload, .. } if dp == crate::quic::PORT && !payload.is_empty() => {
+                self.on_quic(&snap, payload, &p, sink);
+            }
+            Transport::Udp { payload, .. } if hostnames::is_name_port(sp, dp) => {
+                self.on_names(payload, &p, sink);
             }
             Transport::Tcp { payload, .. } if !self.reassemble && !payload.is_empty() => {
                 let dns_port = sp == dns_wire::PORT || dp == dns_wire::PORT;
@@ -555,6 +596,7 @@ impl Engine {
             context,
             flow_id: p.tcp.map(|(_, id)| id),
             via_resolver: p.via_resolver,
+            host_name: self.known.get(host),
         });
     }
 }

@@ -29,6 +29,9 @@ mod tests;
 
 pub use frames::CRYPTO_MAX;
 
+/// UDP port of HTTP/3: client Initials to it are read.
+pub const PORT: u16 = 443;
+
 use crate::stats::Reason;
 use crate::tls::{self, ClientHello};
 use frames::CryptoBuf;

@@ -1,0 +1,82 @@
+//! UDP beyond DNS in the engine: QUIC Initials on port 443 (the ClientHello's
+//! server name, see [`crate::quic`]) and host-name announcements (DHCP,
+//! NetBIOS, mDNS; see [`crate::hostnames`]).
+
+use super::{Context, Engine, Observation, Pkt, Sink};
+use crate::hostnames;
+use crate::intel::Snapshot;
+use crate::quic::Outcome;
+use crate::stats::HitSource;
+use rustc_hash::FxHasher;
+use std::hash::{Hash, Hasher};
+
+/// A name announced again is passed on to the store at most this often per
+/// address and worker (the store keeps first and last seen; a chatty LAN
+/// must not crowd hits out of the store's queue).
+const NAME_REPEAT_NS: i64 = 300 * 1_000_000_000;
+/// Addresses remembered for that throttle per worker (cleared when full).
+const NAME_THROTTLE: usize = 65_536;
+
+impl Engine {
+    /// A client's datagram to UDP/443 that may be a QUIC Initial.
+    pub(super) fn on_quic<S: Sink>(
+        &mut self,
+        snap: &Snapshot,
+        payload: &[u8],
+        p: &Pkt,
+        sink: &mut S,
+    ) {
+        let mut h = FxHasher::default();
+        (p.flow.src, p.flow.src_port, p.flow.dst, p.flow.dst_port).hash(&mut h);
+        let has = match self.quic.offer(h.finish(), p.ts, payload) {
+            Outcome::NotQuic | Outcome::Pending | Outcome::Repeat => return,
+            Outcome::Failed(r) => {
+                self.stats.error(r);
+                return;
+            }
+            Outcome::Sni(sni) => sni.is_some_and(|s| self.name.set_host(s)),
+        };
+        self.stats.quic_client_hellos += 1;
+        if sink.wants_observations() {
+            let s = has.then(|| self.name.as_str());
+            sink.observe(p.ts, &p.flow, &Observation::Tls { sni: s });
+        }
+        if has {
+            self.match_name(
+                snap,
+                p.flow.src,
+                p.flow.dst,
+                HitSource::QuicSni,
+                p,
+                sink,
+                |n| Context::Quic { sni: n.into() },
+            );
+        }
+    }
+
+    /// DHCP, NetBIOS or mDNS: remember what internal addresses are called.
+    pub(super) fn on_names<S: Sink>(&mut self, payload: &[u8], p: &Pkt, sink: &mut S) {
+        let mut found = std::mem::take(&mut self.names_scratch);
+        found.clear();
+        let (sp, dp) = (p.flow.src_port, p.flow.dst_port);
+        if let Err(r) = hostnames::parse(p.flow.src, p.flow.dst, sp, dp, payload, &mut found) {
+            self.stats.error(r);
+        }
+        for n in found.drain(..) {
+            if !self.units.is_internal(n.ip) {
+                continue;
+            }
+            self.stats.host_names_seen += 1;
+            let changed = self.known.learn(p.ts, &n);
+            if self.name_sent.len() >= NAME_THROTTLE {
+                self.name_sent.clear();
+            }
+            let last = self.name_sent.insert(n.ip, p.ts);
+            let due = last.is_none_or(|t| p.ts.saturating_sub(t) >= NAME_REPEAT_NS);
+            if changed || due {
+                sink.host_name(p.ts, n);
+            }
+        }
+        self.names_scratch = found;
+    }
+}
