@@ -459,20 +459,19 @@ impl Engine {
     /// A flow between an internal host and an address it got for a listed
     /// domain: a hit on that domain.
     fn match_links<S: Sink>(&mut self, d: &Decoded<'_>, p: &Pkt, sink: &mut S) {
-        let found = if self.units.is_internal(d.src) {
-            self.links
-                .get(d.src, d.dst, p.ts)
-                .map(|(i, via)| (i, via, d.src, d.dst, true))
-        } else {
-            None
-        }
-        .or_else(|| {
-            self.units
-                .is_internal(d.dst)
-                .then(|| self.links.get(d.dst, d.src, p.ts))
-                .flatten()
-                .map(|(i, via)| (i, via, d.dst, d.src, false))
-        });
+        // The links' address filter answers first: nearly every packet
+        // stops there, before the costlier internal-address test.
+        let found = self
+            .links
+            .get(d.src, d.dst, p.ts)
+            .filter(|_| self.units.is_internal(d.src))
+            .map(|(i, via)| (i, via, d.src, d.dst, true))
+            .or_else(|| {
+                self.links
+                    .get(d.dst, d.src, p.ts)
+                    .filter(|_| self.units.is_internal(d.dst))
+                    .map(|(i, via)| (i, via, d.dst, d.src, false))
+            });
         let Some((ind, via_resolver, host, remote, outbound)) = found else {
             return;
         };
