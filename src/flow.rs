@@ -577,19 +577,12 @@ impl FlowTable {
         if f.streams.unfinished() {
             self.counters.unfinished += 1;
         }
+        let (client, server) = (f.client(), f.server());
         if let Some(alert) = f.alert {
             ended.push(FlowRecord {
                 id: f.id,
-                client: if f.a_is_client {
-                    (addr(f.key.a), f.key.ap)
-                } else {
-                    (addr(f.key.b), f.key.bp)
-                },
-                server: if f.a_is_client {
-                    (addr(f.key.b), f.key.bp)
-                } else {
-                    (addr(f.key.a), f.key.ap)
-                },
+                client,
+                server,
                 first_ns: f.first_ns,
                 last_ns: f.last_ns,
                 pkts: f.pkts,

@@ -96,6 +96,13 @@ pub struct Streams {
     extra: Option<Box<Extra>>,
 }
 
+/// One hole given up on: in the flow's own count (its `flow` event) and
+/// the engine's counters.
+fn count_gap(gaps: &mut u32, c: &mut StreamCounters) {
+    *gaps += 1;
+    c.gaps += 1;
+}
+
 /// Signed distance from `b` to `a` in sequence space (RFC 1982 style).
 fn seq_diff(a: u32, b: u32) -> i64 {
     i64::from(a.wrapping_sub(b) as i32)
@@ -241,17 +248,23 @@ impl Streams {
         }
         // Something is buffered, or held segments may now follow: gather
         // everything contiguous into the buffer.
-        let e = self.extra.get_or_insert_with(Default::default);
-        if e.buf[d].len() + data.len() > BUFFER_LIMIT {
-            e.buf[d].clear();
-            self.dirs[d].flags |= AFTER_GAP;
-            c.gaps += 1;
-            self.gaps += 1;
-        }
-        let e = self.extra.get_or_insert_with(Default::default);
-        e.buf[d].extend_from_slice(data);
+        self.append(d, data, c);
         self.drain_held(d, c);
         Verdict::Buffered
+    }
+
+    /// Add in-order bytes to direction `d`'s buffer. A buffer that would
+    /// outgrow [`BUFFER_LIMIT`] holds no message we read: it is given up as
+    /// a gap first.
+    fn append(&mut self, d: usize, bytes: &[u8], c: &mut StreamCounters) {
+        let e = self.extra.get_or_insert_with(Default::default);
+        if e.buf[d].len() + bytes.len() > BUFFER_LIMIT {
+            e.buf[d].clear();
+            self.dirs[d].flags |= AFTER_GAP;
+            count_gap(&mut self.gaps, c);
+        }
+        let e = self.extra.get_or_insert_with(Default::default);
+        e.buf[d].extend_from_slice(bytes);
     }
 
     fn has_held(&self, d: usize) -> bool {
@@ -284,16 +297,8 @@ impl Streams {
                 c.retransmitted += 1;
                 continue;
             }
-            let add = seg.len() - old;
-            if e.buf[d].len() + add > BUFFER_LIMIT {
-                e.buf[d].clear();
-                self.dirs[d].flags |= AFTER_GAP;
-                c.gaps += 1;
-                self.gaps += 1;
-            }
-            let e = self.extra.as_mut().expect("present above");
-            e.buf[d].extend_from_slice(&seg[old..]);
-            self.advance(d, add, c);
+            self.append(d, &seg[old..], c);
+            self.advance(d, seg.len() - old, c);
         }
     }
 
@@ -317,8 +322,7 @@ impl Streams {
         }
         // The hole is not going to fill within the bounds: give up on it and
         // go on from the earliest held segment (or this one).
-        c.gaps += 1;
-        self.gaps += 1;
+        count_gap(&mut self.gaps, c);
         let first = e.held[d]
             .iter()
             .map(|(s, _)| *s)
