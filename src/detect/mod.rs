@@ -385,6 +385,7 @@ impl Engine {
             }
             Transport::Tcp { payload, .. } if !self.reassemble && !payload.is_empty() => {
                 let dns_port = sp == dns_wire::PORT || dp == dns_wire::PORT;
+                // Read alone: nothing is tracked, so a ClientHello ends nothing.
                 self.on_tcp_alone(&snap, payload, dns_port, &p, sink);
             }
             _ => {}

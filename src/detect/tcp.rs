@@ -34,7 +34,7 @@ pub(super) struct TcpPayload<'a> {
 }
 
 /// What reading some bytes at a message boundary found.
-enum Read {
+pub(super) enum Read {
     /// Nothing more to read here (message handled, or not one we read).
     Used,
     /// A message starts at this offset but does not end: keep the bytes
@@ -65,12 +65,7 @@ impl Engine {
             // be placed in the stream. Read what was captured as a whole
             // message and let the stream re-anchor on the next segment.
             self.flows.get_mut(t.slot).streams.resync(t.dir);
-            if dns_port {
-                let used = self.read_dns_frames(snap, payload, p, sink);
-                if used < payload.len() {
-                    self.stats.error(Reason::DnsTcpPartial);
-                }
-            } else if let Read::Finished = self.read_app(snap, payload, true, p, sink) {
+            if let Read::Finished = self.on_tcp_alone(snap, payload, dns_port, p, sink) {
                 self.finish_streams(t);
             }
             return;
@@ -139,14 +134,14 @@ impl Engine {
         dns_port: bool,
         p: &Pkt,
         sink: &mut S,
-    ) {
-        if dns_port {
-            if self.read_dns_frames(snap, payload, p, sink) < payload.len() {
-                self.stats.error(Reason::DnsTcpPartial);
-            }
-        } else {
-            self.read_app(snap, payload, true, p, sink);
+    ) -> Read {
+        if !dns_port {
+            return self.read_app(snap, payload, true, p, sink);
         }
+        if self.read_dns_frames(snap, payload, p, sink) < payload.len() {
+            self.stats.error(Reason::DnsTcpPartial);
+        }
+        Read::Used
     }
 
     fn finish_streams(&mut self, t: Tracked) {
@@ -253,20 +248,31 @@ impl Engine {
     ) {
         self.stats.tls_client_hellos += 1;
         let has = sni.is_some_and(|s| self.name.set_host(s));
+        self.on_server_name(snap, has, HitSource::TlsSni, p, sink);
+    }
+
+    /// A ClientHello's server name, already in `self.name` when `has` (TLS
+    /// over TCP or QUIC): observed, then matched and blamed on the sender.
+    pub(super) fn on_server_name<S: Sink>(
+        &mut self,
+        snap: &Snapshot,
+        has: bool,
+        source: HitSource,
+        p: &Pkt,
+        sink: &mut S,
+    ) {
         if sink.wants_observations() {
             let s = has.then(|| self.name.as_str());
             sink.observe(p.ts, &p.flow, &Observation::Tls { sni: s });
         }
         if has {
-            self.match_name(
-                snap,
-                p.flow.src,
-                p.flow.dst,
-                HitSource::TlsSni,
-                p,
-                sink,
-                |n| Context::Tls { sni: n.into() },
-            );
+            self.match_name(snap, p.flow.src, p.flow.dst, source, p, sink, |n| {
+                if source == HitSource::QuicSni {
+                    Context::Quic { sni: n.into() }
+                } else {
+                    Context::Tls { sni: n.into() }
+                }
+            });
         }
     }
 

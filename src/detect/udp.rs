@@ -2,7 +2,7 @@
 //! server name, see [`crate::quic`]) and host-name announcements (DHCP,
 //! NetBIOS, mDNS; see [`crate::hostnames`]).
 
-use super::{Context, Engine, Observation, Pkt, Sink};
+use super::{Engine, Pkt, Sink};
 use crate::hostnames;
 use crate::intel::Snapshot;
 use crate::quic::Outcome;
@@ -37,21 +37,7 @@ impl Engine {
             Outcome::Sni(sni) => sni.is_some_and(|s| self.name.set_host(s)),
         };
         self.stats.quic_client_hellos += 1;
-        if sink.wants_observations() {
-            let s = has.then(|| self.name.as_str());
-            sink.observe(p.ts, &p.flow, &Observation::Tls { sni: s });
-        }
-        if has {
-            self.match_name(
-                snap,
-                p.flow.src,
-                p.flow.dst,
-                HitSource::QuicSni,
-                p,
-                sink,
-                |n| Context::Quic { sni: n.into() },
-            );
-        }
+        self.on_server_name(snap, has, HitSource::QuicSni, p, sink);
     }
 
     /// DHCP, NetBIOS or mDNS: remember what internal addresses are called.
