@@ -120,54 +120,34 @@ pub struct Config {
     pub interface: Vec<InterfaceConfig>,
 }
 
-/// `[flows]`: size and timeouts of the TCP flow table.
+/// `[flows]`: size and timeouts of the TCP flow table. A key left out takes
+/// its value from [`crate::flow::FlowConfig::default`].
 #[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 pub struct FlowsConfig {
     /// Track TCP flows and reassemble segments (default on). Off: each
     /// segment is read alone, no `flow` events.
-    #[serde(default = "default_true")]
     pub reassembly: bool,
     /// Flows tracked at once, all workers together (split evenly).
-    #[serde(default = "default_flows_max")]
     pub max: usize,
-    #[serde(default = "default_embryonic")]
     pub embryonic_timeout_s: u32,
-    #[serde(default = "default_established")]
     pub established_timeout_s: u32,
-    #[serde(default = "default_closed")]
     pub closed_timeout_s: u32,
-    #[serde(default = "default_hard")]
     pub hard_timeout_s: u32,
 }
 
 impl Default for FlowsConfig {
     fn default() -> Self {
+        let f = crate::flow::FlowConfig::default();
         FlowsConfig {
             reassembly: true,
-            max: default_flows_max(),
-            embryonic_timeout_s: default_embryonic(),
-            established_timeout_s: default_established(),
-            closed_timeout_s: default_closed(),
-            hard_timeout_s: default_hard(),
+            max: f.max_flows,
+            embryonic_timeout_s: f.embryonic_s,
+            established_timeout_s: f.established_s,
+            closed_timeout_s: f.closed_s,
+            hard_timeout_s: f.hard_s,
         }
     }
-}
-
-fn default_flows_max() -> usize {
-    crate::flow::FlowConfig::default().max_flows
-}
-fn default_embryonic() -> u32 {
-    crate::flow::FlowConfig::default().embryonic_s
-}
-fn default_established() -> u32 {
-    crate::flow::FlowConfig::default().established_s
-}
-fn default_closed() -> u32 {
-    crate::flow::FlowConfig::default().closed_s
-}
-fn default_hard() -> u32 {
-    crate::flow::FlowConfig::default().hard_s
 }
 
 fn default_sensor() -> String {
@@ -379,6 +359,19 @@ mod tests {
         c.validate("x").unwrap();
         assert!(c.metrics_addr().ip().is_loopback());
         assert!(c.workers() >= 1);
+    }
+
+    #[test]
+    fn a_partial_flows_table_keeps_the_other_defaults() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("g.toml");
+        std::fs::write(&p, "[flows]\nmax = 4000\n").unwrap();
+        let c = Config::load(&p).unwrap();
+        let f = c.flow_config(2);
+        assert_eq!(f.max_flows, 2000);
+        assert_eq!(f.embryonic_s, 30);
+        assert_eq!(f.hard_s, 3600);
+        assert!(c.flows.reassembly);
     }
 
     #[test]

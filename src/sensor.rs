@@ -233,10 +233,7 @@ pub fn replay_parallel(
     // Host names, likewise: a DHCP exchange and the host's hits are
     // different flows.
     let known = Arc::new(crate::hostnames::known::KnownNames::default());
-    let flows = crate::flow::FlowConfig {
-        max_flows: crate::flow::FlowConfig::default().max_flows / sizing.workers.max(1),
-        ..Default::default()
-    };
+    let flows = Config::default().flow_config(sizing.workers);
     let mut worker = 0u64;
     let pipe = Pipeline::start(
         sizing,
