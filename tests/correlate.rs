@@ -9,7 +9,7 @@ use gatewatch::detect::Engine;
 use gatewatch::intel::Intel;
 use gatewatch::stats::HitSource;
 use gatewatch::testkit::{
-    Collector, PcapWriter, dns_query, dns_response, snapshot_of, tcp_frame, udp_frame,
+    Collector, dns_query, dns_response, replay_frames, snapshot_of, tcp_frame, udp_frame,
 };
 use hickory_proto::rr::RecordType;
 use std::net::IpAddr;
@@ -32,17 +32,12 @@ fn engine(block: &[&str]) -> Engine {
 
 /// Frames with their time in seconds.
 fn run(e: &mut Engine, frames: &[(u64, Vec<u8>)]) -> Collector {
-    let mut w = PcapWriter::new(1, 65535);
-    for (t, f) in frames {
-        w.frame(1_700_000_000_000_000 + t * 1_000_000, f, f.len());
-    }
-    let d = tempfile::tempdir().unwrap();
-    let p = d.path().join("t.pcap");
-    w.write(&p);
-    let mut c = Collector::default();
-    let rep = gatewatch::capture::file::read_file(&p, |pkt| e.process(pkt, &mut c));
-    assert!(rep.problems.is_empty(), "{:?}", rep.problems);
-    c
+    replay_frames(
+        e,
+        frames
+            .iter()
+            .map(|(t, f)| (1_700_000_000_000_000 + t * 1_000_000, f.as_slice())),
+    )
 }
 
 fn query(id: u16, name: &str) -> Vec<u8> {

@@ -6,7 +6,7 @@ use gatewatch::detect::Engine;
 use gatewatch::intel::Intel;
 use gatewatch::stats::HitSource;
 use gatewatch::testkit::{
-    Collector, PcapWriter, client_hello_record, dns_query, dns_response, snapshot_of, sni_ext,
+    Collector, client_hello_record, dns_query, dns_response, replay_frames, snapshot_of, sni_ext,
     tcp_frame, udp_frame,
 };
 use hickory_proto::rr::RecordType;
@@ -29,17 +29,13 @@ fn engine(block: &[&str], allow: &[&str]) -> Engine {
 }
 
 fn run(e: &mut Engine, frames: &[Vec<u8>]) -> Collector {
-    let mut w = PcapWriter::new(1, 65535);
-    for (i, f) in frames.iter().enumerate() {
-        w.frame(1_700_000_000_000_000 + i as u64, f, f.len());
-    }
-    let d = tempfile::tempdir().unwrap();
-    let p = d.path().join("t.pcap");
-    w.write(&p);
-    let mut c = Collector::default();
-    let rep = gatewatch::capture::file::read_file(&p, |pkt| e.process(pkt, &mut c));
-    assert!(rep.problems.is_empty(), "{:?}", rep.problems);
-    c
+    replay_frames(
+        e,
+        frames
+            .iter()
+            .enumerate()
+            .map(|(i, f)| (1_700_000_000_000_000 + i as u64, f.as_slice())),
+    )
 }
 
 #[test]

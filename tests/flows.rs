@@ -11,7 +11,7 @@ use gatewatch::intel::Intel;
 use gatewatch::stats::{HitSource, Reason};
 use gatewatch::testkit::tcp::{ACK, Conn, SYN};
 use gatewatch::testkit::{
-    Collector, PcapWriter, Seen, client_hello_record, dns_query, snapshot_of, sni_ext,
+    Collector, Seen, client_hello_record, dns_query, replay_frames, snapshot_of, sni_ext,
 };
 use hickory_proto::rr::RecordType;
 use serde_json::Value;
@@ -38,16 +38,12 @@ fn engine(block: &[&str]) -> Engine {
 /// Frames at `t` seconds, replayed through `e` from a pcap file; the engine
 /// is finished (open flows reported) when `finish` is set.
 fn run(e: &mut Engine, frames: &[(u64, Vec<u8>)], finish: bool) -> Collector {
-    let mut w = PcapWriter::new(1, 65535);
-    for (t, f) in frames {
-        w.frame(1_700_000_000_000_000 + t * 1_000_000, f, f.len());
-    }
-    let d = tempfile::tempdir().unwrap();
-    let p = d.path().join("t.pcap");
-    w.write(&p);
-    let mut c = Collector::default();
-    let rep = gatewatch::capture::file::read_file(&p, |pkt| e.process(pkt, &mut c));
-    assert!(rep.problems.is_empty(), "{:?}", rep.problems);
+    let mut c = replay_frames(
+        e,
+        frames
+            .iter()
+            .map(|(t, f)| (1_700_000_000_000_000 + t * 1_000_000, f.as_slice())),
+    );
     if finish {
         e.finish(&mut c);
     }

@@ -264,6 +264,28 @@ impl Sink for Collector {
     }
 }
 
+/// Write `frames` (microsecond timestamp, Ethernet frame) to a classic pcap
+/// file and read it through `e` as `gatewatch replay` does; the file must
+/// read without a problem. Open flows stay open (call `Engine::finish`).
+pub fn replay_frames<'a>(
+    e: &mut Engine,
+    frames: impl IntoIterator<Item = (u64, &'a [u8])>,
+) -> Collector {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let mut w = PcapWriter::new(1, 65535);
+    for (ts_us, f) in frames {
+        w.frame(ts_us, f, f.len());
+    }
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let p = std::env::temp_dir().join(format!("gatewatch-frames-{}-{n}.pcap", std::process::id()));
+    w.write(&p);
+    let mut c = Collector::default();
+    let rep = read_file(&p, |pkt| e.process(pkt, &mut c));
+    let _ = std::fs::remove_file(&p);
+    assert!(rep.problems.is_empty(), "{:?}", rep.problems);
+    c
+}
+
 /// Result of [`replay_collect`].
 pub struct Replayed {
     pub sink: Collector,
