@@ -4,16 +4,15 @@
 //!
 //! Usage: cargo bench --bench flows -- [FLOWS]   (default 1,048,576)
 
-use gatewatch::attribution::Units;
-use gatewatch::capture::{LinkType, RawPacket};
-use gatewatch::correlate::{DEFAULT_CAP, DnsLinks};
-use gatewatch::detect::{Engine, Hit, Sink};
-use gatewatch::flow::{FlowConfig, FlowRecord};
+use gatewatch::detect::correlate::{DEFAULT_CAP, DnsLinks};
+use gatewatch::detect::{Engine, EngineOptions, FlowRecord, Hit, Sink};
 use gatewatch::intel::indicator::IndicatorKind;
-use gatewatch::intel::{FeedMeta, Indicator, Intel, Severity};
+use gatewatch::intel::{FeedMeta, Indicator, Severity};
 use gatewatch::metrics::rss_mib;
-use gatewatch::testkit::snapshot_of;
+use gatewatch::packet::{LinkType, RawPacket};
+use gatewatch::tcp::flow::FlowConfig;
 use gatewatch::testkit::tcp::{SYN, SYN_ACK, segment};
+use gatewatch::testkit::{one_unit, recipe_with, snapshot_of};
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 use std::time::Instant;
@@ -83,12 +82,16 @@ fn main() {
         .find_map(|a| a.parse().ok())
         .unwrap_or(1 << 20);
     let snap = snapshot_of("bench", "botnet-c2", &["c2.example"], &[]);
-    let units = Units::parse("u", "code,name,cidrs\nU1,All,10.0.0.0/8\n", &[]).unwrap();
+    let units = one_unit("U1", "All", "10.0.0.0/8");
     let cfg = FlowConfig {
         max_flows: flows as usize,
         ..FlowConfig::default()
     };
-    let mut e = Engine::new(Arc::new(Intel::new(snap)), Arc::new(units)).with_flow_config(cfg, 1);
+    let options = EngineOptions {
+        flows: cfg,
+        ..EngineOptions::default()
+    };
+    let mut e = recipe_with(snap, units, options).engine(1);
     let mut sink = Count::default();
 
     let established = frames(0, flows, true);

@@ -12,11 +12,12 @@
 //! with 1 worker and with max(2, cores minus one) workers. Inputs are generated under
 //! target/bench-data once and reused.
 
-use gatewatch::attribution::{Units, default_internal};
-use gatewatch::benchmark::{measure, print};
+use gatewatch::detect::EngineOptions;
+use gatewatch::detect::attribution::{Units, default_internal};
 use gatewatch::intel::Intel;
 use gatewatch::intel::feeds::{FeedsConfig, build_snapshot};
-use gatewatch::pipeline::Sizing;
+use gatewatch::run::bench::{measure, print};
+use gatewatch::run::pipeline::Sizing;
 use gatewatch::testkit::synth;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -38,7 +39,15 @@ fn run_mix(title: &str, dir: &Path) {
     let (intel, units) = load(dir);
     println!("\n## {title}: {}", dir.join("traffic.pcap").display());
     let workers = [1, Sizing::default_workers().max(2)];
-    let rows = measure(&[dir.join("traffic.pcap")], &intel, &units, &workers).unwrap();
+    let options = EngineOptions::default();
+    let rows = measure(
+        &[dir.join("traffic.pcap")],
+        &intel,
+        &units,
+        &options,
+        &workers,
+    )
+    .unwrap();
     print(&mut std::io::stdout().lock(), &rows).unwrap();
 }
 

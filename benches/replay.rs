@@ -9,9 +9,9 @@
 //! PCAP_DIR holds gen-gateway-pcap.py output (traffic.pcap, units.csv,
 //! feeds/, and a feeds.toml); default: tests/corpus/gateway-small.
 
-use gatewatch::attribution::{Units, default_internal};
 use gatewatch::capture::file::{floor_walk, read_file};
-use gatewatch::detect::{Engine, Hit, Sink};
+use gatewatch::detect::attribution::{Units, default_internal};
+use gatewatch::detect::{EngineOptions, FlowRecord, Hit, Recipe, Sink};
 use gatewatch::intel::Intel;
 use gatewatch::metrics::{peak_rss_mib, reset_peak_rss};
 use gatewatch::testkit::load_feeds;
@@ -29,12 +29,12 @@ struct CountingSink {
 impl Sink for CountingSink {
     fn hit(&mut self, hit: Hit) {
         self.hits += 1;
-        self.bytes += gatewatch::alert::alert_json(&hit, "bench").len();
+        self.bytes += gatewatch::output::eve::alert_json(&hit, "bench").len();
     }
 
-    fn flow(&mut self, flow: gatewatch::flow::FlowRecord) {
+    fn flow(&mut self, flow: FlowRecord) {
         self.flows += 1;
-        self.bytes += gatewatch::alert::flow_json(&flow, "bench").len();
+        self.bytes += gatewatch::output::eve::flow_json(&flow, "bench").len();
     }
 }
 
@@ -89,13 +89,12 @@ fn main() {
         ("  reassembly off", true, false),
         ("  both off", false, false),
     ] {
-        let mut engine = Engine::new(intel.clone(), units.clone());
-        if !correlate {
-            engine = engine.without_correlation();
-        }
-        if !reassemble {
-            engine = engine.without_reassembly();
-        }
+        let options = EngineOptions {
+            correlate,
+            reassemble,
+            ..EngineOptions::default()
+        };
+        let mut engine = Recipe::new(intel.clone(), units.clone(), options).engine(0);
         let mut sink = CountingSink {
             hits: 0,
             flows: 0,

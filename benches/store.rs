@@ -8,18 +8,16 @@
 //!    a hit (200k DNS queries for a listed name), replayed with and without
 //!    the store. Real traffic has a few hits per thousand packets.
 
-use gatewatch::alert::alert_json;
-use gatewatch::attribution::{Units, default_internal};
-use gatewatch::detect::Engine;
-use gatewatch::intel::Intel;
-use gatewatch::replay::{ReplaySink, replay};
+use gatewatch::detect::attribution::{Units, default_internal};
+use gatewatch::output::eve::alert_json;
+use gatewatch::output::sink::{HitSink, SinkOptions, StorePolicy};
+use gatewatch::run::replay::replay;
 use gatewatch::store::Store;
 use gatewatch::store::writer::{StoreRecord, StoreWriter};
-use gatewatch::testkit::{PcapWriter, dns_query, load_feeds, replay_collect, udp_frame};
+use gatewatch::testkit::{PcapWriter, dns_query, engine, load_feeds, replay_collect, udp_frame};
 use hickory_proto::rr::RecordType;
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
@@ -86,31 +84,24 @@ fn replay_cost(dir: &Path) {
     for with_store in [false, true] {
         let snap = load_feeds(&root.join("samples/demo-feeds.toml"));
         let units = Units::load(&root.join("feeds/units.csv"), &default_internal()).unwrap();
-        let mut engine = Engine::new(Arc::new(Intel::new(snap)), Arc::new(units));
+        let mut engine = engine(snap, units);
         let db = dir.join(format!("replay-{with_store}.db"));
-        let mut sink = ReplaySink {
-            sensor_id: "bench".into(),
-            alerts: Box::new(std::io::sink()),
-            observations: None,
-            offenders: Default::default(),
-            alert_count: 0,
-            io_error: None,
-            store: with_store.then(|| StoreWriter::start(Store::open(&db).unwrap(), 65_536, None)),
-            aggregator: gatewatch::aggregate::Aggregator::new(0, 1),
-            summaries: 0,
-            flows: 0,
-        };
+        let mut opts = SinkOptions::new("bench", 0);
+        if with_store {
+            let w = StoreWriter::start(Store::open(&db).unwrap(), 65_536, None);
+            opts.store = Some((w, StorePolicy::Wait));
+        }
+        let sink_out: Box<dyn std::io::Write + Send> = Box::new(std::io::sink());
+        let mut sink = HitSink::new(sink_out, opts);
         let t = Instant::now();
         replay(std::slice::from_ref(&pcap), &mut engine, &mut sink);
-        if let Some(w) = sink.store.take() {
-            w.finish();
-        }
+        let hits = sink.finish().counts.hits;
         let secs = t.elapsed().as_secs_f64();
         println!(
             "replay, every packet a hit, store {}: {} hits in {secs:.2} s = {:.0} hits/s",
             if with_store { "on " } else { "off" },
-            sink.alert_count,
-            sink.alert_count as f64 / secs
+            hits,
+            hits as f64 / secs
         );
     }
 }

@@ -1,41 +1,41 @@
 //! gatewatch: a network sensor that finds malware-infected hosts from gateway
 //! traffic and attributes them to organisational units.
 //!
-//! Data flows one way: [`capture`] -> [`decode`] -> protocol parsers
-//! ([`dns`], [`tls`], [`http`]) -> [`detect`] (match against [`intel`],
-//! attribute with [`attribution`]) -> sinks ([`alert`], [`offenders`]).
+//! The modules are layers, listed here in data-flow order. Each imports only
+//! from the layers above it in this list (`tests/architecture.rs` checks it;
+//! `docs/ARCHITECTURE.md` explains each):
+//!
+//! [`packet`] (shared types) -> [`capture`] -> [`decode`] -> [`protocols`] ->
+//! [`tcp`] -> [`intel`] -> [`detect`] -> [`store`] -> [`output`] ->
+//! [`metrics`] -> [`run`] -> [`reports`] -> [`cli`].
 
-pub mod aggregate;
-pub mod alert;
-pub mod api;
-pub mod attribution;
-pub mod benchmark;
+pub mod packet;
+
 pub mod capture;
-pub mod cli;
-pub mod cli_feeds;
-pub mod cli_report;
-pub mod cli_run;
-pub mod config;
-pub mod correlate;
+
 pub mod decode;
-pub mod detect;
-pub mod dns;
-pub mod export;
-pub mod flow;
-pub mod hostnames;
-pub mod http;
+
+pub mod protocols;
+
+pub mod tcp;
+
 pub mod intel;
-pub mod metrics;
-pub mod name;
-pub mod netrange;
-pub mod offenders;
-pub mod pipeline;
-pub mod quic;
-pub mod replay;
-pub mod report;
-pub mod sensor;
-pub mod stats;
+
+pub mod detect;
+
 pub mod store;
-pub mod stream;
+
+pub mod output;
+
+pub mod metrics;
+
+pub mod run;
+
+pub mod reports;
+
+pub mod cli;
+
+/// Builders, capture writers and harnesses for tests, benchmarks and fuzz
+/// targets; compiled for `cargo test` and with the `testkit` feature only.
+#[cfg(any(test, feature = "testkit"))]
 pub mod testkit;
-pub mod tls;

@@ -2,15 +2,11 @@
 //! interval; the alerts plus the summaries' counts equal the raw hits, and
 //! a different host or indicator is never folded in.
 
-use gatewatch::aggregate::Aggregator;
-use gatewatch::attribution::Units;
-use gatewatch::detect::Engine;
-use gatewatch::intel::Intel;
-use gatewatch::replay::{ReplaySink, replay};
-use gatewatch::testkit::{PcapWriter, dns_query, snapshot_of, udp_frame};
+use gatewatch::output::sink::{HitSink, SinkOptions};
+use gatewatch::run::replay::replay;
+use gatewatch::testkit::{PcapWriter, dns_query, engine, one_unit, snapshot_of, udp_frame};
 use hickory_proto::rr::RecordType;
 use std::net::IpAddr;
-use std::sync::Arc;
 
 fn ip(s: &str) -> IpAddr {
     s.parse().unwrap()
@@ -20,8 +16,7 @@ fn ip(s: &str) -> IpAddr {
 /// aggregation; returns the alert log's JSON lines and the raw hit count.
 fn run(queries: &[(u64, &str, &str)], interval: u64) -> (Vec<serde_json::Value>, u64) {
     let snap = snapshot_of("ncsc", "botnet-c2", &["c2.example", "other.example"], &[]);
-    let units = Units::parse("u", "code,name,cidrs\nU1,U,10.1.0.0/16\n", &[]).unwrap();
-    let mut e = Engine::new(Arc::new(Intel::new(snap)), Arc::new(units));
+    let mut e = engine(snap, one_unit("U1", "U", "10.1.0.0/16"));
     let mut w = PcapWriter::new(1, 65535);
     for (i, (t, host, name)) in queries.iter().enumerate() {
         let q = dns_query(i as u16, name, RecordType::A);
@@ -34,21 +29,13 @@ fn run(queries: &[(u64, &str, &str)], interval: u64) -> (Vec<serde_json::Value>,
     let mut out: Vec<u8> = Vec::new();
     let raw;
     {
-        let mut sink = ReplaySink {
-            sensor_id: "s".into(),
-            alerts: Box::new(&mut out),
-            observations: None,
-            offenders: Default::default(),
-            alert_count: 0,
-            io_error: None,
-            store: None,
-            aggregator: Aggregator::new(interval, 1 << 16),
-            summaries: 0,
-            flows: 0,
-        };
+        let mut sink = HitSink::new(Box::new(&mut out), SinkOptions::new("s", interval));
         replay(&[p], &mut e, &mut sink);
-        sink.flush_summaries();
-        raw = sink.alert_count;
+        let done = sink.finish();
+        raw = done.counts.hits;
+        let written = done.counts.alerts + done.counts.summaries;
+        assert!(done.io_error.is_none());
+        assert!(written <= raw);
     }
     let lines = String::from_utf8(out)
         .unwrap()

@@ -3,17 +3,14 @@
 //! a hit on the domain, `correlated_from: dns`; spoofed answers, other hosts,
 //! expired links and the pipeline's several workers are covered.
 
-use gatewatch::alert::alert_json;
-use gatewatch::attribution::Units;
-use gatewatch::detect::Engine;
-use gatewatch::intel::Intel;
-use gatewatch::stats::HitSource;
+use gatewatch::detect::{Engine, EngineOptions, HitSource};
+use gatewatch::output::eve::alert_json;
 use gatewatch::testkit::{
-    Collector, dns_query, dns_response, replay_frames, snapshot_of, tcp_frame, udp_frame,
+    Collector, dns_query, dns_response, one_unit, recipe_with, replay_frames, snapshot_of,
+    tcp_frame, udp_frame,
 };
 use hickory_proto::rr::RecordType;
 use std::net::IpAddr;
-use std::sync::Arc;
 
 fn ip(s: &str) -> IpAddr {
     s.parse().unwrap()
@@ -25,9 +22,12 @@ const RESOLVER: &str = "8.8.8.8";
 const C2: &str = "203.0.113.50";
 
 fn engine(block: &[&str]) -> Engine {
+    engine_with(block, EngineOptions::default())
+}
+
+fn engine_with(block: &[&str], options: EngineOptions) -> Engine {
     let snap = snapshot_of("ncsc", "botnet-c2", block, &[]);
-    let units = Units::parse("u", "code,name,cidrs\nU1,Phòng Một,10.1.0.0/16\n", &[]).unwrap();
-    Engine::new(Arc::new(Intel::new(snap)), Arc::new(units))
+    recipe_with(snap, one_unit("U1", "Phòng Một", "10.1.0.0/16"), options).engine(0)
 }
 
 /// Frames with their time in seconds.
@@ -156,16 +156,14 @@ fn links_expire() {
 /// may go to different workers, which share the learned links.
 #[test]
 fn workers_share_links() {
-    let intel = Arc::new(Intel::new(snapshot_of(
-        "ncsc",
-        "botnet-c2",
-        &["c2.example"],
-        &[],
-    )));
-    let units = Arc::new(Units::parse("u", "code,name,cidrs\nU1,U,10.1.0.0/16\n", &[]).unwrap());
-    let links = Arc::new(gatewatch::correlate::DnsLinks::default());
-    let mut dns_worker = Engine::with_links(intel.clone(), units.clone(), links.clone());
-    let mut tcp_worker = Engine::with_links(intel, units, links);
+    let recipe = recipe_with(
+        snapshot_of("ncsc", "botnet-c2", &["c2.example"], &[]),
+        one_unit("U1", "U", "10.1.0.0/16"),
+        EngineOptions::default(),
+    )
+    .workers(2);
+    let mut dns_worker = recipe.engine(0);
+    let mut tcp_worker = recipe.engine(1);
     run(
         &mut dns_worker,
         &[
@@ -198,7 +196,11 @@ fn internal_resolver_hits_are_marked_and_its_answers_find_the_client() {
         (0, answer(11, "cdn.c2.example", &[], LOCAL_RESOLVER)),
         (3, connect(OTHER, 1)),
     ];
-    let mut e = engine(&["c2.example"]).with_resolvers(&[ip(LOCAL_RESOLVER)]);
+    let resolver = EngineOptions {
+        resolvers: vec![ip(LOCAL_RESOLVER)],
+        ..EngineOptions::default()
+    };
+    let mut e = engine_with(&["c2.example"], resolver);
     let c = run(&mut e, &frames);
     let q: Vec<_> = c
         .hits

@@ -1,17 +1,13 @@
 //! Crafted captures (built with etherparse and hickory-proto through the
 //! test kit): VLAN, IPv6, IPv4 fragments, CNAME answers, allowlists.
 
-use gatewatch::attribution::Units;
-use gatewatch::detect::Engine;
-use gatewatch::intel::Intel;
-use gatewatch::stats::HitSource;
+use gatewatch::detect::{Engine, HitSource};
 use gatewatch::testkit::{
-    Collector, client_hello_record, dns_query, dns_response, replay_frames, snapshot_of, sni_ext,
-    tcp_frame, udp_frame,
+    Collector, client_hello_record, dns_query, dns_response, one_unit, replay_frames, snapshot_of,
+    sni_ext, tcp_frame, udp_frame,
 };
 use hickory_proto::rr::RecordType;
 use std::net::IpAddr;
-use std::sync::Arc;
 
 fn ip(s: &str) -> IpAddr {
     s.parse().unwrap()
@@ -19,13 +15,8 @@ fn ip(s: &str) -> IpAddr {
 
 fn engine(block: &[&str], allow: &[&str]) -> Engine {
     let snap = snapshot_of("t", "malware", block, allow);
-    let units = Units::parse(
-        "u",
-        "code,name,cidrs\nU1,Phòng Một,10.1.0.0/16 fd00:1::/64\n",
-        &[],
-    )
-    .unwrap();
-    Engine::new(Arc::new(Intel::new(snap)), Arc::new(units))
+    let units = one_unit("U1", "Phòng Một", "10.1.0.0/16 fd00:1::/64");
+    gatewatch::testkit::engine(snap, units)
 }
 
 fn run(e: &mut Engine, frames: &[Vec<u8>]) -> Collector {
@@ -60,8 +51,8 @@ fn vlan_tagged_ipv6_dns_query_hits_with_unit() {
     assert_eq!(&*h.observed, "www.bad.example");
     assert_eq!(h.vlan, Some(100));
     assert_eq!(h.source, HitSource::DnsQuery);
-    assert_eq!(e.stats.vlan_tagged, 1);
-    assert_eq!(e.stats.ipv6, 1);
+    assert_eq!(e.stats.decode.vlan_tagged, 1);
+    assert_eq!(e.stats.decode.ipv6, 1);
 }
 
 #[test]
@@ -111,8 +102,8 @@ fn ipv4_fragments_first_matched_later_counted() {
     later[14 + 6] = 0x00;
     later[14 + 7] = 0x10; // offset 16 * 8 bytes
     let c = run(&mut e, &[first, later]);
-    assert_eq!(e.stats.ip_fragments_first, 1);
-    assert_eq!(e.stats.ip_fragments_later, 1);
+    assert_eq!(e.stats.decode.ip_fragments_first, 1);
+    assert_eq!(e.stats.decode.ip_fragments_later, 1);
     assert_eq!(c.hits.len(), 1);
 }
 

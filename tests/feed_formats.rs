@@ -3,7 +3,7 @@
 //! public file exists (Maltrail trails.csv, CERT annex tables), from small
 //! faithful fixtures written here.
 
-use gatewatch::attribution::Units;
+use gatewatch::detect::attribution::Units;
 use gatewatch::intel::SnapshotBuilder;
 use gatewatch::intel::feeds::{
     FeedReport, FeedSpec, FeedsConfig, Format, build_snapshot, load_feed,
@@ -61,7 +61,7 @@ fn zeek_intel_finds_the_c2_and_keeps_its_description() {
     let h = &r.sink.hits[0];
     assert_eq!(&*h.indicator.value, "91.254.215.167");
     assert_eq!(h.indicator.description.as_deref(), Some("ABUSE-CH: BOTNET"));
-    let line = gatewatch::alert::alert_json(h, "s1");
+    let line = gatewatch::output::eve::alert_json(h, "s1");
     assert!(
         line.contains("\"description\":\"ABUSE-CH: BOTNET\""),
         "{line}"

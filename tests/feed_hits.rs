@@ -1,11 +1,11 @@
 //! Real feeds on real captures: the hits, offender hosts and units that
 //! feeds built from real indicators must give.
 
-use gatewatch::attribution::Units;
+use gatewatch::detect::HitSource;
+use gatewatch::detect::attribution::Units;
 use gatewatch::intel::feeds::{Column, FeedSpec, Format, load_feed};
 use gatewatch::intel::indicator::{EntryType, classify};
 use gatewatch::intel::{FeedMeta, Severity, SnapshotBuilder};
-use gatewatch::stats::HitSource;
 use gatewatch::testkit::{
     Summary, captures_with_summaries, replay_collect, shared_data, summary_path,
 };

@@ -3,20 +3,18 @@
 //! gaps, SYN floods against the table's bound, timeouts, and the `flow`
 //! event a flow that hit is reported with.
 
-use gatewatch::alert::{alert_json, flow_json};
-use gatewatch::attribution::Units;
-use gatewatch::detect::Engine;
-use gatewatch::flow::{EndReason, FlowConfig, State, TO_CLIENT, TO_SERVER};
-use gatewatch::intel::Intel;
-use gatewatch::stats::{HitSource, Reason};
+use gatewatch::detect::{Engine, EngineOptions, HitSource};
+use gatewatch::output::eve::{alert_json, flow_json};
+use gatewatch::packet::Reason;
+use gatewatch::tcp::flow::{EndReason, FlowConfig, State, TO_CLIENT, TO_SERVER};
 use gatewatch::testkit::tcp::{ACK, Conn, SYN};
 use gatewatch::testkit::{
-    Collector, Seen, client_hello_record, dns_query, replay_frames, snapshot_of, sni_ext,
+    Collector, Seen, client_hello_record, dns_query, one_unit, recipe_with, replay_frames,
+    snapshot_of, sni_ext,
 };
 use hickory_proto::rr::RecordType;
 use serde_json::Value;
 use std::net::IpAddr;
-use std::sync::Arc;
 
 fn ip(s: &str) -> IpAddr {
     s.parse().unwrap()
@@ -27,8 +25,12 @@ const C2: &str = "203.0.113.50";
 
 fn engine_with(block: &[&str], cfg: FlowConfig) -> Engine {
     let snap = snapshot_of("ncsc", "botnet-c2", block, &[]);
-    let units = Units::parse("u", "code,name,cidrs\nU1,Phòng Một,10.1.0.0/16\n", &[]).unwrap();
-    Engine::new(Arc::new(Intel::new(snap)), Arc::new(units)).with_flow_config(cfg, 1)
+    let units = one_unit("U1", "Phòng Một", "10.1.0.0/16");
+    let options = EngineOptions {
+        flows: cfg,
+        ..EngineOptions::default()
+    };
+    recipe_with(snap, units, options).engine(1)
 }
 
 fn engine(block: &[&str]) -> Engine {

@@ -2,8 +2,8 @@
 //! (`../shared/tools/gen-gateway-pcap.py`): every expected (host, indicator)
 //! pair is found, nothing else is, and every offender lands in its unit.
 
-use gatewatch::attribution::{Units, default_internal};
-use gatewatch::stats::HitSource;
+use gatewatch::detect::HitSource;
+use gatewatch::detect::attribution::{Units, default_internal};
 use gatewatch::testkit::{load_feeds, replay_collect};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};

@@ -2,10 +2,10 @@
 //! in either order and across commits; the history of a renamed machine;
 //! the latest name on the export row; a version-1 store migrated in place.
 
-use gatewatch::export::select_offenders;
-use gatewatch::export::table::HEADERS;
-use gatewatch::export::text::write_csv;
-use gatewatch::hostnames::NameSource;
+use gatewatch::protocols::hostnames::NameSource;
+use gatewatch::reports::export::select_offenders;
+use gatewatch::reports::export::table::HEADERS;
+use gatewatch::reports::export::text::write_csv;
 use gatewatch::store::writer::{NameRecord, StoreRecord, StoreWriter};
 use gatewatch::store::{SCHEMA_VERSION, Store};
 use std::net::IpAddr;

@@ -2,14 +2,14 @@
 //! random bytes into every decoder, real packets cut at every length, and
 //! broken capture files.
 
+use gatewatch::capture::SourceProblemKind;
 use gatewatch::capture::file::read_file;
-use gatewatch::capture::{LinkType, RawPacket, SourceProblemKind};
+use gatewatch::decode;
 use gatewatch::detect::Engine;
-use gatewatch::intel::Snapshot;
-use gatewatch::intel::{Intel, SnapshotBuilder};
-use gatewatch::stats::{Reason, Stats};
+use gatewatch::intel::{Snapshot, SnapshotBuilder};
+use gatewatch::packet::{LinkType, Problems, RawPacket, Reason};
+use gatewatch::protocols::{dns, http, tls};
 use gatewatch::testkit::{Collector, PcapNgWriter, PcapWriter, replay_collect, units_from};
-use gatewatch::{decode, dns, http, tls};
 use proptest::prelude::*;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -31,10 +31,7 @@ fn engine() -> Engine {
             &f,
         );
     }
-    Engine::new(
-        Arc::new(Intel::new(b.build())),
-        Arc::new(units_from("code,name,cidrs\n")),
-    )
+    gatewatch::testkit::engine(b.build(), units_from("code,name,cidrs\n"))
 }
 
 const LINKS: [LinkType; 6] = [
@@ -60,7 +57,7 @@ proptest! {
 
     #[test]
     fn dns_never_panics(data in proptest::collection::vec(any::<u8>(), 0..600)) {
-        let mut st = Stats::default();
+        let mut st = Problems::default();
         let _ = dns::parse(&data, &mut st);
         dns::parse_tcp(&data, &mut st, |_, _| {});
     }
@@ -260,7 +257,7 @@ fn pcapng_and_gzip_read_like_pcap() {
 
 #[test]
 fn decode_counts_non_ip_and_vlan() {
-    let mut st = Stats::default();
+    let (mut counts, mut st) = (Default::default(), Problems::default());
     let arp = [
         0xffu8, 0xff, 0xff, 0xff, 0xff, 0xff, 2, 0, 0, 0, 0, 1, 0x08, 0x06, 0, 1,
     ];
@@ -270,8 +267,8 @@ fn decode_counts_non_ip_and_vlan() {
         link: LinkType::Ethernet,
         data: &arp,
     };
-    assert!(decode::decode(&p, &mut st).is_none());
-    assert_eq!(st.errors_of(Reason::NonIp), 1);
+    assert!(decode::decode(&p, &mut counts, &mut st).is_none());
+    assert_eq!(st.of(Reason::NonIp), 1);
 }
 
 type Pkt = (i64, u32, LinkType, Vec<u8>);

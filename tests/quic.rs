@@ -4,8 +4,7 @@
 
 use gatewatch::capture::file::read_file;
 use gatewatch::decode::{Transport, decode};
-use gatewatch::quic::{Outcome, QuicAssembler};
-use gatewatch::stats::Stats;
+use gatewatch::protocols::quic::{Outcome, QuicAssembler};
 use gatewatch::testkit::{Summary, summary_path};
 use proptest::prelude::*;
 use std::hash::{DefaultHasher, Hash, Hasher};
@@ -33,9 +32,9 @@ struct Datagram {
 
 fn client_datagrams(path: &Path) -> Vec<Datagram> {
     let mut out = Vec::new();
-    let mut stats = Stats::default();
+    let (mut counts, mut problems) = (Default::default(), Default::default());
     let report = read_file(path, |pkt| {
-        let Some(d) = decode(pkt, &mut stats) else {
+        let Some(d) = decode(pkt, &mut counts, &mut problems) else {
             return;
         };
         if let Transport::Udp {
@@ -143,8 +142,8 @@ proptest! {
 /// with EVE's `quic.sni`.
 #[test]
 fn a_listed_name_in_a_quic_initial_is_a_hit() {
-    use gatewatch::alert::alert_json;
-    use gatewatch::stats::HitSource;
+    use gatewatch::detect::HitSource;
+    use gatewatch::output::eve::alert_json;
     use gatewatch::testkit::{replay_collect, snapshot_of, units_from};
     let pcap = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("tests/corpus/zeek/quic__curl-8.1.2-dev-http3-www-google-de.pcap");

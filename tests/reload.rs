@@ -227,12 +227,13 @@ fn api_reload_and_metrics() {
     let d = tempfile::tempdir().unwrap();
     let (intel, r) = setup(d.path());
     let m = Metrics::new();
-    m.feeds_loaded(&intel.load_full(), &["domains".into(), "ips".into()]);
+    m.feeds
+        .loaded(&intel.load_full(), &["domains".into(), "ips".into()]);
     {
         let (m2, intel) = (m.clone(), intel.clone());
         m.set_reload_hook(Arc::new(move || {
             let rep = r.reload();
-            m2.reloaded(&rep, &intel.load_full());
+            m2.feeds.reloaded(&rep, &intel.load_full());
             (200, rep.to_json())
         }));
     }

@@ -6,7 +6,7 @@
 //! are escaped.
 
 use calamine::{Data, Reader, Xlsx, open_workbook};
-use gatewatch::report::{CLEANED, DETECTED, NOT_CLEANED, REINFECTED, ROLLUP_TITLE, TOTAL};
+use gatewatch::reports::report::{CLEANED, DETECTED, NOT_CLEANED, REINFECTED, ROLLUP_TITLE, TOTAL};
 use gatewatch::store::Store;
 use gatewatch::testkit::shared_data;
 use std::collections::BTreeMap;

@@ -2,9 +2,9 @@
 //! connection, cleaning status and reinfection follow hits, and broken or
 //! foreign database files are refused with a message naming them.
 
-use gatewatch::alert::alert_json;
-use gatewatch::attribution::{Units, default_internal};
 use gatewatch::detect::Hit;
+use gatewatch::detect::attribution::{Units, default_internal};
+use gatewatch::output::eve::alert_json;
 use gatewatch::store::writer::{StoreRecord, StoreWriter};
 use gatewatch::store::{SCHEMA_VERSION, Status, Store, StoreError};
 use gatewatch::testkit::{load_feeds, replay_collect};

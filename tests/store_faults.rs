@@ -3,8 +3,8 @@
 //! small tmpfs the test mounts itself (needs root, like the live tests; it
 //! fails, never skips, where it cannot mount).
 
-use gatewatch::alert::alert_json;
-use gatewatch::attribution::{Units, default_internal};
+use gatewatch::detect::attribution::{Units, default_internal};
+use gatewatch::output::eve::alert_json;
 use gatewatch::store::Store;
 use gatewatch::store::writer::{StoreRecord, StoreWriter};
 use gatewatch::testkit::{load_feeds, replay_collect};

@@ -5,7 +5,8 @@
 //! turns every way a file can be broken into a [`SourceProblem`] that names the
 //! file and packet number. Nothing here panics on bad input.
 
-use super::{LinkType, RawPacket, SourceProblem, SourceProblemKind};
+use super::{SourceProblem, SourceProblemKind};
+use crate::packet::{LinkType, RawPacket};
 use memmap2::Mmap;
 use pcap_parser::{Block, PcapBlockOwned, PcapError, create_reader};
 use std::fs::File;

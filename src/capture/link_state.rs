@@ -17,7 +17,7 @@
 //! So: up = `IFF_UP` and `IFF_RUNNING`; `IFF_UP` alone = no carrier; neither
 //! = set administratively down; `ENODEV` = the interface is gone.
 
-use crate::metrics::CaptureShared;
+use super::CaptureShared;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::sync::atomic::Ordering;
 

@@ -1,18 +1,18 @@
 //! Live capture with libpcap (the `pcap` crate): one thread per interface.
 //!
-//! The capture thread only copies frames into batches and routes them by flow
-//! hash (see `pipeline`); it never waits on a worker. An interface that goes
+//! The capture thread only hands frames to its [`PacketSink`] (the
+//! pipeline's router, which copies them into batches); it never waits on a
+//! worker. An interface that goes
 //! away is logged, counted and reopened with back-off while the other
 //! interfaces keep capturing. About once a second the thread also reads the
 //! link state (see `link_state`): a link set down or without carrier is
 //! reported as down while the handle, which still works, is kept.
 
 use super::link_state::{LinkProbe, LinkReport, LinkState};
-use super::{LinkType, RawPacket};
-use crate::config::InterfaceConfig;
-use crate::metrics::CaptureShared;
-use crate::pipeline::Router;
+use super::{CaptureShared, PacketSink};
+use crate::packet::{LinkType, RawPacket};
 use anyhow::{Result, anyhow};
+use serde::Deserialize;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -30,6 +30,43 @@ const BACKOFF_MAX: Duration = Duration::from_secs(30);
 /// are still processed; on a busy port, stop after `DRAIN_MAX` regardless.
 const DRAIN_MIN: Duration = Duration::from_millis(2 * READ_TIMEOUT_MS as u64);
 const DRAIN_MAX: Duration = Duration::from_secs(1);
+
+/// One `[[interface]]` of `gatewatch.toml`: what to capture and how.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InterfaceConfig {
+    pub name: String,
+    #[serde(default = "default_snaplen")]
+    pub snaplen: i32,
+    #[serde(default = "default_buffer_mib")]
+    pub buffer_mib: i32,
+    #[serde(default = "yes")]
+    pub promisc: bool,
+    #[serde(default)]
+    pub filter: Option<String>,
+}
+
+fn default_snaplen() -> i32 {
+    65535
+}
+fn default_buffer_mib() -> i32 {
+    64
+}
+fn yes() -> bool {
+    true
+}
+
+impl InterfaceConfig {
+    pub fn named(name: &str) -> Self {
+        InterfaceConfig {
+            name: name.into(),
+            snaplen: default_snaplen(),
+            buffer_mib: default_buffer_mib(),
+            promisc: true,
+            filter: None,
+        }
+    }
+}
 
 /// Open `cfg.name` for capture, or explain in the operator's terms why not.
 ///
@@ -122,67 +159,115 @@ fn wait_readable(cap: &pcap::Capture<pcap::Active>) {
     }
 }
 
-/// Capture until `stop`, routing every frame. `first` is the handle opened
-/// (and checked) at start-up.
+/// Capture until `stop`, handing every frame to `sink`. `first` is the
+/// handle opened (and checked) at start-up.
 pub fn run(
     cfg: InterfaceConfig,
     first: pcap::Capture<pcap::Active>,
-    mut router: Router,
+    mut sink: impl PacketSink,
     stop: Arc<AtomicBool>,
     shared: Arc<CaptureShared>,
 ) {
-    let mut cap = Some(first);
     let mut link = LinkReport::new(&cfg.name);
     // The state at start is published before the thread counts as running,
     // so /healthz never says "ok" for a link that is down from the start.
     link.check(&shared);
     shared.running.store(true, Ordering::Relaxed);
+    let mut t = Thread {
+        cfg,
+        stop,
+        shared,
+        link,
+        stopping: None,
+        base_kernel: 0,
+        base_if: 0,
+    };
+    let mut cap = Some(first);
     let mut backoff = BACKOFF_MIN;
-    // pcap's statistics are cumulative per handle; carry totals across reopens.
-    let (mut base_kernel, mut base_if) = (0u64, 0u64);
-    let mut stopping: Option<Instant> = None;
-    while !stop.load(Ordering::Relaxed) {
+    while !t.stopped() {
         let Some(c) = cap.as_mut() else {
-            // Reopen after a back-off, or at once when the link comes back.
-            let until = Instant::now() + backoff;
-            let mut was_up = link.check(&shared) == LinkState::Up;
-            while Instant::now() < until && !stop.load(Ordering::Relaxed) {
-                std::thread::sleep(Duration::from_millis(100));
-                let up = link.check(&shared) == LinkState::Up;
-                if up && !was_up {
-                    break;
-                }
-                was_up = up;
-            }
-            if stop.load(Ordering::Relaxed) {
-                break;
-            }
-            match open(&cfg) {
-                Ok(c) => {
-                    cap = Some(c);
-                    link.set_handle(true, &shared);
-                    backoff = BACKOFF_MIN;
-                }
-                Err(e) => {
-                    tracing::debug!("interface {:?}: reopen failed: {e:#}", cfg.name);
-                    backoff = (backoff * 2).min(BACKOFF_MAX);
-                }
-            }
+            cap = t.reopen(&mut backoff);
             continue;
         };
+        let lost = t.read_until_lost(c, &mut sink);
+        t.carry_drops(c);
+        if !lost {
+            break;
+        }
+        cap = None;
+    }
+    sink.flush();
+    t.shared.up.store(false, Ordering::Relaxed);
+}
+
+/// A capture thread's state across handles.
+struct Thread {
+    cfg: InterfaceConfig,
+    stop: Arc<AtomicBool>,
+    shared: Arc<CaptureShared>,
+    link: LinkReport,
+    /// When the stop request was first seen.
+    stopping: Option<Instant>,
+    /// pcap's statistics are cumulative per handle: totals of closed handles.
+    base_kernel: u64,
+    base_if: u64,
+}
+
+impl Thread {
+    fn stopped(&self) -> bool {
+        self.stop.load(Ordering::Relaxed)
+    }
+
+    /// Wait out the back-off (cut short when the link comes back up), then
+    /// try to open the interface again.
+    fn reopen(&mut self, backoff: &mut Duration) -> Option<pcap::Capture<pcap::Active>> {
+        let until = Instant::now() + *backoff;
+        let mut was_up = self.link.check(&self.shared) == LinkState::Up;
+        while Instant::now() < until && !self.stopped() {
+            std::thread::sleep(Duration::from_millis(100));
+            let up = self.link.check(&self.shared) == LinkState::Up;
+            if up && !was_up {
+                break;
+            }
+            was_up = up;
+        }
+        if self.stopped() {
+            return None;
+        }
+        match open(&self.cfg) {
+            Ok(c) => {
+                self.link.set_handle(true, &self.shared);
+                *backoff = BACKOFF_MIN;
+                Some(c)
+            }
+            Err(e) => {
+                tracing::debug!("interface {:?}: reopen failed: {e:#}", self.cfg.name);
+                *backoff = (*backoff * 2).min(BACKOFF_MAX);
+                None
+            }
+        }
+    }
+
+    /// Read from `c` until a stop request has drained or the handle fails.
+    /// Returns whether the handle was lost.
+    fn read_until_lost(
+        &mut self,
+        c: &mut pcap::Capture<pcap::Active>,
+        sink: &mut impl PacketSink,
+    ) -> bool {
         let dlt = LinkType::from_dlt(c.get_datalink().0);
         let mut last_tick = Instant::now();
         loop {
-            if stop.load(Ordering::Relaxed)
-                && stopping.get_or_insert_with(Instant::now).elapsed() >= DRAIN_MAX
+            if self.stopped()
+                && self.stopping.get_or_insert_with(Instant::now).elapsed() >= DRAIN_MAX
             {
-                break;
+                return false;
             }
             match c.next_packet() {
                 Ok(p) => {
                     let ts = p.header.ts;
-                    shared.packets.fetch_add(1, Ordering::Relaxed);
-                    router.route(&RawPacket {
+                    self.shared.packets.fetch_add(1, Ordering::Relaxed);
+                    sink.packet(&RawPacket {
                         ts_ns: ts.tv_sec * 1_000_000_000 + ts.tv_usec * 1_000,
                         orig_len: p.header.len,
                         link: dlt,
@@ -191,37 +276,35 @@ pub fn run(
                 }
                 Err(pcap::Error::TimeoutExpired) => {
                     // Nothing buffered: hand partial batches over, then wait.
-                    router.flush();
-                    if stopping.is_some_and(|t| t.elapsed() >= DRAIN_MIN) {
-                        break;
+                    sink.flush();
+                    if self.stopping.is_some_and(|t| t.elapsed() >= DRAIN_MIN) {
+                        return false;
                     }
                     wait_readable(c);
                 }
                 Err(e) => {
-                    shared.errors.fetch_add(1, Ordering::Relaxed);
+                    self.shared.errors.fetch_add(1, Ordering::Relaxed);
                     tracing::error!(
                         "interface {:?}: capture failed ({e}); retrying with back-off",
-                        cfg.name
+                        self.cfg.name
                     );
-                    link.set_handle(false, &shared);
-                    break;
+                    self.link.set_handle(false, &self.shared);
+                    return !self.stopped();
                 }
             }
             if last_tick.elapsed() >= Duration::from_secs(1) {
-                publish_drops(c, &shared, base_kernel, base_if);
-                link.check(&shared);
+                publish_drops(c, &self.shared, self.base_kernel, self.base_if);
+                self.link.check(&self.shared);
                 last_tick = Instant::now();
             }
         }
-        publish_drops(c, &shared, base_kernel, base_if);
-        base_kernel = shared.kernel_drops.load(Ordering::Relaxed);
-        base_if = shared.interface_drops.load(Ordering::Relaxed);
-        if !stop.load(Ordering::Relaxed) {
-            cap = None;
-        } else {
-            break;
-        }
     }
-    router.flush();
-    shared.up.store(false, Ordering::Relaxed);
+
+    /// Publish the handle's final drop counts and keep them as the base for
+    /// the next handle.
+    fn carry_drops(&mut self, c: &mut pcap::Capture<pcap::Active>) {
+        publish_drops(c, &self.shared, self.base_kernel, self.base_if);
+        self.base_kernel = self.shared.kernel_drops.load(Ordering::Relaxed);
+        self.base_if = self.shared.interface_drops.load(Ordering::Relaxed);
+    }
 }

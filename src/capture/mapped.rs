@@ -14,7 +14,8 @@
 //! streaming reader does).
 
 use super::file::{FileReport, MAX_RECORD};
-use super::{LinkType, RawPacket, SourceProblem, SourceProblemKind};
+use super::{SourceProblem, SourceProblemKind};
+use crate::packet::{LinkType, RawPacket};
 use memmap2::{Mmap, UncheckedAdvice};
 use std::fs::File;
 use std::path::Path;

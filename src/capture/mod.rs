@@ -1,62 +1,63 @@
-//! Packet sources: capture files now, live interfaces beside them later.
+//! Packet sources: capture files ([`file`]) and live interfaces ([`live`]).
 //!
 //! A source hands out [`RawPacket`]s that borrow the source's own buffer, so
 //! the bytes of a packet are never copied between the reader and the decoder.
+//! A source knows nothing of where packets go: files call a closure per
+//! packet, a live capture thread hands them to a [`PacketSink`].
 
 pub mod file;
 pub mod link_state;
 pub mod live;
 mod mapped;
 
+use crate::packet::RawPacket;
 use std::fmt;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-/// Link-layer framing of a packet, from the pcap/pcapng link type.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum LinkType {
-    Ethernet,
-    /// Bare IPv4 or IPv6, version taken from the first nibble.
-    RawIp,
-    Ipv4,
-    Ipv6,
-    LinuxSll,
-    LinuxSll2,
-    /// BSD loopback: 4-byte address family in host or network order.
-    Null,
-    Other(u32),
+/// Where a live capture thread hands its packets (the pipeline's router).
+pub trait PacketSink {
+    /// Take one packet; its bytes are only borrowed for the call.
+    fn packet(&mut self, p: &RawPacket<'_>);
+    /// Nothing more to read for now: pass on whatever is buffered.
+    fn flush(&mut self);
 }
 
-impl LinkType {
-    /// Map a DLT/LINKTYPE number to our framing.
-    pub fn from_dlt(dlt: i32) -> LinkType {
-        match dlt {
-            1 => LinkType::Ethernet,
-            12 | 14 | 101 => LinkType::RawIp,
-            228 => LinkType::Ipv4,
-            229 => LinkType::Ipv6,
-            113 => LinkType::LinuxSll,
-            276 => LinkType::LinuxSll2,
-            0 | 108 => LinkType::Null,
-            n => LinkType::Other(n as u32),
+/// What a capture thread publishes about its interface, for metrics and
+/// `/healthz`: written by the thread, read by anyone.
+#[derive(Default)]
+pub struct CaptureShared {
+    pub name: String,
+    pub packets: AtomicU64,
+    pub kernel_drops: AtomicU64,
+    pub interface_drops: AtomicU64,
+    pub errors: AtomicU64,
+    /// Capturing with a working handle on a link that is up.
+    pub up: AtomicBool,
+    /// The capture thread has started and published its first link state.
+    pub running: AtomicBool,
+}
+
+impl CaptureShared {
+    /// The counters now.
+    pub fn totals(&self) -> CaptureTotals {
+        CaptureTotals {
+            name: self.name.clone(),
+            received: self.packets.load(Ordering::Relaxed),
+            kernel_drops: self.kernel_drops.load(Ordering::Relaxed),
+            interface_drops: self.interface_drops.load(Ordering::Relaxed),
         }
     }
 }
 
-/// One captured frame, borrowed from the source's buffer.
-#[derive(Clone, Copy, Debug)]
-pub struct RawPacket<'a> {
-    /// Capture time, nanoseconds since the Unix epoch.
-    pub ts_ns: i64,
-    /// Length on the wire; larger than `data.len()` when the snaplen cut it.
-    pub orig_len: u32,
-    pub link: LinkType,
-    pub data: &'a [u8],
-}
-
-impl RawPacket<'_> {
-    pub fn is_snaplen_cut(&self) -> bool {
-        (self.orig_len as usize) > self.data.len()
-    }
+/// One capture interface at exit: packets its thread read, and libpcap's
+/// kernel and interface drop counts, summed over every handle it opened.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CaptureTotals {
+    pub name: String,
+    pub received: u64,
+    pub kernel_drops: u64,
+    pub interface_drops: u64,
 }
 
 /// A problem with the capture itself (not with a packet's contents).

@@ -1,12 +1,12 @@
 //! DNS in the engine: queries matched on their names, answers on the CNAME
 //! targets they reveal, and answers to listed names teaching correlation
-//! links (see [`crate::correlate`]).
+//! links (see [`crate::detect::correlate`]).
 
-use super::{Context, Engine, Observation, Pkt, Sink};
-use crate::correlate::{ANY_HOST, Exchange};
-use crate::dns;
+use super::engine::{Engine, Pkt};
+use super::{Context, HitSource, Observation, Sink};
+use crate::detect::correlate::{ANY_HOST, Exchange};
 use crate::intel::Snapshot;
-use crate::stats::HitSource;
+use crate::protocols::dns;
 
 impl Engine {
     pub(super) fn on_dns<S: Sink>(

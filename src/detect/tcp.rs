@@ -7,14 +7,15 @@
 //! buffer and read again when the next bytes arrive; a ClientHello ends
 //! inspection of the connection (nothing after it is read here).
 
-use super::{Context, Engine, HAYSTACK, Observation, Pkt, Sink};
-use crate::dns;
-use crate::flow::{Segment, TO_CLIENT, TO_SERVER, Tracked};
-use crate::http;
+use super::engine::{Engine, HAYSTACK, Pkt};
+use super::{Context, HitSource, Observation, Sink};
 use crate::intel::Snapshot;
-use crate::stats::{HitSource, Reason};
-use crate::stream::Verdict;
-use crate::tls::{self, ClientHello};
+use crate::packet::Reason;
+use crate::protocols::dns;
+use crate::protocols::http;
+use crate::protocols::tls::{self, ClientHello};
+use crate::tcp::flow::{Segment, TO_CLIENT, TO_SERVER, Tracked};
+use crate::tcp::stream::Verdict;
 
 /// Largest ClientHello or request header kept while waiting for its end.
 /// A ClientHello fits one TLS record (16 KiB); request headers beyond this
@@ -181,7 +182,7 @@ impl Engine {
             }
             let msg = &bytes[used + 2..used + 2 + len];
             used += 2 + len;
-            if let Some(m) = dns::parse(msg, &mut self.stats) {
+            if let Some(m) = dns::parse(msg, &mut self.stats.problems) {
                 self.on_dns(snap, &m, p, sink);
             }
         }

@@ -1,12 +1,12 @@
 //! UDP beyond DNS in the engine: QUIC Initials on port 443 (the ClientHello's
-//! server name, see [`crate::quic`]) and host-name announcements (DHCP,
-//! NetBIOS, mDNS; see [`crate::hostnames`]).
+//! server name, see [`crate::protocols::quic`]) and host-name announcements (DHCP,
+//! NetBIOS, mDNS; see [`crate::protocols::hostnames`]).
 
-use super::{Engine, Pkt, Sink};
-use crate::hostnames;
+use super::engine::{Engine, Pkt};
+use super::{HitSource, Sink};
 use crate::intel::Snapshot;
-use crate::quic::Outcome;
-use crate::stats::HitSource;
+use crate::protocols::hostnames;
+use crate::protocols::quic::Outcome;
 use rustc_hash::FxHasher;
 use std::hash::{Hash, Hasher};
 

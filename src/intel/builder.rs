@@ -10,7 +10,7 @@ use super::part::{Metas, Note, Part, meta};
 use super::tables::{Keys, Ranges};
 use super::{FeedMeta, Snapshot};
 use crate::intel::indicator::{Entry, IndicatorKind};
-use crate::netrange::{Key, bounds};
+use crate::intel::netrange::{Key, bounds};
 use ipnet::IpNet;
 use rustc_hash::{FxHashMap, FxHashSet};
 use std::net::IpAddr;

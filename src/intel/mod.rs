@@ -16,6 +16,7 @@ mod filter;
 mod formats;
 pub mod indicator;
 mod load;
+pub mod netrange;
 pub mod part;
 pub mod reload;
 mod snapshot;

@@ -5,7 +5,7 @@
 use super::tables::{Keys, Ranges};
 use super::{FeedMeta, Severity};
 use crate::intel::indicator::IndicatorKind;
-use crate::netrange::Key;
+use crate::intel::netrange::Key;
 use ipnet::IpNet;
 use rustc_hash::FxHashMap;
 use std::sync::Arc;

@@ -13,7 +13,7 @@ use super::filter::{Bloom, domain_hash, v4_hash, v6_hash};
 use super::part::Part;
 use super::{FeedMeta, Indicator};
 use crate::intel::indicator::IndicatorKind;
-use crate::netrange::Key;
+use crate::intel::netrange::Key;
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 use rustc_hash::FxHashMap;
 use std::net::IpAddr;
@@ -306,7 +306,7 @@ impl Snapshot {
     }
 
     /// The most specific listed domain that equals `name` or is a parent of
-    /// it. `name` must already be normalised (see [`crate::name`]).
+    /// it. `name` must already be normalised (see [`crate::protocols::name`]).
     #[inline]
     pub fn match_domain(&self, name: &str) -> Option<Id> {
         if !self.any_domains {

@@ -30,7 +30,7 @@ pub fn serve(
                     }
                     u if u.starts_with("/api/") => {
                         let method = req.method().as_str().to_owned();
-                        let (code, body) = crate::api::handle(store.as_deref(), &method, u);
+                        let (code, body) = crate::store::api::handle(store.as_deref(), &method, u);
                         (code, body, "application/json")
                     }
                     "/metrics" => (200, m.render(), "text/plain; version=0.0.4"),
@@ -66,8 +66,7 @@ fn api_reload(m: &Metrics, req: &tiny_http::Request) -> (u16, String) {
     if !req.remote_addr().is_some_and(|a| a.ip().is_loopback()) {
         return err(403, "reload is accepted from this host only");
     }
-    let hook = m.reload_hook.lock().ok().and_then(|g| g.clone());
-    match hook {
+    match m.reload_hook() {
         Some(h) => h(),
         None => err(
             503,
@@ -79,7 +78,7 @@ fn api_reload(m: &Metrics, req: &tiny_http::Request) -> (u16, String) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::metrics::CaptureShared;
+    use crate::capture::CaptureShared;
     use std::io::{Read, Write};
     use std::sync::atomic::Ordering;
 
@@ -120,13 +119,13 @@ mod tests {
                 ..Default::default()
             }),
         );
-        m.watch_capture(a.clone());
+        m.capture.watch(a.clone());
         a.up.store(true, Ordering::Relaxed);
         a.running.store(true, Ordering::Relaxed);
         // Not every interface registered yet.
         assert_eq!(get(addr, "/healthz"), (503, "starting\n".into()));
-        m.watch_capture(b.clone());
-        m.captures_started();
+        m.capture.watch(b.clone());
+        m.capture.started();
         // eth2's thread has not started.
         assert_eq!(get(addr, "/healthz"), (503, "starting\n".into()));
         b.running.store(true, Ordering::Relaxed);

@@ -9,6 +9,7 @@
 //! - The schema version is `PRAGMA user_version`; migrations run in order in
 //!   one transaction each, and a database from a newer gatewatch is refused.
 
+pub mod api;
 pub mod query;
 pub mod writer;
 

@@ -14,7 +14,7 @@
 
 use super::{NAME_ORDER, Store, StoreError};
 use crate::detect::Hit;
-use crate::hostnames::{HostName, NameSource};
+use crate::protocols::hostnames::{HostName, NameSource};
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TrySendError, bounded};
 use rusqlite::{OptionalExtension, Transaction, params};
 use std::collections::HashMap;

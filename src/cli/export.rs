@@ -1,0 +1,109 @@
+//! `gatewatch export`: offender hosts per unit, from the store (or, for logs
+//! from before the store, from alert logs).
+
+use crate::detect::attribution::Units;
+use crate::reports::export::{ExportFormat, read_alert_logs, select, write_rows};
+use crate::reports::export::{parse_since, select_offenders, text, xlsx};
+use crate::run::config::DEFAULT_STORE;
+use crate::store::Store;
+use anyhow::{Context as _, Result, bail};
+use clap::Args;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Args, Debug)]
+pub struct ExportArgs {
+    /// Unit code to export.
+    #[arg(long, conflicts_with = "all", required_unless_present = "all")]
+    pub unit: Option<String>,
+    /// Export every unit.
+    #[arg(long)]
+    pub all: bool,
+    /// Only hosts seen since DATE: YYYY-MM-DD (from local midnight) or an
+    /// RFC 3339 time.
+    #[arg(long, value_name = "DATE", value_parser = parse_since, conflicts_with = "alerts")]
+    pub since: Option<i64>,
+    /// csv (UTF-8 with BOM), json, or xlsx (one sheet per unit; needs -o).
+    #[arg(long, value_enum, default_value = "csv")]
+    pub format: ExportFormat,
+    /// Offender store to read (read-only; a running sensor may write to it).
+    #[arg(long, default_value = DEFAULT_STORE, conflicts_with = "alerts")]
+    pub store: PathBuf,
+    /// Read these alert logs instead of the store (logs from before the
+    /// store; older column layout).
+    #[arg(long, value_name = "FILE")]
+    pub alerts: Vec<PathBuf>,
+    /// With --alerts: units file, to accept a unit code that has no offenders.
+    #[arg(long, default_value = "feeds/units.csv")]
+    pub units: PathBuf,
+    /// Output file; standard output if omitted.
+    #[arg(long, short)]
+    pub output: Option<PathBuf>,
+}
+
+pub fn cmd_export(a: ExportArgs) -> Result<ExitCode> {
+    if a.format == ExportFormat::Xlsx && a.output.is_none() {
+        bail!("--format xlsx writes a workbook file: give it with -o FILE.xlsx");
+    }
+    if !a.alerts.is_empty() {
+        return export_alert_logs(a);
+    }
+    let store = Store::open_read_only(&a.store).context(
+        "cannot export from the offender store (for an alert log from before the store, pass --alerts FILE)",
+    )?;
+    let sel = select_offenders(&store, a.unit.as_deref(), a.since)?;
+    let Some(p) = &a.output else {
+        let mut out = std::io::stdout().lock();
+        match a.format {
+            ExportFormat::Json => text::write_json(&sel.rows, &mut out)?,
+            _ => text::write_csv(&sel.rows, &mut out)?,
+        }
+        return Ok(ExitCode::SUCCESS);
+    };
+    match a.format {
+        ExportFormat::Xlsx => xlsx::write_xlsx(&sel, p)?,
+        f => {
+            let file = std::fs::File::create(p)
+                .with_context(|| format!("{}: cannot create", p.display()))?;
+            let mut w = std::io::BufWriter::new(file);
+            match f {
+                ExportFormat::Json => text::write_json(&sel.rows, &mut w)?,
+                _ => text::write_csv(&sel.rows, &mut w)?,
+            }
+            std::io::Write::flush(&mut w)
+                .with_context(|| format!("{}: cannot write", p.display()))?;
+        }
+    }
+    tracing::info!(
+        "{} host(s) in {} unit(s) written to {}",
+        sel.rows.len(),
+        sel.units.len(),
+        p.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The export as it was before the store: from alert logs.
+fn export_alert_logs(a: ExportArgs) -> Result<ExitCode> {
+    if a.format == ExportFormat::Xlsx {
+        bail!("--format xlsx reads the offender store; drop --alerts, or export csv or json");
+    }
+    let (table, rep) = read_alert_logs(&a.alerts)?;
+    for b in rep.bad_lines.iter().take(10) {
+        tracing::warn!("{b}");
+    }
+    let known = Units::load(&a.units, &[]).ok();
+    let rows = select(&table, a.unit.as_deref(), |c| {
+        known.as_ref().is_some_and(|u| u.find(c).is_some())
+    })?;
+    match &a.output {
+        Some(p) => {
+            let mut f = std::fs::File::create(p)
+                .with_context(|| format!("{}: cannot create", p.display()))?;
+            write_rows(&rows, a.format, &mut f)?;
+            tracing::info!("{} host(s) written to {}", rows.len(), p.display());
+        }
+        None => write_rows(&rows, a.format, &mut std::io::stdout().lock())?,
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,192 @@
+//! `gatewatch run`: the live sensor, from `gatewatch.toml` and the command
+//! line's overrides.
+
+use super::STORE_QUEUE;
+use crate::detect::Recipe;
+use crate::intel::Intel;
+use crate::intel::feeds::{FeedReport, FeedsConfig};
+use crate::intel::reload::Reloader;
+use crate::intel::triggers::{self, OnReload};
+use crate::metrics::{Metrics, serve};
+use crate::output::sink::{HitSink, SinkOptions, SinkResult, StorePolicy, open_output};
+use crate::run::config::{Config, Overrides, load_inputs};
+use crate::run::pipeline::RunOutcome;
+use crate::run::sensor::{capture_summary, capture_table, open_interfaces, run_live, sizing};
+use crate::store::Store;
+use crate::store::writer::StoreWriter;
+use anyhow::{Context as _, Result};
+use clap::Args;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    /// Sensor configuration (TOML); see deploy/gatewatch.toml.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Interface to capture on (repeatable); replaces the configured list.
+    #[arg(long = "interface", short = 'i')]
+    pub interfaces: Vec<String>,
+    /// Metrics and health listener, e.g. 127.0.0.1:9477.
+    #[arg(long)]
+    pub metrics_listen: Option<String>,
+    /// Decode/match workers (0 = cores minus one).
+    #[arg(long)]
+    pub workers: Option<usize>,
+    /// Alert log; overrides the config.
+    #[arg(long)]
+    pub alerts: Option<PathBuf>,
+    #[arg(long)]
+    pub feeds: Option<PathBuf>,
+    #[arg(long)]
+    pub units: Option<PathBuf>,
+    #[arg(long)]
+    pub sensor_id: Option<String>,
+    /// Offender store (SQLite); overrides the config. `--no-store` turns it off.
+    #[arg(long, conflicts_with = "no_store")]
+    pub store: Option<PathBuf>,
+    #[arg(long)]
+    pub no_store: bool,
+    /// Repeated hits of a (host, indicator) pair: one `alert_summary` per
+    /// this many seconds after the first alert (0: every hit); overrides
+    /// `alert_summary_interval_s` (default 300).
+    #[arg(long, value_name = "SECONDS")]
+    pub summary_interval: Option<u64>,
+    /// No DNS-to-connection correlation; overrides `dns_correlation`.
+    #[arg(long)]
+    pub no_dns_correlation: bool,
+    /// Print the counters at exit.
+    #[arg(long)]
+    pub stats: bool,
+}
+
+impl RunArgs {
+    fn overrides(&self) -> Overrides {
+        Overrides {
+            interfaces: self.interfaces.clone(),
+            metrics_listen: self.metrics_listen.clone(),
+            workers: self.workers,
+            alerts: self.alerts.clone(),
+            feeds: self.feeds.clone(),
+            units: self.units.clone(),
+            sensor_id: self.sensor_id.clone(),
+            store: self.store.clone(),
+            no_store: self.no_store,
+            summary_interval_s: self.summary_interval,
+            no_dns_correlation: self.no_dns_correlation,
+            ..Overrides::default()
+        }
+    }
+}
+
+pub fn cmd_run(a: RunArgs) -> Result<ExitCode> {
+    let cfg = Config::resolve(a.config.as_deref(), &a.overrides())
+        .context("configuration refused; fix these and run again")?;
+    let inputs = load_inputs(&cfg)?;
+    let metrics = Metrics::new();
+    let loaded: Vec<String> = inputs
+        .reports
+        .iter()
+        .filter(|r| r.failed.is_none())
+        .map(|r| r.name.clone())
+        .collect();
+    metrics.feeds.loaded(&inputs.snapshot, &loaded);
+    tracing::info!(
+        "{} indicators from {} feed(s), {} unit(s)",
+        inputs.snapshot.len(),
+        inputs.reports.len(),
+        inputs.units.units().len()
+    );
+    let (addr, _) = serve(cfg.metrics_addr(), metrics.clone(), cfg.store_path())?;
+    tracing::info!("metrics on http://{addr}/metrics");
+    // Interfaces first: a start that fails on them creates no alert log.
+    let opened = open_interfaces(&cfg)?;
+    let sink = live_sink(&cfg, &metrics)?;
+    let intel = Arc::new(Intel::new(inputs.snapshot));
+    let _triggers = start_reloading(&cfg, &inputs.reports, &intel, &metrics)?;
+    let recipe = Recipe::new(intel, Arc::new(inputs.units), cfg.engine_options())
+        .workers(sizing(&cfg).workers);
+    let o = run_live(&cfg, opened, &recipe, metrics, sink)?;
+    print_outcome(&o, &cfg, a.stats);
+    if let Some(e) = &o.sink.io_error {
+        anyhow::bail!("{}: writing alerts failed: {e}", cfg.alerts.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The live sink: appends to the alert log, never waits for the store
+/// (drops and counts instead), tells the metrics.
+fn live_sink(cfg: &Config, metrics: &Arc<Metrics>) -> Result<HitSink<'static>> {
+    let out = open_output(&cfg.alerts, true)
+        .with_context(|| format!("{}: cannot open alert log", cfg.alerts.display()))?;
+    let mut o = SinkOptions::new(&cfg.sensor_id, cfg.alert_summary_interval_s);
+    if let Some(p) = cfg.store_path() {
+        let s = Store::open(&p)?;
+        tracing::info!("offender store {}", p.display());
+        let keep = Duration::from_secs(u64::from(cfg.store_retention_days) * 86_400);
+        let w = StoreWriter::start(s, STORE_QUEUE, Some(keep));
+        metrics.sink.watch_store(w.stats.clone());
+        o.store = Some((w, StorePolicy::DropWhenFull));
+    }
+    o.observer = Some(metrics.sink.clone());
+    Ok(HitSink::new(out, o))
+}
+
+/// Feed reloads on SIGHUP, `POST /api/reload` and file changes, each
+/// recorded in the metrics.
+fn start_reloading(
+    cfg: &Config,
+    reports: &[FeedReport],
+    intel: &Arc<Intel>,
+    metrics: &Arc<Metrics>,
+) -> Result<triggers::Triggers> {
+    let feeds_cfg = FeedsConfig::load(&cfg.feeds).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let reloader = Arc::new(Reloader::new(&feeds_cfg, reports, intel.clone()));
+    let on_reload: OnReload = {
+        let (m, intel) = (metrics.clone(), intel.clone());
+        Arc::new(move |r| m.feeds.reloaded(r, &intel.load_full()))
+    };
+    {
+        let (r, on) = (reloader.clone(), on_reload.clone());
+        metrics.set_reload_hook(Arc::new(move || {
+            let rep = r.reload();
+            on(&rep);
+            let code = if rep.config_error.is_some() { 422 } else { 200 };
+            (code, rep.to_json())
+        }));
+    }
+    triggers::start(reloader, on_reload, cfg.watch_feeds)
+        .context("cannot set up feed reloading (SIGHUP handler or file watcher)")
+}
+
+fn print_outcome(o: &RunOutcome, cfg: &Config, stats: bool) {
+    print!("{}", o.sink.offenders.summary());
+    println!(
+        "\n{} alert(s) and {} repeat summary event(s) appended to {}",
+        o.sink.counts.alerts,
+        o.sink.counts.summaries,
+        cfg.alerts.display()
+    );
+    println!("{}", capture_summary(&o.captures, o.queue_drops));
+    print_store(&o.sink, cfg);
+    if stats {
+        println!("\n{}\n  {:<28} {}", o.stats, "queue_drops", o.queue_drops);
+        print!("{}", capture_table(&o.captures));
+    }
+}
+
+fn print_store(sink: &SinkResult, cfg: &Config) {
+    let (Some(st), Some(p)) = (&sink.store, cfg.store_path()) else {
+        return;
+    };
+    let n = st.written.load(Ordering::Relaxed);
+    let lost = st.overflow.load(Ordering::Relaxed);
+    let errs = st.errors.load(Ordering::Relaxed);
+    println!(
+        "store: {n} hit(s) recorded in {}, {lost} not stored, {errs} failed commit(s)",
+        p.display()
+    );
+}

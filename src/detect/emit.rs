@@ -1,0 +1,220 @@
+//! Matching what a packet showed against the snapshot, and turning a match
+//! into a [`Hit`]: listed addresses, names (DNS, SNI, Host), addresses
+//! learned from DNS answers, allowlists, and one alert per flow.
+
+use super::engine::{Engine, Pkt};
+use super::{Context, FlowAlert, Hit, HitSource, Sink};
+use crate::decode::Decoded;
+use crate::intel::{Id, Indicator, Snapshot};
+use rustc_hash::FxHasher;
+use std::hash::{Hash, Hasher};
+use std::net::IpAddr;
+
+impl Engine {
+    pub(super) fn match_ips<S: Sink>(
+        &mut self,
+        snap: &Snapshot,
+        d: &Decoded<'_>,
+        p: &Pkt,
+        sink: &mut S,
+    ) {
+        let (sp, dp) = d.transport.ports();
+        let port = |x: u16| (x != 0).then_some(x);
+        // Outbound first: an internal host reaching a listed address.
+        let found = if let Some(id) = snap.match_ip(d.dst, port(dp)) {
+            Some((id, d.src, d.dst, true))
+        } else {
+            snap.match_ip(d.src, port(sp))
+                .map(|id| (id, d.dst, d.src, false))
+        };
+        let Some((id, host, remote, outbound)) = found else {
+            if self.correlate && !self.links.is_empty() {
+                self.match_links(d, p, sink);
+            }
+            return;
+        };
+        if !self.units.is_internal(host) || self.units.is_internal(remote) {
+            self.stats.hits_without_internal_host += 1;
+            return;
+        }
+        if self.repeat_in_flow(host, remote, p, HitSource::Ip) {
+            return;
+        }
+        let observed = remote.to_string();
+        self.emit(
+            snap,
+            id,
+            host,
+            outbound,
+            HitSource::Ip,
+            &observed,
+            Context::None,
+            p,
+            sink,
+        );
+    }
+
+    /// Whether this packet's flow between `host` and `remote` already raised
+    /// an alert from `source` (then the packet is counted as a repeat): one
+    /// alert per flow, not per packet.
+    fn repeat_in_flow(&mut self, host: IpAddr, remote: IpAddr, p: &Pkt, source: HitSource) -> bool {
+        let (sp, dp) = (p.flow.src_port, p.flow.dst_port);
+        let mut h = FxHasher::default();
+        (host, remote, sp.min(dp), sp.max(dp), p.flow.proto, source).hash(&mut h);
+        let seen = self.recent.seen(h.finish(), p.ts);
+        if seen {
+            self.stats.ip_hit_packets_repeat += 1;
+        }
+        seen
+    }
+
+    /// A flow between an internal host and an address it got for a listed
+    /// domain: a hit on that domain.
+    fn match_links<S: Sink>(&mut self, d: &Decoded<'_>, p: &Pkt, sink: &mut S) {
+        // The links' address filter answers first: nearly every packet
+        // stops there, before the costlier internal-address test.
+        let found = self
+            .links
+            .get(d.src, d.dst, p.ts)
+            .filter(|_| self.units.is_internal(d.src))
+            .map(|(i, via)| (i, via, d.src, d.dst, true))
+            .or_else(|| {
+                self.links
+                    .get(d.dst, d.src, p.ts)
+                    .filter(|_| self.units.is_internal(d.dst))
+                    .map(|(i, via)| (i, via, d.dst, d.src, false))
+            });
+        let Some((ind, via_resolver, host, remote, outbound)) = found else {
+            return;
+        };
+        let p = &Pkt { via_resolver, ..*p };
+        if self.repeat_in_flow(host, remote, p, HitSource::DnsLink) {
+            return;
+        }
+        let observed = remote.to_string();
+        self.emit_indicator(
+            ind,
+            host,
+            outbound,
+            HitSource::DnsLink,
+            &observed,
+            Context::None,
+            p,
+            sink,
+        );
+    }
+
+    /// Match the name in `self.name` and emit a hit blamed on `client`.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn match_name<S: Sink>(
+        &mut self,
+        snap: &Snapshot,
+        client: IpAddr,
+        server: IpAddr,
+        source: HitSource,
+        p: &Pkt,
+        sink: &mut S,
+        ctx: impl FnOnce(&str) -> Context,
+    ) {
+        if self.name.is_empty() {
+            return;
+        }
+        let Some(id) = snap.match_domain(self.name.as_str()) else {
+            return;
+        };
+        if snap.allow_domain(self.name.as_str()) {
+            self.stats.hits_allowlisted += 1;
+            return;
+        }
+        let observed = self.name.as_str().to_owned();
+        let c = ctx(&observed);
+        self.attribute(snap, id, client, server, source, &observed, c, p, sink);
+    }
+
+    /// Blame the client if it is internal; a name hit needs an internal client.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn attribute<S: Sink>(
+        &mut self,
+        snap: &Snapshot,
+        id: Id,
+        client: IpAddr,
+        _server: IpAddr,
+        source: HitSource,
+        observed: &str,
+        ctx: Context,
+        p: &Pkt,
+        sink: &mut S,
+    ) {
+        if !self.units.is_internal(client) {
+            self.stats.hits_without_internal_host += 1;
+            return;
+        }
+        self.emit(snap, id, client, true, source, observed, ctx, p, sink);
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn emit<S: Sink>(
+        &mut self,
+        snap: &Snapshot,
+        id: Id,
+        host: IpAddr,
+        outbound: bool,
+        source: HitSource,
+        observed: &str,
+        context: Context,
+        p: &Pkt,
+        sink: &mut S,
+    ) {
+        let ind = snap.indicator(id, observed);
+        let remote_allowed =
+            source == HitSource::Ip && observed.parse().is_ok_and(|ip| snap.allow_ip(ip));
+        if snap.allow_ip(host) || remote_allowed {
+            self.stats.hits_allowlisted += 1;
+            return;
+        }
+        self.emit_indicator(ind, host, outbound, source, observed, context, p, sink);
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn emit_indicator<S: Sink>(
+        &mut self,
+        ind: Indicator,
+        host: IpAddr,
+        outbound: bool,
+        source: HitSource,
+        observed: &str,
+        context: Context,
+        p: &Pkt,
+        sink: &mut S,
+    ) {
+        self.stats.hit(source);
+        if let Some((slot, _)) = p.tcp {
+            let unit = self.units.unit_of(host);
+            self.flows
+                .get_mut(slot)
+                .mark_or_insert_with(|| FlowAlert {
+                    host,
+                    unit: unit.clone(),
+                    indicators: Vec::new(),
+                    vlan: p.vlan,
+                    hits: 0,
+                })
+                .add(&ind.value);
+        }
+        sink.hit(Hit {
+            ts_ns: p.ts,
+            flow: p.flow,
+            vlan: p.vlan,
+            host,
+            unit: self.units.unit_of(host).clone(),
+            source,
+            indicator: ind.clone(),
+            observed: observed.into(),
+            outbound,
+            context,
+            flow_id: p.tcp.map(|(_, id)| id),
+            via_resolver: p.via_resolver,
+            host_name: self.known.get(host),
+        });
+    }
+}

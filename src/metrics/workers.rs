@@ -1,0 +1,191 @@
+//! Decode/match workers: packets, bytes, parse errors by reason, queue
+//! drops, the TCP flow table, DNS correlation. Workers count in their own
+//! [`Stats`]; a scrape reads what each last published.
+
+use super::family::{Deltas, counter, counter_vec, gauge};
+use crate::detect::Stats;
+use crate::detect::correlate::DnsLinks;
+use crate::packet::Reason;
+use prometheus::{IntCounter, IntCounterVec, IntGauge, Registry};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+
+/// What one worker reports at a scrape.
+#[derive(Clone, Debug, Default)]
+pub struct WorkerReport {
+    /// Its counters, as it last published them.
+    pub stats: Stats,
+    /// Packets dropped because its queue was full.
+    pub queue_drops: u64,
+}
+
+/// Reads every worker's report; the pipeline provides it.
+pub type WorkerSource = Box<dyn Fn() -> Vec<WorkerReport> + Send + Sync>;
+
+pub struct WorkerMetrics {
+    packets: IntCounter,
+    bytes: IntCounter,
+    dns_queries: IntCounter,
+    worker_packets: IntCounterVec,
+    queue_drops: IntCounterVec,
+    parse_errors: IntCounterVec,
+    hits_allowlisted: IntCounter,
+    dns_unsolicited: IntCounter,
+    tcp_flows: IntGauge,
+    tcp_flows_evicted: IntCounter,
+    tcp_gaps: IntCounter,
+    tcp_overlap_conflicts: IntCounter,
+    dns_links: IntGauge,
+    dns_links_evicted: IntCounter,
+    drops: IntCounterVec,
+    source: Mutex<Option<WorkerSource>>,
+    links: Mutex<Option<Arc<DnsLinks>>>,
+}
+
+impl WorkerMetrics {
+    /// `drops` is the shared `gatewatch_drops_total{stage}` family.
+    pub(super) fn new(r: &Registry, drops: IntCounterVec) -> WorkerMetrics {
+        WorkerMetrics {
+            packets: counter(
+                r,
+                "gatewatch_packets_total",
+                "Packets processed by the workers.",
+            ),
+            bytes: counter(
+                r,
+                "gatewatch_bytes_total",
+                "Bytes (on the wire) processed by the workers.",
+            ),
+            dns_queries: counter(r, "gatewatch_dns_queries_total", "DNS queries seen."),
+            worker_packets: counter_vec(
+                r,
+                "gatewatch_worker_packets_total",
+                "Packets processed, per worker.",
+                &["worker"],
+            ),
+            queue_drops: counter_vec(
+                r,
+                "gatewatch_queue_drops_total",
+                "Packets dropped because a worker queue was full.",
+                &["worker"],
+            ),
+            parse_errors: counter_vec(
+                r,
+                "gatewatch_parse_errors_total",
+                "Packets or parts of packets not decoded, by reason.",
+                &["reason"],
+            ),
+            hits_allowlisted: counter(
+                r,
+                "gatewatch_hits_allowlisted_total",
+                "Matches suppressed by an allowlist.",
+            ),
+            dns_unsolicited: counter(
+                r,
+                "gatewatch_dns_answers_unsolicited_total",
+                "DNS answers with addresses that answered no query seen (spoofed, unsolicited, or the query was not mirrored); not learned from.",
+            ),
+            tcp_flows: gauge(
+                r,
+                "gatewatch_tcp_flows",
+                "TCP flows tracked now, all workers.",
+            ),
+            tcp_flows_evicted: counter(
+                r,
+                "gatewatch_tcp_flows_evicted_total",
+                "TCP flows pushed out of a full flow table before they ended (a SYN flood, or the table is too small).",
+            ),
+            tcp_gaps: counter(
+                r,
+                "gatewatch_tcp_gaps_total",
+                "Holes in TCP payload that inspection skipped (segments missing from the capture).",
+            ),
+            tcp_overlap_conflicts: counter(
+                r,
+                "gatewatch_tcp_overlap_conflicts_total",
+                "Overlapping TCP segments whose content differed (the first copy was inspected).",
+            ),
+            dns_links: gauge(
+                r,
+                "gatewatch_dns_links",
+                "Addresses internal hosts got in answers for listed domains, remembered for correlation.",
+            ),
+            dns_links_evicted: counter(
+                r,
+                "gatewatch_dns_links_evicted_total",
+                "Correlation links dropped to keep the table under its cap (before their TTL).",
+            ),
+            drops,
+            source: Mutex::new(None),
+            links: Mutex::new(None),
+        }
+    }
+
+    pub fn watch(&self, source: WorkerSource) {
+        if let Ok(mut g) = self.source.lock() {
+            *g = Some(source);
+        }
+    }
+
+    pub fn watch_links(&self, l: Arc<DnsLinks>) {
+        if let Ok(mut g) = self.links.lock() {
+            *g = Some(l);
+        }
+    }
+
+    pub(super) fn refresh(&self, d: &mut Deltas) {
+        let reports = match self.source.lock() {
+            Ok(g) => g.as_ref().map(|f| f()).unwrap_or_default(),
+            Err(_) => Vec::new(),
+        };
+        let mut sum = Stats::default();
+        let mut queue_total = 0;
+        for (i, w) in reports.iter().enumerate() {
+            let id = i.to_string();
+            let packets = &self.worker_packets.with_label_values(&[&id]);
+            d.add(format!("wp{i}"), w.stats.packets, packets);
+            let drops = &self.queue_drops.with_label_values(&[&id]);
+            d.add(format!("wq{i}"), w.queue_drops, drops);
+            queue_total += w.queue_drops;
+            sum.merge(&w.stats);
+        }
+        let queue = &self.drops.with_label_values(&["queue"]);
+        d.add("d-queue".into(), queue_total, queue);
+        self.fold_totals(d, &sum);
+        if let Ok(g) = self.links.lock()
+            && let Some(l) = g.as_ref()
+        {
+            self.dns_links.set(l.len() as i64);
+            let ev = l.stats.evicted.load(Ordering::Relaxed);
+            d.add("dns_links_evicted".into(), ev, &self.dns_links_evicted);
+        }
+    }
+
+    /// The workers' summed counters.
+    fn fold_totals(&self, d: &mut Deltas, sum: &Stats) {
+        d.add("packets".into(), sum.packets, &self.packets);
+        d.add("bytes".into(), sum.bytes, &self.bytes);
+        d.add("dnsq".into(), sum.dns_queries, &self.dns_queries);
+        d.add(
+            "allowlisted".into(),
+            sum.hits_allowlisted,
+            &self.hits_allowlisted,
+        );
+        let unsolicited = sum.dns_answers_unsolicited;
+        d.add("dns_unsolicited".into(), unsolicited, &self.dns_unsolicited);
+        let open = sum.flows.created.saturating_sub(sum.flows.ended);
+        self.tcp_flows.set(open as i64);
+        d.add(
+            "tcp_evicted".into(),
+            sum.flows.evicted,
+            &self.tcp_flows_evicted,
+        );
+        d.add("tcp_gaps".into(), sum.streams.gaps, &self.tcp_gaps);
+        let overlap = sum.streams.overlap_conflicts;
+        d.add("tcp_overlap".into(), overlap, &self.tcp_overlap_conflicts);
+        for r in Reason::ALL {
+            let c = &self.parse_errors.with_label_values(&[r.as_str()]);
+            d.add(format!("pe-{}", r.as_str()), sum.errors_of(r), c);
+        }
+    }
+}

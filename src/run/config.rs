@@ -1,0 +1,550 @@
+//! `gatewatch.toml`: the sensor's configuration, validated at start-up with
+//! every problem listed at once; the command line's [`Overrides`], applied in
+//! one place ([`Config::resolve`]); and the engine options it gives.
+
+pub use crate::capture::live::InterfaceConfig;
+use crate::detect::EngineOptions;
+use crate::detect::attribution::Units;
+use crate::intel::Snapshot;
+use crate::intel::feeds::{ConfigErrors, FeedReport, FeedsConfig, build_snapshot};
+use crate::tcp::flow::FlowConfig;
+use ipnet::IpNet;
+use serde::Deserialize;
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+
+/// Metrics listen address when none is configured: loopback only.
+pub const DEFAULT_METRICS: &str = "127.0.0.1:9477";
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsConfig {
+    #[serde(default = "default_listen")]
+    pub listen: String,
+}
+
+fn default_listen() -> String {
+    DEFAULT_METRICS.into()
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        MetricsConfig {
+            listen: default_listen(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default = "default_sensor")]
+    pub sensor_id: String,
+    #[serde(default = "default_feeds")]
+    pub feeds: PathBuf,
+    #[serde(default = "default_units")]
+    pub units: PathBuf,
+    #[serde(default = "default_alerts")]
+    pub alerts: PathBuf,
+    /// Offender store (SQLite). Unset: `gatewatch.db` next to the alert
+    /// log; `store = ""` turns it off. Read it through [`Config::store_path`].
+    #[serde(default)]
+    pub store: Option<PathBuf>,
+    /// Days of raw alerts kept in the store (aggregates are kept for good).
+    #[serde(default = "default_retention")]
+    pub store_retention_days: u32,
+    /// Repeated hits of one (host, indicator) pair: the alert log gets the
+    /// first, then one `alert_summary` with counts per this many seconds;
+    /// 0 writes every hit. Metrics and the store count every hit.
+    #[serde(default = "default_summary")]
+    pub alert_summary_interval_s: u64,
+    /// DNS-to-connection correlation: a flow to an address a host got in an
+    /// answer for a listed domain is a hit on that domain.
+    #[serde(default = "default_true")]
+    pub dns_correlation: bool,
+    /// Reload the feeds when the feeds file or a feed file changes
+    /// (SIGHUP and `POST /api/reload` always work).
+    #[serde(default = "default_true")]
+    pub watch_feeds: bool,
+    /// Internal DNS resolvers. Their lookups cross the gateway for the hosts
+    /// behind them: DNS hits are blamed on the resolver and marked
+    /// `via_resolver`, and the addresses they get for listed names match
+    /// whichever internal host connects to them.
+    #[serde(default)]
+    pub dns_resolvers: Vec<String>,
+    /// The TCP flow table.
+    #[serde(default)]
+    pub flows: FlowsConfig,
+    #[serde(default)]
+    pub internal_networks: Option<Vec<String>>,
+    /// 0 = cores minus one, at least one.
+    #[serde(default)]
+    pub workers: usize,
+    #[serde(default = "default_queue")]
+    pub queue_batches: usize,
+    #[serde(default = "default_batch")]
+    pub batch_packets: usize,
+    #[serde(default)]
+    pub metrics: MetricsConfig,
+    #[serde(default)]
+    pub interface: Vec<InterfaceConfig>,
+}
+
+/// `[flows]`: size and timeouts of the TCP flow table. A key left out takes
+/// its value from [`FlowConfig::default`].
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FlowsConfig {
+    /// Track TCP flows and reassemble segments (default on). Off: each
+    /// segment is read alone, no `flow` events.
+    pub reassembly: bool,
+    /// Flows tracked at once, all workers together (split evenly).
+    pub max: usize,
+    pub embryonic_timeout_s: u32,
+    pub established_timeout_s: u32,
+    pub closed_timeout_s: u32,
+    pub hard_timeout_s: u32,
+}
+
+impl Default for FlowsConfig {
+    fn default() -> Self {
+        let f = FlowConfig::default();
+        FlowsConfig {
+            reassembly: true,
+            max: f.max_flows,
+            embryonic_timeout_s: f.embryonic_s,
+            established_timeout_s: f.established_s,
+            closed_timeout_s: f.closed_s,
+            hard_timeout_s: f.hard_s,
+        }
+    }
+}
+
+fn default_sensor() -> String {
+    "gatewatch".into()
+}
+fn default_feeds() -> PathBuf {
+    "feeds/feeds.toml".into()
+}
+fn default_units() -> PathBuf {
+    "feeds/units.csv".into()
+}
+/// Where `gatewatch hosts` looks for the store unless told.
+pub const DEFAULT_STORE: &str = "gatewatch-data/gatewatch.db";
+/// The store's file name next to the alert log.
+pub const STORE_FILE: &str = "gatewatch.db";
+
+fn default_summary() -> u64 {
+    300
+}
+fn default_true() -> bool {
+    true
+}
+fn default_retention() -> u32 {
+    30
+}
+fn default_alerts() -> PathBuf {
+    "gatewatch-data/alerts.jsonl".into()
+}
+fn default_queue() -> usize {
+    512
+}
+fn default_batch() -> usize {
+    64
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        toml::from_str("").expect("defaults parse")
+    }
+}
+
+impl Config {
+    /// The offender store's path, `None` when turned off (or when alerts go
+    /// to standard output and no store is configured).
+    pub fn store_path(&self) -> Option<PathBuf> {
+        match &self.store {
+            Some(p) if p.as_os_str().is_empty() => None,
+            Some(p) => Some(p.clone()),
+            None if self.alerts.as_os_str() == "-" => None,
+            None => Some(
+                self.alerts
+                    .parent()
+                    .unwrap_or(Path::new("."))
+                    .join(STORE_FILE),
+            ),
+        }
+    }
+
+    /// Read and validate; relative paths are resolved against the file's directory.
+    pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
+        let shown = path.display();
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ConfigErrors(vec![format!("{shown}: cannot read config: {e}")]))?;
+        let mut c: Config = toml::from_str(&text)
+            .map_err(|e| crate::intel::feeds::toml_error(&shown.to_string(), &text, &e))?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        for p in [&mut c.feeds, &mut c.units, &mut c.alerts] {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        }
+        if let Some(p) = &mut c.store
+            && !p.as_os_str().is_empty()
+            && p.is_relative()
+        {
+            *p = base.join(&*p);
+        }
+        c.validate(&shown.to_string())?;
+        Ok(c)
+    }
+
+    /// Check everything that can be checked before opening anything.
+    pub fn validate(&self, shown: &str) -> Result<(), ConfigErrors> {
+        let mut errs = Vec::new();
+        if self.sensor_id.trim().is_empty() {
+            errs.push(format!("{shown}: sensor_id is empty"));
+        }
+        if self.workers > 256 {
+            errs.push(format!(
+                "{shown}: workers = {} is more than 256",
+                self.workers
+            ));
+        }
+        if !(1..=100_000).contains(&self.queue_batches) {
+            errs.push(format!("{shown}: queue_batches must be 1..=100000"));
+        }
+        if !(1..=4096).contains(&self.batch_packets) {
+            errs.push(format!("{shown}: batch_packets must be 1..=4096"));
+        }
+        if self.metrics.listen.parse::<SocketAddr>().is_err() {
+            errs.push(format!(
+                "{shown}: [metrics] listen = {:?} is not an address:port (e.g. {DEFAULT_METRICS})",
+                self.metrics.listen
+            ));
+        }
+        for r in &self.dns_resolvers {
+            if r.parse::<IpAddr>().is_err() {
+                errs.push(format!(
+                    "{shown}: dns_resolvers: {r:?} is not an IP address (list each resolver's address)"
+                ));
+            }
+        }
+        let f = &self.flows;
+        if !(1_000..=100_000_000).contains(&f.max) {
+            errs.push(format!("{shown}: [flows] max must be 1000..=100000000"));
+        }
+        for (k, v) in [
+            ("embryonic_timeout_s", f.embryonic_timeout_s),
+            ("established_timeout_s", f.established_timeout_s),
+            ("closed_timeout_s", f.closed_timeout_s),
+            ("hard_timeout_s", f.hard_timeout_s),
+        ] {
+            if !(1..=604_800).contains(&v) {
+                errs.push(format!("{shown}: [flows] {k} must be 1..=604800 seconds"));
+            }
+        }
+        for n in self.internal_networks.iter().flatten() {
+            if n.parse::<IpNet>().is_err() {
+                errs.push(format!("{shown}: internal_networks: {n:?} is not a CIDR"));
+            }
+        }
+        let mut names = std::collections::BTreeSet::new();
+        for i in &self.interface {
+            if i.name.is_empty() {
+                errs.push(format!("{shown}: an [[interface]] has an empty name"));
+            }
+            if !names.insert(i.name.clone()) {
+                errs.push(format!("{shown}: interface {:?} listed twice", i.name));
+            }
+            if !(64..=262_144).contains(&i.snaplen) {
+                errs.push(format!(
+                    "{shown}: interface {:?}: snaplen must be 64..=262144",
+                    i.name
+                ));
+            }
+            if !(1..=4096).contains(&i.buffer_mib) {
+                errs.push(format!(
+                    "{shown}: interface {:?}: buffer_mib must be 1..=4096",
+                    i.name
+                ));
+            }
+        }
+        if errs.is_empty() {
+            Ok(())
+        } else {
+            Err(ConfigErrors(errs))
+        }
+    }
+
+    pub fn resolvers(&self) -> Vec<IpAddr> {
+        self.dns_resolvers
+            .iter()
+            .filter_map(|r| r.parse().ok())
+            .collect()
+    }
+
+    /// How the engines of this run are set up: the switches and the whole
+    /// flow table (the recipe splits it over the workers).
+    pub fn engine_options(&self) -> EngineOptions {
+        let f = &self.flows;
+        EngineOptions {
+            correlate: self.dns_correlation,
+            reassemble: f.reassembly,
+            resolvers: self.resolvers(),
+            flows: FlowConfig {
+                max_flows: f.max,
+                embryonic_s: f.embryonic_timeout_s,
+                established_s: f.established_timeout_s,
+                closed_s: f.closed_timeout_s,
+                hard_s: f.hard_timeout_s,
+            },
+        }
+    }
+
+    pub fn internal(&self) -> Vec<IpNet> {
+        match &self.internal_networks {
+            Some(v) => v.iter().filter_map(|s| s.parse().ok()).collect(),
+            None => crate::detect::attribution::default_internal(),
+        }
+    }
+
+    pub fn metrics_addr(&self) -> SocketAddr {
+        self.metrics
+            .listen
+            .parse()
+            .unwrap_or_else(|_| DEFAULT_METRICS.parse().expect("default address"))
+    }
+
+    pub fn workers(&self) -> usize {
+        if self.workers == 0 {
+            crate::run::pipeline::Sizing::default_workers()
+        } else {
+            self.workers
+        }
+    }
+}
+
+/// Settings given on the command line. Each one that is set replaces the
+/// config file's value; [`Config::apply`] is the only place that does it.
+#[derive(Clone, Debug, Default)]
+pub struct Overrides {
+    /// Interfaces to capture on, replacing the configured list (keeping the
+    /// settings configured for the same name).
+    pub interfaces: Vec<String>,
+    pub metrics_listen: Option<String>,
+    pub workers: Option<usize>,
+    pub alerts: Option<PathBuf>,
+    pub feeds: Option<PathBuf>,
+    pub units: Option<PathBuf>,
+    /// Internal networks, replacing the configured ones (or the defaults).
+    pub internal: Vec<IpNet>,
+    pub sensor_id: Option<String>,
+    pub store: Option<PathBuf>,
+    pub no_store: bool,
+    pub summary_interval_s: Option<u64>,
+    pub no_dns_correlation: bool,
+    pub no_reassembly: bool,
+    /// Internal DNS resolvers, replacing the configured ones.
+    pub dns_resolvers: Vec<IpAddr>,
+}
+
+impl Config {
+    /// The config file (the defaults without one), then `o` on top. The
+    /// result is validated by [`load_inputs`], with the feeds and units.
+    pub fn resolve(path: Option<&Path>, o: &Overrides) -> Result<Config, ConfigErrors> {
+        let mut cfg = match path {
+            Some(p) => Config::load(p)?,
+            None => Config::default(),
+        };
+        cfg.apply(o);
+        Ok(cfg)
+    }
+
+    /// Put the command line's settings over the file's.
+    pub fn apply(&mut self, o: &Overrides) {
+        self.apply_interfaces(&o.interfaces);
+        let set = |dst: &mut PathBuf, v: &Option<PathBuf>| {
+            if let Some(v) = v {
+                *dst = v.clone();
+            }
+        };
+        set(&mut self.alerts, &o.alerts);
+        set(&mut self.feeds, &o.feeds);
+        set(&mut self.units, &o.units);
+        if let Some(v) = &o.metrics_listen {
+            self.metrics.listen = v.clone();
+        }
+        if let Some(v) = o.workers {
+            self.workers = v;
+        }
+        if let Some(v) = &o.sensor_id {
+            self.sensor_id = v.clone();
+        }
+        if o.store.is_some() {
+            self.store = o.store.clone();
+        }
+        if o.no_store {
+            self.store = Some(PathBuf::new());
+        }
+        if let Some(v) = o.summary_interval_s {
+            self.alert_summary_interval_s = v;
+        }
+        self.dns_correlation &= !o.no_dns_correlation;
+        self.flows.reassembly &= !o.no_reassembly;
+        if !o.internal.is_empty() {
+            self.internal_networks = Some(o.internal.iter().map(|n| n.to_string()).collect());
+        }
+        if !o.dns_resolvers.is_empty() {
+            self.dns_resolvers = o.dns_resolvers.iter().map(|r| r.to_string()).collect();
+        }
+    }
+
+    /// Interfaces named on the command line replace the configured ones,
+    /// keeping any settings configured for the same name.
+    fn apply_interfaces(&mut self, names: &[String]) {
+        if names.is_empty() {
+            return;
+        }
+        self.interface = names
+            .iter()
+            .map(|n| {
+                self.interface
+                    .iter()
+                    .find(|i| &i.name == n)
+                    .cloned()
+                    .unwrap_or_else(|| InterfaceConfig::named(n))
+            })
+            .collect();
+    }
+}
+
+/// What a run reads before it starts: the feeds and the units.
+pub struct Inputs {
+    pub snapshot: Snapshot,
+    /// Per feed: what loaded, what was rejected or skipped, and why.
+    pub reports: Vec<FeedReport>,
+    pub units: Units,
+}
+
+/// Check `cfg` and load the feeds and units it names, reporting every
+/// problem (the configuration's, the feeds file's, the units file's) at once.
+pub fn load_inputs(cfg: &Config) -> anyhow::Result<Inputs> {
+    use anyhow::Context as _;
+    let mut problems = cfg
+        .validate("configuration")
+        .err()
+        .map_or(Vec::new(), |e| e.0);
+    let feeds = FeedsConfig::load(&cfg.feeds)
+        .map_err(|e| problems.extend(e.0))
+        .ok();
+    let units = Units::load(&cfg.units, &cfg.internal())
+        .map_err(|e| problems.extend(e.0))
+        .ok();
+    let (Some(feeds), Some(units), true) = (feeds, units, problems.is_empty()) else {
+        return Err(ConfigErrors(problems))
+            .context("configuration refused; fix these and run again");
+    };
+    let (snapshot, reports, _) = build_snapshot(&feeds);
+    for r in &reports {
+        log_feed_problems(r);
+    }
+    Ok(Inputs {
+        snapshot,
+        reports,
+        units,
+    })
+}
+
+/// A feed that failed, and the first of its rejected entries and warnings.
+fn log_feed_problems(r: &FeedReport) {
+    const SHOWN: usize = 10;
+    if let Some(f) = &r.failed {
+        tracing::error!("feed {:?} not loaded: {f}", r.name);
+    }
+    for rej in r.rejected.iter().take(SHOWN) {
+        tracing::warn!("{rej}");
+    }
+    for w in r.warnings.iter().take(SHOWN) {
+        tracing::warn!(
+            "{}:{}: {:?}: {}",
+            w.file.display(),
+            w.line,
+            w.entry,
+            w.reason
+        );
+    }
+    if r.rejected.len() > SHOWN {
+        tracing::warn!(
+            "feed {:?}: {} more rejected entries",
+            r.name,
+            r.rejected.len() - SHOWN
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid_and_loopback() {
+        let c = Config::default();
+        c.validate("x").unwrap();
+        assert!(c.metrics_addr().ip().is_loopback());
+        assert!(c.workers() >= 1);
+    }
+
+    #[test]
+    fn a_partial_flows_table_keeps_the_other_defaults() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("g.toml");
+        std::fs::write(&p, "[flows]\nmax = 4000\n").unwrap();
+        let c = Config::load(&p).unwrap();
+        let f = crate::testkit::recipe_with(
+            crate::intel::Snapshot::empty(),
+            crate::testkit::units_from("code,name,cidrs\n"),
+            c.engine_options(),
+        )
+        .workers(2)
+        .flow_share();
+        assert_eq!(f.max_flows, 2000);
+        assert_eq!(f.embryonic_s, 30);
+        assert_eq!(f.hard_s, 3600);
+        assert!(c.flows.reassembly);
+    }
+
+    #[test]
+    fn all_problems_listed() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("g.toml");
+        std::fs::write(
+            &p,
+            "workers = 1000\nbatch_packets = 0\ninternal_networks = [\"10.0.0.0/33\"]\ndns_resolvers = [\"10.0.0.x\"]\n[flows]\nmax = 5\nhard_timeout_s = 0\n[metrics]\nlisten = \"nowhere\"\n[[interface]]\nname = \"eth1\"\nsnaplen = 10\n[[interface]]\nname = \"eth1\"\n",
+        )
+        .unwrap();
+        let e = Config::load(&p).unwrap_err().to_string();
+        for want in [
+            "more than 256",
+            "batch_packets",
+            "not a CIDR",
+            "not an address:port",
+            "listed twice",
+            "snaplen",
+            "\"10.0.0.x\" is not an IP address",
+            "[flows] max",
+            "[flows] hard_timeout_s",
+        ] {
+            assert!(e.contains(want), "{want} missing in {e}");
+        }
+    }
+
+    #[test]
+    fn unknown_key_names_line() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("g.toml");
+        std::fs::write(&p, "sensor_id = \"a\"\nworkerz = 2\n").unwrap();
+        let e = Config::load(&p).unwrap_err().to_string();
+        assert!(e.contains("g.toml:2:"), "{e}");
+    }
+}

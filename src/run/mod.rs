@@ -1,0 +1,14 @@
+//! Running the pipeline: sources -> workers -> the sink.
+//!
+//! - [`config`]: `gatewatch.toml`, command-line overrides applied in one
+//!   place, and loading the feeds and units it names;
+//! - [`pipeline`]: batches, the router (symmetric flow hash), worker threads;
+//! - [`replay`]: capture files, inline on one thread or through the pipeline;
+//! - [`sensor`]: `gatewatch run` on live interfaces, until a signal;
+//! - [`bench`]: the floor-versus-pipeline table of `gatewatch bench`.
+
+pub mod bench;
+pub mod config;
+pub mod pipeline;
+pub mod replay;
+pub mod sensor;
