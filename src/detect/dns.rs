@@ -45,40 +45,28 @@ impl Engine {
             }
             for q in &m.queries {
                 dns::name_into(q.name(), &mut self.name);
-                self.match_name(
-                    snap,
-                    p.flow.src,
-                    p.flow.dst,
-                    HitSource::DnsQuery,
-                    p,
-                    sink,
-                    |n| Context::Dns {
+                self.match_name(snap, p.flow.src, HitSource::DnsQuery, p, sink, |n| {
+                    Context::Dns {
                         id: m.id,
                         rrname: n.into(),
                         // Formatted only for a hit: it allocates.
                         rrtype: dns::rrtype_str(q.query_type()).into(),
                         response: false,
-                    },
-                );
+                    }
+                });
             }
         } else {
             for (_, a) in &m.answers {
                 if let dns::Answer::Cname(target) = a {
                     dns::name_into(target, &mut self.name);
-                    self.match_name(
-                        snap,
-                        p.flow.dst,
-                        p.flow.src,
-                        HitSource::DnsAnswer,
-                        p,
-                        sink,
-                        |n| Context::Dns {
+                    self.match_name(snap, p.flow.dst, HitSource::DnsAnswer, p, sink, |n| {
+                        Context::Dns {
                             id: m.id,
                             rrname: n.into(),
                             rrtype: "CNAME".into(),
                             response: true,
-                        },
-                    );
+                        }
+                    });
                 }
             }
             if self.correlate {

@@ -10,6 +10,18 @@ use rustc_hash::FxHasher;
 use std::hash::{Hash, Hasher};
 use std::net::IpAddr;
 
+/// A match blamed on a host, before it becomes a [`Hit`].
+pub(super) struct Found<'a> {
+    /// The internal end: the machine to clean.
+    pub host: IpAddr,
+    /// The host started the exchange.
+    pub outbound: bool,
+    pub source: HitSource,
+    /// What was seen on the wire (name, URL, address).
+    pub observed: &'a str,
+    pub context: Context,
+}
+
 impl Engine {
     pub(super) fn match_ips<S: Sink>(
         &mut self,
@@ -41,17 +53,14 @@ impl Engine {
             return;
         }
         let observed = remote.to_string();
-        self.emit(
-            snap,
-            id,
+        let found = Found {
             host,
             outbound,
-            HitSource::Ip,
-            &observed,
-            Context::None,
-            p,
-            sink,
-        );
+            source: HitSource::Ip,
+            observed: &observed,
+            context: Context::None,
+        };
+        self.emit(snap, id, found, p, sink);
     }
 
     /// Whether this packet's flow between `host` and `remote` already raised
@@ -92,25 +101,21 @@ impl Engine {
             return;
         }
         let observed = remote.to_string();
-        self.emit_indicator(
-            ind,
+        let found = Found {
             host,
             outbound,
-            HitSource::DnsLink,
-            &observed,
-            Context::None,
-            p,
-            sink,
-        );
+            source: HitSource::DnsLink,
+            observed: &observed,
+            context: Context::None,
+        };
+        self.emit_indicator(ind, found, p, sink);
     }
 
     /// Match the name in `self.name` and emit a hit blamed on `client`.
-    #[allow(clippy::too_many_arguments)]
     pub(super) fn match_name<S: Sink>(
         &mut self,
         snap: &Snapshot,
         client: IpAddr,
-        server: IpAddr,
         source: HitSource,
         p: &Pkt,
         sink: &mut S,
@@ -127,66 +132,55 @@ impl Engine {
             return;
         }
         let observed = self.name.as_str().to_owned();
-        let c = ctx(&observed);
-        self.attribute(snap, id, client, server, source, &observed, c, p, sink);
+        let found = Found {
+            host: client,
+            outbound: true,
+            source,
+            context: ctx(&observed),
+            observed: &observed,
+        };
+        self.attribute(snap, id, found, p, sink);
     }
 
-    /// Blame the client if it is internal; a name hit needs an internal client.
-    #[allow(clippy::too_many_arguments)]
+    /// Emit `found` if its host (the client of the exchange) is internal: a
+    /// name hit needs an internal client.
     pub(super) fn attribute<S: Sink>(
         &mut self,
         snap: &Snapshot,
         id: Id,
-        client: IpAddr,
-        _server: IpAddr,
-        source: HitSource,
-        observed: &str,
-        ctx: Context,
+        found: Found<'_>,
         p: &Pkt,
         sink: &mut S,
     ) {
-        if !self.units.is_internal(client) {
+        if !self.units.is_internal(found.host) {
             self.stats.hits_without_internal_host += 1;
             return;
         }
-        self.emit(snap, id, client, true, source, observed, ctx, p, sink);
+        self.emit(snap, id, found, p, sink);
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn emit<S: Sink>(
-        &mut self,
-        snap: &Snapshot,
-        id: Id,
-        host: IpAddr,
-        outbound: bool,
-        source: HitSource,
-        observed: &str,
-        context: Context,
-        p: &Pkt,
-        sink: &mut S,
-    ) {
-        let ind = snap.indicator(id, observed);
-        let remote_allowed =
-            source == HitSource::Ip && observed.parse().is_ok_and(|ip| snap.allow_ip(ip));
-        if snap.allow_ip(host) || remote_allowed {
+    /// A match on listed entry `id`, unless an allowlist names the host or,
+    /// for an address hit, the remote address.
+    fn emit<S: Sink>(&mut self, snap: &Snapshot, id: Id, found: Found<'_>, p: &Pkt, sink: &mut S) {
+        let ind = snap.indicator(id, found.observed);
+        let remote_allowed = found.source == HitSource::Ip
+            && found.observed.parse().is_ok_and(|ip| snap.allow_ip(ip));
+        if snap.allow_ip(found.host) || remote_allowed {
             self.stats.hits_allowlisted += 1;
             return;
         }
-        self.emit_indicator(ind, host, outbound, source, observed, context, p, sink);
+        self.emit_indicator(ind, found, p, sink);
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn emit_indicator<S: Sink>(
-        &mut self,
-        ind: Indicator,
-        host: IpAddr,
-        outbound: bool,
-        source: HitSource,
-        observed: &str,
-        context: Context,
-        p: &Pkt,
-        sink: &mut S,
-    ) {
+    /// The hit: counted, marked on its TCP flow, handed to the sink.
+    fn emit_indicator<S: Sink>(&mut self, ind: Indicator, found: Found<'_>, p: &Pkt, sink: &mut S) {
+        let Found {
+            host,
+            outbound,
+            source,
+            observed,
+            context,
+        } = found;
         self.stats.hit(source);
         if let Some((slot, _)) = p.tcp {
             let unit = self.units.unit_of(host);

@@ -7,6 +7,7 @@
 //! buffer and read again when the next bytes arrive; a ClientHello ends
 //! inspection of the connection (nothing after it is read here).
 
+use super::emit::Found;
 use super::engine::{Engine, HAYSTACK, Pkt};
 use super::{Context, HitSource, Observation, Sink};
 use crate::intel::Snapshot;
@@ -267,7 +268,7 @@ impl Engine {
             sink.observe(p.ts, &p.flow, &Observation::Tls { sni: s });
         }
         if has {
-            self.match_name(snap, p.flow.src, p.flow.dst, source, p, sink, |n| {
+            self.match_name(snap, p.flow.src, source, p, sink, |n| {
                 if source == HitSource::QuicSni {
                     Context::Quic { sni: n.into() }
                 } else {
@@ -300,15 +301,8 @@ impl Engine {
         };
         if has_host {
             let host = self.name.as_str().to_owned();
-            self.match_name(
-                snap,
-                p.flow.src,
-                p.flow.dst,
-                HitSource::HttpHost,
-                p,
-                sink,
-                |_| ctx(Some(&host)),
-            );
+            let host_ctx = |_: &str| ctx(Some(&host));
+            self.match_name(snap, p.flow.src, HitSource::HttpHost, p, sink, host_ctx);
         }
         if !snap.has_patterns() {
             return;
@@ -336,17 +330,14 @@ impl Engine {
         if let Some(id) = snap.match_pattern(&self.hay[..n + m]) {
             let host_str = has_host.then(|| self.name.as_str().to_owned());
             let observed = String::from_utf8_lossy(&self.hay[..n + m]).into_owned();
-            self.attribute(
-                snap,
-                id,
-                p.flow.src,
-                p.flow.dst,
-                HitSource::HttpUrl,
-                &observed,
-                ctx(host_str.as_deref()),
-                p,
-                sink,
-            );
+            let found = Found {
+                host: p.flow.src,
+                outbound: true,
+                source: HitSource::HttpUrl,
+                observed: &observed,
+                context: ctx(host_str.as_deref()),
+            };
+            self.attribute(snap, id, found, p, sink);
         }
     }
 }
