@@ -102,6 +102,8 @@ impl Units {
         Self::parse(&shown, &text, internal)
     }
 
+    /// Parse the text of a units CSV file (`shown` names it in messages);
+    /// every problem is listed, overlaps included.
     pub fn parse(shown: &str, text: &str, internal: &[IpNet]) -> Result<Units, ConfigErrors> {
         let mut errs = Vec::new();
         let mut units: Vec<Unit> = Vec::new();
@@ -111,17 +113,7 @@ impl Units {
             .flexible(true)
             .trim(csv::Trim::All)
             .from_reader(text.trim_start_matches('\u{feff}').as_bytes());
-        let hdr: Vec<String> = match r.headers() {
-            Ok(h) => h.iter().map(|s| s.to_ascii_lowercase()).collect(),
-            Err(e) => return Err(ConfigErrors(vec![format!("{shown}:1: {e}")])),
-        };
-        let col = |n: &str| hdr.iter().position(|h| h == n);
-        let (Some(ci), Some(ni), Some(ni2)) = (col("code"), col("name"), col("cidrs")) else {
-            return Err(ConfigErrors(vec![format!(
-                "{shown}:1: header must have columns code,name,cidrs (found: {})",
-                hdr.join(",")
-            )]));
-        };
+        let cols = header_columns(shown, &mut r)?;
         for rec in r.records() {
             let rec = match rec {
                 Ok(r) => r,
@@ -133,51 +125,8 @@ impl Units {
             };
             let line = rec.position().map_or(0, |p| p.line());
             let at = format!("{shown}:{line}");
-            let code = rec.get(ci).unwrap_or("").to_owned();
-            let name = rec.get(ni).unwrap_or("").to_owned();
-            if code.is_empty() {
-                errs.push(format!("{at}: unit code is empty"));
-            } else if !code
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
-            {
-                errs.push(format!(
-                    "{at}: unit code {code:?} may use only letters, digits, '-', '_' and '.'"
-                ));
-            } else if code == UNASSIGNED {
-                errs.push(format!("{at}: unit code {UNASSIGNED:?} is reserved"));
-            } else if let Some(i) = units.iter().position(|u| u.code == code) {
-                errs.push(format!(
-                    "{at}: unit code {code:?} already used on line {}",
-                    lines[i]
-                ));
-            }
-            if name.is_empty() {
-                errs.push(format!("{at}: unit {code:?} has no name"));
-            }
-            let mut nets = Vec::new();
-            for tok in rec
-                .get(ni2)
-                .unwrap_or("")
-                .split([' ', ';', '\t'])
-                .filter(|t| !t.is_empty())
-            {
-                match tok
-                    .parse::<IpNet>()
-                    .or_else(|_| tok.parse::<IpAddr>().map(IpNet::from))
-                {
-                    Ok(n) if n.trunc() != n => errs.push(format!(
-                        "{at}: {tok} has host bits set; did you mean {}?",
-                        n.trunc()
-                    )),
-                    Ok(n) => nets.push(n),
-                    Err(_) => errs.push(format!("{at}: {tok:?} is not a CIDR (e.g. 10.20.0.0/24)")),
-                }
-            }
-            if nets.is_empty() && !code.is_empty() {
-                errs.push(format!("{at}: unit {code:?} has no valid CIDR"));
-            }
-            units.push(Unit { code, name, nets });
+            let unit = parse_unit(&at, &rec, cols, &units, &lines, &mut errs);
+            units.push(unit);
             lines.push(line);
         }
         if errs.is_empty() {
@@ -218,6 +167,91 @@ impl Units {
         }
         self.units.iter().find(|u| u.code == code)
     }
+}
+
+/// Positions of the `code`, `name` and `cidrs` columns.
+type Columns = (usize, usize, usize);
+
+/// The columns of a units file, from its header row (names in any case).
+fn header_columns(shown: &str, r: &mut csv::Reader<&[u8]>) -> Result<Columns, ConfigErrors> {
+    let hdr: Vec<String> = match r.headers() {
+        Ok(h) => h.iter().map(|s| s.to_ascii_lowercase()).collect(),
+        Err(e) => return Err(ConfigErrors(vec![format!("{shown}:1: {e}")])),
+    };
+    let col = |n: &str| hdr.iter().position(|h| h == n);
+    let (Some(ci), Some(ni), Some(ni2)) = (col("code"), col("name"), col("cidrs")) else {
+        return Err(ConfigErrors(vec![format!(
+            "{shown}:1: header must have columns code,name,cidrs (found: {})",
+            hdr.join(",")
+        )]));
+    };
+    Ok((ci, ni, ni2))
+}
+
+/// The unit of one row, with every problem of it (`at` names the row) in
+/// `errs`; `units` and `lines` are the rows before it and their lines.
+fn parse_unit(
+    at: &str,
+    rec: &csv::StringRecord,
+    (ci, ni, ni2): Columns,
+    units: &[Unit],
+    lines: &[u64],
+    errs: &mut Vec<String>,
+) -> Unit {
+    let code = rec.get(ci).unwrap_or("").to_owned();
+    let name = rec.get(ni).unwrap_or("").to_owned();
+    check_code(at, &code, units, lines, errs);
+    if name.is_empty() {
+        errs.push(format!("{at}: unit {code:?} has no name"));
+    }
+    let nets = parse_cidrs(at, rec.get(ni2).unwrap_or(""), errs);
+    if nets.is_empty() && !code.is_empty() {
+        errs.push(format!("{at}: unit {code:?} has no valid CIDR"));
+    }
+    Unit { code, name, nets }
+}
+
+/// The problem with a unit code, if any: empty, a character other than
+/// letters, digits, `-`, `_` and `.`, the reserved code, or a code an
+/// earlier row used.
+fn check_code(at: &str, code: &str, units: &[Unit], lines: &[u64], errs: &mut Vec<String>) {
+    if code.is_empty() {
+        errs.push(format!("{at}: unit code is empty"));
+    } else if !code
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+    {
+        errs.push(format!(
+            "{at}: unit code {code:?} may use only letters, digits, '-', '_' and '.'"
+        ));
+    } else if code == UNASSIGNED {
+        errs.push(format!("{at}: unit code {UNASSIGNED:?} is reserved"));
+    } else if let Some(i) = units.iter().position(|u| u.code == code) {
+        errs.push(format!(
+            "{at}: unit code {code:?} already used on line {}",
+            lines[i]
+        ));
+    }
+}
+
+/// The networks of a `cidrs` cell (separated by spaces, `;` or tabs; a
+/// bare address is a host network); each bad one reported in `errs`.
+fn parse_cidrs(at: &str, cell: &str, errs: &mut Vec<String>) -> Vec<IpNet> {
+    let mut nets = Vec::new();
+    for tok in cell.split([' ', ';', '\t']).filter(|t| !t.is_empty()) {
+        match tok
+            .parse::<IpNet>()
+            .or_else(|_| tok.parse::<IpAddr>().map(IpNet::from))
+        {
+            Ok(n) if n.trunc() != n => errs.push(format!(
+                "{at}: {tok} has host bits set; did you mean {}?",
+                n.trunc()
+            )),
+            Ok(n) => nets.push(n),
+            Err(_) => errs.push(format!("{at}: {tok:?} is not a CIDR (e.g. 10.20.0.0/24)")),
+        }
+    }
+    nets
 }
 
 /// Parse the default internal networks.

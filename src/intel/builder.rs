@@ -216,74 +216,15 @@ impl SnapshotBuilder {
             let (f, rank) = &feeds[(m & 0xff) as usize];
             (f.severity, std::cmp::Reverse(*rank))
         };
-        let big = v4.len() + domains.len() >= PARALLEL_FROM;
-        let parents_sorted = |mut p: Vec<u64>| {
-            p.sort_unstable();
-            p.dedup();
-            p.shrink_to_fit();
-            p
-        };
-        let (parents, (v4, v4_meta, d4), (domains, dom_meta, dd)) = if big {
-            std::thread::scope(|sc| {
-                let d = sc.spawn(|| dedup(domains, prio));
-                let p = sc.spawn(|| parents_sorted(parents));
-                let i = dedup(v4, prio);
-                (
-                    p.join().expect("parent table builder panicked"),
-                    i,
-                    d.join().expect("domain table builder panicked"),
-                )
-            })
-        } else {
-            (
-                parents_sorted(parents),
-                dedup(v4, prio),
-                dedup(domains, prio),
-            )
-        };
+        let (parents, (v4, v4_meta, d4), (domains, dom_meta, dd)) =
+            big_tables(v4, domains, parents, prio);
         let (v6, v6_meta, d6) = dedup(v6, prio);
         let (ports, dp) = dedup_pairs(ports, prio);
         let (nets, dn) = dedup_pairs(nets, prio);
         let (nets4, nets6) = ranges(nets.iter().map(|n| n.0));
-        let mut patterns = patterns;
-        let before = patterns.len();
-        patterns.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| prio(b.2).cmp(&prio(a.2))));
-        patterns.dedup_by(|a, b| a.0 == b.0);
-        let dpat = before - patterns.len();
-        patterns.shrink_to_fit();
-
-        let mut counts = FxHashMap::default();
-        let mut count = |k, n: usize| {
-            if n > 0 {
-                *counts.entry(k).or_insert(0) += n;
-            }
-        };
-        count(IndicatorKind::Ip, v4.len() + v6.len());
-        count(IndicatorKind::IpPort, ports.len());
-        count(IndicatorKind::Cidr, nets.len());
-        count(IndicatorKind::Domain, domains.len());
-        for p in &patterns {
-            count(p.1, 1);
-        }
-
-        let (mut a4, mut a6, mut an, mut ad) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-        for e in allow {
-            match e {
-                Entry::Ip(ip) => match Key::from(ip) {
-                    Key::V4(a) => a4.push(a),
-                    Key::V6(a) => a6.push(a),
-                },
-                Entry::Net(n) => an.push(n),
-                Entry::Domain(d) => ad.push(domain_hash(&d)),
-                _ => {}
-            }
-        }
-        a4.sort_unstable();
-        a4.dedup();
-        a6.sort_unstable();
-        a6.dedup();
-        ad.sort_unstable();
-        ad.dedup();
+        let (patterns, dpat) = dedup_patterns(patterns, prio);
+        let counts = count_kinds(v4.len() + v6.len(), &ports, &nets, &domains, &patterns);
+        let (a4, a6, an, ad) = allow_keys(allow);
         let (allow_nets4, allow_nets6) = ranges(an.into_iter());
         Part {
             feeds,
@@ -311,12 +252,112 @@ impl SnapshotBuilder {
     }
 }
 
+/// Keys with their metas and the number of duplicates merged, as
+/// [`dedup`] returns them.
+type Deduped<K> = (Vec<K>, Metas, usize);
+
+/// The parent hashes (sorted, distinct) and the deduplicated IPv4 and
+/// domain tables: the large ones, built on three threads when there are
+/// [`PARALLEL_FROM`] entries or more.
+fn big_tables<P: Ord>(
+    v4: Vec<(u32, u32)>,
+    domains: Vec<(u64, u32)>,
+    parents: Vec<u64>,
+    prio: impl Fn(u32) -> P + Copy + Sync,
+) -> (Vec<u64>, Deduped<u32>, Deduped<u64>) {
+    if v4.len() + domains.len() >= PARALLEL_FROM {
+        std::thread::scope(|sc| {
+            let d = sc.spawn(|| dedup(domains, prio));
+            let p = sc.spawn(|| parents_sorted(parents));
+            let i = dedup(v4, prio);
+            (
+                p.join().expect("parent table builder panicked"),
+                i,
+                d.join().expect("domain table builder panicked"),
+            )
+        })
+    } else {
+        (
+            parents_sorted(parents),
+            dedup(v4, prio),
+            dedup(domains, prio),
+        )
+    }
+}
+
+/// Parent hashes sorted and distinct, for the snapshot's filter.
+fn parents_sorted(mut p: Vec<u64>) -> Vec<u64> {
+    p.sort_unstable();
+    p.dedup();
+    p.shrink_to_fit();
+    p
+}
+
+/// URL and keyword patterns sorted, the best of each kept (as [`dedup`]);
+/// with how many duplicates were merged.
+fn dedup_patterns<P: Ord>(
+    mut patterns: Vec<(Box<str>, IndicatorKind, u32)>,
+    prio: impl Fn(u32) -> P,
+) -> (Vec<(Box<str>, IndicatorKind, u32)>, usize) {
+    let before = patterns.len();
+    patterns.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| prio(b.2).cmp(&prio(a.2))));
+    patterns.dedup_by(|a, b| a.0 == b.0);
+    let dpat = before - patterns.len();
+    patterns.shrink_to_fit();
+    (patterns, dpat)
+}
+
+/// Distinct indicators per kind (kinds with none left out).
+fn count_kinds(
+    ips: usize,
+    ports: &[((Key, u16), u32)],
+    nets: &[(IpNet, u32)],
+    domains: &[u64],
+    patterns: &[(Box<str>, IndicatorKind, u32)],
+) -> FxHashMap<IndicatorKind, usize> {
+    let mut counts = FxHashMap::default();
+    let mut count = |k, n: usize| {
+        if n > 0 {
+            *counts.entry(k).or_insert(0) += n;
+        }
+    };
+    count(IndicatorKind::Ip, ips);
+    count(IndicatorKind::IpPort, ports.len());
+    count(IndicatorKind::Cidr, nets.len());
+    count(IndicatorKind::Domain, domains.len());
+    for p in patterns {
+        count(p.1, 1);
+    }
+    counts
+}
+
+/// The allowlist's IPv4 and IPv6 addresses and domain hashes (each sorted
+/// and distinct) and its networks.
+fn allow_keys(allow: FxHashSet<Entry>) -> (Vec<u32>, Vec<u128>, Vec<IpNet>, Vec<u64>) {
+    let (mut a4, mut a6, mut an, mut ad) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for e in allow {
+        match e {
+            Entry::Ip(ip) => match Key::from(ip) {
+                Key::V4(a) => a4.push(a),
+                Key::V6(a) => a6.push(a),
+            },
+            Entry::Net(n) => an.push(n),
+            Entry::Domain(d) => ad.push(domain_hash(&d)),
+            _ => {}
+        }
+    }
+    a4.sort_unstable();
+    a4.dedup();
+    a6.sort_unstable();
+    a6.dedup();
+    ad.sort_unstable();
+    ad.dedup();
+    (a4, a6, an, ad)
+}
+
 /// Sort `(key, meta)` pairs, keep the best of each key; returns the keys,
 /// their metas and how many duplicates were merged.
-fn dedup<K: Ord + Copy, P: Ord>(
-    mut v: Vec<(K, u32)>,
-    prio: impl Fn(u32) -> P,
-) -> (Vec<K>, Metas, usize) {
+fn dedup<K: Ord + Copy, P: Ord>(mut v: Vec<(K, u32)>, prio: impl Fn(u32) -> P) -> Deduped<K> {
     let before = v.len();
     // Stable: among equals the earlier entry stays first.
     v.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| prio(b.1).cmp(&prio(a.1))));

@@ -201,62 +201,7 @@ impl FeedsConfig {
             if let Some(prev) = names.insert(f.name.clone(), i + 1) {
                 errs.push(format!("{at}: name already used by feed #{prev}"));
             }
-            let p = base.join(&f.path);
-            if check_files && !p.exists() {
-                errs.push(format!(
-                    "{at}: {} does not exist (paths are relative to the feeds file; a directory loads every file in it)",
-                    p.display()
-                ));
-            }
-            if let Some(c) = &f.categories
-                && !base.join(c).is_file()
-            {
-                errs.push(format!(
-                    "{at}: categories file {} does not exist",
-                    base.join(c).display()
-                ));
-            }
-            let only = |set: bool, opt: &str, fmt: Format| {
-                (set && f.format != fmt).then(|| {
-                    format!(
-                        "{at}: `{opt}` applies to format \"{}\" only",
-                        format!("{fmt:?}").to_lowercase()
-                    )
-                })
-            };
-            errs.extend(only(f.categories.is_some(), "categories", Format::Iprep));
-            errs.extend(only(f.min_score.is_some(), "min_score", Format::Iprep));
-            errs.extend(only(f.sheet.is_some(), "sheet", Format::Annex));
-            errs.extend(only(f.to_ids_only.is_some(), "to_ids_only", Format::Misp));
-            if f.kind == FeedKind::Block && f.category.as_deref().is_none_or(str::is_empty) {
-                errs.push(format!("{at}: `category` is required for a blocklist (e.g. \"botnet-c2\", \"malware\", \"phishing\")"));
-            }
-            let csv_opts = (f.column.is_some() && f.format != Format::Annex)
-                || f.delimiter.is_some()
-                || f.has_headers.is_some()
-                || f.comment.is_some();
-            if f.format == Format::Csv {
-                match &f.column {
-                    None => errs.push(format!(
-                        "{at}: format \"csv\" needs `column` (a header name or a 0-based index)"
-                    )),
-                    Some(Column::Name(_)) if f.has_headers == Some(false) => errs.push(format!(
-                        "{at}: `column` is a name but `has_headers = false`; use an index"
-                    )),
-                    _ => {}
-                }
-                for (k, v) in [("delimiter", &f.delimiter), ("comment", &f.comment)] {
-                    if let Some(v) = v
-                        && v.len() != 1
-                    {
-                        errs.push(format!(
-                            "{at}: `{k}` must be one ASCII character, got {v:?}"
-                        ));
-                    }
-                }
-            } else if csv_opts {
-                errs.push(format!("{at}: `column`, `delimiter`, `has_headers` and `comment` apply to format \"csv\" only"));
-            }
+            check_feed(&at, f, base, check_files, &mut errs);
         }
         if !errs.is_empty() {
             return Err(ConfigErrors(errs));
@@ -273,6 +218,75 @@ impl FeedsConfig {
                 })
                 .collect(),
         })
+    }
+}
+
+/// The problems of one feed's settings (`at` names it): missing files,
+/// options of another format, a blocklist without a category.
+fn check_feed(at: &str, f: &FeedSpec, base: &Path, check_files: bool, errs: &mut Vec<String>) {
+    let p = base.join(&f.path);
+    if check_files && !p.exists() {
+        errs.push(format!(
+            "{at}: {} does not exist (paths are relative to the feeds file; a directory loads every file in it)",
+            p.display()
+        ));
+    }
+    if let Some(c) = &f.categories
+        && !base.join(c).is_file()
+    {
+        errs.push(format!(
+            "{at}: categories file {} does not exist",
+            base.join(c).display()
+        ));
+    }
+    let only = |set: bool, opt: &str, fmt: Format| {
+        (set && f.format != fmt).then(|| {
+            format!(
+                "{at}: `{opt}` applies to format \"{}\" only",
+                format!("{fmt:?}").to_lowercase()
+            )
+        })
+    };
+    errs.extend(only(f.categories.is_some(), "categories", Format::Iprep));
+    errs.extend(only(f.min_score.is_some(), "min_score", Format::Iprep));
+    errs.extend(only(f.sheet.is_some(), "sheet", Format::Annex));
+    errs.extend(only(f.to_ids_only.is_some(), "to_ids_only", Format::Misp));
+    if f.kind == FeedKind::Block && f.category.as_deref().is_none_or(str::is_empty) {
+        errs.push(format!("{at}: `category` is required for a blocklist (e.g. \"botnet-c2\", \"malware\", \"phishing\")"));
+    }
+    check_csv_options(at, f, errs);
+}
+
+/// The problems of a feed's CSV options: a CSV feed needs a usable column
+/// and one-character delimiter and comment; other formats take none.
+fn check_csv_options(at: &str, f: &FeedSpec, errs: &mut Vec<String>) {
+    let csv_opts = (f.column.is_some() && f.format != Format::Annex)
+        || f.delimiter.is_some()
+        || f.has_headers.is_some()
+        || f.comment.is_some();
+    if f.format == Format::Csv {
+        match &f.column {
+            None => errs.push(format!(
+                "{at}: format \"csv\" needs `column` (a header name or a 0-based index)"
+            )),
+            Some(Column::Name(_)) if f.has_headers == Some(false) => errs.push(format!(
+                "{at}: `column` is a name but `has_headers = false`; use an index"
+            )),
+            _ => {}
+        }
+        for (k, v) in [("delimiter", &f.delimiter), ("comment", &f.comment)] {
+            if let Some(v) = v
+                && v.len() != 1
+            {
+                errs.push(format!(
+                    "{at}: `{k}` must be one ASCII character, got {v:?}"
+                ));
+            }
+        }
+    } else if csv_opts {
+        errs.push(format!(
+            "{at}: `column`, `delimiter`, `has_headers` and `comment` apply to format \"csv\" only"
+        ));
     }
 }
 

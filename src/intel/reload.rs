@@ -193,35 +193,14 @@ impl Reloader {
     pub fn reload(&self) -> ReloadReport {
         let t0 = Instant::now();
         let Ok(mut state) = self.state.lock() else {
-            return ReloadReport {
-                feeds: Vec::new(),
-                config_error: Some("reloader state poisoned by an earlier panic".into()),
-                took: t0.elapsed(),
-                swapped: false,
-            };
+            return refused("reloader state poisoned by an earlier panic".into(), t0);
         };
         let cfg = match FeedsConfig::load_for_reload(&self.feeds_path) {
             Ok(c) => c,
-            Err(e) => {
-                return ReloadReport {
-                    feeds: Vec::new(),
-                    config_error: Some(e.to_string()),
-                    took: t0.elapsed(),
-                    swapped: false,
-                };
-            }
+            Err(e) => return refused(e.to_string(), t0),
         };
         let stamps: Vec<Stamp> = cfg.feeds.iter().map(stamp).collect();
-        let prev = |name: &str| state.iter().position(|l| l.spec.name == name);
-        let changed: Vec<usize> = (0..cfg.feeds.len())
-            .filter(|&i| match prev(&cfg.feeds[i].name) {
-                Some(p) => {
-                    let l = &state[p];
-                    l.spec != cfg.feeds[i] || l.position != i || l.stamp != stamps[i]
-                }
-                None => true,
-            })
-            .collect();
+        let changed = changed_feeds(&cfg, &stamps, &state);
         let mut built: Vec<Option<(Part, FeedReport)>> =
             (0..cfg.feeds.len()).map(|_| None).collect();
         for (i, part, rep) in load_parts(&cfg, &changed, self.threads) {
@@ -230,66 +209,13 @@ impl Reloader {
         let mut next: Vec<Loaded> = Vec::with_capacity(cfg.feeds.len());
         let mut feeds = Vec::with_capacity(cfg.feeds.len());
         for (i, spec) in cfg.feeds.iter().enumerate() {
-            let old = prev(&spec.name).map(|p| &state[p]);
-            let Some((part, rep)) = built[i].take() else {
-                next.extend(old.cloned());
-                feeds.push((spec.name.clone(), Outcome::Unchanged, None));
-                continue;
+            let old = previous(&state, &spec.name);
+            let (feed, keep) = match built[i].take() {
+                Some(b) => settle(spec, i, &stamps[i], b, old),
+                None => ((spec.name.clone(), Outcome::Unchanged, None), old.cloned()),
             };
-            let refusal = if let Some(f) = &rep.failed {
-                Some((RefuseReason::Parse, f.clone()))
-            } else if rep.accepted == 0 {
-                Some((RefuseReason::Empty, "no indicators loaded".to_string()))
-            } else if let Some(o) = old
-                && (rep.accepted as f64) < o.accepted as f64 * MIN_KEEP
-            {
-                Some((
-                    RefuseReason::Shrunk,
-                    format!(
-                        "shrank from {} to {} indicators (more than {:.0}%)",
-                        o.accepted,
-                        rep.accepted,
-                        (1.0 - MIN_KEEP) * 100.0
-                    ),
-                ))
-            } else {
-                None
-            };
-            match (refusal, old) {
-                (None, _) => {
-                    feeds.push((
-                        spec.name.clone(),
-                        Outcome::Loaded {
-                            accepted: rep.accepted,
-                        },
-                        Some(rep.clone()),
-                    ));
-                    next.push(Loaded {
-                        spec: spec.clone(),
-                        position: i,
-                        stamp: stamps[i].clone(),
-                        accepted: rep.accepted,
-                        part: Arc::new(part),
-                    });
-                }
-                (Some((reason, detail)), Some(o)) => {
-                    tracing::error!(
-                        "feed {:?} not reloaded ({}): {detail}; its previous version stays",
-                        spec.name,
-                        reason.as_str()
-                    );
-                    feeds.push((
-                        spec.name.clone(),
-                        Outcome::Refused { reason, detail },
-                        Some(rep),
-                    ));
-                    next.push(o.clone());
-                }
-                (Some((_, detail)), None) => {
-                    tracing::error!("new feed {:?} not loaded: {detail}", spec.name);
-                    feeds.push((spec.name.clone(), Outcome::Failed { detail }, Some(rep)));
-                }
-            }
+            feeds.push(feed);
+            next.extend(keep);
         }
         let swapped = !changed.is_empty() || next.len() != state.len();
         if swapped {
@@ -322,5 +248,102 @@ impl Reloader {
                     .collect()
             })
             .unwrap_or_default()
+    }
+}
+
+/// One feed's line in a [`ReloadReport`].
+type FeedOutcome = (String, Outcome, Option<FeedReport>);
+
+/// A reload stopped by `error` before any feed was read: nothing changed.
+fn refused(error: String, t0: Instant) -> ReloadReport {
+    ReloadReport {
+        feeds: Vec::new(),
+        config_error: Some(error),
+        took: t0.elapsed(),
+        swapped: false,
+    }
+}
+
+/// The published version of the feed named `name`, if any.
+fn previous<'s>(state: &'s [Loaded], name: &str) -> Option<&'s Loaded> {
+    state.iter().find(|l| l.spec.name == name)
+}
+
+/// The feeds of `cfg` to rebuild: new ones, and those whose settings,
+/// position or files changed.
+fn changed_feeds(cfg: &FeedsConfig, stamps: &[Stamp], state: &[Loaded]) -> Vec<usize> {
+    (0..cfg.feeds.len())
+        .filter(|&i| match previous(state, &cfg.feeds[i].name) {
+            Some(l) => l.spec != cfg.feeds[i] || l.position != i || l.stamp != stamps[i],
+            None => true,
+        })
+        .collect()
+}
+
+/// Why a rebuilt feed may not replace `old` (or, new, be published): it
+/// did not load, loaded nothing, or lost more than [`MIN_KEEP`] allows.
+fn refusal(rep: &FeedReport, old: Option<&Loaded>) -> Option<(RefuseReason, String)> {
+    if let Some(f) = &rep.failed {
+        Some((RefuseReason::Parse, f.clone()))
+    } else if rep.accepted == 0 {
+        Some((RefuseReason::Empty, "no indicators loaded".to_string()))
+    } else if let Some(o) = old
+        && (rep.accepted as f64) < o.accepted as f64 * MIN_KEEP
+    {
+        Some((
+            RefuseReason::Shrunk,
+            format!(
+                "shrank from {} to {} indicators (more than {:.0}%)",
+                o.accepted,
+                rep.accepted,
+                (1.0 - MIN_KEEP) * 100.0
+            ),
+        ))
+    } else {
+        None
+    }
+}
+
+/// What a reload reports for the rebuilt feed number `i` and what it
+/// publishes of it: the new version, else the previous one (the refusal
+/// logged), else nothing for a new feed that did not load.
+fn settle(
+    spec: &FeedSpec,
+    i: usize,
+    stamp: &Stamp,
+    (part, rep): (Part, FeedReport),
+    old: Option<&Loaded>,
+) -> (FeedOutcome, Option<Loaded>) {
+    match (refusal(&rep, old), old) {
+        (None, _) => {
+            let accepted = rep.accepted;
+            let loaded = Loaded {
+                spec: spec.clone(),
+                position: i,
+                stamp: stamp.clone(),
+                accepted,
+                part: Arc::new(part),
+            };
+            let feed = (spec.name.clone(), Outcome::Loaded { accepted }, Some(rep));
+            (feed, Some(loaded))
+        }
+        (Some((reason, detail)), Some(o)) => {
+            tracing::error!(
+                "feed {:?} not reloaded ({}): {detail}; its previous version stays",
+                spec.name,
+                reason.as_str()
+            );
+            let feed = (
+                spec.name.clone(),
+                Outcome::Refused { reason, detail },
+                Some(rep),
+            );
+            (feed, Some(o.clone()))
+        }
+        (Some((_, detail)), None) => {
+            tracing::error!("new feed {:?} not loaded: {detail}", spec.name);
+            let feed = (spec.name.clone(), Outcome::Failed { detail }, Some(rep));
+            (feed, None)
+        }
     }
 }

@@ -79,73 +79,8 @@ impl Snapshot {
             tracing::error!("more than 65,536 feeds: the rest are not matched");
         }
         let parts: Vec<Arc<Part>> = parts.into_iter().take(1 << 16).collect();
-        let ips: usize = parts.iter().map(|p| p.v4.len() + p.v6.len()).sum();
-        let doms: usize = parts.iter().map(|p| p.domains.len()).sum();
-        let parents: usize = parts.iter().map(|p| p.parents.len()).sum();
-        let mut ip_filter = Bloom::with_keys(ips);
-        let mut dom_filter = Bloom::with_keys(doms + parents);
-        let any_v4 = parts
-            .iter()
-            .any(|p| !p.v4.is_empty() || p.nets.iter().any(|n| n.0.addr().is_ipv4()));
-        let mut v4_map = if any_v4 {
-            vec![0u64; 1 << 18]
-        } else {
-            Vec::new()
-        };
-        let mut mark = |first: u32, last: u32| {
-            for s in (first >> 8)..=(last >> 8) {
-                v4_map[(s >> 6) as usize] |= 1 << (s & 63);
-            }
-        };
-        for p in &parts {
-            p.v4.iter().for_each(|a| {
-                ip_filter.insert(v4_hash(a));
-                mark(a, a);
-            });
-            p.v6.iter().for_each(|a| ip_filter.insert(v6_hash(a)));
-            for (n, _) in &p.nets {
-                if let ipnet::IpNet::V4(n) = n {
-                    mark(u32::from(n.network()), u32::from(n.broadcast()));
-                }
-            }
-            p.domains.iter().for_each(|h| dom_filter.insert(h));
-            p.parents.iter().for_each(|&h| dom_filter.insert_parent(h));
-        }
-        // One automaton for every part's patterns; a pattern in several
-        // feeds keeps the winning feed's entry.
-        let mut best: FxHashMap<&str, (Id, usize)> = FxHashMap::default();
-        let mut order: Vec<&str> = Vec::new();
-        for (pi, p) in parts.iter().enumerate() {
-            for (pos, (text, _, m)) in p.patterns.iter().enumerate() {
-                let cand = (id(pi, PATTERN, 0, pos), pi);
-                match best.get_mut(&**text) {
-                    Some(cur) => {
-                        if p.prio(*m) > parts[cur.1].prio(Self::meta_of(&parts, cur.0)) {
-                            *cur = cand;
-                        }
-                    }
-                    None => {
-                        best.insert(text, cand);
-                        order.push(text);
-                    }
-                }
-            }
-        }
-        let patterns = if order.is_empty() {
-            None
-        } else {
-            let ac = AhoCorasickBuilder::new()
-                .ascii_case_insensitive(true)
-                .match_kind(MatchKind::LeftmostFirst)
-                .build(order.iter().map(|t| t.as_bytes()));
-            match ac {
-                Ok(ac) => Some((ac, order.iter().map(|t| best[t].0).collect())),
-                Err(e) => {
-                    tracing::error!("URL/keyword patterns could not be compiled: {e}");
-                    None
-                }
-            }
-        };
+        let (ip_filter, dom_filter, v4_map) = filters(&parts);
+        let patterns = automaton(&parts);
         let mut counts = FxHashMap::default();
         for p in &parts {
             for (k, n) in &p.counts {
@@ -160,7 +95,7 @@ impl Snapshot {
             any_ports: parts.iter().any(|p| !p.ports.is_empty()),
             any_nets: parts.iter().any(|p| !p.nets.is_empty()),
             any_allow: parts.iter().any(|p| p.has_allow()),
-            any_domains: doms > 0,
+            any_domains: parts.iter().any(|p| !p.domains.is_empty()),
             counts,
             duplicates: parts.iter().map(|p| p.duplicates).sum(),
             parts,
@@ -413,5 +348,81 @@ impl Snapshot {
             out.push(n);
         }
         out
+    }
+}
+
+/// The address filter, the domain filter (listed domains and their
+/// parents) and the IPv4 /24 map over every part's keys.
+fn filters(parts: &[Arc<Part>]) -> (Bloom, Bloom, Vec<u64>) {
+    let ips: usize = parts.iter().map(|p| p.v4.len() + p.v6.len()).sum();
+    let doms: usize = parts.iter().map(|p| p.domains.len()).sum();
+    let parents: usize = parts.iter().map(|p| p.parents.len()).sum();
+    let mut ip_filter = Bloom::with_keys(ips);
+    let mut dom_filter = Bloom::with_keys(doms + parents);
+    let any_v4 = parts
+        .iter()
+        .any(|p| !p.v4.is_empty() || p.nets.iter().any(|n| n.0.addr().is_ipv4()));
+    let mut v4_map = if any_v4 {
+        vec![0u64; 1 << 18]
+    } else {
+        Vec::new()
+    };
+    let mut mark = |first: u32, last: u32| {
+        for s in (first >> 8)..=(last >> 8) {
+            v4_map[(s >> 6) as usize] |= 1 << (s & 63);
+        }
+    };
+    for p in parts {
+        p.v4.iter().for_each(|a| {
+            ip_filter.insert(v4_hash(a));
+            mark(a, a);
+        });
+        p.v6.iter().for_each(|a| ip_filter.insert(v6_hash(a)));
+        for (n, _) in &p.nets {
+            if let ipnet::IpNet::V4(n) = n {
+                mark(u32::from(n.network()), u32::from(n.broadcast()));
+            }
+        }
+        p.domains.iter().for_each(|h| dom_filter.insert(h));
+        p.parents.iter().for_each(|&h| dom_filter.insert_parent(h));
+    }
+    (ip_filter, dom_filter, v4_map)
+}
+
+/// One automaton for every part's patterns, with the id each pattern
+/// stands for; a pattern in several feeds keeps the winning feed's entry.
+/// `None` when there are no patterns or they cannot be compiled.
+fn automaton(parts: &[Arc<Part>]) -> Option<(AhoCorasick, Vec<Id>)> {
+    let mut best: FxHashMap<&str, (Id, usize)> = FxHashMap::default();
+    let mut order: Vec<&str> = Vec::new();
+    for (pi, p) in parts.iter().enumerate() {
+        for (pos, (text, _, m)) in p.patterns.iter().enumerate() {
+            let cand = (id(pi, PATTERN, 0, pos), pi);
+            match best.get_mut(&**text) {
+                Some(cur) => {
+                    if p.prio(*m) > parts[cur.1].prio(Snapshot::meta_of(parts, cur.0)) {
+                        *cur = cand;
+                    }
+                }
+                None => {
+                    best.insert(text, cand);
+                    order.push(text);
+                }
+            }
+        }
+    }
+    if order.is_empty() {
+        return None;
+    }
+    let ac = AhoCorasickBuilder::new()
+        .ascii_case_insensitive(true)
+        .match_kind(MatchKind::LeftmostFirst)
+        .build(order.iter().map(|t| t.as_bytes()));
+    match ac {
+        Ok(ac) => Some((ac, order.iter().map(|t| best[t].0).collect())),
+        Err(e) => {
+            tracing::error!("URL/keyword patterns could not be compiled: {e}");
+            None
+        }
     }
 }
