@@ -3,12 +3,10 @@
 //! public file exists (Maltrail trails.csv, CERT annex tables), from small
 //! faithful fixtures written here.
 
-use gatewatch::detect::attribution::Units;
 use gatewatch::intel::SnapshotBuilder;
 use gatewatch::intel::feeds::{
     FeedReport, FeedSpec, FeedsConfig, Format, build_snapshot, load_feed,
 };
-use gatewatch::testkit::replay_collect;
 use std::path::{Path, PathBuf};
 
 fn corpus(p: &str) -> PathBuf {
@@ -37,35 +35,6 @@ fn data_lines(p: &Path) -> usize {
         .lines()
         .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
         .count()
-}
-
-/// Zeek intel: the abuse.ch list in Zeek form flags the real C2 session of
-/// suricata-verify bug-5713, and the alert carries the feed's source and
-/// description.
-#[test]
-fn zeek_intel_finds_the_c2_and_keeps_its_description() {
-    let path = corpus("feeds/zeek-intel/abuse-ch-ipblocklist.intel");
-    let (snap, rep) = load(&FeedSpec::new("zeek-abuse", &path, Format::Zeek));
-    assert_eq!(
-        rep.accepted + rep.rejected.len() + rep.skipped.len(),
-        data_lines(&path)
-    );
-    assert!(rep.accepted > 7_000);
-    let units = Units::parse("u", "code,name,cidrs\nSO,Sở,192.168.46.0/24\n", &[]).unwrap();
-    let r = replay_collect(
-        &[corpus("suricata-verify/TLSv1-Extracted-MaliciousC2.pcap")],
-        snap,
-        units,
-    );
-    assert_eq!(r.sink.hits.len(), 1);
-    let h = &r.sink.hits[0];
-    assert_eq!(&*h.indicator.value, "91.254.215.167");
-    assert_eq!(h.indicator.description.as_deref(), Some("ABUSE-CH: BOTNET"));
-    let line = gatewatch::output::eve::alert_json(h, "s1");
-    assert!(
-        line.contains("\"description\":\"ABUSE-CH: BOTNET\""),
-        "{line}"
-    );
 }
 
 #[test]

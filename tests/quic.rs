@@ -137,32 +137,3 @@ proptest! {
         let _ = q.offer(1, 0, &d);
     }
 }
-
-/// A listed server name reached over HTTP/3 is a hit, blamed on the client,
-/// with EVE's `quic.sni`.
-#[test]
-fn a_listed_name_in_a_quic_initial_is_a_hit() {
-    use gatewatch::detect::HitSource;
-    use gatewatch::output::eve::alert_json;
-    use gatewatch::testkit::{replay_collect, snapshot_of, units_from};
-    let pcap = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/corpus/zeek/quic__curl-8.1.2-dev-http3-www-google-de.pcap");
-    let r = replay_collect(
-        &[pcap],
-        snapshot_of("t", "test", &["google.de"], &[]),
-        units_from("code,name,cidrs\nLAB,Lab,0.0.0.0/0,::/0\n"),
-    );
-    let quic: Vec<_> = r
-        .sink
-        .hits
-        .iter()
-        .filter(|h| h.source == HitSource::QuicSni)
-        .collect();
-    assert_eq!(quic.len(), 1, "{:?}", r.sink.hits);
-    assert_eq!(&*quic[0].observed, "www.google.de");
-    assert_eq!(r.stats.quic_client_hellos, 1);
-    let v: serde_json::Value = serde_json::from_str(&alert_json(quic[0], "s")).unwrap();
-    assert_eq!(v["app_proto"], "quic");
-    assert_eq!(v["quic"]["sni"], "www.google.de");
-    assert_eq!(v["observed_in"], "quic.sni");
-}

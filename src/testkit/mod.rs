@@ -7,6 +7,7 @@
 //! Compiled for `cargo test` and with the `testkit` feature (the tests,
 //! benchmarks and fuzz targets turn it on); never in the release binary.
 
+pub mod corpus;
 mod frames;
 mod harness;
 pub mod names;
