@@ -9,11 +9,14 @@
 
 mod frames;
 mod harness;
+pub mod live;
 pub mod names;
 mod pcap;
+mod process;
 pub mod synth;
 pub mod tcp;
 mod truth;
+mod wait;
 
 pub use frames::{client_hello_record, dns_query, dns_response, sni_ext, tcp_frame, udp_frame};
 pub use harness::{
@@ -22,6 +25,8 @@ pub use harness::{
 };
 pub use names::{dhcp_request, mdns_announcement, nbns_registration};
 pub use pcap::{PcapNgWriter, PcapWriter};
+pub use process::{ICT, bin, bin_path, bin_tz, corpus, demo_replay, root, text};
 pub use truth::{Summary, captures_with_summaries, shared_data, summary_path};
+pub use wait::{wait_for, wait_until};
 
 pub(crate) use frames::ip_layer;
