@@ -9,6 +9,7 @@
 
 mod frames;
 mod harness;
+mod http;
 pub mod live;
 pub mod names;
 mod pcap;
@@ -23,6 +24,7 @@ pub use harness::{
     Collector, Replayed, Seen, engine, load_feeds, one_unit, recipe_with, replay_collect,
     replay_frames, snapshot_of, units_from,
 };
+pub use http::http_request;
 pub use names::{dhcp_request, mdns_announcement, nbns_registration};
 pub use pcap::{PcapNgWriter, PcapWriter};
 pub use process::{ICT, bin, bin_path, bin_tz, corpus, demo_replay, root, text};
