@@ -176,6 +176,23 @@ pub fn replay_collect(files: &[PathBuf], snap: Snapshot, units: Units) -> Replay
     }
 }
 
+/// Replay a data folder laid out as `tests/corpus/gateway-small` is
+/// (`traffic.pcap`, `feeds.toml`, `units.csv`) through a fresh engine: its
+/// feeds (which must all load), its units with the default internal
+/// networks.
+pub fn replay_dir(dir: &Path) -> Replayed {
+    let snap = load_feeds(&dir.join("feeds.toml"));
+    let units = load_units(&dir.join("units.csv"));
+    replay_collect(&[dir.join("traffic.pcap")], snap, units)
+}
+
+/// The hits of the synthetic gateway capture `tests/corpus/gateway-small`
+/// (its generated feeds and units; the known offenders are in its
+/// `offenders.csv`).
+pub fn gateway_small_hits() -> Vec<Hit> {
+    replay_dir(&super::corpus("gateway-small")).sink.hits
+}
+
 /// The recipe of a test run: `snap` and `units` with `options`.
 pub fn recipe_with(snap: Snapshot, units: Units, options: EngineOptions) -> Recipe {
     Recipe::new(Arc::new(Intel::new(snap)), Arc::new(units), options)
@@ -235,6 +252,12 @@ pub fn snapshot_of(feed: &str, category: &str, block: &[&str], allow: &[&str]) -
 pub fn one_unit(code: &str, name: &str, cidrs: &str) -> Units {
     let text = format!("code,name,cidrs\n{code},{name},{cidrs}\n");
     Units::parse("test-units.csv", &text, &[]).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Load a units file with the default internal networks, panicking with
+/// its problems on failure.
+pub fn load_units(path: &Path) -> Units {
+    Units::load(path, &default_internal()).unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// No units, the default internal networks: hits are found and blamed on
