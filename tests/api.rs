@@ -3,7 +3,7 @@
 
 use gatewatch::metrics::{Metrics, serve};
 use gatewatch::store::Store;
-use gatewatch::testkit::{demo_replay, http_request, text};
+use gatewatch::testkit::{DEMO_CAPTURES, demo_replay, http_request, text};
 use serde_json::Value;
 use std::net::SocketAddr;
 use std::path::Path;
@@ -13,10 +13,7 @@ fn store_from_replay(dir: &Path) -> std::path::PathBuf {
     let o = demo_replay(&dir.join("a.jsonl"))
         .arg("--store")
         .arg(&db)
-        .args([
-            "samples/c2-tls-clienthello.pcap",
-            "samples/gateway-synthetic.pcap",
-        ])
+        .args(DEMO_CAPTURES)
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", text(&o));

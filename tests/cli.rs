@@ -1,7 +1,7 @@
 //! The `gatewatch` binary as an operator runs it: exit codes, error messages
 //! that name file and line, the alert log and the export.
 
-use gatewatch::testkit::{bin, demo_replay, root, text};
+use gatewatch::testkit::{DEMO_CAPTURES, bin, demo_replay, root, text};
 use std::path::Path;
 
 #[test]
@@ -10,10 +10,7 @@ fn demo_replay_then_export() {
     let alerts = d.path().join("alerts.jsonl");
     let o = demo_replay(&alerts)
         .arg("--stats")
-        .args([
-            "samples/c2-tls-clienthello.pcap",
-            "samples/gateway-synthetic.pcap",
-        ])
+        .args(DEMO_CAPTURES)
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", text(&o));

@@ -6,7 +6,7 @@ use calamine::{Data, Reader, Xlsx, open_workbook};
 use chrono::{FixedOffset, TimeZone};
 use gatewatch::store::Store;
 use gatewatch::store::query::OffenderDetail;
-use gatewatch::testkit::{ICT, bin_tz, text};
+use gatewatch::testkit::{DEMO_CAPTURES, ICT, bin_tz, text};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Output;
@@ -38,13 +38,7 @@ struct Fixture {
 
 impl Fixture {
     fn new() -> Fixture {
-        Self::replay(
-            Path::new("feeds/units.csv"),
-            &[
-                "samples/c2-tls-clienthello.pcap",
-                "samples/gateway-synthetic.pcap",
-            ],
-        )
+        Self::replay(Path::new("feeds/units.csv"), &DEMO_CAPTURES)
     }
 
     fn replay(units: &Path, captures: &[&str]) -> Fixture {

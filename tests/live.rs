@@ -18,7 +18,7 @@
 //! is missing the tests fail and say so; they never skip.
 
 use gatewatch::testkit::live::*;
-use gatewatch::testkit::{corpus, root, text, wait_for};
+use gatewatch::testkit::{DEMO_CAPTURES, corpus, root, text, wait_for};
 use serde_json::Value;
 use std::fs::File;
 use std::net::IpAddr;
@@ -137,7 +137,7 @@ fn prometheus_scrapes_live_sensor() {
     let dir = tempfile::tempdir().unwrap();
     let feeds = root().join("samples/demo-feeds.toml");
     let units = root().join("feeds/units.csv");
-    let files = [SAMPLE_C2_PCAP, SYNTH_PCAP];
+    let files = DEMO_CAPTURES;
     let (want, want_lines) = alert_keys(&replay_alerts(dir.path(), &feeds, &units, &files));
 
     let ns = capture_ns();

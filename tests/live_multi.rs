@@ -101,7 +101,8 @@ fn several_interfaces_capture_at_once_and_survive_losing_one() {
     );
 
     let ns = two_link_ns();
-    let mut s = Sensor::start_on(&ns, dir.path(), 19485, &feeds, &units, &[RX_A, RX_B]);
+    let mut s =
+        Sensor::spawn_on(&ns, dir.path(), 19485, &feeds, &units, &[RX_A, RX_B]).healthy(&ns);
     assert_eq!(healthz(&ns, &s), Some((200, "ok\n".into())), "{}", s.logs());
 
     // (a) Both at once: A's traffic is sent while B's is being captured.

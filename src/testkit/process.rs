@@ -57,6 +57,14 @@ pub fn bin() -> Command {
     c
 }
 
+/// The demo captures in `samples/`, relative to the root of the checkout:
+/// a real TLS session to a listed C2 address, and synthetic gateway traffic
+/// with known offenders in five units.
+pub const DEMO_CAPTURES: [&str; 2] = [
+    "samples/c2-tls-clienthello.pcap",
+    "samples/gateway-synthetic.pcap",
+];
+
 /// `gatewatch replay` on the demo feeds (`samples/demo-feeds.toml`, the
 /// shipped units) with its alert log at `alerts`; the caller adds options
 /// and captures.

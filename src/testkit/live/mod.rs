@@ -19,8 +19,8 @@ pub use results::{
     replay_alerts, stats_total_hits, stats_value,
 };
 pub use sensor::{
-    C2_ADDR, C2_PCAP, MTU, PPS, RX, SAMPLE_C2_PCAP, SMALL_PCAP, SYNTH_PCAP, Sensor, Serial, TX,
-    assert_no_drops, assert_no_drops_on, capture_ns, healthz, require_traffic_tools,
-    run_expecting_exit, serial, tcpreplay, tcpreplay_all, tcpreplay_all_on, tcpreplay_finish,
-    tcpreplay_on, wait_health, wait_processed,
+    C2_ADDR, C2_PCAP, MTU, PPS, RX, SMALL_PCAP, Sensor, Serial, TX, assert_no_drops,
+    assert_no_drops_on, capture_ns, healthz, require_traffic_tools, run_expecting_exit, serial,
+    tcpreplay, tcpreplay_all, tcpreplay_all_on, tcpreplay_finish, tcpreplay_on, wait_health,
+    wait_processed,
 };

@@ -18,13 +18,11 @@ pub const MTU: u32 = 9000;
 /// A moderate rate at which the sensor must not drop anything.
 pub const PPS: &str = "2000";
 
-/// Captures the live tests send, relative to the root of the checkout: a
-/// real TLS C2 session, the generated gateway capture of the corpus, and
-/// the two demo captures in `samples/`.
+/// Captures the live tests send, relative to the root of the checkout (and
+/// [`DEMO_CAPTURES`](crate::testkit::DEMO_CAPTURES)): a real TLS C2
+/// session, and the generated gateway capture of the corpus.
 pub const C2_PCAP: &str = "tests/corpus/suricata-verify/TLSv1-Extracted-MaliciousC2.pcap";
 pub const SMALL_PCAP: &str = "tests/corpus/gateway-small/traffic.pcap";
-pub const SYNTH_PCAP: &str = "samples/gateway-synthetic.pcap";
-pub const SAMPLE_C2_PCAP: &str = "samples/c2-tls-clienthello.pcap";
 /// The real C2 address in the TLS capture, listed in the shipped Feodo feed.
 pub const C2_ADDR: &str = "91.254.215.167";
 
@@ -109,20 +107,13 @@ impl Sensor {
     /// Start on `RX` with 2 workers and `--stats`, and wait until it captures
     /// and answers `/healthz` with 200 "ok".
     pub fn start(ns: &Netns, dir: &Path, port: u16, feeds: &Path, units: &Path) -> Sensor {
-        Sensor::start_on(ns, dir, port, feeds, units, &[RX])
+        Sensor::spawn(ns, dir, port, feeds, units).healthy(ns)
     }
 
-    /// As [`Sensor::start`], capturing on every interface in `ifaces`.
-    pub fn start_on(
-        ns: &Netns,
-        dir: &Path,
-        port: u16,
-        feeds: &Path,
-        units: &Path,
-        ifaces: &[&str],
-    ) -> Sensor {
-        let s = Sensor::spawn_on(ns, dir, port, feeds, units, ifaces);
-        let url = format!("http://127.0.0.1:{port}/healthz");
+    /// Wait until the sensor answers `/healthz` with 200 "ok" (every
+    /// interface captures), and hand it back.
+    pub fn healthy(self, ns: &Netns) -> Sensor {
+        let url = format!("http://127.0.0.1:{}/healthz", self.port);
         wait_for(
             "/healthz to answer 200",
             Duration::from_secs(10),
@@ -131,7 +122,7 @@ impl Sensor {
                 other => Err(format!("{other:?}")),
             },
         );
-        s
+        self
     }
 
     /// Start on `RX` as [`Sensor::start`] does, but return as soon as it logs
