@@ -13,25 +13,24 @@
 //! target/bench-data once and reused.
 
 use gatewatch::detect::EngineOptions;
-use gatewatch::detect::attribution::{Units, default_internal};
+use gatewatch::detect::attribution::Units;
 use gatewatch::intel::Intel;
 use gatewatch::intel::feeds::{FeedsConfig, build_snapshot};
 use gatewatch::run::bench::{measure, print};
 use gatewatch::run::pipeline::Sizing;
-use gatewatch::testkit::synth;
+use gatewatch::testkit::{load_units, root, synth};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
 fn data_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/bench-data")
+    root().join("target/bench-data")
 }
 
 fn load(dir: &Path) -> (Arc<Intel>, Arc<Units>) {
     let cfg = FeedsConfig::load(&dir.join("feeds.toml")).unwrap_or_else(|e| panic!("{e}"));
     let (snap, _, _) = build_snapshot(&cfg);
-    let units =
-        Units::load(&dir.join("units.csv"), &default_internal()).unwrap_or_else(|e| panic!("{e}"));
+    let units = load_units(&dir.join("units.csv"));
     (Arc::new(Intel::new(snap)), Arc::new(units))
 }
 

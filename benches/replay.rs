@@ -10,11 +10,10 @@
 //! feeds/, and a feeds.toml); default: tests/corpus/gateway-small.
 
 use gatewatch::capture::file::{floor_walk, read_file};
-use gatewatch::detect::attribution::{Units, default_internal};
 use gatewatch::detect::{EngineOptions, FlowRecord, Hit, Recipe, Sink};
 use gatewatch::intel::Intel;
 use gatewatch::metrics::{peak_rss_mib, reset_peak_rss};
-use gatewatch::testkit::load_feeds;
+use gatewatch::testkit::{corpus, load_feeds, load_units};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
@@ -49,24 +48,23 @@ fn report(label: &str, packets: u64, bytes: u64, secs: f64) {
 }
 
 fn main() {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let dir = std::env::args()
         .skip(1)
         .find(|a| !a.starts_with('-'))
         .map(PathBuf::from)
-        .unwrap_or_else(|| root.join("tests/corpus/gateway-small"));
+        .unwrap_or_else(|| corpus("gateway-small"));
     let pcap = dir.join("traffic.pcap");
     let feeds = if dir.join("feeds.toml").is_file() {
         dir.join("feeds.toml")
     } else {
         // feeds.toml paths are relative to itself: put ours next to the data.
         let local = dir.join("feeds.toml");
-        std::fs::copy(root.join("tests/corpus/gateway-small/feeds.toml"), &local)
+        std::fs::copy(corpus("gateway-small/feeds.toml"), &local)
             .expect("copy feeds.toml next to the capture");
         local
     };
     let snap = load_feeds(&feeds);
-    let units = Units::load(&dir.join("units.csv"), &default_internal()).unwrap();
+    let units = load_units(&dir.join("units.csv"));
     println!("capture: {}  ({} indicators)", pcap.display(), snap.len());
 
     // Warm the page cache, then measure the floor.

@@ -8,14 +8,13 @@
 //!    a hit (200k DNS queries for a listed name), replayed with and without
 //!    the store. Real traffic has a few hits per thousand packets.
 
-use gatewatch::detect::attribution::{Units, default_internal};
 use gatewatch::output::eve::alert_json;
 use gatewatch::output::sink::{HitSink, SinkOptions, StorePolicy};
 use gatewatch::run::replay::replay;
 use gatewatch::store::Store;
 use gatewatch::store::writer::{StoreRecord, StoreWriter};
-use gatewatch::testkit::{PcapWriter, dns_query, engine, load_feeds, replay_collect, udp_frame};
-use hickory_proto::rr::RecordType;
+use gatewatch::testkit::synth::query_storm;
+use gatewatch::testkit::{engine, gateway_small_hits, load_feeds, load_units, root};
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
@@ -23,21 +22,8 @@ use std::time::Instant;
 
 const HITS: usize = 200_000;
 
-fn corpus() -> PathBuf {
-    Path::new(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/corpus/gateway-small"
-    ))
-    .to_path_buf()
-}
-
 fn insert_rate(dir: &Path) {
-    let c = corpus();
-    let snap = load_feeds(&c.join("feeds.toml"));
-    let units = Units::load(&c.join("units.csv"), &default_internal()).unwrap();
-    let hits = replay_collect(&[c.join("traffic.pcap")], snap, units)
-        .sink
-        .hits;
+    let hits = gateway_small_hits();
     let records: Vec<StoreRecord> = (0..HITS)
         .map(|i| {
             let mut h = hits[i % hits.len()].clone();
@@ -66,24 +52,18 @@ fn insert_rate(dir: &Path) {
 }
 
 fn storm(dir: &Path) -> PathBuf {
-    let mut w = PcapWriter::new(1, 65535);
-    for i in 0..HITS as u64 {
-        let src = IpAddr::from([10, 20, (i / 250 % 4) as u8, 10 + (i % 200) as u8]);
-        let q = dns_query(i as u16, "x.apiapi10.org", RecordType::A);
-        let f = udp_frame(src, "8.8.8.8".parse().unwrap(), 40000, 53, None, &q);
-        w.frame(1_700_000_000_000_000 + i, &f, 0);
-    }
     let p = dir.join("storm.pcap");
-    w.write(&p);
+    query_storm(&p, HITS as u64, "x.apiapi10.org", |i| {
+        IpAddr::from([10, 20, (i / 250 % 4) as u8, 10 + (i % 200) as u8])
+    });
     p
 }
 
 fn replay_cost(dir: &Path) {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let pcap = storm(dir);
     for with_store in [false, true] {
-        let snap = load_feeds(&root.join("samples/demo-feeds.toml"));
-        let units = Units::load(&root.join("feeds/units.csv"), &default_internal()).unwrap();
+        let snap = load_feeds(&root().join("samples/demo-feeds.toml"));
+        let units = load_units(&root().join("feeds/units.csv"));
         let mut engine = engine(snap, units);
         let db = dir.join(format!("replay-{with_store}.db"));
         let mut opts = SinkOptions::new("bench", 0);

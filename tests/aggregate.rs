@@ -4,24 +4,18 @@
 
 use gatewatch::output::sink::{HitSink, SinkOptions};
 use gatewatch::run::replay::replay;
-use gatewatch::testkit::{PcapWriter, dns_query, engine, one_unit, snapshot_of, udp_frame};
+use gatewatch::testkit::{PcapWriter, T0_US, crafted_engine, dns_query, ip, udp_frame};
 use hickory_proto::rr::RecordType;
-use std::net::IpAddr;
-
-fn ip(s: &str) -> IpAddr {
-    s.parse().unwrap()
-}
 
 /// Replay `queries` = (second, host, name) with `interval` seconds of
 /// aggregation; returns the alert log's JSON lines and the raw hit count.
 fn run(queries: &[(u64, &str, &str)], interval: u64) -> (Vec<serde_json::Value>, u64) {
-    let snap = snapshot_of("ncsc", "botnet-c2", &["c2.example", "other.example"], &[]);
-    let mut e = engine(snap, one_unit("U1", "U", "10.1.0.0/16"));
+    let mut e = crafted_engine(&["c2.example", "other.example"]);
     let mut w = PcapWriter::new(1, 65535);
     for (i, (t, host, name)) in queries.iter().enumerate() {
         let q = dns_query(i as u16, name, RecordType::A);
         let f = udp_frame(ip(host), ip("8.8.8.8"), 40000 + i as u16, 53, None, &q);
-        w.frame(1_700_000_000_000_000 + t * 1_000_000, &f, f.len());
+        w.frame(T0_US + t * 1_000_000, &f, f.len());
     }
     let d = tempfile::tempdir().unwrap();
     let p = d.path().join("t.pcap");

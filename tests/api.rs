@@ -3,41 +3,26 @@
 
 use gatewatch::metrics::{Metrics, serve};
 use gatewatch::store::Store;
+use gatewatch::testkit::{DEMO_CAPTURES, demo_replay, http_request, text};
 use serde_json::Value;
-use std::io::{Read, Write};
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::Command;
 
 fn store_from_replay(dir: &Path) -> std::path::PathBuf {
     let db = dir.join("g.db");
-    let o = Command::new(env!("CARGO_BIN_EXE_gatewatch"))
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .args(["replay", "--feeds", "samples/demo-feeds.toml", "--alerts"])
-        .arg(dir.join("a.jsonl"))
+    let o = demo_replay(&dir.join("a.jsonl"))
         .arg("--store")
         .arg(&db)
-        .args([
-            "samples/c2-tls-clienthello.pcap",
-            "samples/gateway-synthetic.pcap",
-        ])
+        .args(DEMO_CAPTURES)
         .output()
         .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(o.status.success(), "{}", text(&o));
     db
 }
 
+/// Status and JSON body (`Null` where the body is not JSON).
 fn get(addr: SocketAddr, method: &str, path: &str) -> (u16, Value) {
-    let mut s = std::net::TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(std::time::Duration::from_secs(5)))
-        .unwrap();
-    write!(
-        s,
-        "{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut r = String::new();
-    s.read_to_string(&mut r).unwrap();
+    let r = http_request(addr, method, path);
     let code = r[9..12].parse().unwrap();
     let body = r.split_once("\r\n\r\n").unwrap().1;
     (code, serde_json::from_str(body).unwrap_or(Value::Null))

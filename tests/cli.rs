@@ -1,44 +1,16 @@
 //! The `gatewatch` binary as an operator runs it: exit codes, error messages
 //! that name file and line, the alert log and the export.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-fn bin() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_gatewatch"));
-    c.current_dir(env!("CARGO_MANIFEST_DIR"));
-    c
-}
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
+use gatewatch::testkit::{DEMO_CAPTURES, bin, demo_replay, root, text};
+use std::path::Path;
 
 #[test]
 fn demo_replay_then_export() {
     let d = tempfile::tempdir().unwrap();
     let alerts = d.path().join("alerts.jsonl");
-    let o = bin()
-        .args([
-            "replay",
-            "--stats",
-            "--feeds",
-            "samples/demo-feeds.toml",
-            "--alerts",
-        ])
-        .arg(&alerts)
-        .args([
-            "samples/c2-tls-clienthello.pcap",
-            "samples/gateway-synthetic.pcap",
-        ])
+    let o = demo_replay(&alerts)
+        .arg("--stats")
+        .args(DEMO_CAPTURES)
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", text(&o));

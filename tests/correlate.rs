@@ -3,42 +3,18 @@
 //! a hit on the domain, `correlated_from: dns`; spoofed answers, other hosts,
 //! expired links and the pipeline's several workers are covered.
 
-use gatewatch::detect::{Engine, EngineOptions, HitSource};
+use gatewatch::detect::{EngineOptions, HitSource};
 use gatewatch::output::eve::alert_json;
 use gatewatch::testkit::{
-    Collector, dns_query, dns_response, one_unit, recipe_with, replay_frames, snapshot_of,
+    Collector, crafted_engine, crafted_recipe, dns_query, dns_response, ip, replay_at_secs,
     tcp_frame, udp_frame,
 };
 use hickory_proto::rr::RecordType;
-use std::net::IpAddr;
-
-fn ip(s: &str) -> IpAddr {
-    s.parse().unwrap()
-}
 
 const HOST: &str = "10.1.0.5";
 const OTHER: &str = "10.1.0.6";
 const RESOLVER: &str = "8.8.8.8";
 const C2: &str = "203.0.113.50";
-
-fn engine(block: &[&str]) -> Engine {
-    engine_with(block, EngineOptions::default())
-}
-
-fn engine_with(block: &[&str], options: EngineOptions) -> Engine {
-    let snap = snapshot_of("ncsc", "botnet-c2", block, &[]);
-    recipe_with(snap, one_unit("U1", "Phòng Một", "10.1.0.0/16"), options).engine(0)
-}
-
-/// Frames with their time in seconds.
-fn run(e: &mut Engine, frames: &[(u64, Vec<u8>)]) -> Collector {
-    replay_frames(
-        e,
-        frames
-            .iter()
-            .map(|(t, f)| (1_700_000_000_000_000 + t * 1_000_000, f.as_slice())),
-    )
-}
 
 fn query(id: u16, name: &str) -> Vec<u8> {
     udp_frame(
@@ -69,8 +45,8 @@ fn linked(c: &Collector) -> Vec<&gatewatch::detect::Hit> {
 
 #[test]
 fn connection_after_a_listed_answer_is_a_hit_on_the_domain() {
-    let mut e = engine(&["c2.example"]);
-    let c = run(
+    let mut e = crafted_engine(&["c2.example"]);
+    let c = replay_at_secs(
         &mut e,
         &[
             (0, query(7, "beacon.c2.example")),
@@ -96,8 +72,8 @@ fn connection_after_a_listed_answer_is_a_hit_on_the_domain() {
 
 #[test]
 fn a_listed_cname_target_links_the_final_address() {
-    let mut e = engine(&["tracker.bad.example"]);
-    let c = run(
+    let mut e = crafted_engine(&["tracker.bad.example"]);
+    let c = replay_at_secs(
         &mut e,
         &[
             (0, query(9, "innocent.example")),
@@ -120,8 +96,8 @@ fn a_listed_cname_target_links_the_final_address() {
 
 #[test]
 fn spoofed_and_unsolicited_answers_teach_nothing() {
-    let mut e = engine(&["c2.example"]);
-    let c = run(
+    let mut e = crafted_engine(&["c2.example"]);
+    let c = replay_at_secs(
         &mut e,
         &[
             // No query at all.
@@ -139,9 +115,9 @@ fn spoofed_and_unsolicited_answers_teach_nothing() {
 
 #[test]
 fn links_expire() {
-    let mut e = engine(&["c2.example"]);
+    let mut e = crafted_engine(&["c2.example"]);
     // TTL 60 s is raised to the 300 s minimum; a connection after it is not linked.
-    let c = run(
+    let c = replay_at_secs(
         &mut e,
         &[
             (0, query(7, "c2.example")),
@@ -156,22 +132,17 @@ fn links_expire() {
 /// may go to different workers, which share the learned links.
 #[test]
 fn workers_share_links() {
-    let recipe = recipe_with(
-        snapshot_of("ncsc", "botnet-c2", &["c2.example"], &[]),
-        one_unit("U1", "U", "10.1.0.0/16"),
-        EngineOptions::default(),
-    )
-    .workers(2);
+    let recipe = crafted_recipe(&["c2.example"], EngineOptions::default()).workers(2);
     let mut dns_worker = recipe.engine(0);
     let mut tcp_worker = recipe.engine(1);
-    run(
+    replay_at_secs(
         &mut dns_worker,
         &[
             (0, query(7, "c2.example")),
             (0, answer(7, "c2.example", &[], HOST)),
         ],
     );
-    let c = run(&mut tcp_worker, &[(1, connect(HOST, 1))]);
+    let c = replay_at_secs(&mut tcp_worker, &[(1, connect(HOST, 1))]);
     assert_eq!(linked(&c).len(), 1);
 }
 
@@ -200,8 +171,8 @@ fn internal_resolver_hits_are_marked_and_its_answers_find_the_client() {
         resolvers: vec![ip(LOCAL_RESOLVER)],
         ..EngineOptions::default()
     };
-    let mut e = engine_with(&["c2.example"], resolver);
-    let c = run(&mut e, &frames);
+    let mut e = crafted_recipe(&["c2.example"], resolver).engine(0);
+    let c = replay_at_secs(&mut e, &frames);
     let q: Vec<_> = c
         .hits
         .iter()
@@ -219,8 +190,8 @@ fn internal_resolver_hits_are_marked_and_its_answers_find_the_client() {
 
     // Not configured as a resolver: the link is the resolver's own, the
     // client behind it is not found, and nothing says via_resolver.
-    let mut e = engine(&["c2.example"]);
-    let c = run(&mut e, &frames);
+    let mut e = crafted_engine(&["c2.example"]);
+    let c = replay_at_secs(&mut e, &frames);
     assert!(linked(&c).is_empty());
     assert!(c.hits.iter().all(|h| !h.via_resolver));
 }

@@ -3,29 +3,27 @@
 
 use gatewatch::detect::{Engine, HitSource};
 use gatewatch::testkit::{
-    Collector, client_hello_record, dns_query, dns_response, one_unit, replay_frames, snapshot_of,
-    sni_ext, tcp_frame, udp_frame,
+    Collector, T0_US, client_hello_record, dns_query, dns_response, ip, one_unit, replay_frames,
+    snapshot_of, sni_ext, tcp_frame, udp_frame,
 };
 use hickory_proto::rr::RecordType;
-use std::net::IpAddr;
 
-fn ip(s: &str) -> IpAddr {
-    s.parse().unwrap()
-}
-
+/// `block` and `allow` on one feed; unit U1 over an IPv4 and an IPv6
+/// network.
 fn engine(block: &[&str], allow: &[&str]) -> Engine {
     let snap = snapshot_of("t", "malware", block, allow);
     let units = one_unit("U1", "Phòng Một", "10.1.0.0/16 fd00:1::/64");
     gatewatch::testkit::engine(snap, units)
 }
 
+/// Frames one microsecond apart.
 fn run(e: &mut Engine, frames: &[Vec<u8>]) -> Collector {
     replay_frames(
         e,
         frames
             .iter()
             .enumerate()
-            .map(|(i, f)| (1_700_000_000_000_000 + i as u64, f.as_slice())),
+            .map(|(i, f)| (T0_US + i as u64, f.as_slice())),
     )
 }
 

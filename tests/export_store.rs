@@ -6,9 +6,10 @@ use calamine::{Data, Reader, Xlsx, open_workbook};
 use chrono::{FixedOffset, TimeZone};
 use gatewatch::store::Store;
 use gatewatch::store::query::OffenderDetail;
+use gatewatch::testkit::{DEMO_CAPTURES, ICT, bin_tz, text};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 const HEADERS: [&str; 12] = [
     "Địa chỉ IP",
@@ -29,23 +30,6 @@ const UNITS: [&str; 5] = ["SO-TTTT", "U001", "U002", "U003", "U004"];
 /// The real C2 client of samples/c2-tls-clienthello.pcap.
 const C2_HOST: &str = "192.168.46.2";
 
-/// Exports run in UTC+7 (POSIX TZ string: needs no tz database).
-const TZ: &str = "ICT-7";
-
-fn bin() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_gatewatch"));
-    c.current_dir(env!("CARGO_MANIFEST_DIR")).env("TZ", TZ);
-    c
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
 /// A store filled by replaying captures on the demo feeds.
 struct Fixture {
     dir: tempfile::TempDir,
@@ -54,19 +38,13 @@ struct Fixture {
 
 impl Fixture {
     fn new() -> Fixture {
-        Self::replay(
-            Path::new("feeds/units.csv"),
-            &[
-                "samples/c2-tls-clienthello.pcap",
-                "samples/gateway-synthetic.pcap",
-            ],
-        )
+        Self::replay(Path::new("feeds/units.csv"), &DEMO_CAPTURES)
     }
 
     fn replay(units: &Path, captures: &[&str]) -> Fixture {
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("gatewatch.db");
-        let o = bin()
+        let o = bin_tz(ICT)
             .args(["replay", "--feeds", "samples/demo-feeds.toml", "--units"])
             .arg(units)
             .arg("--alerts")
@@ -94,7 +72,7 @@ impl Fixture {
 
     /// `gatewatch export --store DB ARGS...`
     fn export(&self, args: &[&str]) -> Output {
-        bin()
+        bin_tz(ICT)
             .arg("export")
             .arg("--store")
             .arg(&self.db)
@@ -376,8 +354,7 @@ fn since_keeps_the_hosts_last_seen_from_then() {
     // A date starts at local midnight: 2022-11-24 00:00 in UTC-11 is 11:00
     // UTC, after the C2 hit; in UTC+7 it is the evening before.
     assert_eq!(hosts(&["--since", "2022-11-24"]), [C2_HOST]);
-    let o = bin()
-        .env("TZ", "SST11")
+    let o = bin_tz("SST11")
         .args([
             "export",
             "--all",
@@ -437,7 +414,7 @@ fn bad_dates_unknown_units_and_a_workbook_to_stdout_are_refused() {
     assert!(text(&o).contains("-o FILE"), "{}", text(&o));
 
     let missing = f.path("none.db");
-    let o = bin()
+    let o = bin_tz(ICT)
         .args(["export", "--all", "--store"])
         .arg(&missing)
         .output()
@@ -449,7 +426,7 @@ fn bad_dates_unknown_units_and_a_workbook_to_stdout_are_refused() {
     // The alert-log export has no workbook.
     let log = f.path("alerts.jsonl");
     let out = f.path("log.xlsx");
-    let o = bin()
+    let o = bin_tz(ICT)
         .args(["export", "--all", "--format", "xlsx", "--alerts"])
         .arg(&log)
         .arg("-o")
@@ -464,7 +441,7 @@ fn bad_dates_unknown_units_and_a_workbook_to_stdout_are_refused() {
 #[test]
 fn a_host_marked_cleaned_exports_as_da_xu_ly() {
     let f = Fixture::new();
-    let o = bin()
+    let o = bin_tz(ICT)
         .args([
             "hosts",
             "mark-cleaned",

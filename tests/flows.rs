@@ -9,28 +9,21 @@ use gatewatch::packet::Reason;
 use gatewatch::tcp::flow::{EndReason, FlowConfig, State, TO_CLIENT, TO_SERVER};
 use gatewatch::testkit::tcp::{ACK, Conn, SYN};
 use gatewatch::testkit::{
-    Collector, Seen, client_hello_record, dns_query, one_unit, recipe_with, replay_frames,
-    snapshot_of, sni_ext,
+    Collector, Seen, client_hello_record, crafted_recipe, dns_query, ip, replay_at_secs, sni_ext,
 };
 use hickory_proto::rr::RecordType;
 use serde_json::Value;
 use std::net::IpAddr;
 
-fn ip(s: &str) -> IpAddr {
-    s.parse().unwrap()
-}
-
 const HOST: &str = "10.1.0.5";
 const C2: &str = "203.0.113.50";
 
 fn engine_with(block: &[&str], cfg: FlowConfig) -> Engine {
-    let snap = snapshot_of("ncsc", "botnet-c2", block, &[]);
-    let units = one_unit("U1", "Phòng Một", "10.1.0.0/16");
     let options = EngineOptions {
         flows: cfg,
         ..EngineOptions::default()
     };
-    recipe_with(snap, units, options).engine(1)
+    crafted_recipe(block, options).engine(1)
 }
 
 fn engine(block: &[&str]) -> Engine {
@@ -40,12 +33,7 @@ fn engine(block: &[&str]) -> Engine {
 /// Frames at `t` seconds, replayed through `e` from a pcap file; the engine
 /// is finished (open flows reported) when `finish` is set.
 fn run(e: &mut Engine, frames: &[(u64, Vec<u8>)], finish: bool) -> Collector {
-    let mut c = replay_frames(
-        e,
-        frames
-            .iter()
-            .map(|(t, f)| (1_700_000_000_000_000 + t * 1_000_000, f.as_slice())),
-    );
+    let mut c = replay_at_secs(e, frames);
     if finish {
         e.finish(&mut c);
     }

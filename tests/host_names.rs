@@ -8,16 +8,12 @@ use gatewatch::reports::export::table::HEADERS;
 use gatewatch::reports::export::text::write_csv;
 use gatewatch::store::writer::{NameRecord, StoreRecord, StoreWriter};
 use gatewatch::store::{SCHEMA_VERSION, Store};
-use std::net::IpAddr;
+use gatewatch::testkit::{bin, ip};
 use std::path::Path;
 use std::sync::atomic::Ordering::Relaxed;
 
 const PC: &str = "10.20.1.13";
 const MAC: [u8; 6] = [0x3c, 0x52, 0x82, 0x1a, 0x2b, 0x3c];
-
-fn ip(s: &str) -> IpAddr {
-    s.parse().unwrap()
-}
 
 fn hit(host: &str, ts_ns: i64) -> StoreRecord {
     StoreRecord {
@@ -307,7 +303,7 @@ fn a_version_1_store_migrates_and_keeps_its_hosts() {
 #[test]
 fn dhcp_name_is_attached_to_later_hits_and_exported() {
     use gatewatch::testkit::names::dhcp_request;
-    use gatewatch::testkit::{PcapWriter, dns_query, udp_frame};
+    use gatewatch::testkit::{PcapWriter, T0_US, dns_query, udp_frame};
     use hickory_proto::rr::RecordType;
     let d = tempfile::tempdir().unwrap();
     let mut w = PcapWriter::new(1, 65535);
@@ -318,7 +314,7 @@ fn dhcp_name_is_attached_to_later_hits_and_exported() {
         Some("PC-KeToan01"),
         None,
     );
-    let ts = 1_700_000_000_000_000u64;
+    let ts = T0_US;
     w.frame(
         ts,
         &udp_frame(ip("0.0.0.0"), ip("255.255.255.255"), 68, 67, None, &dhcp),
@@ -345,7 +341,7 @@ fn dhcp_name_is_attached_to_later_hits_and_exported() {
     .unwrap();
     let db = d.path().join("g.db");
     let alerts = d.path().join("alerts.jsonl");
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_gatewatch"))
+    let out = bin()
         .arg("replay")
         .arg("--feeds")
         .arg(d.path().join("feeds.toml"))

@@ -10,25 +10,15 @@
 //! Ethernet captures into `gwtx0` with tcpreplay. Metrics, curl and
 //! Prometheus all run on the namespace's own loopback, so nothing touches the
 //! host's interfaces or ports. The tests that send traffic take the lock in
-//! `serial()` (tests/common/live_sensor.rs), so they run one at a time across
+//! `serial()` (`gatewatch::testkit::live`), so they run one at a time across
 //! all the `tests/live*.rs` binaries.
 //!
 //! Needs root, iproute2, tcpreplay, curl and prometheus/promtool (Debian:
 //! `apt-get install iproute2 tcpreplay curl prometheus`). Where any of that
 //! is missing the tests fail and say so; they never skip.
 
-#[path = "common/netns.rs"]
-mod netns;
-
-#[path = "common/live_results.rs"]
-mod live_results;
-
-#[path = "common/live_sensor.rs"]
-mod live_sensor;
-
-use live_results::*;
-use live_sensor::*;
-use netns::{Proc, require_tool, run_ok, wait_for};
+use gatewatch::testkit::live::*;
+use gatewatch::testkit::{DEMO_CAPTURES, corpus, root, text, wait_for};
 use serde_json::Value;
 use std::fs::File;
 use std::net::IpAddr;
@@ -60,17 +50,11 @@ fn live_capture_matches_replay_without_drops() {
     let m = wait_processed(&ns, &s, sent);
     assert_no_drops(&m, &s.logs());
     assert_eq!(
-        metric(
-            &m,
-            &format!("gatewatch_capture_packets_total{{interface=\"{RX}\"}}")
-        ),
+        metric(&m, &capture_series("packets_total", RX)),
         Some(sent as f64),
         "the capture thread saw other packets than were sent:\n{m}"
     );
-    assert_eq!(
-        metric(&m, &format!("gatewatch_capture_up{{interface=\"{RX}\"}}")),
-        Some(1.0)
-    );
+    assert_eq!(metric(&m, &capture_series("up", RX)), Some(1.0));
 
     let (st, took) = s.terminate();
     assert!(st.success(), "gatewatch run exited with {st}{}", s.logs());
@@ -153,7 +137,7 @@ fn prometheus_scrapes_live_sensor() {
     let dir = tempfile::tempdir().unwrap();
     let feeds = root().join("samples/demo-feeds.toml");
     let units = root().join("feeds/units.csv");
-    let files = [SAMPLE_C2_PCAP, SYNTH_PCAP];
+    let files = DEMO_CAPTURES;
     let (want, want_lines) = alert_keys(&replay_alerts(dir.path(), &feeds, &units, &files));
 
     let ns = capture_ns();
@@ -352,7 +336,7 @@ fn sigterm_mid_stream_keeps_every_matched_hit() {
     let _serial = serial();
     let started = Instant::now();
     let dir = tempfile::tempdir().unwrap();
-    let small = root().join("tests/corpus/gateway-small");
+    let small = corpus("gateway-small");
     let ns = capture_ns();
     let mut s = Sensor::start(
         &ns,
@@ -416,7 +400,7 @@ fn sigterm_right_after_burst_loses_nothing_received() {
     let _serial = serial();
     let started = Instant::now();
     let dir = tempfile::tempdir().unwrap();
-    let small = root().join("tests/corpus/gateway-small");
+    let small = corpus("gateway-small");
     let (feeds, units) = (small.join("feeds.toml"), small.join("units.csv"));
     let (want, want_lines) = alert_keys(&replay_alerts(dir.path(), &feeds, &units, &[SMALL_PCAP]));
     let expected = pcap_packets(&root().join(SMALL_PCAP));

@@ -8,18 +8,8 @@
 //! tcpreplay and curl; where any of that is missing the tests fail and say
 //! so, they never skip.
 
-#[path = "common/netns.rs"]
-mod netns;
-
-#[path = "common/live_results.rs"]
-mod live_results;
-
-#[path = "common/live_sensor.rs"]
-mod live_sensor;
-
-use live_results::*;
-use live_sensor::*;
-use netns::{Netns, Proc, require_tool, wait_for};
+use gatewatch::testkit::live::*;
+use gatewatch::testkit::{bin_path, root, wait_for};
 use std::fs::File;
 use std::net::TcpListener;
 use std::path::Path;
@@ -34,41 +24,21 @@ fn interface_loss_is_reported_and_capture_resumes() {
     let dir = tempfile::tempdir().unwrap();
     let (feeds, units) = combined_config(dir.path());
     let ns = capture_ns();
-    let mut s = Sensor::start(&ns, dir.path(), 19481, &feeds, &units);
+    let s = Sensor::start(&ns, dir.path(), 19481, &feeds, &units);
 
     ns.ip(&["link", "del", TX]);
     wait_health(&ns, &s, 503, &format!("capture down on: {RX}"), 0.0);
-    let m = s.scrape(&ns);
-    assert!(
-        metric_or_0(
-            &m,
-            &format!("gatewatch_capture_errors_total{{interface=\"{RX}\"}}")
-        ) >= 1.0,
-        "{m}"
-    );
+    assert!(capture_errors(&ns, &s) >= 1.0, "{}", s.logs());
 
     ns.veth(TX, RX, MTU, true);
     wait_health(&ns, &s, 200, "ok", 1.0);
-    let sent = tcpreplay_all(&ns, dir.path(), &[C2_PCAP]);
-    wait_processed(&ns, &s, sent);
-    let (st, _) = s.terminate();
-    assert!(st.success(), "gatewatch run exited with {st}{}", s.logs());
-    let (got, _) = alert_keys(&s.alerts);
-    assert!(
-        got.keys().any(|k| k.1 == C2_ADDR),
-        "no hit after capture resumed:\n{}{}",
-        describe(&got),
-        s.logs()
-    );
+    let s = c2_is_still_caught(&ns, dir.path(), s);
     assert!(read(&s.err).contains("capture resumed"), "{}", s.logs());
 }
 
 /// `gatewatch_capture_errors_total` for `RX`.
 fn capture_errors(ns: &Netns, s: &Sensor) -> f64 {
-    metric_or_0(
-        &s.scrape(ns),
-        &format!("gatewatch_capture_errors_total{{interface=\"{RX}\"}}"),
-    )
+    metric_or_0(&s.scrape(ns), &capture_series("errors_total", RX))
 }
 
 /// Send the real C2 capture, wait until it is processed, stop the sensor,
@@ -194,7 +164,7 @@ fn metrics_on_port_0_logs_the_bound_address() {
     let (out, err) = (dir.path().join("run.stdout"), dir.path().join("run.stderr"));
     let mut p = Proc::spawn(
         "gatewatch run",
-        ns.cmd(gatewatch())
+        ns.cmd(bin_path())
             .current_dir(root())
             .args([
                 "run",

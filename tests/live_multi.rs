@@ -7,23 +7,14 @@
 //! IPv6 off: `gwtxA` 10.254.254.1/30 <-> `gwrxA` .2, and `gwtxB`
 //! 10.254.254.5/30 <-> `gwrxB` .6. gatewatch captures on `gwrxA` and
 //! `gwrxB`; tcpreplay sends real captures into `gwtxA` and `gwtxB`. The test
-//! takes the traffic-test lock (see `serial()` in tests/common/live_sensor.rs).
+//! takes the traffic-test lock (see `serial()` in
+//! `gatewatch::testkit::live`).
 //!
 //! Needs root, iproute2, tcpreplay (with tcprewrite) and curl; where any of
 //! that is missing the test fails and says so, it never skips.
 
-#[path = "common/netns.rs"]
-mod netns;
-
-#[path = "common/live_results.rs"]
-mod live_results;
-
-#[path = "common/live_sensor.rs"]
-mod live_sensor;
-
-use live_results::*;
-use live_sensor::*;
-use netns::{Netns, require_tool, run_ok, wait_for};
+use gatewatch::testkit::live::*;
+use gatewatch::testkit::{root, wait_for};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -34,8 +25,7 @@ const RX_B: &str = "gwrxB";
 
 /// A namespace with both veth pairs up.
 fn two_link_ns() -> Netns {
-    require_tool("tcpreplay", "apt-get install tcpreplay");
-    require_tool("curl", "apt-get install curl");
+    require_traffic_tools();
     let ns = Netns::new();
     ns.veth_addrs(
         TX_A,
@@ -111,7 +101,8 @@ fn several_interfaces_capture_at_once_and_survive_losing_one() {
     );
 
     let ns = two_link_ns();
-    let mut s = Sensor::start_on(&ns, dir.path(), 19485, &feeds, &units, &[RX_A, RX_B]);
+    let mut s =
+        Sensor::spawn_on(&ns, dir.path(), 19485, &feeds, &units, &[RX_A, RX_B]).healthy(&ns);
     assert_eq!(healthz(&ns, &s), Some((200, "ok\n".into())), "{}", s.logs());
 
     // (a) Both at once: A's traffic is sent while B's is being captured.

@@ -6,32 +6,25 @@ use gatewatch::capture::SourceProblemKind;
 use gatewatch::capture::file::read_file;
 use gatewatch::decode;
 use gatewatch::detect::Engine;
-use gatewatch::intel::{Snapshot, SnapshotBuilder};
+use gatewatch::intel::Snapshot;
 use gatewatch::packet::{LinkType, Problems, RawPacket, Reason};
 use gatewatch::protocols::{dns, http, tls};
-use gatewatch::testkit::{Collector, PcapNgWriter, PcapWriter, replay_collect, units_from};
+use gatewatch::testkit::{
+    Collector, PcapNgWriter, PcapWriter, corpus, no_units, replay_collect, snapshot_of,
+};
 use proptest::prelude::*;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
-fn corpus(name: &str) -> PathBuf {
-    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/corpus")).join(name)
-}
-
+/// A domain, an address and a URL on one feed; no units, the default
+/// internal networks.
 fn engine() -> Engine {
-    let mut b = SnapshotBuilder::default();
-    let f = Arc::new(gatewatch::intel::FeedMeta {
-        name: "t".into(),
-        category: "malware".into(),
-        severity: Default::default(),
-    });
-    for e in ["google.com", "8.8.8.8", "www.google.com/x"] {
-        b.add(
-            gatewatch::intel::indicator::classify(e, Default::default()).unwrap(),
-            &f,
-        );
-    }
-    gatewatch::testkit::engine(b.build(), units_from("code,name,cidrs\n"))
+    let snap = snapshot_of(
+        "t",
+        "malware",
+        &["google.com", "8.8.8.8", "www.google.com/x"],
+        &[],
+    );
+    gatewatch::testkit::engine(snap, no_units())
 }
 
 const LINKS: [LinkType; 6] = [
@@ -208,11 +201,7 @@ fn snaplen_cut_frames_are_reported_and_inspected() {
         .iter()
         .find(|x| matches!(x.kind, SourceProblemKind::SnaplenCut { .. }));
     assert!(cut.is_some(), "{:?}", rep.problems);
-    let r = replay_collect(
-        std::slice::from_ref(&p),
-        Snapshot::empty(),
-        units_from("code,name,cidrs\n"),
-    );
+    let r = replay_collect(std::slice::from_ref(&p), Snapshot::empty(), no_units());
     assert!(r.stats.errors_of(Reason::SnaplenCut) > 0);
     // 96 bytes leave only the start of the request line after the headers:
     // the request is still recognised, and counted as truncated.
@@ -240,10 +229,9 @@ fn pcapng_and_gzip_read_like_pcap() {
     );
     gz.write_all(&ng.bytes).unwrap();
     gz.finish().unwrap();
-    let units = || units_from("code,name,cidrs\n");
-    let a = replay_collect(&[src], Snapshot::empty(), units());
-    let b = replay_collect(&[ngp], Snapshot::empty(), units());
-    let c = replay_collect(&[gzp], Snapshot::empty(), units());
+    let a = replay_collect(&[src], Snapshot::empty(), no_units());
+    let b = replay_collect(&[ngp], Snapshot::empty(), no_units());
+    let c = replay_collect(&[gzp], Snapshot::empty(), no_units());
     assert!(!a.sink.seen.is_empty());
     assert_eq!(a.sink.seen, b.sink.seen);
     assert_eq!(a.sink.seen, c.sink.seen);

@@ -6,10 +6,11 @@
 use gatewatch::intel::feeds::{FeedsConfig, build_snapshot};
 use gatewatch::intel::reload::{Outcome, RefuseReason, Reloader};
 use gatewatch::intel::{Intel, triggers};
+use gatewatch::testkit::{http_request, wait_until};
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const TOML: &str = r#"
 [[feed]]
@@ -24,6 +25,9 @@ path = "ips.txt"
 format = "plain"
 category = "botnet-c2"
 "#;
+
+/// How long a triggered reload may take to show.
+const RELOAD_WAIT: Duration = Duration::from_secs(15);
 
 fn domains(n: usize, extra: &str) -> String {
     let mut s = String::from("always.example\n");
@@ -164,17 +168,6 @@ fn reload_under_load_misses_nothing() {
     assert!(lookups.load(Ordering::Relaxed) > 1000);
 }
 
-fn wait_until(what: &str, f: impl Fn() -> bool) {
-    let t = Instant::now();
-    while !f() {
-        assert!(
-            t.elapsed() < Duration::from_secs(15),
-            "timed out waiting for {what}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 /// A changed feed file is picked up by the watcher (debounced), SIGHUP
 /// reloads too, and every reload reaches the callback.
 #[test]
@@ -193,7 +186,7 @@ fn file_change_and_sighup_trigger_reloads() {
     let tmp = d.path().join(".domains.tmp");
     std::fs::write(&tmp, domains(1000, "watched.example\n")).unwrap();
     std::fs::rename(&tmp, d.path().join("domains.txt")).unwrap();
-    wait_until("the watcher's reload", || {
+    wait_until("the watcher's reload", RELOAD_WAIT, || {
         intel.load().match_domain("watched.example").is_some()
     });
     let n = seen.load(Ordering::Relaxed);
@@ -203,7 +196,7 @@ fn file_change_and_sighup_trigger_reloads() {
         &d.path().join("ips.txt"),
         "203.0.113.7\n198.51.100.0/24\n192.0.2.99\n",
     );
-    wait_until("the in-place change", || {
+    wait_until("the in-place change", RELOAD_WAIT, || {
         intel
             .load()
             .match_ip("192.0.2.99".parse().unwrap(), None)
@@ -213,7 +206,7 @@ fn file_change_and_sighup_trigger_reloads() {
     std::thread::sleep(triggers::DEBOUNCE * 2);
     let before = seen.load(Ordering::Relaxed);
     unsafe { libc::raise(libc::SIGHUP) };
-    wait_until("the SIGHUP reload", || {
+    wait_until("the SIGHUP reload", RELOAD_WAIT, || {
         seen.load(Ordering::Relaxed) > before
     });
 }
@@ -223,7 +216,6 @@ fn file_change_and_sighup_trigger_reloads() {
 #[test]
 fn api_reload_and_metrics() {
     use gatewatch::metrics::{Metrics, serve};
-    use std::io::{Read, Write};
     let d = tempfile::tempdir().unwrap();
     let (intel, r) = setup(d.path());
     let m = Metrics::new();
@@ -238,17 +230,7 @@ fn api_reload_and_metrics() {
         }));
     }
     let (addr, _) = serve("127.0.0.1:0".parse().unwrap(), m.clone(), None).unwrap();
-    let req = |method: &str, path: &str| {
-        let mut s = std::net::TcpStream::connect(addr).unwrap();
-        write!(
-            s,
-            "{method} {path} HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-        )
-        .unwrap();
-        let mut out = String::new();
-        s.read_to_string(&mut out).unwrap();
-        out
-    };
+    let req = |method: &str, path: &str| http_request(addr, method, path);
     assert!(req("GET", "/api/reload").starts_with("HTTP/1.1 405"));
     rewrite(&d.path().join("domains.txt"), &domains(10, ""));
     let out = req("POST", "/api/reload");

@@ -8,10 +8,10 @@
 use calamine::{Data, Reader, Xlsx, open_workbook};
 use gatewatch::reports::report::{CLEANED, DETECTED, NOT_CLEANED, REINFECTED, ROLLUP_TITLE, TOTAL};
 use gatewatch::store::Store;
-use gatewatch::testkit::shared_data;
+use gatewatch::testkit::{ICT, bin_tz, shared_data, text};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 const LABELS: [&str; 4] = [DETECTED, CLEANED, NOT_CLEANED, REINFECTED];
 /// Key of the roll-up in the maps below.
@@ -24,26 +24,10 @@ const WIDE_NS: (i64, i64) = (946_684_800_000_000_000, 1_893_456_000_000_000_001)
 /// Figures by unit code (and [`ALL`]): detected, cleaned, not cleaned, reinfected.
 type Figures = BTreeMap<String, [u64; 4]>;
 
-fn bin() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_gatewatch"));
-    c.current_dir(env!("CARGO_MANIFEST_DIR"));
-    // Vietnam's offset, fixed, so local days do not depend on the machine.
-    c.env("TZ", "ICT-7");
-    c
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
 /// Replay captures into the store; exit 3 (some input only partly
 /// inspected) is fine for real captures.
 fn replay(store: &Path, feeds: &str, units: Option<&Path>, files: &[PathBuf]) {
-    let mut c = bin();
+    let mut c = bin_tz(ICT);
     c.args(["--log", "warn", "replay", "--feeds", feeds, "--alerts"])
         .arg(store.with_extension("jsonl"))
         .arg("--append")
@@ -68,7 +52,7 @@ fn shipped_store(dir: &Path) -> PathBuf {
 }
 
 fn report(db: &Path, from: &str, to: &str, extra: &[&str]) -> Output {
-    bin()
+    bin_tz(ICT)
         .args(["report", "--from", from, "--to", to, "--store"])
         .arg(db)
         .args(extra)
@@ -287,7 +271,7 @@ fn reports_carry_the_store_figures_and_follow_cleaning() {
     assert!(order[0].contains(ROLLUP_TITLE) && order[1].contains("SO-TTTT"));
     assert!(order[2].contains("U001") && order[5].contains("U004"));
 
-    let o = bin()
+    let o = bin_tz(ICT)
         .args(["hosts", "mark-cleaned", "10.20.1.13", "--store"])
         .arg(&db)
         .output()
@@ -325,8 +309,7 @@ fn local_days_bound_the_period_and_one_unit_reports_alone() {
     // it holds nothing.
     let before = ("2022-09-30", "2022-09-30");
     let west = (1_664_514_000_000_000_000, 1_664_600_400_000_000_000);
-    let o = bin()
-        .env("TZ", "XST+5")
+    let o = bin_tz("XST+5")
         .args(["report", "--from", before.0, "--to", before.1, "--store"])
         .arg(&db)
         .output()
@@ -397,7 +380,7 @@ fn bad_arguments_are_refused_by_name() {
         ),
     ];
     for (args, want) in cases {
-        let o = bin()
+        let o = bin_tz(ICT)
             .arg("report")
             .args(args)
             .arg("--store")

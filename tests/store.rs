@@ -3,28 +3,13 @@
 //! foreign database files are refused with a message naming them.
 
 use gatewatch::detect::Hit;
-use gatewatch::detect::attribution::{Units, default_internal};
 use gatewatch::output::eve::alert_json;
 use gatewatch::store::writer::{StoreRecord, StoreWriter};
 use gatewatch::store::{SCHEMA_VERSION, Status, Store, StoreError};
-use gatewatch::testkit::{load_feeds, replay_collect};
+use gatewatch::testkit::{corpus, gateway_small_hits};
 use std::collections::BTreeMap;
 use std::net::IpAddr;
-use std::path::{Path, PathBuf};
-
-fn corpus(p: &str) -> PathBuf {
-    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/corpus")).join(p)
-}
-
-/// Hits of the synthetic gateway capture (known offenders).
-fn gateway_hits() -> Vec<Hit> {
-    let dir = corpus("gateway-small");
-    let snap = load_feeds(&dir.join("feeds.toml"));
-    let units = Units::load(&dir.join("units.csv"), &default_internal()).unwrap();
-    replay_collect(&[dir.join("traffic.pcap")], snap, units)
-        .sink
-        .hits
-}
+use std::path::Path;
 
 fn write(path: &Path, hits: &[Hit]) {
     let w = StoreWriter::start(Store::open(path).unwrap(), 100_000, None);
@@ -40,7 +25,7 @@ fn write(path: &Path, hits: &[Hit]) {
 
 #[test]
 fn hits_round_trip_through_the_store() {
-    let hits = gateway_hits();
+    let hits = gateway_small_hits();
     assert!(hits.len() > 100);
     let d = tempfile::tempdir().unwrap();
     let db = d.path().join("sub/dir/gatewatch.db");
@@ -97,7 +82,7 @@ fn hits_round_trip_through_the_store() {
 
 #[test]
 fn cleaned_hosts_are_reinfected_by_a_later_hit_only() {
-    let mut hits = gateway_hits();
+    let mut hits = gateway_small_hits();
     hits.sort_by_key(|h| h.ts_ns);
     let host = hits[0].host;
     let mine: Vec<Hit> = hits.iter().filter(|h| h.host == host).cloned().collect();
@@ -180,7 +165,7 @@ fn foreign_broken_and_newer_files_are_refused_by_name() {
 
 #[test]
 fn a_full_queue_counts_overflow_instead_of_waiting() {
-    let hits = gateway_hits();
+    let hits = gateway_small_hits();
     let d = tempfile::tempdir().unwrap();
     let w = StoreWriter::start(Store::open(&d.path().join("q.db")).unwrap(), 4, None);
     let mut refused = 0;
@@ -202,7 +187,7 @@ fn a_full_queue_counts_overflow_instead_of_waiting() {
 
 #[test]
 fn offender_lists_and_unit_figures_agree_with_the_hits() {
-    let hits = gateway_hits();
+    let hits = gateway_small_hits();
     let d = tempfile::tempdir().unwrap();
     let db = d.path().join("q.db");
     write(&db, &hits);
@@ -256,7 +241,7 @@ fn offender_lists_and_unit_figures_agree_with_the_hits() {
 
 #[test]
 fn raw_alerts_past_retention_are_pruned_aggregates_kept() {
-    let hits = gateway_hits();
+    let hits = gateway_small_hits();
     let day = 86_400_000_000_000i64;
     // The same hits spread over ten days, newest last.
     let spread: Vec<Hit> = hits
@@ -293,7 +278,7 @@ fn raw_alerts_past_retention_are_pruned_aggregates_kept() {
 
 #[test]
 fn readers_see_consistent_data_while_the_writer_commits() {
-    let hits = gateway_hits();
+    let hits = gateway_small_hits();
     let d = tempfile::tempdir().unwrap();
     let db = d.path().join("c.db");
     let w = StoreWriter::start(Store::open(&db).unwrap(), 100_000, None);

@@ -3,31 +3,15 @@
 //! consistent database that holds a prefix of what a full run writes.
 
 use gatewatch::store::{Status, Store};
-use gatewatch::testkit::{PcapWriter, dns_query, udp_frame};
-use hickory_proto::rr::RecordType;
+use gatewatch::testkit::synth::query_storm;
+use gatewatch::testkit::{bin, demo_replay, text};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 use std::time::{Duration, Instant};
 
-fn bin() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_gatewatch"));
-    c.current_dir(env!("CARGO_MANIFEST_DIR"));
-    c
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
 fn replay(alerts: &Path, store: &Path, append: bool) -> Output {
-    let mut c = bin();
-    c.args(["replay", "--feeds", "samples/demo-feeds.toml", "--alerts"])
-        .arg(alerts)
-        .arg("--store")
+    let mut c = demo_replay(alerts);
+    c.arg("--store")
         .arg(store)
         .arg("samples/c2-tls-clienthello.pcap");
     if append {
@@ -95,15 +79,10 @@ fn replay_records_hosts_and_mark_cleaned_then_reinfected() {
 
 /// 30k DNS queries for a listed name from 100 hosts: 30k hits.
 fn hit_storm(dir: &Path) -> PathBuf {
-    let mut w = PcapWriter::new(1, 65535);
-    for i in 0..30_000u64 {
-        let src = std::net::IpAddr::from([10, 20, 0, 10 + (i % 100) as u8]);
-        let q = dns_query(i as u16, "x.apiapi10.org", RecordType::A);
-        let f = udp_frame(src, "8.8.8.8".parse().unwrap(), 40000, 53, None, &q);
-        w.frame(1_700_000_000_000_000 + i, &f, 0);
-    }
     let p = dir.join("storm.pcap");
-    w.write(&p);
+    query_storm(&p, 30_000, "x.apiapi10.org", |i| {
+        std::net::IpAddr::from([10, 20, 0, 10 + (i % 100) as u8])
+    });
     p
 }
 
@@ -112,12 +91,8 @@ fn kill_9_mid_write_leaves_a_consistent_prefix() {
     let d = tempfile::tempdir().unwrap();
     let storm = hit_storm(d.path());
     let run = |alerts: &Path, db: &Path| {
-        let mut c = bin();
-        c.args(["replay", "--feeds", "samples/demo-feeds.toml", "--alerts"])
-            .arg(alerts)
-            .arg("--store")
-            .arg(db)
-            .arg(&storm);
+        let mut c = demo_replay(alerts);
+        c.arg("--store").arg(db).arg(&storm);
         c
     };
     // The reference: a full run.

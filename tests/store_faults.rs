@@ -3,16 +3,15 @@
 //! small tmpfs the test mounts itself (needs root, like the live tests; it
 //! fails, never skips, where it cannot mount).
 
-use gatewatch::detect::attribution::{Units, default_internal};
 use gatewatch::output::eve::alert_json;
 use gatewatch::store::Store;
 use gatewatch::store::writer::{StoreRecord, StoreWriter};
-use gatewatch::testkit::{load_feeds, replay_collect};
+use gatewatch::testkit::{gateway_small_hits, wait_until};
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// A tmpfs mounted for the test, unmounted on drop (also on failure).
 struct Tmpfs(PathBuf);
@@ -48,22 +47,12 @@ impl Drop for Tmpfs {
     }
 }
 
-fn wait_until(what: &str, mut f: impl FnMut() -> bool) {
-    let t = Instant::now();
-    while !f() {
-        assert!(t.elapsed() < Duration::from_secs(30), "timed out: {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
+/// How long the writer may take to get somewhere.
+const WRITER_WAIT: Duration = Duration::from_secs(30);
 
 #[test]
 fn full_disk_is_counted_and_writing_resumes_when_space_returns() {
-    let dir = corpus_dir();
-    let snap = load_feeds(&dir.join("feeds.toml"));
-    let units = Units::load(&dir.join("units.csv"), &default_internal()).unwrap();
-    let hits = replay_collect(&[dir.join("traffic.pcap")], snap, units)
-        .sink
-        .hits;
+    let hits = gateway_small_hits();
 
     let d = tempfile::tempdir().unwrap();
     let fs = Tmpfs::mount(d.path(), "1m");
@@ -76,7 +65,7 @@ fn full_disk_is_counted_and_writing_resumes_when_space_returns() {
         assert!(w.offer(StoreRecord::from_hit(h, alert_json(h, "t"))));
         offered += 1;
     }
-    wait_until("the first records", || {
+    wait_until("the first records", WRITER_WAIT, || {
         w.stats.written.load(Ordering::Relaxed) == offered
     });
     let pad = "x".repeat(1_500);
@@ -90,7 +79,7 @@ fn full_disk_is_counted_and_writing_resumes_when_space_returns() {
             offered += 1;
         }
     }
-    wait_until("a failed commit", || {
+    wait_until("a failed commit", WRITER_WAIT, || {
         w.stats.errors.load(Ordering::Relaxed) > 0
     });
     let written_full = w.stats.written.load(Ordering::Relaxed);
@@ -98,7 +87,7 @@ fn full_disk_is_counted_and_writing_resumes_when_space_returns() {
     assert!(written_full >= hits.len() as u64);
 
     fs.resize("64m");
-    wait_until("writing to resume", || {
+    wait_until("writing to resume", WRITER_WAIT, || {
         w.stats.written.load(Ordering::Relaxed) > written_full
     });
     let st = w.finish();
@@ -120,21 +109,8 @@ fn full_disk_is_counted_and_writing_resumes_when_space_returns() {
     );
 }
 
-fn corpus_dir() -> PathBuf {
-    Path::new(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/corpus/gateway-small"
-    ))
-    .to_path_buf()
-}
-
 fn one_host_store(db: &Path) -> IpAddr {
-    let dir = corpus_dir();
-    let snap = load_feeds(&dir.join("feeds.toml"));
-    let units = Units::load(&dir.join("units.csv"), &default_internal()).unwrap();
-    let hits = replay_collect(&[dir.join("traffic.pcap")], snap, units)
-        .sink
-        .hits;
+    let hits = gateway_small_hits();
     let w = StoreWriter::start(Store::open(db).unwrap(), 1_000, None);
     w.put(StoreRecord::from_hit(&hits[0], alert_json(&hits[0], "t")));
     w.finish();

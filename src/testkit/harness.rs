@@ -143,6 +143,21 @@ pub fn replay_frames<'a>(
     c
 }
 
+/// The time of the first frame of a crafted capture, in microseconds since
+/// the epoch (2023-11-14 22:13:20 UTC).
+pub const T0_US: u64 = 1_700_000_000_000_000;
+
+/// As [`replay_frames`], with each frame's time given in whole seconds after
+/// [`T0_US`].
+pub fn replay_at_secs(e: &mut Engine, frames: &[(u64, Vec<u8>)]) -> Collector {
+    replay_frames(
+        e,
+        frames
+            .iter()
+            .map(|(t, f)| (T0_US + t * 1_000_000, f.as_slice())),
+    )
+}
+
 /// Result of [`replay_collect`].
 pub struct Replayed {
     pub sink: Collector,
@@ -161,6 +176,23 @@ pub fn replay_collect(files: &[PathBuf], snap: Snapshot, units: Units) -> Replay
     }
 }
 
+/// Replay a data folder laid out as `tests/corpus/gateway-small` is
+/// (`traffic.pcap`, `feeds.toml`, `units.csv`) through a fresh engine: its
+/// feeds (which must all load), its units with the default internal
+/// networks.
+pub fn replay_dir(dir: &Path) -> Replayed {
+    let snap = load_feeds(&dir.join("feeds.toml"));
+    let units = load_units(&dir.join("units.csv"));
+    replay_collect(&[dir.join("traffic.pcap")], snap, units)
+}
+
+/// The hits of the synthetic gateway capture `tests/corpus/gateway-small`
+/// (its generated feeds and units; the known offenders are in its
+/// `offenders.csv`).
+pub fn gateway_small_hits() -> Vec<Hit> {
+    replay_dir(&super::corpus("gateway-small")).sink.hits
+}
+
 /// The recipe of a test run: `snap` and `units` with `options`.
 pub fn recipe_with(snap: Snapshot, units: Units, options: EngineOptions) -> Recipe {
     Recipe::new(Arc::new(Intel::new(snap)), Arc::new(units), options)
@@ -169,6 +201,19 @@ pub fn recipe_with(snap: Snapshot, units: Units, options: EngineOptions) -> Reci
 /// An engine with the default options, as `gatewatch replay` makes it.
 pub fn engine(snap: Snapshot, units: Units) -> Engine {
     recipe_with(snap, units, EngineOptions::default()).engine(0)
+}
+
+/// The recipe of the crafted-capture tests: `block` listed on one
+/// high-severity `botnet-c2` feed named `ncsc`, and one unit, `U1` "Phòng
+/// Một" over 10.1.0.0/16 (its only internal network), with `options`.
+pub fn crafted_recipe(block: &[&str], options: EngineOptions) -> Recipe {
+    let snap = snapshot_of("ncsc", "botnet-c2", block, &[]);
+    recipe_with(snap, one_unit("U1", "Phòng Một", "10.1.0.0/16"), options)
+}
+
+/// Engine 0 of [`crafted_recipe`] with the default options.
+pub fn crafted_engine(block: &[&str]) -> Engine {
+    crafted_recipe(block, EngineOptions::default()).engine(0)
 }
 
 /// Load a feeds file, panicking with every problem on failure.
@@ -207,6 +252,18 @@ pub fn snapshot_of(feed: &str, category: &str, block: &[&str], allow: &[&str]) -
 pub fn one_unit(code: &str, name: &str, cidrs: &str) -> Units {
     let text = format!("code,name,cidrs\n{code},{name},{cidrs}\n");
     Units::parse("test-units.csv", &text, &[]).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Load a units file with the default internal networks, panicking with
+/// its problems on failure.
+pub fn load_units(path: &Path) -> Units {
+    Units::load(path, &default_internal()).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// No units, the default internal networks: hits are found and blamed on
+/// internal hosts, but name no unit.
+pub fn no_units() -> Units {
+    units_from("code,name,cidrs\n")
 }
 
 /// Units from a CSV text with default internal networks.

@@ -10,19 +10,27 @@
 pub mod corpus;
 mod frames;
 mod harness;
+mod http;
+pub mod live;
 pub mod names;
 mod pcap;
+mod process;
 pub mod synth;
 pub mod tcp;
 mod truth;
+mod wait;
 
-pub use frames::{client_hello_record, dns_query, dns_response, sni_ext, tcp_frame, udp_frame};
+pub use frames::{client_hello_record, dns_query, dns_response, ip, sni_ext, tcp_frame, udp_frame};
 pub use harness::{
-    Collector, Replayed, Seen, engine, load_feeds, one_unit, recipe_with, replay_collect,
-    replay_frames, snapshot_of, units_from,
+    Collector, Replayed, Seen, T0_US, crafted_engine, crafted_recipe, engine, gateway_small_hits,
+    load_feeds, load_units, no_units, one_unit, recipe_with, replay_at_secs, replay_collect,
+    replay_dir, replay_frames, snapshot_of, units_from,
 };
+pub use http::http_request;
 pub use names::{dhcp_request, mdns_announcement, nbns_registration};
 pub use pcap::{PcapNgWriter, PcapWriter};
+pub use process::{DEMO_CAPTURES, ICT, bin, bin_path, bin_tz, corpus, demo_replay, root, text};
 pub use truth::{Summary, captures_with_summaries, shared_data, summary_path};
+pub use wait::{wait_for, wait_until};
 
 pub(crate) use frames::ip_layer;

@@ -181,3 +181,18 @@ pub fn big_feeds(dir: &Path, domains: u64, ips: u64, nets: u64) -> std::io::Resu
     }
     std::fs::write(dir.join("feeds.toml"), toml)
 }
+
+/// Write a capture of `n` DNS queries (type A) for `name` to `path`: query
+/// `i` (id `i` as u16) goes from `host(i)` port 40000 to 8.8.8.8 at
+/// [`T0_US`](super::T0_US) + `i` microseconds. With `name` on a feed, every
+/// packet is a hit: a storm for the sink and the store.
+pub fn query_storm(path: &Path, n: u64, name: &str, host: impl Fn(u64) -> IpAddr) {
+    let resolver = IpAddr::V4(Ipv4Addr::new(8, 8, 8, 8));
+    let mut w = PcapWriter::new(1, 65535);
+    for i in 0..n {
+        let q = dns_query(i as u16, name, RecordType::A);
+        let f = udp_frame(host(i), resolver, 40000, 53, None, &q);
+        w.frame(super::T0_US + i, &f, 0);
+    }
+    w.write(path);
+}

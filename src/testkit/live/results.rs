@@ -1,31 +1,14 @@
-//! Reading what a run produced, for the live-capture tests (`tests/live*.rs`):
+//! Reading what a run produced, for the live-capture tests:
 //! alert logs, `/metrics` text and `--stats` output, and the expectation to
 //! compare them with (`gatewatch replay` of the same captures).
 
-#![allow(dead_code)]
-
+use crate::testkit::{bin, root, text};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
-pub fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-pub fn gatewatch() -> &'static str {
-    env!("CARGO_BIN_EXE_gatewatch")
-}
-
-pub fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
+/// A file's text; empty where it does not exist (yet) or cannot be read.
 pub fn read(p: &Path) -> String {
     std::fs::read_to_string(p).unwrap_or_default()
 }
@@ -117,8 +100,7 @@ pub fn alert_keys_in(path: &Path, lines: Range<usize>) -> (BTreeMap<AlertKey, us
 /// `gatewatch replay` of `files` with the given feeds and units: its alert log.
 pub fn replay_alerts(dir: &Path, feeds: &Path, units: &Path, files: &[&str]) -> PathBuf {
     let alerts = dir.join("replay.jsonl");
-    let o = Command::new(gatewatch())
-        .current_dir(root())
+    let o = bin()
         // Correlated hits depend on which worker sees the DNS answer first
         // live; these comparisons are exact, so correlation is off on both
         // sides (tests/correlate.rs covers it).
@@ -148,6 +130,7 @@ pub fn metric(text: &str, series: &str) -> Option<f64> {
         .and_then(|v| v.trim().parse().ok())
 }
 
+/// As [`metric`], 0 where the series is missing.
 pub fn metric_or_0(text: &str, series: &str) -> f64 {
     metric(text, series).unwrap_or(0.0)
 }
@@ -268,6 +251,7 @@ pub fn combined_config(dir: &Path) -> (PathBuf, PathBuf) {
     (f, u)
 }
 
+/// The hits in `keys`, one a line with its count, for failure messages.
 pub fn describe(keys: &BTreeMap<AlertKey, usize>) -> String {
     keys.iter()
         .map(|(k, n)| format!("  {k:?} x{n}"))

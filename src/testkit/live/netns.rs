@@ -1,12 +1,9 @@
-//! Test helpers for live-capture tests: a throw-away network namespace with a
-//! veth pair, child processes that are killed when a test fails, and waits
-//! with timeouts.
+//! A throw-away network namespace with veth pairs, child processes that are
+//! killed when a test fails, and commands that must succeed.
 //!
 //! Needs root (or CAP_SYS_ADMIN + CAP_NET_ADMIN) and iproute2. Where the
 //! machine cannot create a namespace the helpers panic with the reason: a
 //! live test never passes silently without having run.
-
-#![allow(dead_code)]
 
 use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
@@ -47,21 +44,6 @@ pub fn run_ok(cmd: &mut Command) -> Output {
     o
 }
 
-/// Poll `f` every 50 ms until it returns `Ok`, or fail after `timeout`
-/// naming `what` and the last state `f` reported in its `Err`.
-pub fn wait_for<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Result<T, String>) -> T {
-    let start = Instant::now();
-    loop {
-        match f() {
-            Ok(v) => return v,
-            Err(last) if start.elapsed() > timeout => {
-                panic!("timed out after {timeout:?} waiting for {what}; last state: {last}")
-            }
-            Err(_) => std::thread::sleep(Duration::from_millis(50)),
-        }
-    }
-}
-
 /// A network namespace that is deleted when the value is dropped (also when
 /// the test panics).
 pub struct Netns {
@@ -71,6 +53,8 @@ pub struct Netns {
 impl Netns {
     /// Create `gwtest-<pid>-<n>` with loopback up and IPv6 disabled (no
     /// router solicitations or MLD reports on the test links).
+    // Not `Default`: creating a namespace runs `ip` as root and can fail.
+    #[allow(clippy::new_without_default)]
     pub fn new() -> Netns {
         require_tool("ip", "apt-get install iproute2");
         remove_stale();
@@ -223,6 +207,7 @@ pub struct Proc {
 }
 
 impl Proc {
+    /// Start `cmd` (stdin closed); `what` names it in failure messages.
     pub fn spawn(what: &str, cmd: &mut Command) -> Proc {
         let child = cmd
             .stdin(Stdio::null())
@@ -235,10 +220,12 @@ impl Proc {
         }
     }
 
+    /// The child's process id.
     pub fn pid(&self) -> u32 {
         self.child.id()
     }
 
+    /// Send signal `sig` unless the process has been reaped.
     pub fn signal(&self, sig: i32) {
         if self.status.is_none() {
             // SAFETY: kill(2) on our own child's pid, not yet reaped.

@@ -1,15 +1,13 @@
-//! Helpers for the live-capture tests (`tests/live*.rs`): the sensor under
-//! test, the lock that runs traffic tests one at a time, tcpreplay, and
-//! waiting on `/metrics` and `/healthz`.
+//! The sensor under test, the lock that runs traffic tests one at a time,
+//! tcpreplay, and waiting on `/metrics` and `/healthz`.
 
-#![allow(dead_code)]
-
-use crate::live_results::*;
-use crate::netns::{Netns, Proc, require_tool, wait_for};
+use super::netns::{Netns, Proc, require_tool};
+use super::results::{capture_series, metric, metric_or_0, pcap_packets, read, stats_value};
+use crate::testkit::{bin, bin_path, root, wait_for};
 use std::fs::{File, OpenOptions};
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitStatus, Stdio};
+use std::process::{ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 /// Sending end and capturing end of the veth pair in every namespace.
@@ -20,10 +18,11 @@ pub const MTU: u32 = 9000;
 /// A moderate rate at which the sensor must not drop anything.
 pub const PPS: &str = "2000";
 
+/// Captures the live tests send, relative to the root of the checkout (and
+/// [`DEMO_CAPTURES`](crate::testkit::DEMO_CAPTURES)): a real TLS C2
+/// session, and the generated gateway capture of the corpus.
 pub const C2_PCAP: &str = "tests/corpus/suricata-verify/TLSv1-Extracted-MaliciousC2.pcap";
 pub const SMALL_PCAP: &str = "tests/corpus/gateway-small/traffic.pcap";
-pub const SYNTH_PCAP: &str = "samples/gateway-synthetic.pcap";
-pub const SAMPLE_C2_PCAP: &str = "samples/c2-tls-clienthello.pcap";
 /// The real C2 address in the TLS capture, listed in the shipped Feodo feed.
 pub const C2_ADDR: &str = "91.254.215.167";
 
@@ -33,7 +32,10 @@ const SERIAL_WAIT: Duration = Duration::from_secs(600);
 /// Held while a traffic test runs; see [`serial`]. Dropping it (also when
 /// the test panics) releases the lock, and so does the kernel when the test
 /// process dies.
-pub struct Serial(File);
+pub struct Serial {
+    /// Held for its lock only: closing it releases the lock.
+    _lock: File,
+}
 
 /// Wait for, then hold, the traffic-test lock.
 ///
@@ -59,7 +61,7 @@ pub fn serial() -> Serial {
     loop {
         // SAFETY: flock(2) on a descriptor `f` owns for the whole call.
         if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
-            return Serial(f);
+            return Serial { _lock: f };
         }
         let e = std::io::Error::last_os_error();
         match e.raw_os_error() {
@@ -77,10 +79,16 @@ pub fn serial() -> Serial {
     }
 }
 
-/// A namespace with the veth pair up, ready for capture and replay.
-pub fn capture_ns() -> Netns {
+/// Fail the test unless tcpreplay and curl can be run: every test that
+/// sends traffic and reads `/metrics` needs both.
+pub fn require_traffic_tools() {
     require_tool("tcpreplay", "apt-get install tcpreplay");
     require_tool("curl", "apt-get install curl");
+}
+
+/// A namespace with the veth pair up, ready for capture and replay.
+pub fn capture_ns() -> Netns {
+    require_traffic_tools();
     let ns = Netns::new();
     ns.veth(TX, RX, MTU, true);
     ns
@@ -99,20 +107,13 @@ impl Sensor {
     /// Start on `RX` with 2 workers and `--stats`, and wait until it captures
     /// and answers `/healthz` with 200 "ok".
     pub fn start(ns: &Netns, dir: &Path, port: u16, feeds: &Path, units: &Path) -> Sensor {
-        Sensor::start_on(ns, dir, port, feeds, units, &[RX])
+        Sensor::spawn(ns, dir, port, feeds, units).healthy(ns)
     }
 
-    /// As [`Sensor::start`], capturing on every interface in `ifaces`.
-    pub fn start_on(
-        ns: &Netns,
-        dir: &Path,
-        port: u16,
-        feeds: &Path,
-        units: &Path,
-        ifaces: &[&str],
-    ) -> Sensor {
-        let s = Sensor::spawn_on(ns, dir, port, feeds, units, ifaces);
-        let url = format!("http://127.0.0.1:{port}/healthz");
+    /// Wait until the sensor answers `/healthz` with 200 "ok" (every
+    /// interface captures), and hand it back.
+    pub fn healthy(self, ns: &Netns) -> Sensor {
+        let url = format!("http://127.0.0.1:{}/healthz", self.port);
         wait_for(
             "/healthz to answer 200",
             Duration::from_secs(10),
@@ -121,7 +122,7 @@ impl Sensor {
                 other => Err(format!("{other:?}")),
             },
         );
-        s
+        self
     }
 
     /// Start on `RX` as [`Sensor::start`] does, but return as soon as it logs
@@ -143,7 +144,7 @@ impl Sensor {
         let alerts = dir.join("live.jsonl");
         let out = dir.join("run.stdout");
         let err = dir.join("run.stderr");
-        let mut cmd = ns.cmd(gatewatch());
+        let mut cmd = ns.cmd(bin_path());
         cmd.current_dir(root()).args([
             "run",
             "--stats",
@@ -197,6 +198,7 @@ impl Sensor {
         s
     }
 
+    /// Its stdout and stderr so far, for failure messages.
     pub fn logs(&self) -> String {
         format!(
             "\n--- stdout ---\n{}\n--- stderr ---\n{}",
@@ -205,6 +207,7 @@ impl Sensor {
         )
     }
 
+    /// The `/metrics` text; the test fails if it does not answer.
     pub fn scrape(&self, ns: &Netns) -> String {
         match ns.http_get(&format!("http://127.0.0.1:{}/metrics", self.port)) {
             Some((200, body)) => body,
@@ -343,6 +346,7 @@ pub fn assert_no_drops_on(m: &str, logs: &str, ifaces: &[&str]) {
     }
 }
 
+/// The `/healthz` answer of `s`: `(status, body)`, `None` without one.
 pub fn healthz(ns: &Netns, s: &Sensor) -> Option<(u16, String)> {
     ns.http_get(&format!("http://127.0.0.1:{}/healthz", s.port))
 }
@@ -369,8 +373,8 @@ pub fn wait_health(ns: &Netns, s: &Sensor, code: u16, body: &str, up: f64) {
 /// it is still running after 30 s.
 pub fn run_expecting_exit(ns: Option<&Netns>, dir: &Path, args: &[&str]) -> (ExitStatus, String) {
     let mut cmd = match ns {
-        Some(ns) => ns.cmd(gatewatch()),
-        None => Command::new(gatewatch()),
+        Some(ns) => ns.cmd(bin_path()),
+        None => bin(),
     };
     let out = dir.join("err.out");
     cmd.current_dir(root()).arg("run").args(args);
