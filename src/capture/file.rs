@@ -8,6 +8,7 @@
 use super::{SourceProblem, SourceProblemKind};
 use crate::packet::{LinkType, RawPacket};
 use memmap2::Mmap;
+use pcap_parser::traits::PcapReaderIterator;
 use pcap_parser::{Block, PcapBlockOwned, PcapError, create_reader};
 use std::fs::File;
 use std::io::{BufReader, Read, Seek, SeekFrom};
@@ -96,110 +97,24 @@ pub fn read_stream(path: &Path, mut on_packet: impl FnMut(&RawPacket<'_>)) -> Fi
             kind,
         })
     };
-    let stream = match open(path) {
-        Ok(s) => s,
-        Err(e) => {
-            problem(&mut report, 0, SourceProblemKind::Io(e.to_string()));
-            return report;
-        }
-    };
-    let mut reader = match create_reader(BUFFER_BYTES, stream) {
+    let mut reader = match open_reader(path) {
         Ok(r) => r,
-        Err(PcapError::HeaderNotRecognized) | Err(PcapError::Eof) => {
-            problem(&mut report, 0, SourceProblemKind::BadMagic);
-            return report;
-        }
-        Err(PcapError::Incomplete(_)) | Err(PcapError::UnexpectedEof) => {
-            problem(&mut report, 0, SourceProblemKind::Truncated);
-            return report;
-        }
-        Err(e) => {
-            problem(&mut report, 0, SourceProblemKind::Io(format!("{e:?}")));
+        Err(kind) => {
+            problem(&mut report, 0, kind);
             return report;
         }
     };
-
-    let mut legacy_link = LinkType::Ethernet;
-    let mut legacy_nanos = false;
-    let mut ifaces: Vec<Interface> = Vec::new();
-    let mut snaplen_cut = 0u64;
-    let mut first_cut = 0u64;
-
+    let mut links = Links::default();
+    let mut cuts = SnaplenCuts::default();
     loop {
         let next_no = report.packets + 1;
         match reader.next() {
             Ok((offset, block)) => {
-                let pkt = match block {
-                    PcapBlockOwned::LegacyHeader(h) => {
-                        legacy_link = LinkType::from_dlt(h.network.0);
-                        legacy_nanos = matches!(h.magic_number, 0xa1b2_3c4d | 0x4d3c_b2a1);
-                        None
-                    }
-                    PcapBlockOwned::Legacy(b) => {
-                        let frac = if legacy_nanos {
-                            b.ts_usec as i64
-                        } else {
-                            b.ts_usec as i64 * 1_000
-                        };
-                        Some(Ok(RawPacket {
-                            ts_ns: b.ts_sec as i64 * 1_000_000_000 + frac,
-                            orig_len: b.origlen,
-                            link: legacy_link,
-                            data: clamp(b.data, b.caplen),
-                        }))
-                    }
-                    PcapBlockOwned::NG(Block::SectionHeader(_)) => {
-                        // Interface ids restart in every section.
-                        ifaces.clear();
-                        None
-                    }
-                    PcapBlockOwned::NG(Block::InterfaceDescription(idb)) => {
-                        ifaces.push(Interface {
-                            link: LinkType::from_dlt(idb.linktype.0),
-                            resolution: idb.ts_resolution().unwrap_or(1_000_000).max(1),
-                            offset: idb.ts_offset(),
-                        });
-                        None
-                    }
-                    PcapBlockOwned::NG(Block::EnhancedPacket(epb)) => {
-                        match ifaces.get(epb.if_id as usize) {
-                            Some(i) => {
-                                let ts = ((epb.ts_high as u64) << 32) | epb.ts_low as u64;
-                                let secs = (ts / i.resolution) as i64 + i.offset;
-                                let frac = (ts % i.resolution) as u128 * 1_000_000_000
-                                    / i.resolution as u128;
-                                Some(Ok(RawPacket {
-                                    ts_ns: secs * 1_000_000_000 + frac as i64,
-                                    orig_len: epb.origlen,
-                                    link: i.link,
-                                    data: clamp(epb.data, epb.caplen),
-                                }))
-                            }
-                            None => Some(Err(epb.if_id)),
-                        }
-                    }
-                    PcapBlockOwned::NG(Block::SimplePacket(spb)) => match ifaces.first() {
-                        // A simple packet block has no timestamp of its own.
-                        Some(i) => Some(Ok(RawPacket {
-                            ts_ns: 0,
-                            orig_len: spb.origlen,
-                            link: i.link,
-                            data: spb.data,
-                        })),
-                        None => Some(Err(0)),
-                    },
-                    PcapBlockOwned::NG(_) => None,
-                };
-                match pkt {
+                match links.block_packet(block) {
                     Some(Ok(p)) => {
                         report.packets += 1;
                         report.bytes += p.data.len() as u64;
-                        if p.is_snaplen_cut() {
-                            snaplen_cut += 1;
-                            if first_cut == 0 {
-                                first_cut = report.packets;
-                            }
-                        }
+                        cuts.note(&p, report.packets);
                         on_packet(&p);
                     }
                     Some(Err(if_id)) => {
@@ -214,66 +129,194 @@ pub fn read_stream(path: &Path, mut on_packet: impl FnMut(&RawPacket<'_>)) -> Fi
                 }
                 reader.consume(offset);
             }
-            Err(PcapError::Eof) => break,
-            Err(PcapError::Incomplete(_)) => {
-                if reader.reader_exhausted() {
-                    problem(&mut report, next_no, SourceProblemKind::Truncated);
-                    break;
-                }
-                if let Err(e) = reader.refill() {
-                    problem(
-                        &mut report,
-                        next_no,
-                        SourceProblemKind::Io(format!("{e:?}")),
-                    );
-                    break;
-                }
-            }
-            Err(PcapError::UnexpectedEof) => {
-                problem(&mut report, next_no, SourceProblemKind::Truncated);
-                break;
-            }
-            Err(PcapError::BufferTooSmall) => {
-                problem(
-                    &mut report,
-                    next_no,
-                    SourceProblemKind::Corrupt(format!(
-                        "record longer than {} MiB",
-                        BUFFER_BYTES >> 20
-                    )),
-                );
-                break;
-            }
-            Err(PcapError::ReadError) => {
-                problem(
-                    &mut report,
-                    next_no,
-                    SourceProblemKind::Io("read error (bad gzip stream?)".into()),
-                );
-                break;
-            }
-            Err(e) => {
-                let msg = match e {
-                    PcapError::NomError(_, k) | PcapError::OwnedNomError(_, k) => {
-                        format!("unparsable block ({k:?})")
+            Err(e) => match stream_problem(e) {
+                StreamStop::End => break,
+                StreamStop::Refill => {
+                    if reader.reader_exhausted() {
+                        problem(&mut report, next_no, SourceProblemKind::Truncated);
+                        break;
                     }
-                    other => format!("{other:?}"),
+                    if let Err(e) = reader.refill() {
+                        problem(
+                            &mut report,
+                            next_no,
+                            SourceProblemKind::Io(format!("{e:?}")),
+                        );
+                        break;
+                    }
+                }
+                StreamStop::Problem(kind) => {
+                    problem(&mut report, next_no, kind);
+                    break;
+                }
+            },
+        }
+    }
+    report.problems.extend(cuts.problem(path));
+    report
+}
+
+/// Open `path` and read its file header; a problem here comes before any
+/// packet, so it is reported as packet 0.
+fn open_reader(path: &Path) -> Result<Box<dyn PcapReaderIterator + Send>, SourceProblemKind> {
+    let stream = open(path).map_err(|e| SourceProblemKind::Io(e.to_string()))?;
+    create_reader(BUFFER_BYTES, stream).map_err(|e| match e {
+        PcapError::HeaderNotRecognized | PcapError::Eof => SourceProblemKind::BadMagic,
+        PcapError::Incomplete(_) | PcapError::UnexpectedEof => SourceProblemKind::Truncated,
+        e => SourceProblemKind::Io(format!("{e:?}")),
+    })
+}
+
+/// What the stream has declared so far: the classic header's link type and
+/// timestamp unit, and the interfaces of the current pcapng section.
+struct Links {
+    legacy_link: LinkType,
+    legacy_nanos: bool,
+    ifaces: Vec<Interface>,
+}
+
+impl Default for Links {
+    fn default() -> Self {
+        Links {
+            legacy_link: LinkType::Ethernet,
+            legacy_nanos: false,
+            ifaces: Vec::new(),
+        }
+    }
+}
+
+impl Links {
+    /// The packet `block` carries, if any, after noting what header and
+    /// interface blocks declare. `Err` is the interface id of a pcapng packet
+    /// whose interface was never described.
+    #[inline]
+    fn block_packet<'a>(
+        &mut self,
+        block: PcapBlockOwned<'a>,
+    ) -> Option<Result<RawPacket<'a>, u32>> {
+        match block {
+            PcapBlockOwned::LegacyHeader(h) => {
+                self.legacy_link = LinkType::from_dlt(h.network.0);
+                self.legacy_nanos = matches!(h.magic_number, 0xa1b2_3c4d | 0x4d3c_b2a1);
+                None
+            }
+            PcapBlockOwned::Legacy(b) => {
+                let frac = if self.legacy_nanos {
+                    b.ts_usec as i64
+                } else {
+                    b.ts_usec as i64 * 1_000
                 };
-                problem(&mut report, next_no, SourceProblemKind::Corrupt(msg));
-                break;
+                Some(Ok(RawPacket {
+                    ts_ns: b.ts_sec as i64 * 1_000_000_000 + frac,
+                    orig_len: b.origlen,
+                    link: self.legacy_link,
+                    data: clamp(b.data, b.caplen),
+                }))
+            }
+            PcapBlockOwned::NG(Block::SectionHeader(_)) => {
+                // Interface ids restart in every section.
+                self.ifaces.clear();
+                None
+            }
+            PcapBlockOwned::NG(Block::InterfaceDescription(idb)) => {
+                self.ifaces.push(Interface {
+                    link: LinkType::from_dlt(idb.linktype.0),
+                    resolution: idb.ts_resolution().unwrap_or(1_000_000).max(1),
+                    offset: idb.ts_offset(),
+                });
+                None
+            }
+            PcapBlockOwned::NG(Block::EnhancedPacket(epb)) => {
+                match self.ifaces.get(epb.if_id as usize) {
+                    Some(i) => {
+                        let ts = ((epb.ts_high as u64) << 32) | epb.ts_low as u64;
+                        let secs = (ts / i.resolution) as i64 + i.offset;
+                        let frac =
+                            (ts % i.resolution) as u128 * 1_000_000_000 / i.resolution as u128;
+                        Some(Ok(RawPacket {
+                            ts_ns: secs * 1_000_000_000 + frac as i64,
+                            orig_len: epb.origlen,
+                            link: i.link,
+                            data: clamp(epb.data, epb.caplen),
+                        }))
+                    }
+                    None => Some(Err(epb.if_id)),
+                }
+            }
+            PcapBlockOwned::NG(Block::SimplePacket(spb)) => match self.ifaces.first() {
+                // A simple packet block has no timestamp of its own.
+                Some(i) => Some(Ok(RawPacket {
+                    ts_ns: 0,
+                    orig_len: spb.origlen,
+                    link: i.link,
+                    data: spb.data,
+                })),
+                None => Some(Err(0)),
+            },
+            PcapBlockOwned::NG(_) => None,
+        }
+    }
+}
+
+/// What the reading loop does after pcap-parser reports an error.
+enum StreamStop {
+    /// The end of the input: nothing to report.
+    End,
+    /// A block runs past the buffered bytes: refill and read on.
+    Refill,
+    /// The file cannot be followed any further.
+    Problem(SourceProblemKind),
+}
+
+/// Sort a reader error into the end of the file, a refill, or the problem
+/// that stops the reading. Owns nothing of `e`, so the reader is free again.
+fn stream_problem(e: PcapError<&[u8]>) -> StreamStop {
+    let kind = match e {
+        PcapError::Eof => return StreamStop::End,
+        PcapError::Incomplete(_) => return StreamStop::Refill,
+        PcapError::UnexpectedEof => SourceProblemKind::Truncated,
+        PcapError::BufferTooSmall => {
+            SourceProblemKind::Corrupt(format!("record longer than {} MiB", BUFFER_BYTES >> 20))
+        }
+        PcapError::ReadError => SourceProblemKind::Io("read error (bad gzip stream?)".into()),
+        PcapError::NomError(_, k) | PcapError::OwnedNomError(_, k) => {
+            SourceProblemKind::Corrupt(format!("unparsable block ({k:?})"))
+        }
+        other => SourceProblemKind::Corrupt(format!("{other:?}")),
+    };
+    StreamStop::Problem(kind)
+}
+
+/// Frames cut by the capture's snapshot length, summarised per file as one
+/// problem at the first of them (shared with the mmap reader).
+#[derive(Default)]
+pub(super) struct SnaplenCuts {
+    frames: u64,
+    first: u64,
+}
+
+impl SnaplenCuts {
+    /// Count `p`, packet number `no`, if it was cut.
+    #[inline]
+    pub(super) fn note(&mut self, p: &RawPacket<'_>, no: u64) {
+        if p.is_snaplen_cut() {
+            self.frames += 1;
+            if self.first == 0 {
+                self.first = no;
             }
         }
     }
-    if snaplen_cut > 0 {
-        problem(
-            &mut report,
-            first_cut,
-            SourceProblemKind::SnaplenCut {
-                frames: snaplen_cut,
+
+    /// The summary problem for `path`, if any frame was cut.
+    pub(super) fn problem(&self, path: &Path) -> Option<SourceProblem> {
+        (self.frames > 0).then(|| SourceProblem {
+            file: path.to_path_buf(),
+            packet: self.first,
+            kind: SourceProblemKind::SnaplenCut {
+                frames: self.frames,
             },
-        );
+        })
     }
-    report
 }
 
 /// The floor for replay speed: walk the records of a classic little-endian

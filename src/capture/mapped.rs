@@ -13,7 +13,7 @@
 //! [`super::file::MAX_RECORD`] as `Corrupt` (both stop the walk, as the
 //! streaming reader does).
 
-use super::file::{FileReport, MAX_RECORD};
+use super::file::{FileReport, MAX_RECORD, SnaplenCuts};
 use super::{SourceProblem, SourceProblemKind};
 use crate::packet::{LinkType, RawPacket};
 use memmap2::{Mmap, UncheckedAdvice};
@@ -47,6 +47,19 @@ fn magic(b: &[u8]) -> Option<Magic> {
     Some(Magic { big_endian, nanos })
 }
 
+impl Magic {
+    /// The header field at `o`, in the file's byte order.
+    #[inline]
+    fn u32_at(self, m: &[u8], o: usize) -> u32 {
+        let b = [m[o], m[o + 1], m[o + 2], m[o + 3]];
+        if self.big_endian {
+            u32::from_be_bytes(b)
+        } else {
+            u32::from_le_bytes(b)
+        }
+    }
+}
+
 /// Map `path` if it is a classic pcap with a complete global header; `None`
 /// sends the caller to the streaming reader (pcapng, gzip, pipes, short
 /// files), which then reports any problem itself.
@@ -74,65 +87,26 @@ pub(super) fn walk(
     mut on_packet: impl FnMut(&RawPacket<'_>),
 ) {
     let Some(mg) = magic(m) else { return };
-    let u32_at = |o: usize| {
-        let b = [m[o], m[o + 1], m[o + 2], m[o + 3]];
-        if mg.big_endian {
-            u32::from_be_bytes(b)
-        } else {
-            u32::from_le_bytes(b)
-        }
-    };
-    let link = LinkType::from_dlt(u32_at(20) as i32);
+    let link = LinkType::from_dlt(mg.u32_at(m, 20) as i32);
     let mut off = 24usize;
     let mut released = 0usize;
-    let mut snaplen_cut = 0u64;
-    let mut first_cut = 0u64;
+    let mut cuts = SnaplenCuts::default();
     let mut stop: Option<SourceProblemKind> = None;
     while off < m.len() {
-        if off + 16 > m.len() {
-            stop = Some(SourceProblemKind::Truncated);
-            break;
-        }
-        let caplen = u32_at(off + 8) as usize;
-        if caplen > MAX_RECORD {
-            stop = Some(SourceProblemKind::Corrupt(format!(
-                "record longer than {} MiB",
-                MAX_RECORD >> 20
-            )));
-            break;
-        }
-        let body = off + 16;
-        let Some(data) = m.get(body..body + caplen) else {
-            stop = Some(SourceProblemKind::Truncated);
-            break;
+        let p = match record(m, mg, link, off) {
+            Ok(p) => p,
+            Err(kind) => {
+                stop = Some(kind);
+                break;
+            }
         };
-        let secs = i64::from(u32_at(off));
-        let frac = i64::from(u32_at(off + 4));
-        let p = RawPacket {
-            ts_ns: secs * 1_000_000_000 + if mg.nanos { frac } else { frac * 1_000 },
-            orig_len: u32_at(off + 12),
-            link,
-            data,
-        };
+        let caplen = p.data.len();
         report.packets += 1;
         report.bytes += caplen as u64;
-        if p.is_snaplen_cut() {
-            snaplen_cut += 1;
-            if first_cut == 0 {
-                first_cut = report.packets;
-            }
-        }
+        cuts.note(&p, report.packets);
         on_packet(&p);
-        off = body + caplen;
-        if off - released >= RELEASE_LAG + RELEASE_STEP {
-            let upto = (off - RELEASE_LAG) & !(page_size() - 1);
-            // SAFETY: the mapping is shared and read-only, so after DONTNEED
-            // any access to [released, upto) re-reads the same file bytes.
-            let _ = unsafe {
-                m.unchecked_advise_range(UncheckedAdvice::DontNeed, released, upto - released)
-            };
-            released = upto;
-        }
+        off += 16 + caplen;
+        release_behind(m, off, &mut released);
     }
     if let Some(kind) = stop {
         report.problems.push(SourceProblem {
@@ -141,14 +115,55 @@ pub(super) fn walk(
             kind,
         });
     }
-    if snaplen_cut > 0 {
-        report.problems.push(SourceProblem {
-            file: path.to_path_buf(),
-            packet: first_cut,
-            kind: SourceProblemKind::SnaplenCut {
-                frames: snaplen_cut,
-            },
-        });
+    report.problems.extend(cuts.problem(path));
+}
+
+/// The record whose header starts at `off`, or the problem that stops the
+/// walk there (a header or body past the end, a body over [`MAX_RECORD`]).
+#[inline]
+fn record(
+    m: &Mmap,
+    mg: Magic,
+    link: LinkType,
+    off: usize,
+) -> Result<RawPacket<'_>, SourceProblemKind> {
+    if off + 16 > m.len() {
+        return Err(SourceProblemKind::Truncated);
+    }
+    let caplen = mg.u32_at(m, off + 8) as usize;
+    if caplen > MAX_RECORD {
+        return Err(SourceProblemKind::Corrupt(format!(
+            "record longer than {} MiB",
+            MAX_RECORD >> 20
+        )));
+    }
+    let body = off + 16;
+    let Some(data) = m.get(body..body + caplen) else {
+        return Err(SourceProblemKind::Truncated);
+    };
+    let secs = i64::from(mg.u32_at(m, off));
+    let frac = i64::from(mg.u32_at(m, off + 4));
+    Ok(RawPacket {
+        ts_ns: secs * 1_000_000_000 + if mg.nanos { frac } else { frac * 1_000 },
+        orig_len: mg.u32_at(m, off + 12),
+        link,
+        data,
+    })
+}
+
+/// Release the pages more than [`RELEASE_LAG`] behind the read position
+/// `off`, a [`RELEASE_STEP`] at a time; `released` is where the last release
+/// ended.
+#[inline]
+fn release_behind(m: &Mmap, off: usize, released: &mut usize) {
+    if off - *released >= RELEASE_LAG + RELEASE_STEP {
+        let upto = (off - RELEASE_LAG) & !(page_size() - 1);
+        // SAFETY: the mapping is shared and read-only, so after DONTNEED
+        // any access to [released, upto) re-reads the same file bytes.
+        let _ = unsafe {
+            m.unchecked_advise_range(UncheckedAdvice::DontNeed, *released, upto - *released)
+        };
+        *released = upto;
     }
 }
 

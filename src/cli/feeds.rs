@@ -1,7 +1,7 @@
 //! `gatewatch feeds check` and the feed section of `gatewatch check`.
 
-use crate::intel::Snapshot;
 use crate::intel::feeds::{FeedReport, FeedsConfig, build_snapshot};
+use crate::intel::{Part, Snapshot};
 use anyhow::{Context as _, Result};
 use clap::Args;
 use std::collections::BTreeMap;
@@ -67,76 +67,17 @@ pub fn print_feeds(snap: &Snapshot, reports: &[FeedReport], show: usize, detail:
         Vec::new()
     };
     for (i, r) in reports.iter().enumerate() {
-        let state = match &r.failed {
-            Some(f) => format!("FAILED: {f}"),
-            None => "ok".into(),
-        };
-        println!(
-            "  {:<32} {:>8} accepted {:>6} rejected {:>6} skipped  {state}",
-            r.name,
-            r.accepted,
-            r.rejected.len(),
-            r.skipped.len()
-        );
-        let (hashes, other): (Vec<String>, Vec<String>) = skipped_summary(r)
-            .into_iter()
-            .partition(|s| s.ends_with("file hash"));
-        let hashes: Vec<&str> = hashes
-            .iter()
-            .map(|s| s.trim_end_matches(" file hash"))
-            .collect();
-        if !hashes.is_empty() {
-            println!(
-                "  {:<32} skipped file hashes (not visible on the wire): {}",
-                "",
-                hashes.join(", ")
-            );
-        }
+        let other = print_feed_line(r);
         if !detail {
             continue;
         }
         if let Some(p) = snap.parts().get(i) {
-            let mut kinds: Vec<_> = p.counts.iter().map(|(k, n)| (k.as_str(), *n)).collect();
-            kinds.sort();
-            let kinds: Vec<String> = kinds.iter().map(|(k, n)| format!("{n} {k}")).collect();
-            println!(
-                "      files {}, indicators: {}",
-                r.files,
-                if kinds.is_empty() {
-                    "none".into()
-                } else {
-                    kinds.join(", ")
-                }
-            );
-            println!(
-                "      duplicates: {} within the feed, {} already in an earlier feed; tables {:.1} MiB",
-                p.duplicates,
-                cross.get(i).copied().unwrap_or(0),
-                mib(p.heap_bytes())
-            );
+            print_feed_tables(r, p, cross.get(i).copied().unwrap_or(0));
         }
         if !other.is_empty() {
             println!("      skipped: {}", other.join(", "));
         }
-        let n = if show == 0 { usize::MAX } else { show };
-        for rej in r.rejected.iter().take(n) {
-            println!("      rejected {rej}");
-        }
-        if r.rejected.len() > n {
-            println!(
-                "      ... {} more rejected (--show 0 lists all)",
-                r.rejected.len() - n
-            );
-        }
-        for w in r.warnings.iter().take(n) {
-            println!(
-                "      warning {}:{}: {:?}: {}",
-                w.file.display(),
-                w.line,
-                w.entry,
-                w.reason
-            );
-        }
+        print_feed_entries(r, show);
     }
     let mut kinds: Vec<_> = snap.counts.iter().map(|(k, v)| (k.as_str(), *v)).collect();
     kinds.sort();
@@ -147,6 +88,84 @@ pub fn print_feeds(snap: &Snapshot, reports: &[FeedReport], show: usize, detail:
     );
     for (k, v) in kinds {
         println!("  {k:<10} {v}");
+    }
+}
+
+/// The feed's summary line and, when it skipped file hashes (no packet can
+/// match one), their kinds. Returns the other skipped groups, which only the
+/// detailed listing prints.
+fn print_feed_line(r: &FeedReport) -> Vec<String> {
+    let state = match &r.failed {
+        Some(f) => format!("FAILED: {f}"),
+        None => "ok".into(),
+    };
+    println!(
+        "  {:<32} {:>8} accepted {:>6} rejected {:>6} skipped  {state}",
+        r.name,
+        r.accepted,
+        r.rejected.len(),
+        r.skipped.len()
+    );
+    let (hashes, other): (Vec<String>, Vec<String>) = skipped_summary(r)
+        .into_iter()
+        .partition(|s| s.ends_with("file hash"));
+    let hashes: Vec<&str> = hashes
+        .iter()
+        .map(|s| s.trim_end_matches(" file hash"))
+        .collect();
+    if !hashes.is_empty() {
+        println!(
+            "  {:<32} skipped file hashes (not visible on the wire): {}",
+            "",
+            hashes.join(", ")
+        );
+    }
+    other
+}
+
+/// What the feed's part of the snapshot holds: files, indicators by kind,
+/// duplicates (`cross` of them already in an earlier feed) and table size.
+fn print_feed_tables(r: &FeedReport, p: &Part, cross: usize) {
+    let mut kinds: Vec<_> = p.counts.iter().map(|(k, n)| (k.as_str(), *n)).collect();
+    kinds.sort();
+    let kinds: Vec<String> = kinds.iter().map(|(k, n)| format!("{n} {k}")).collect();
+    println!(
+        "      files {}, indicators: {}",
+        r.files,
+        if kinds.is_empty() {
+            "none".into()
+        } else {
+            kinds.join(", ")
+        }
+    );
+    println!(
+        "      duplicates: {} within the feed, {} already in an earlier feed; tables {:.1} MiB",
+        p.duplicates,
+        cross,
+        mib(p.heap_bytes())
+    );
+}
+
+/// The feed's rejected entries and warnings, `show` of each (0 = all).
+fn print_feed_entries(r: &FeedReport, show: usize) {
+    let n = if show == 0 { usize::MAX } else { show };
+    for rej in r.rejected.iter().take(n) {
+        println!("      rejected {rej}");
+    }
+    if r.rejected.len() > n {
+        println!(
+            "      ... {} more rejected (--show 0 lists all)",
+            r.rejected.len() - n
+        );
+    }
+    for w in r.warnings.iter().take(n) {
+        println!(
+            "      warning {}:{}: {:?}: {}",
+            w.file.display(),
+            w.line,
+            w.entry,
+            w.reason
+        );
     }
 }
 

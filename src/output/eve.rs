@@ -132,41 +132,7 @@ struct EveAlert<'a> {
 /// One alert as a JSON line (no trailing newline).
 pub fn alert_json(hit: &Hit, sensor_id: &str) -> String {
     let ind = &hit.indicator;
-    let (app_proto, dns, tls, http) = match &hit.context {
-        Context::Dns {
-            id,
-            rrname,
-            rrtype,
-            response,
-        } => (
-            Some("dns"),
-            Some(EveDns {
-                kind: if *response { "answer" } else { "query" },
-                id: *id,
-                rrname,
-                rrtype,
-            }),
-            None,
-            None,
-        ),
-        Context::Tls { sni } => (Some("tls"), None, Some(EveTls { sni }), None),
-        Context::Quic { .. } => (Some("quic"), None, None, None),
-        Context::Http {
-            method,
-            hostname,
-            url,
-        } => (
-            Some("http"),
-            None,
-            None,
-            Some(EveHttp {
-                hostname: hostname.as_deref(),
-                url,
-                http_method: method,
-            }),
-        ),
-        Context::None => (None, None, None, None),
-    };
+    let app = EveApp::of(&hit.context);
     let ev = EveAlert {
         timestamp: eve_time(hit.ts_ns),
         flow_id: hit.flow_id,
@@ -178,29 +144,12 @@ pub fn alert_json(hit: &Hit, sensor_id: &str) -> String {
         dest_port: hit.flow.dst_port,
         proto: proto_name(hit.flow.proto),
         vlan: hit.vlan.map(|v| [v]),
-        app_proto,
-        alert: EveAlertBody {
-            action: "allowed",
-            gid: 1,
-            signature_id: 0,
-            rev: 0,
-            signature: format!(
-                "gatewatch {} {} {} ({})",
-                ind.feed.category,
-                ind.kind.as_str(),
-                ind.value,
-                ind.feed.name
-            ),
-            category: &ind.feed.category,
-            severity: ind.feed.severity.eve(),
-        },
-        dns,
-        tls,
-        http,
-        quic: match &hit.context {
-            Context::Quic { sni } => Some(EveTls { sni }),
-            _ => None,
-        },
+        app_proto: app.app_proto,
+        alert: alert_body(hit),
+        dns: app.dns,
+        tls: app.tls,
+        http: app.http,
+        quic: app.quic,
         sensor_id,
         host_ip: hit.host,
         hostname: hit.host_name.as_deref(),
@@ -210,15 +159,7 @@ pub fn alert_json(hit: &Hit, sensor_id: &str) -> String {
         indicator: &ind.value,
         indicator_kind: ind.kind.as_str(),
         observed: &hit.observed,
-        observed_in: match hit.source {
-            HitSource::DnsQuery => "dns.query",
-            HitSource::DnsAnswer => "dns.answer",
-            HitSource::TlsSni => "tls.sni",
-            HitSource::QuicSni => "quic.sni",
-            HitSource::HttpHost => "http.host",
-            HitSource::HttpUrl => "http.url",
-            HitSource::Ip | HitSource::DnsLink => "ip",
-        },
+        observed_in: observed_in(hit.source),
         feed: &ind.feed.name,
         category: &ind.feed.category,
         severity: ind.feed.severity.as_str(),
@@ -228,6 +169,101 @@ pub fn alert_json(hit: &Hit, sensor_id: &str) -> String {
         via_resolver: hit.via_resolver,
     };
     serde_json::to_string(&ev).unwrap_or_default()
+}
+
+/// The application-layer fields of an alert, from the hit's context: at most
+/// one of `dns`, `tls`, `http` and `quic` is set.
+struct EveApp<'a> {
+    app_proto: Option<&'static str>,
+    dns: Option<EveDns<'a>>,
+    tls: Option<EveTls<'a>>,
+    http: Option<EveHttp<'a>>,
+    quic: Option<EveTls<'a>>,
+}
+
+impl<'a> EveApp<'a> {
+    /// The fields `context` fills in; `Context::None` leaves them all out.
+    fn of(context: &'a Context) -> EveApp<'a> {
+        let mut app = EveApp {
+            app_proto: None,
+            dns: None,
+            tls: None,
+            http: None,
+            quic: None,
+        };
+        match context {
+            Context::Dns {
+                id,
+                rrname,
+                rrtype,
+                response,
+            } => {
+                app.app_proto = Some("dns");
+                app.dns = Some(EveDns {
+                    kind: if *response { "answer" } else { "query" },
+                    id: *id,
+                    rrname,
+                    rrtype,
+                });
+            }
+            Context::Tls { sni } => {
+                app.app_proto = Some("tls");
+                app.tls = Some(EveTls { sni });
+            }
+            Context::Quic { sni } => {
+                app.app_proto = Some("quic");
+                app.quic = Some(EveTls { sni });
+            }
+            Context::Http {
+                method,
+                hostname,
+                url,
+            } => {
+                app.app_proto = Some("http");
+                app.http = Some(EveHttp {
+                    hostname: hostname.as_deref(),
+                    url,
+                    http_method: method,
+                });
+            }
+            Context::None => {}
+        }
+        app
+    }
+}
+
+/// EVE's `alert` object: gatewatch has no signatures, so the signature text
+/// names the feed's category, the indicator and the feed.
+fn alert_body(hit: &Hit) -> EveAlertBody<'_> {
+    let ind = &hit.indicator;
+    EveAlertBody {
+        action: "allowed",
+        gid: 1,
+        signature_id: 0,
+        rev: 0,
+        signature: format!(
+            "gatewatch {} {} {} ({})",
+            ind.feed.category,
+            ind.kind.as_str(),
+            ind.value,
+            ind.feed.name
+        ),
+        category: &ind.feed.category,
+        severity: ind.feed.severity.eve(),
+    }
+}
+
+/// Where the hit was seen, in EVE field terms (`dns.query`, `tls.sni`...).
+fn observed_in(source: HitSource) -> &'static str {
+    match source {
+        HitSource::DnsQuery => "dns.query",
+        HitSource::DnsAnswer => "dns.answer",
+        HitSource::TlsSni => "tls.sni",
+        HitSource::QuicSni => "quic.sni",
+        HitSource::HttpHost => "http.host",
+        HitSource::HttpUrl => "http.url",
+        HitSource::Ip | HitSource::DnsLink => "ip",
+    }
 }
 
 #[derive(Serialize)]

@@ -16,7 +16,7 @@ use super::{NAME_ORDER, Store, StoreError};
 use crate::detect::Hit;
 use crate::protocols::hostnames::{HostName, NameSource};
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TrySendError, bounded};
-use rusqlite::{OptionalExtension, Transaction, params};
+use rusqlite::{CachedStatement, OptionalExtension, Transaction, params};
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -223,19 +223,7 @@ fn run(
     while !closed || !batch.is_empty() {
         if !closed {
             let wait = FLUSH_EVERY.saturating_sub(last_flush.elapsed());
-            match rx.recv_timeout(wait) {
-                Ok(r) => {
-                    batch.push(r);
-                    while batch.len() < MAX_BATCH {
-                        match rx.try_recv() {
-                            Ok(r) => batch.push(r),
-                            Err(_) => break,
-                        }
-                    }
-                }
-                Err(RecvTimeoutError::Timeout) => {}
-                Err(RecvTimeoutError::Disconnected) => closed = true,
-            }
+            closed = receive(&rx, &mut batch, wait);
         }
         let due = closed || batch.len() >= MAX_BATCH || last_flush.elapsed() >= FLUSH_EVERY;
         if !due || batch.is_empty() {
@@ -247,19 +235,7 @@ fn run(
         last_flush = Instant::now();
         match commit(&mut store, &batch, &mut ids) {
             Ok(()) => {
-                let mut names = 0;
-                for m in &batch {
-                    match m {
-                        StoreMsg::Hit(r) => newest_ns = newest_ns.max(r.ts_ns),
-                        StoreMsg::Name(_) => names += 1,
-                    }
-                }
-                stats.names_written.fetch_add(names, Ordering::Relaxed);
-                stats
-                    .written
-                    .fetch_add(batch.len() as u64 - names, Ordering::Relaxed);
-                stats.batches.fetch_add(1, Ordering::Relaxed);
-                batch.clear();
+                committed(&mut batch, &stats, &mut newest_ns);
                 failures_in_a_row = 0;
             }
             Err(e) => {
@@ -267,24 +243,7 @@ fn run(
                 failures_in_a_row += 1;
                 // The ids cache may name rows of a rolled-back transaction.
                 ids.clear();
-                if failures_in_a_row == 1 || failures_in_a_row.is_power_of_two() {
-                    tracing::error!("store write failed ({failures_in_a_row} in a row): {e}");
-                }
-                if batch.len() > capacity {
-                    let excess = batch.len() - capacity;
-                    stats.lost(&batch[..excess]);
-                    batch.drain(..excess);
-                }
-                if closed && failures_in_a_row >= 3 {
-                    tracing::error!(
-                        "store: {} record(s) not written at shutdown (hits are in the alert log)",
-                        batch.len()
-                    );
-                    stats.lost(&batch);
-                    batch.clear();
-                } else if !closed {
-                    std::thread::sleep(FLUSH_EVERY);
-                }
+                retry_later(&e, &mut batch, &stats, capacity, closed, failures_in_a_row);
             }
         }
         if let Some(keep) = retention
@@ -292,13 +251,87 @@ fn run(
             && newest_ns != i64::MIN
         {
             last_prune = Some(Instant::now());
-            let before = newest_ns.saturating_sub(keep.as_nanos() as i64);
-            match store.prune_alerts(before) {
-                Ok(n) if n > 0 => tracing::info!("store: pruned {n} alert(s) past retention"),
-                Ok(_) => {}
-                Err(e) => tracing::warn!("store: pruning failed: {e}"),
-            }
+            prune(&mut store, newest_ns, keep);
         }
+    }
+}
+
+/// Wait up to `wait` for a record, then take whatever else is queued, up to
+/// [`MAX_BATCH`]. True once the queue is closed (every sender gone).
+fn receive(rx: &Receiver<StoreMsg>, batch: &mut Vec<StoreMsg>, wait: Duration) -> bool {
+    match rx.recv_timeout(wait) {
+        Ok(r) => {
+            batch.push(r);
+            while batch.len() < MAX_BATCH {
+                match rx.try_recv() {
+                    Ok(r) => batch.push(r),
+                    Err(_) => break,
+                }
+            }
+            false
+        }
+        Err(RecvTimeoutError::Timeout) => false,
+        Err(RecvTimeoutError::Disconnected) => true,
+    }
+}
+
+/// Count a committed batch by kind and empty it; `newest_ns` follows the
+/// newest hit, which retention is measured from.
+fn committed(batch: &mut Vec<StoreMsg>, stats: &WriterStats, newest_ns: &mut i64) {
+    let mut names = 0;
+    for m in batch.iter() {
+        match m {
+            StoreMsg::Hit(r) => *newest_ns = (*newest_ns).max(r.ts_ns),
+            StoreMsg::Name(_) => names += 1,
+        }
+    }
+    stats.names_written.fetch_add(names, Ordering::Relaxed);
+    stats
+        .written
+        .fetch_add(batch.len() as u64 - names, Ordering::Relaxed);
+    stats.batches.fetch_add(1, Ordering::Relaxed);
+    batch.clear();
+}
+
+/// After a failed commit: log it (the first and every power of two in a
+/// row), keep at most `capacity` of the newest records for the next try, and
+/// give them up at shutdown after three failures; while running, pause a
+/// flush interval before the retry.
+fn retry_later(
+    e: &StoreError,
+    batch: &mut Vec<StoreMsg>,
+    stats: &WriterStats,
+    capacity: usize,
+    closed: bool,
+    failures_in_a_row: u32,
+) {
+    if failures_in_a_row == 1 || failures_in_a_row.is_power_of_two() {
+        tracing::error!("store write failed ({failures_in_a_row} in a row): {e}");
+    }
+    if batch.len() > capacity {
+        let excess = batch.len() - capacity;
+        stats.lost(&batch[..excess]);
+        batch.drain(..excess);
+    }
+    if closed && failures_in_a_row >= 3 {
+        tracing::error!(
+            "store: {} record(s) not written at shutdown (hits are in the alert log)",
+            batch.len()
+        );
+        stats.lost(batch);
+        batch.clear();
+    } else if !closed {
+        std::thread::sleep(FLUSH_EVERY);
+    }
+}
+
+/// Delete raw alerts older than `keep` before the newest hit.
+fn prune(store: &mut Store, newest_ns: i64, keep: Duration) {
+    let before = newest_ns.saturating_sub(keep.as_nanos() as i64);
+    match store.prune_alerts(before) {
+        Ok(n) if n > 0 => tracing::info!("store: pruned {n} alert(s) past retention"),
+        Ok(_) => {}
+        Err(e) => tracing::warn!("store: pruning failed: {e}"),
     }
 }
 
@@ -315,28 +348,67 @@ fn commit(
     tx.commit().map_err(sql)
 }
 
+/// Write every record of `batch` inside `tx`. `ids` caches indicator row ids
+/// across batches.
 fn write_all(
     tx: &Transaction<'_>,
     batch: &[StoreMsg],
     ids: &mut HashMap<(String, String), i64>,
 ) -> rusqlite::Result<()> {
-    let mut unit = tx.prepare_cached(
-        "INSERT INTO units (code, name) VALUES (?1, ?2)
+    let mut st = Statements::prepare(tx)?;
+    let mut units_seen: Vec<&str> = Vec::new();
+    for msg in batch {
+        let r = match msg {
+            StoreMsg::Hit(r) => r,
+            StoreMsg::Name(n) => {
+                st.name(n)?;
+                continue;
+            }
+        };
+        if !units_seen.contains(&r.unit.as_str()) {
+            st.unit.execute(params![r.unit, r.unit_name])?;
+            units_seen.push(&r.unit);
+        }
+        let id = st.indicator_id(r, ids)?;
+        st.hit(r, id)?;
+    }
+    Ok(())
+}
+
+/// The statements a batch runs, prepared once per transaction (and cached
+/// by the connection across transactions).
+struct Statements<'c> {
+    unit: CachedStatement<'c>,
+    indicator: CachedStatement<'c>,
+    prior: CachedStatement<'c>,
+    host: CachedStatement<'c>,
+    event: CachedStatement<'c>,
+    pair: CachedStatement<'c>,
+    alert: CachedStatement<'c>,
+    name: CachedStatement<'c>,
+    host_name: CachedStatement<'c>,
+}
+
+impl<'c> Statements<'c> {
+    /// Every statement the batch may need, prepared before the first record.
+    fn prepare(tx: &'c Transaction<'_>) -> rusqlite::Result<Statements<'c>> {
+        let unit = tx.prepare_cached(
+            "INSERT INTO units (code, name) VALUES (?1, ?2)
          ON CONFLICT (code) DO UPDATE SET name = excluded.name",
-    )?;
-    let mut indicator = tx.prepare_cached(
-        "INSERT INTO indicators (value, kind, feed, category, severity)
+        )?;
+        let indicator = tx.prepare_cached(
+            "INSERT INTO indicators (value, kind, feed, category, severity)
          VALUES (?1, ?2, ?3, ?4, ?5)
          ON CONFLICT (value, feed) DO UPDATE
            SET kind = excluded.kind, category = excluded.category, severity = excluded.severity
          RETURNING id",
-    )?;
-    let mut prior = tx.prepare_cached("SELECT status, cleaned_at FROM hosts WHERE ip = ?1")?;
-    let latest =
-        format!("(SELECT name FROM host_names WHERE ip = ?1 ORDER BY {NAME_ORDER} LIMIT 1)");
-    // A new host takes the latest name already learned for its address.
-    let mut host = tx.prepare_cached(&format!(
-        "INSERT INTO hosts (ip, unit, hostname, first_seen, last_seen, hits)
+        )?;
+        let prior = tx.prepare_cached("SELECT status, cleaned_at FROM hosts WHERE ip = ?1")?;
+        let latest =
+            format!("(SELECT name FROM host_names WHERE ip = ?1 ORDER BY {NAME_ORDER} LIMIT 1)");
+        // A new host takes the latest name already learned for its address.
+        let host = tx.prepare_cached(&format!(
+            "INSERT INTO hosts (ip, unit, hostname, first_seen, last_seen, hits)
          VALUES (?1, ?2, {latest}, ?3, ?3, 1)
          ON CONFLICT (ip) DO UPDATE SET
            unit = excluded.unit,
@@ -345,72 +417,93 @@ fn write_all(
            hits = hits + 1,
            status = CASE WHEN status = 'cleaned' AND excluded.last_seen > cleaned_at
                          THEN 'reinfected' ELSE status END"
-    ))?;
-    let mut event = tx.prepare_cached(
-        "INSERT INTO host_events (ip, at, status, actor, note)
+        ))?;
+        let event = tx.prepare_cached(
+            "INSERT INTO host_events (ip, at, status, actor, note)
          VALUES (?1, ?2, 'reinfected', 'gatewatch', ?3)",
-    )?;
-    let mut pair = tx.prepare_cached(
-        "INSERT INTO host_indicators (ip, indicator, first_seen, last_seen, hits)
+        )?;
+        let pair = tx.prepare_cached(
+            "INSERT INTO host_indicators (ip, indicator, first_seen, last_seen, hits)
          VALUES (?1, ?2, ?3, ?3, 1)
          ON CONFLICT (ip, indicator) DO UPDATE SET
            first_seen = min(first_seen, excluded.first_seen),
            last_seen = max(last_seen, excluded.last_seen),
            hits = hits + 1",
-    )?;
-    let mut alert =
-        tx.prepare_cached("INSERT INTO alerts (ts, ip, indicator, json) VALUES (?1, ?2, ?3, ?4)")?;
-    let mut name = tx.prepare_cached(
-        "INSERT INTO host_names (ip, name, mac, source, first_seen, last_seen)
+        )?;
+        let alert = tx.prepare_cached(
+            "INSERT INTO alerts (ts, ip, indicator, json) VALUES (?1, ?2, ?3, ?4)",
+        )?;
+        let name = tx.prepare_cached(
+            "INSERT INTO host_names (ip, name, mac, source, first_seen, last_seen)
          VALUES (?1, ?2, ?3, ?4, ?5, ?5)
          ON CONFLICT (ip, name, source, coalesce(mac, '')) DO UPDATE SET
            first_seen = min(first_seen, excluded.first_seen),
            last_seen = max(last_seen, excluded.last_seen)",
-    )?;
-    let mut host_name = tx.prepare_cached(&format!(
-        "UPDATE hosts SET hostname = {latest} WHERE ip = ?1"
-    ))?;
-    let mut units_seen: Vec<&str> = Vec::new();
-    for msg in batch {
-        let r = match msg {
-            StoreMsg::Hit(r) => r,
-            StoreMsg::Name(n) => {
-                let ip = n.ip.to_string();
-                let mac = n.mac.as_ref().map(mac_text);
-                name.execute(params![ip, n.name, mac, n.source.as_str(), n.ts_ns])?;
-                host_name.execute(params![ip])?;
-                continue;
-            }
-        };
-        if !units_seen.contains(&r.unit.as_str()) {
-            unit.execute(params![r.unit, r.unit_name])?;
-            units_seen.push(&r.unit);
-        }
+        )?;
+        let host_name = tx.prepare_cached(&format!(
+            "UPDATE hosts SET hostname = {latest} WHERE ip = ?1"
+        ))?;
+        Ok(Statements {
+            unit,
+            indicator,
+            prior,
+            host,
+            event,
+            pair,
+            alert,
+            name,
+            host_name,
+        })
+    }
+
+    /// Record a host name and refresh the host's name to the latest one.
+    fn name(&mut self, n: &NameRecord) -> rusqlite::Result<()> {
+        let ip = n.ip.to_string();
+        let mac = n.mac.as_ref().map(mac_text);
+        self.name
+            .execute(params![ip, n.name, mac, n.source.as_str(), n.ts_ns])?;
+        self.host_name.execute(params![ip])?;
+        Ok(())
+    }
+
+    /// The row id of the hit's indicator: from `ids`, else inserted (or
+    /// updated) and remembered.
+    fn indicator_id(
+        &mut self,
+        r: &StoreRecord,
+        ids: &mut HashMap<(String, String), i64>,
+    ) -> rusqlite::Result<i64> {
         let key = (r.value.clone(), r.feed.clone());
-        let id = match ids.get(&key) {
-            Some(&id) => id,
-            None => {
-                let id: i64 = indicator.query_row(
-                    params![r.value, r.kind, r.feed, r.category, r.severity],
-                    |row| row.get(0),
-                )?;
-                ids.insert(key, id);
-                id
-            }
-        };
+        if let Some(&id) = ids.get(&key) {
+            return Ok(id);
+        }
+        let id: i64 = self.indicator.query_row(
+            params![r.value, r.kind, r.feed, r.category, r.severity],
+            |row| row.get(0),
+        )?;
+        ids.insert(key, id);
+        Ok(id)
+    }
+
+    /// Record a hit on indicator row `id`: the host, the host-indicator
+    /// pair and the raw alert, and a `reinfected` event when a cleaned host
+    /// hits after it was cleaned.
+    fn hit(&mut self, r: &StoreRecord, id: i64) -> rusqlite::Result<()> {
         let ip = r.host.to_string();
-        let was: Option<(String, Option<i64>)> = prior
+        let was: Option<(String, Option<i64>)> = self
+            .prior
             .query_row(params![ip], |row| Ok((row.get(0)?, row.get(1)?)))
             .optional()?;
-        host.execute(params![ip, r.unit, r.ts_ns])?;
+        self.host.execute(params![ip, r.unit, r.ts_ns])?;
         if let Some((status, Some(cleaned_at))) = was
             && status == "cleaned"
             && r.ts_ns > cleaned_at
         {
-            event.execute(params![ip, r.ts_ns, format!("hit {} again", r.value)])?;
+            self.event
+                .execute(params![ip, r.ts_ns, format!("hit {} again", r.value)])?;
         }
-        pair.execute(params![ip, id, r.ts_ns])?;
-        alert.execute(params![r.ts_ns, ip, id, r.json])?;
+        self.pair.execute(params![ip, id, r.ts_ns])?;
+        self.alert.execute(params![r.ts_ns, ip, id, r.json])?;
+        Ok(())
     }
-    Ok(())
 }

@@ -173,6 +173,28 @@ impl<M> Flow<M> {
         self.alert.get_or_insert_with(|| Box::new(make()))
     }
 
+    /// Count a packet going `dir` and move the state on: a RST, or a FIN
+    /// from each side, closes; an answer from the server establishes.
+    #[inline]
+    fn count(&mut self, ts: i64, dir: usize, seg: Segment, wire_len: u64) {
+        self.last_ns = self.last_ns.max(ts);
+        self.pkts[dir] += 1;
+        self.bytes[dir] += wire_len;
+        if seg.rst {
+            self.state = State::Closed;
+        } else {
+            if seg.fin {
+                self.fin[dir] = true;
+            }
+            if self.fin[0] && self.fin[1] {
+                self.state = State::Closed;
+            } else if self.state == State::New && (dir == TO_CLIENT || !seg.syn) && self.pkts[1] > 0
+            {
+                self.state = State::Established;
+            }
+        }
+    }
+
     fn timeout_ns(&self, c: &FlowConfig) -> i64 {
         let s = match self.state {
             State::New => c.embryonic_s,
@@ -331,21 +353,12 @@ impl<M: Mark> FlowTable<M> {
         self.sweep(ts, ended);
         let (s, d) = (octets(src), octets(dst));
         let src_is_a = (s, sp) <= (d, dp);
-        let key = if src_is_a {
-            Key {
-                a: s,
-                b: d,
-                ap: sp,
-                bp: dp,
-            }
+        let ((a, ap), (b, bp)) = if src_is_a {
+            ((s, sp), (d, dp))
         } else {
-            Key {
-                a: d,
-                b: s,
-                ap: dp,
-                bp: sp,
-            }
+            ((d, dp), (s, sp))
         };
+        let key = Key { a, b, ap, bp };
         let h = self.hash(&key);
         let slab = &self.slab;
         let found = self
@@ -353,41 +366,7 @@ impl<M: Mark> FlowTable<M> {
             .find(h, |&i| slab[i as usize].key == key)
             .copied();
         let slot = match found {
-            Some(i) => {
-                let f = &self.slab[i as usize];
-                // A new connection reusing the ports of a finished one, or a
-                // flow past its hard timeout: report the old one, start anew.
-                let reused = seg.syn && !seg.ack && f.state == State::Closed;
-                let hard =
-                    ts.saturating_sub(f.first_ns) > i64::from(self.cfg.hard_s) * 1_000_000_000;
-                if reused || hard {
-                    if hard {
-                        self.counters.hard_timeouts += 1;
-                    }
-                    let why = if hard {
-                        EndReason::Hard
-                    } else {
-                        EndReason::Timeout
-                    };
-                    // The same session goes on after a hard timeout: its
-                    // next report is still about the hosts and indicators
-                    // it hit (a repeat in the flow raises no new alert).
-                    let carry = (hard && !reused)
-                        .then(|| f.alert.as_deref().map(|a| Box::new(a.carry_over())))
-                        .flatten();
-                    let a_is_client = f.a_is_client;
-                    self.remove(i as usize, why, ended);
-                    let n = self.insert(key, h, ts, src_is_a, seg, sp, dp, ended);
-                    let f = &mut self.slab[n as usize];
-                    if carry.is_some() {
-                        f.alert = carry;
-                        f.a_is_client = a_is_client;
-                    }
-                    n
-                } else {
-                    i
-                }
-            }
+            Some(i) => self.go_on_or_restart(i, key, h, ts, src_is_a, seg, sp, dp, ended),
             None => self.insert(key, h, ts, src_is_a, seg, sp, dp, ended),
         };
         let f = &mut self.slab[slot as usize];
@@ -396,22 +375,52 @@ impl<M: Mark> FlowTable<M> {
         } else {
             TO_CLIENT
         };
-        f.last_ns = f.last_ns.max(ts);
-        f.pkts[dir] += 1;
-        f.bytes[dir] += wire_len;
-        if seg.rst {
-            f.state = State::Closed;
-        } else {
-            if seg.fin {
-                f.fin[dir] = true;
-            }
-            if f.fin[0] && f.fin[1] {
-                f.state = State::Closed;
-            } else if f.state == State::New && (dir == TO_CLIENT || !seg.syn) && f.pkts[1] > 0 {
-                f.state = State::Established;
-            }
-        }
+        f.count(ts, dir, seg, wire_len);
         Tracked { slot, dir }
+    }
+
+    /// Found flow `i`, unless the packet opens a new connection on the ports
+    /// of a finished one or the flow is past its hard timeout: then the old
+    /// flow is reported and the packet starts a new one.
+    #[allow(clippy::too_many_arguments)]
+    fn go_on_or_restart(
+        &mut self,
+        i: u32,
+        key: Key,
+        h: u64,
+        ts: i64,
+        src_is_a: bool,
+        seg: Segment,
+        sp: u16,
+        dp: u16,
+        ended: &mut Vec<FlowRecord<M>>,
+    ) -> u32 {
+        let f = &self.slab[i as usize];
+        let reused = seg.syn && !seg.ack && f.state == State::Closed;
+        let hard = ts.saturating_sub(f.first_ns) > i64::from(self.cfg.hard_s) * 1_000_000_000;
+        let why = match (reused, hard) {
+            (_, true) => {
+                self.counters.hard_timeouts += 1;
+                EndReason::Hard
+            }
+            (true, false) => EndReason::Timeout,
+            (false, false) => return i,
+        };
+        // The same session goes on after a hard timeout: its next report is
+        // still about the hosts and indicators it hit (a repeat in the flow
+        // raises no new alert).
+        let carry = (hard && !reused)
+            .then(|| f.alert.as_deref().map(|a| Box::new(a.carry_over())))
+            .flatten();
+        let a_is_client = f.a_is_client;
+        self.remove(i as usize, why, ended);
+        let n = self.insert(key, h, ts, src_is_a, seg, sp, dp, ended);
+        let f = &mut self.slab[n as usize];
+        if carry.is_some() {
+            f.alert = carry;
+            f.a_is_client = a_is_client;
+        }
+        n
     }
 
     #[allow(clippy::too_many_arguments)]

@@ -64,32 +64,8 @@ pub fn feed_ip(i: u64) -> Ipv4Addr {
 pub fn dns_mix(dir: &Path, packets: u64, seed: u64) -> std::io::Result<u64> {
     std::fs::create_dir_all(dir.join("feeds"))?;
     let mut rng = Rng::new(seed);
-    let mut units = String::from("code,name,cidrs\n");
-    for u in 0..UNITS {
-        let net = host(u, 0);
-        let o = net.octets();
-        writeln!(units, "D{u:03},Đơn vị {u},{}.{}.{}.0/24", o[0], o[1], o[2]).unwrap();
-    }
-    std::fs::write(dir.join("units.csv"), units)?;
-    let listed = 20_000u64;
-    let mut domains = String::new();
-    let mut ips = String::new();
-    for i in 0..listed {
-        writeln!(domains, "{}", feed_domain(i)).unwrap();
-        writeln!(ips, "{}", feed_ip(i)).unwrap();
-    }
-    std::fs::write(dir.join("feeds/domains.txt"), domains)?;
-    std::fs::write(dir.join("feeds/ips.txt"), ips)?;
-    std::fs::write(
-        dir.join("feeds.toml"),
-        "# Synthetic feeds for the DNS-heavy benchmark mix (testkit::synth).\n\
-         [[feed]]\nname = \"synth-domains\"\npath = \"feeds/domains.txt\"\nformat = \"plain\"\n\
-         entry_type = \"domain\"\ncategory = \"malware\"\nseverity = \"high\"\n\n\
-         [[feed]]\nname = \"synth-ips\"\npath = \"feeds/ips.txt\"\nformat = \"plain\"\n\
-         entry_type = \"ip\"\ncategory = \"botnet-c2\"\nseverity = \"high\"\n",
-    )?;
-
-    let resolvers = [Ipv4Addr::new(10, 0, 0, 53), Ipv4Addr::new(8, 8, 8, 8)];
+    write_units(dir)?;
+    write_mix_feeds(dir)?;
     let mut w = PcapWriter::new(1, 65535);
     let mut out = std::io::BufWriter::new(std::fs::File::create(dir.join("traffic.pcap"))?);
     out.write_all(&w.bytes)?;
@@ -103,44 +79,93 @@ pub fn dns_mix(dir: &Path, packets: u64, seed: u64) -> std::io::Result<u64> {
             rng.below(HOSTS_PER_UNIT as u64) as u32,
         ));
         if rng.below(3) < 2 {
-            let name = if rng.below(1000) == 0 {
-                feed_domain(rng.below(listed))
-            } else {
-                format!(
-                    "www{}.site{}.{}",
-                    rng.below(50),
-                    rng.below(20_000),
-                    ["com", "vn", "gov.vn", "net", "org"][rng.below(5) as usize]
-                )
-            };
-            let r = IpAddr::V4(resolvers[rng.below(2) as usize]);
-            let id = rng.below(65_536) as u16;
-            let sport = 1024 + rng.below(60_000) as u16;
-            let answer = Ipv4Addr::from(0x6500_0000u32 + rng.below(1 << 24) as u32);
-            let q = dns_query(id, &name, RecordType::A);
-            let cname = format!("edge{}.cdn.example.net", rng.below(100));
-            let cnames: &[&str] = if rng.below(4) == 0 { &[&cname] } else { &[] };
-            let a = dns_response(id, &name, cnames, answer);
-            w.frame(ts, &udp_frame(h, r, sport, 53, None, &q), 0);
-            w.frame(ts + 300, &udp_frame(r, h, 53, sport, None, &a), 0);
+            dns_exchange(&mut w, &mut rng, ts, h);
             n += 2;
             dns += 2;
         } else {
-            let remote = if rng.below(2000) == 0 {
-                IpAddr::V4(feed_ip(rng.below(listed)))
-            } else {
-                IpAddr::V4(Ipv4Addr::from(0x6800_0000u32 + rng.below(1 << 24) as u32))
-            };
-            let sport = 1024 + rng.below(60_000) as u16;
-            let len = 64 + rng.below(bulk.len() as u64 - 64) as usize;
-            let seq = rng.next_u64() as u32;
-            w.frame(ts, &tcp_frame(remote, h, 443, sport, seq, &bulk[..len]), 0);
+            tcp_data(&mut w, &mut rng, ts, h, &bulk);
             n += 1;
         }
         out.write_all(&w.bytes[..])?;
     }
     out.flush()?;
     Ok(dns)
+}
+
+/// Entries in each of the mix's two feeds (domains and addresses).
+const MIX_LISTED: u64 = 20_000;
+/// The resolvers the mix's hosts ask: an internal one and a public one.
+const MIX_RESOLVERS: [Ipv4Addr; 2] = [Ipv4Addr::new(10, 0, 0, 53), Ipv4Addr::new(8, 8, 8, 8)];
+
+/// `units.csv`: one /24 per unit.
+fn write_units(dir: &Path) -> std::io::Result<()> {
+    let mut units = String::from("code,name,cidrs\n");
+    for u in 0..UNITS {
+        let net = host(u, 0);
+        let o = net.octets();
+        writeln!(units, "D{u:03},Đơn vị {u},{}.{}.{}.0/24", o[0], o[1], o[2]).unwrap();
+    }
+    std::fs::write(dir.join("units.csv"), units)
+}
+
+/// The mix's feeds (listed domains and addresses) and their `feeds.toml`.
+fn write_mix_feeds(dir: &Path) -> std::io::Result<()> {
+    let mut domains = String::new();
+    let mut ips = String::new();
+    for i in 0..MIX_LISTED {
+        writeln!(domains, "{}", feed_domain(i)).unwrap();
+        writeln!(ips, "{}", feed_ip(i)).unwrap();
+    }
+    std::fs::write(dir.join("feeds/domains.txt"), domains)?;
+    std::fs::write(dir.join("feeds/ips.txt"), ips)?;
+    std::fs::write(
+        dir.join("feeds.toml"),
+        "# Synthetic feeds for the DNS-heavy benchmark mix (testkit::synth).\n\
+         [[feed]]\nname = \"synth-domains\"\npath = \"feeds/domains.txt\"\nformat = \"plain\"\n\
+         entry_type = \"domain\"\ncategory = \"malware\"\nseverity = \"high\"\n\n\
+         [[feed]]\nname = \"synth-ips\"\npath = \"feeds/ips.txt\"\nformat = \"plain\"\n\
+         entry_type = \"ip\"\ncategory = \"botnet-c2\"\nseverity = \"high\"\n",
+    )
+}
+
+/// One DNS query from `h` and its answer (300 us later), for a listed name
+/// 1 time in 1,000. The draws from `rng` keep their order: the output is
+/// fixed by the seed.
+fn dns_exchange(w: &mut PcapWriter, rng: &mut Rng, ts: u64, h: IpAddr) {
+    let name = if rng.below(1000) == 0 {
+        feed_domain(rng.below(MIX_LISTED))
+    } else {
+        format!(
+            "www{}.site{}.{}",
+            rng.below(50),
+            rng.below(20_000),
+            ["com", "vn", "gov.vn", "net", "org"][rng.below(5) as usize]
+        )
+    };
+    let r = IpAddr::V4(MIX_RESOLVERS[rng.below(2) as usize]);
+    let id = rng.below(65_536) as u16;
+    let sport = 1024 + rng.below(60_000) as u16;
+    let answer = Ipv4Addr::from(0x6500_0000u32 + rng.below(1 << 24) as u32);
+    let q = dns_query(id, &name, RecordType::A);
+    let cname = format!("edge{}.cdn.example.net", rng.below(100));
+    let cnames: &[&str] = if rng.below(4) == 0 { &[&cname] } else { &[] };
+    let a = dns_response(id, &name, cnames, answer);
+    w.frame(ts, &udp_frame(h, r, sport, 53, None, &q), 0);
+    w.frame(ts + 300, &udp_frame(r, h, 53, sport, None, &a), 0);
+}
+
+/// One TCP data segment from port 443 to `h`, from a listed address 1 time
+/// in 2,000, carrying a prefix of `bulk`.
+fn tcp_data(w: &mut PcapWriter, rng: &mut Rng, ts: u64, h: IpAddr, bulk: &[u8]) {
+    let remote = if rng.below(2000) == 0 {
+        IpAddr::V4(feed_ip(rng.below(MIX_LISTED)))
+    } else {
+        IpAddr::V4(Ipv4Addr::from(0x6800_0000u32 + rng.below(1 << 24) as u32))
+    };
+    let sport = 1024 + rng.below(60_000) as u16;
+    let len = 64 + rng.below(bulk.len() as u64 - 64) as usize;
+    let seq = rng.next_u64() as u32;
+    w.frame(ts, &tcp_frame(remote, h, 443, sport, seq, &bulk[..len]), 0);
 }
 
 /// Write feed files with `domains` domains, `ips` IPv4 addresses and `nets`

@@ -22,23 +22,9 @@ impl Summary {
     pub fn parse(text: &str) -> Summary {
         let mut s = Summary::default();
         let mut section = "";
-        let split = |v: &str| -> Vec<String> {
-            v.split(',')
-                .filter(|x| !x.is_empty())
-                .map(str::to_owned)
-                .collect()
-        };
         for line in text.lines() {
             if let Some(h) = line.strip_prefix("## ") {
-                section = h.split(' ').next().unwrap_or("");
-                section = match section {
-                    "DNS" if h.contains("queries") => "dnsq",
-                    "DNS" => "dnsr",
-                    "TLS/QUIC" => "sni",
-                    "HTTP" => "http",
-                    "capinfos" => "cap",
-                    _ => "",
-                };
+                section = section_of(h);
                 continue;
             }
             let Some(l) = line.strip_prefix("  ") else {
@@ -47,60 +33,94 @@ impl Summary {
             let f: Vec<&str> = l.split('\t').collect();
             match section {
                 "cap" if f.len() >= 4 => s.packets = f[3].parse().unwrap_or(0),
-                "dnsq" if f.len() == 2 => {
-                    // Several questions in one message: "a,b,c 1,1,28".
-                    let (names, types) = f[1].rsplit_once(' ').unwrap_or((f[1], "0"));
-                    let count = f[0].parse().unwrap_or(0);
-                    for (n, t) in names.split(',').zip(types.split(',')) {
-                        s.dns_queries
-                            .push((count, n.to_ascii_lowercase(), t.parse().unwrap_or(0)));
-                    }
-                }
-                "dnsr" if f.len() >= 2 => {
-                    let mut ips: Vec<IpAddr> = Vec::new();
-                    for col in [f.get(2), f.get(3)].into_iter().flatten() {
-                        ips.extend(split(col).iter().filter_map(|x| x.parse::<IpAddr>().ok()));
-                    }
-                    let cn = f
-                        .get(4)
-                        .map(|c| split(c).iter().map(|x| x.to_ascii_lowercase()).collect())
-                        .unwrap_or_default();
-                    s.dns_responses.push((
-                        f[0].to_ascii_lowercase(),
-                        f[1].parse().unwrap_or(0),
-                        ips,
-                        cn,
-                    ));
-                }
-                "sni" if f.len() >= 4 => {
-                    if let (Ok(a), Ok(b), Ok(p)) = (f[1].parse(), f[2].parse(), f[3].parse()) {
-                        s.sni.push((
-                            f[0].parse().unwrap_or(0),
-                            a,
-                            b,
-                            p,
-                            f.get(4).unwrap_or(&"").to_string(),
-                        ));
-                    }
-                }
-                "http" if f.len() >= 6 => {
-                    if let (Ok(a), Ok(b), Ok(p)) = (f[1].parse(), f[2].parse(), f[3].parse()) {
-                        s.http.push((
-                            f[0].parse().unwrap_or(0),
-                            a,
-                            b,
-                            p,
-                            f[4].to_owned(),
-                            f[5].to_owned(),
-                            f.get(6).unwrap_or(&"").to_string(),
-                        ));
-                    }
-                }
+                "dnsq" if f.len() == 2 => s.push_queries(&f),
+                "dnsr" if f.len() >= 2 => s.push_response(&f),
+                "sni" if f.len() >= 4 => s.push_sni(&f),
+                "http" if f.len() >= 6 => s.push_http(&f),
                 _ => {}
             }
         }
         s
     }
+
+    /// A DNS query row: count, then names and types. Several questions in
+    /// one message read "a,b,c 1,1,28".
+    fn push_queries(&mut self, f: &[&str]) {
+        let (names, types) = f[1].rsplit_once(' ').unwrap_or((f[1], "0"));
+        let count = f[0].parse().unwrap_or(0);
+        for (n, t) in names.split(',').zip(types.split(',')) {
+            self.dns_queries
+                .push((count, n.to_ascii_lowercase(), t.parse().unwrap_or(0)));
+        }
+    }
+
+    /// A DNS response row: name, rcode, then A and AAAA lists and CNAMEs.
+    fn push_response(&mut self, f: &[&str]) {
+        let mut ips: Vec<IpAddr> = Vec::new();
+        for col in [f.get(2), f.get(3)].into_iter().flatten() {
+            ips.extend(list(col).iter().filter_map(|x| x.parse::<IpAddr>().ok()));
+        }
+        let cn = f
+            .get(4)
+            .map(|c| list(c).iter().map(|x| x.to_ascii_lowercase()).collect())
+            .unwrap_or_default();
+        self.dns_responses.push((
+            f[0].to_ascii_lowercase(),
+            f[1].parse().unwrap_or(0),
+            ips,
+            cn,
+        ));
+    }
+
+    /// A TLS/QUIC row: count, src, dst, port and the SNI (may be missing).
+    fn push_sni(&mut self, f: &[&str]) {
+        if let (Ok(a), Ok(b), Ok(p)) = (f[1].parse(), f[2].parse(), f[3].parse()) {
+            self.sni.push((
+                f[0].parse().unwrap_or(0),
+                a,
+                b,
+                p,
+                f.get(4).unwrap_or(&"").to_string(),
+            ));
+        }
+    }
+
+    /// An HTTP row: count, src, dst, port, method, host and the URI (may be
+    /// missing).
+    fn push_http(&mut self, f: &[&str]) {
+        if let (Ok(a), Ok(b), Ok(p)) = (f[1].parse(), f[2].parse(), f[3].parse()) {
+            self.http.push((
+                f[0].parse().unwrap_or(0),
+                a,
+                b,
+                p,
+                f[4].to_owned(),
+                f[5].to_owned(),
+                f.get(6).unwrap_or(&"").to_string(),
+            ));
+        }
+    }
+}
+
+/// The section a `## ` heading opens, by its first word; "" for sections
+/// that are not read.
+fn section_of(heading: &str) -> &'static str {
+    match heading.split(' ').next().unwrap_or("") {
+        "DNS" if heading.contains("queries") => "dnsq",
+        "DNS" => "dnsr",
+        "TLS/QUIC" => "sni",
+        "HTTP" => "http",
+        "capinfos" => "cap",
+        _ => "",
+    }
+}
+
+/// The non-empty entries of a comma-separated column.
+fn list(v: &str) -> Vec<String> {
+    v.split(',')
+        .filter(|x| !x.is_empty())
+        .map(str::to_owned)
+        .collect()
 }
 
 /// The development data set named by `GATEWATCH_SHARED_DATA`, if set. When it
