@@ -30,7 +30,7 @@ pub use http::http_request;
 pub use names::{dhcp_request, mdns_announcement, nbns_registration};
 pub use pcap::{PcapNgWriter, PcapWriter};
 pub use process::{DEMO_CAPTURES, ICT, bin, bin_path, bin_tz, corpus, demo_replay, root, text};
-pub use truth::{Summary, captures_with_summaries, shared_data, summary_path};
+pub use truth::{Summary, capture_files, captures_with_summaries, shared_data, summary_path};
 pub use wait::{wait_for, wait_until};
 
 pub(crate) use frames::ip_layer;

@@ -74,7 +74,7 @@ impl Summary {
 
     /// A TLS/QUIC row: count, src, dst, port and the SNI (may be missing).
     fn push_sni(&mut self, f: &[&str]) {
-        if let (Ok(a), Ok(b), Ok(p)) = (f[1].parse(), f[2].parse(), f[3].parse()) {
+        if let (Some(a), Some(b), Ok(p)) = (innermost(f[1]), innermost(f[2]), f[3].parse()) {
             self.sni.push((
                 f[0].parse().unwrap_or(0),
                 a,
@@ -88,7 +88,7 @@ impl Summary {
     /// An HTTP row: count, src, dst, port, method, host and the URI (may be
     /// missing).
     fn push_http(&mut self, f: &[&str]) {
-        if let (Ok(a), Ok(b), Ok(p)) = (f[1].parse(), f[2].parse(), f[3].parse()) {
+        if let (Some(a), Some(b), Ok(p)) = (innermost(f[1]), innermost(f[2]), f[3].parse()) {
             self.http.push((
                 f[0].parse().unwrap_or(0),
                 a,
@@ -115,6 +115,13 @@ fn section_of(heading: &str) -> &'static str {
     }
 }
 
+/// An address column. For a tunnelled packet tshark lists every address,
+/// outer first (`10.200.0.3,192.168.69.10`): the innermost is the end a
+/// decoder that strips the tunnel sees.
+fn innermost(col: &str) -> Option<IpAddr> {
+    col.rsplit(',').next()?.parse().ok()
+}
+
 /// The non-empty entries of a comma-separated column.
 fn list(v: &str) -> Vec<String> {
     v.split(',')
@@ -135,8 +142,8 @@ pub fn shared_data() -> Option<PathBuf> {
     Some(dir)
 }
 
-/// Every `.pcap`/`.pcapng` under `dir` that has a tshark `.summary.txt`, sorted.
-pub fn captures_with_summaries(dir: &Path) -> Vec<PathBuf> {
+/// Every `*.pcap` and `*.pcapng` under `dir`, sorted.
+pub fn capture_files(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
@@ -144,14 +151,19 @@ pub fn captures_with_summaries(dir: &Path) -> Vec<PathBuf> {
             let p = e.expect("directory entry").path();
             if p.is_dir() {
                 stack.push(p);
-            } else if p.extension().is_some_and(|x| x == "pcap" || x == "pcapng")
-                && summary_path(&p).is_file()
-            {
+            } else if p.extension().is_some_and(|x| x == "pcap" || x == "pcapng") {
                 out.push(p);
             }
         }
     }
     out.sort();
+    out
+}
+
+/// Every capture under `dir` that has a tshark `.summary.txt`, sorted.
+pub fn captures_with_summaries(dir: &Path) -> Vec<PathBuf> {
+    let mut out = capture_files(dir);
+    out.retain(|p| summary_path(p).is_file());
     out
 }
 

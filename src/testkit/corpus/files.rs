@@ -1,27 +1,8 @@
-//! Reading the files the manifest's rows point at: captures under a folder,
-//! the data lines of a feed file, columns of a CSV file.
+//! Reading the files the manifest's rows point at: the data lines of a feed
+//! file, columns of a CSV file.
 
 use std::fmt;
-use std::path::{Path, PathBuf};
-
-/// Every `*.pcap` and `*.pcapng` under `dir`, sorted (summary or not: the
-/// captures that need a manifest row).
-pub fn capture_files(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap_or_else(|e| panic!("{}: {e}", d.display())) {
-            let p = e.expect("directory entry").path();
-            if p.is_dir() {
-                stack.push(p);
-            } else if p.extension().is_some_and(|x| x == "pcap" || x == "pcapng") {
-                out.push(p);
-            }
-        }
-    }
-    out.sort();
-    out
-}
+use std::path::Path;
 
 /// The data lines of a line-based feed file: not blank, not a `#` comment.
 pub fn data_lines(p: &Path) -> Result<usize, String> {

@@ -13,11 +13,12 @@ mod hits;
 mod tshark;
 mod validate;
 
+pub use crate::testkit::capture_files;
 pub use check::{Failures, Run, Tally};
 pub use expect::check_expect;
-pub use files::{capture_files, csv_columns, data_lines};
+pub use files::{csv_columns, data_lines};
 pub use hits::{HitPattern, SENSOR_ID, describe, json_at, listing};
-pub use tshark::{compare_with_tshark, names_check, read_summary, summary_with_tunnels};
+pub use tshark::{compare_with_tshark, names_check, read_summary};
 pub use validate::{stat, stat_paths};
 
 use crate::detect::attribution::{Units, default_internal};

@@ -12,61 +12,10 @@ use std::fmt::Debug;
 use std::net::IpAddr;
 use std::path::Path;
 
-/// A tshark summary as [`Summary::parse`] reads it, plus the SNI and HTTP
-/// lines of tunnelled traffic, which it skips: tshark lists every address of
-/// those packets, outer first (`10.200.0.3,192.168.69.10`); they are kept
-/// here with the innermost one, the end a decoder that strips the tunnel
-/// sees.
-pub fn summary_with_tunnels(text: &str) -> Summary {
-    let mut s = Summary::parse(text);
-    let mut section = "";
-    for line in text.lines() {
-        if let Some(h) = line.strip_prefix("## ") {
-            section = h.split(' ').next().unwrap_or("");
-            continue;
-        }
-        let Some((count, a, b, port, f)) = line.strip_prefix("  ").and_then(tunnelled) else {
-            continue;
-        };
-        match section {
-            "TLS/QUIC" => s
-                .sni
-                .push((count, a, b, port, f.get(4).unwrap_or(&"").to_string())),
-            "HTTP" if f.len() >= 6 => s.http.push((
-                count,
-                a,
-                b,
-                port,
-                f[4].to_owned(),
-                f[5].to_owned(),
-                f.get(6).unwrap_or(&"").to_string(),
-            )),
-            _ => {}
-        }
-    }
-    s
-}
-
-/// A summary line of a tunnelled packet (an address field lists several
-/// addresses): its count, innermost source and destination, port, and all
-/// its fields; `None` for any other line.
-fn tunnelled(l: &str) -> Option<(u64, IpAddr, IpAddr, u16, Vec<&str>)> {
-    let f: Vec<&str> = l.split('\t').collect();
-    if f.len() < 4 || !(f[1].contains(',') || f[2].contains(',')) {
-        return None;
-    }
-    let innermost = |f: &str| -> Option<IpAddr> { f.rsplit(',').next()?.parse().ok() };
-    let (a, b) = (innermost(f[1])?, innermost(f[2])?);
-    let port = f[3].parse().ok()?;
-    Some((f[0].parse().unwrap_or(0), a, b, port, f))
-}
-
-/// The summary next to capture `p`, tunnelled lines included.
+/// The summary next to capture `p`.
 pub fn read_summary(p: &Path) -> Summary {
     let s = summary_path(p);
-    summary_with_tunnels(
-        &std::fs::read_to_string(&s).unwrap_or_else(|e| panic!("{}: {e}", s.display())),
-    )
+    Summary::parse(&std::fs::read_to_string(&s).unwrap_or_else(|e| panic!("{}: {e}", s.display())))
 }
 
 type Sni = BTreeSet<(IpAddr, IpAddr, u16, String)>;
