@@ -1,276 +1,28 @@
-//! The TCP flow table: one entry per connection with its state, times and
-//! packet/byte totals each way, so that a flow that hit can be reported with
-//! how much data went to the C2 when it ends (an EVE-style `flow` event).
-//!
-//! One table per worker: the router sends both directions of a flow to the
-//! same worker, so nothing here is shared or locked. Entries live in a slab
-//! (`Vec<Flow>`) indexed by a `hashbrown::HashTable<u32>` that stores only
-//! slab positions (4 bytes per flow instead of a second copy of the key).
-//! The slab gives two things a hash map alone does not: a cheap incremental
-//! sweep (a cursor walks a few slots per packet, so timeouts cost O(1) per
-//! packet and need no timer) and O(1) random sampling for eviction.
-//!
-//! The table knows nothing of hits: the engine attaches a mark of its own
-//! type `M` (its [`Mark`]) to a flow that hit, and only flows with a mark are
-//! reported when they end.
-//!
-//! Bounds: at most `max_flows` entries. When full, eight sampled entries are
-//! compared and the least valuable is evicted (counted): a half-open flow
-//! that never hit before an established one, an older one before a newer
-//! one. A SYN flood therefore churns its own half-open entries, which also
-//! expire after `embryonic_s`, and cannot push out the flows that alerted.
+//! The table itself: lookup by normalised key, creation, the sweep that
+//! ends idle flows, sampled eviction when full, and the report of a flow
+//! that carried a mark.
 
+use super::{
+    EndReason, Flow, FlowConfig, FlowCounters, FlowRecord, Key, Mark, Segment, State, TO_CLIENT,
+    TO_SERVER, Tracked, octets,
+};
 use crate::tcp::stream::{StreamCounters, Streams, Verdict};
 use hashbrown::HashTable;
-use std::hash::{BuildHasher, Hash};
+use std::hash::BuildHasher;
 use std::net::IpAddr;
 
-/// Timeouts and size of the table (per worker).
-#[derive(Clone, Copy, Debug)]
-pub struct FlowConfig {
-    pub max_flows: usize,
-    /// A flow that has not completed its handshake (SYN only).
-    pub embryonic_s: u32,
-    /// An established flow with no packets for this long ends.
-    pub established_s: u32,
-    /// After FIN from both sides or a RST, trailing packets still count
-    /// for this long.
-    pub closed_s: u32,
-    /// A flow older than this is reported and started afresh, so a
-    /// week-long C2 session still shows its volume every hour.
-    pub hard_s: u32,
-}
-
-impl Default for FlowConfig {
-    fn default() -> Self {
-        FlowConfig {
-            max_flows: 1 << 20,
-            embryonic_s: 30,
-            established_s: 600,
-            closed_s: 10,
-            hard_s: 3600,
-        }
-    }
-}
-
-/// Connection state as an operator reads it in a `flow` event.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum State {
-    /// SYN seen, no answer yet.
-    New,
-    Established,
-    /// FIN from both sides, or a RST.
-    Closed,
-}
-
-impl State {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            State::New => "new",
-            State::Established => "established",
-            State::Closed => "closed",
-        }
-    }
-}
-
-/// Why a flow was reported.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum EndReason {
-    /// Closed, or idle past its timeout.
-    Timeout,
-    /// Older than the hard timeout: reported, then tracked afresh.
-    Hard,
-    /// Pushed out of a full table.
-    Evicted,
-    /// The capture ended or the sensor stopped.
-    Shutdown,
-}
-
-impl EndReason {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            EndReason::Timeout => "timeout",
-            EndReason::Hard => "hard_timeout",
-            EndReason::Evicted => "evicted",
-            EndReason::Shutdown => "shutdown",
-        }
-    }
-}
-
-/// Direction of a packet relative to the flow's client.
-pub const TO_SERVER: usize = 0;
-pub const TO_CLIENT: usize = 1;
-
-/// Normalised key: the lower (address, port) end first, so both directions
-/// find the same entry. IPv4 is stored v4-mapped.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-struct Key {
-    a: [u8; 16],
-    b: [u8; 16],
-    ap: u16,
-    bp: u16,
-}
-
-fn octets(ip: IpAddr) -> [u8; 16] {
-    match ip {
-        IpAddr::V4(v) => v.to_ipv6_mapped().octets(),
-        IpAddr::V6(v) => v.octets(),
-    }
-}
-
-fn addr(o: [u8; 16]) -> IpAddr {
-    std::net::Ipv6Addr::from(o).to_canonical()
-}
-
-/// What the engine attaches to a flow that hit; the table keeps it, prefers
-/// marked flows when it must evict, and hands it back in the [`FlowRecord`].
-pub trait Mark: Clone {
-    /// The mark a session keeps when it is reported at its hard timeout and
-    /// tracked afresh (the same session goes on).
-    fn carry_over(&self) -> Self;
-}
-
-/// One TCP connection.
-#[derive(Debug)]
-pub struct Flow<M> {
+/// A packet's facts that finding or opening its flow needs.
+#[derive(Clone, Copy)]
+struct Arrival {
     key: Key,
-    /// The client is `key.a` (else `key.b`).
-    a_is_client: bool,
-    pub state: State,
-    fin: [bool; 2],
-    /// Stable id for linking alerts and the flow event (EVE `flow_id`).
-    pub id: u64,
-    pub first_ns: i64,
-    pub last_ns: i64,
-    /// Index by [`TO_SERVER`] / [`TO_CLIENT`].
-    pub pkts: [u64; 2],
-    pub bytes: [u64; 2],
-    /// Ordering and buffering of the payload each way.
-    pub streams: Streams,
-    /// Set once the flow produced a hit: only such flows are reported.
-    pub alert: Option<Box<M>>,
-}
-
-impl<M> Flow<M> {
-    pub fn client(&self) -> (IpAddr, u16) {
-        if self.a_is_client {
-            (addr(self.key.a), self.key.ap)
-        } else {
-            (addr(self.key.b), self.key.bp)
-        }
-    }
-
-    pub fn server(&self) -> (IpAddr, u16) {
-        if self.a_is_client {
-            (addr(self.key.b), self.key.bp)
-        } else {
-            (addr(self.key.a), self.key.ap)
-        }
-    }
-
-    /// The engine's mark, attached on first use.
-    pub fn mark_or_insert_with(&mut self, make: impl FnOnce() -> M) -> &mut M {
-        self.alert.get_or_insert_with(|| Box::new(make()))
-    }
-
-    /// Count a packet going `dir` and move the state on: a RST, or a FIN
-    /// from each side, closes; an answer from the server establishes.
-    #[inline]
-    fn count(&mut self, ts: i64, dir: usize, seg: Segment, wire_len: u64) {
-        self.last_ns = self.last_ns.max(ts);
-        self.pkts[dir] += 1;
-        self.bytes[dir] += wire_len;
-        if seg.rst {
-            self.state = State::Closed;
-        } else {
-            if seg.fin {
-                self.fin[dir] = true;
-            }
-            if self.fin[0] && self.fin[1] {
-                self.state = State::Closed;
-            } else if self.state == State::New && (dir == TO_CLIENT || !seg.syn) && self.pkts[1] > 0
-            {
-                self.state = State::Established;
-            }
-        }
-    }
-
-    fn timeout_ns(&self, c: &FlowConfig) -> i64 {
-        let s = match self.state {
-            State::New => c.embryonic_s,
-            State::Established => c.established_s,
-            State::Closed => c.closed_s,
-        };
-        i64::from(s) * 1_000_000_000
-    }
-
-    /// Lower is evicted first: half-open before established, never-hit
-    /// before hit.
-    fn value(&self) -> (bool, bool, i64) {
-        (
-            self.alert.is_some(),
-            self.state == State::Established,
-            self.last_ns,
-        )
-    }
-}
-
-/// A finished flow that had hits, ready to be written as a `flow` event.
-#[derive(Clone, Debug)]
-pub struct FlowRecord<M> {
-    pub id: u64,
-    pub client: (IpAddr, u16),
-    pub server: (IpAddr, u16),
-    pub first_ns: i64,
-    pub last_ns: i64,
-    pub pkts: [u64; 2],
-    pub bytes: [u64; 2],
-    pub state: State,
-    pub reason: EndReason,
-    /// Payload bytes that could not be inspected because segments were
-    /// missing (each way).
-    pub gaps: u32,
-    pub alert: M,
-}
-
-/// Counters of the flow table.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct FlowCounters {
-    pub created: u64,
-    pub ended: u64,
-    pub evicted: u64,
-    pub hard_timeouts: u64,
-    /// Flows that ended in the middle of a message being reassembled (or
-    /// with segments still held behind a hole).
-    pub unfinished: u64,
-}
-
-impl FlowCounters {
-    pub fn merge(&mut self, o: &FlowCounters) {
-        self.created += o.created;
-        self.ended += o.ended;
-        self.evicted += o.evicted;
-        self.hard_timeouts += o.hard_timeouts;
-        self.unfinished += o.unfinished;
-    }
-}
-
-/// What [`FlowTable::track`] found for a packet.
-#[derive(Clone, Copy, Debug)]
-pub struct Tracked {
-    pub slot: u32,
-    /// [`TO_SERVER`] or [`TO_CLIENT`].
-    pub dir: usize,
-}
-
-/// The TCP header fields the table needs.
-#[derive(Clone, Copy, Debug)]
-pub struct Segment {
-    pub syn: bool,
-    pub ack: bool,
-    pub fin: bool,
-    pub rst: bool,
-    pub seq: u32,
+    /// The key's hash.
+    h: u64,
+    ts: i64,
+    /// The packet's source is the key's `a` end.
+    src_is_a: bool,
+    seg: Segment,
+    sp: u16,
+    dp: u16,
 }
 
 /// Slots the sweep cursor examines per packet: a full pass over `n` flows
@@ -365,9 +117,18 @@ impl<M: Mark> FlowTable<M> {
             .index
             .find(h, |&i| slab[i as usize].key == key)
             .copied();
+        let pkt = Arrival {
+            key,
+            h,
+            ts,
+            src_is_a,
+            seg,
+            sp,
+            dp,
+        };
         let slot = match found {
-            Some(i) => self.go_on_or_restart(i, key, h, ts, src_is_a, seg, sp, dp, ended),
-            None => self.insert(key, h, ts, src_is_a, seg, sp, dp, ended),
+            Some(i) => self.go_on_or_restart(i, &pkt, ended),
+            None => self.insert(&pkt, ended),
         };
         let f = &mut self.slab[slot as usize];
         let dir = if src_is_a == f.a_is_client {
@@ -382,19 +143,8 @@ impl<M: Mark> FlowTable<M> {
     /// Found flow `i`, unless the packet opens a new connection on the ports
     /// of a finished one or the flow is past its hard timeout: then the old
     /// flow is reported and the packet starts a new one.
-    #[allow(clippy::too_many_arguments)]
-    fn go_on_or_restart(
-        &mut self,
-        i: u32,
-        key: Key,
-        h: u64,
-        ts: i64,
-        src_is_a: bool,
-        seg: Segment,
-        sp: u16,
-        dp: u16,
-        ended: &mut Vec<FlowRecord<M>>,
-    ) -> u32 {
+    fn go_on_or_restart(&mut self, i: u32, pkt: &Arrival, ended: &mut Vec<FlowRecord<M>>) -> u32 {
+        let (ts, seg) = (pkt.ts, pkt.seg);
         let f = &self.slab[i as usize];
         let reused = seg.syn && !seg.ack && f.state == State::Closed;
         let hard = ts.saturating_sub(f.first_ns) > i64::from(self.cfg.hard_s) * 1_000_000_000;
@@ -414,7 +164,7 @@ impl<M: Mark> FlowTable<M> {
             .flatten();
         let a_is_client = f.a_is_client;
         self.remove(i as usize, why, ended);
-        let n = self.insert(key, h, ts, src_is_a, seg, sp, dp, ended);
+        let n = self.insert(pkt, ended);
         let f = &mut self.slab[n as usize];
         if carry.is_some() {
             f.alert = carry;
@@ -423,18 +173,17 @@ impl<M: Mark> FlowTable<M> {
         n
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn insert(
-        &mut self,
-        key: Key,
-        h: u64,
-        ts: i64,
-        src_is_a: bool,
-        seg: Segment,
-        sp: u16,
-        dp: u16,
-        ended: &mut Vec<FlowRecord<M>>,
-    ) -> u32 {
+    /// A new flow for `pkt` (evicting one first when the table is full).
+    fn insert(&mut self, pkt: &Arrival, ended: &mut Vec<FlowRecord<M>>) -> u32 {
+        let Arrival {
+            key,
+            h,
+            ts,
+            src_is_a,
+            seg,
+            sp,
+            dp,
+        } = *pkt;
         if self.slab.len() >= self.cfg.max_flows.max(1) {
             self.evict_one(ended);
         }
