@@ -9,15 +9,10 @@
 //! test kit (`gatewatch::testkit::corpus`).
 
 use gatewatch::testkit::corpus::{Manifest, Run, capture_files};
-use gatewatch::testkit::shared_data;
-use std::path::Path;
+use gatewatch::testkit::{corpus, shared_data};
 
 fn manifest() -> Manifest {
-    let p = Path::new(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/corpus/manifest.toml"
-    ));
-    Manifest::load(p).unwrap_or_else(|e| panic!("{e}"))
+    Manifest::load(&corpus("manifest.toml")).unwrap_or_else(|e| panic!("{e}"))
 }
 
 #[test]

@@ -7,13 +7,8 @@ use gatewatch::intel::SnapshotBuilder;
 use gatewatch::intel::feeds::{
     FeedReport, FeedSpec, FeedsConfig, Format, build_snapshot, load_feed,
 };
-use std::path::{Path, PathBuf};
-
-fn corpus(p: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/corpus")
-        .join(p)
-}
+use gatewatch::testkit::corpus;
+use std::path::Path;
 
 fn load(spec: &FeedSpec) -> (gatewatch::intel::Snapshot, FeedReport) {
     let mut b = SnapshotBuilder::default();

@@ -5,21 +5,17 @@
 use gatewatch::capture::file::read_file;
 use gatewatch::decode::{Transport, decode};
 use gatewatch::protocols::quic::{Outcome, QuicAssembler};
-use gatewatch::testkit::{Summary, summary_path};
+use gatewatch::testkit::{Summary, corpus, summary_path};
 use proptest::prelude::*;
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::net::IpAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::OnceLock;
 
 const CAPTURES: [&str; 2] = [
     "suricata-verify/quic-ietf.pcap",
     "zeek/quic__curl-8.1.2-dev-http3-www-google-de.pcap",
 ];
-
-fn corpus(name: &str) -> PathBuf {
-    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/corpus")).join(name)
-}
 
 /// A client datagram to UDP port 443: packet time, flow, payload.
 struct Datagram {

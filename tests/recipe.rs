@@ -9,8 +9,8 @@ use gatewatch::run::pipeline::{RunOutcome, Sizing};
 use gatewatch::run::replay::{replay, replay_parallel};
 use gatewatch::tcp::flow::FlowConfig;
 use gatewatch::testkit::{
-    Collector, PcapWriter, dns_query, dns_response, load_feeds, one_unit, recipe_with, snapshot_of,
-    tcp_frame, udp_frame, units_from,
+    Collector, PcapWriter, corpus, dns_query, dns_response, load_feeds, one_unit, recipe_with,
+    snapshot_of, tcp_frame, udp_frame, units_from,
 };
 use hickory_proto::rr::RecordType;
 use serde_json::Value;
@@ -19,10 +19,7 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 fn small() -> PathBuf {
-    PathBuf::from(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/corpus/gateway-small"
-    ))
+    corpus("gateway-small")
 }
 
 fn gateway_recipe(options: EngineOptions, workers: usize) -> Recipe {

@@ -7,16 +7,12 @@ use gatewatch::detect::EngineOptions;
 use gatewatch::output::sink::{HitSink, SinkCounts, SinkOptions};
 use gatewatch::run::pipeline::Sizing;
 use gatewatch::run::replay::replay_parallel;
-use gatewatch::testkit::{load_feeds, recipe_with, units_from};
+use gatewatch::testkit::{bin, corpus, load_feeds, recipe_with, units_from};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 fn small() -> PathBuf {
-    PathBuf::from(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/corpus/gateway-small"
-    ))
+    corpus("gateway-small")
 }
 
 /// Lines of the alert log by `event_type`.
@@ -44,7 +40,7 @@ fn replay_prints_what_the_alert_log_holds() {
     let d = tempfile::tempdir().unwrap();
     for interval in ["0", "60"] {
         let log = d.path().join(format!("alerts-{interval}.jsonl"));
-        let o = Command::new(env!("CARGO_BIN_EXE_gatewatch"))
+        let o = bin()
             .args(["replay", "--summary-interval", interval, "--alerts"])
             .arg(&log)
             .arg("--feeds")
