@@ -154,32 +154,27 @@ fn csv_rows(bytes: &[u8]) -> (Vec<String>, Vec<Vec<String>>) {
     (headers, rows)
 }
 
-#[test]
-fn xlsx_has_a_summary_then_one_sheet_per_unit_holding_its_hosts() {
-    let f = Fixture::new();
-    let out = f.path("all.xlsx");
-    f.export_ok(&["--all", "--format", "xlsx", "-o", out.to_str().unwrap()]);
-    let sheets = read_xlsx(&out);
-    let names: Vec<&str> = sheets.iter().map(|s| s.0.as_str()).collect();
-    assert_eq!(names, [&[SUMMARY][..], &UNITS[..]].concat());
-
-    let store = f.store();
-    let all = f.offenders();
-    for (name, rows) in &sheets[1..] {
-        assert_eq!(strings(&rows[0]), HEADERS, "header of {name}");
-        let hosts = store.hosts(Some(name)).unwrap();
-        assert_eq!(rows.len() - 1, hosts.len(), "rows of {name}");
-        let want: BTreeSet<String> = hosts.iter().map(|h| h.ip.to_string()).collect();
-        let got: BTreeSet<String> = rows[1..].iter().map(|r| r[0].to_string()).collect();
-        assert_eq!(got, want, "hosts of {name}");
-        for r in &rows[1..] {
-            assert_eq!(r[2].to_string(), *name);
-            assert!(matches!(r[7], Data::Float(_)), "hits are numbers: {r:?}");
-            let d = all.iter().find(|d| d.ip == r[0].to_string()).unwrap();
-            assert_eq!(strings(r), expected_row(d, "Chưa xử lý"));
-        }
+/// One sheet per unit of a workbook: the headers, then one row per host
+/// the store holds for unit `name`, each as the store's `all` offenders
+/// export it (the unit's code in column 3, the hits as a number).
+fn assert_unit_sheet(name: &str, rows: &[Vec<Data>], store: &Store, all: &[OffenderDetail]) {
+    assert_eq!(strings(&rows[0]), HEADERS, "header of {name}");
+    let hosts = store.hosts(Some(name)).unwrap();
+    assert_eq!(rows.len() - 1, hosts.len(), "rows of {name}");
+    let want: BTreeSet<String> = hosts.iter().map(|h| h.ip.to_string()).collect();
+    let got: BTreeSet<String> = rows[1..].iter().map(|r| r[0].to_string()).collect();
+    assert_eq!(got, want, "hosts of {name}");
+    for r in &rows[1..] {
+        assert_eq!(r[2].to_string(), *name);
+        assert!(matches!(r[7], Data::Float(_)), "hits are numbers: {r:?}");
+        let d = all.iter().find(|d| d.ip == r[0].to_string()).unwrap();
+        assert_eq!(strings(r), expected_row(d, "Chưa xử lý"));
     }
-    let (_, c2) = &sheets[1];
+}
+
+/// The first host row of the SO-TTTT sheet is the real C2 client, cell for
+/// cell.
+fn assert_c2_row(c2: &[Vec<Data>]) {
     assert_eq!(
         strings(&c2[1]),
         [
@@ -197,8 +192,11 @@ fn xlsx_has_a_summary_then_one_sheet_per_unit_holding_its_hosts() {
             "high",
         ]
     );
+}
 
-    let (_, summary) = &sheets[0];
+/// The summary sheet: its headers, one row per unit of the store with its
+/// counts, then a total row counting all `hosts` offenders.
+fn assert_summary(summary: &[Vec<Data>], store: &Store, hosts: usize) {
     assert_eq!(
         strings(&summary[0]),
         [
@@ -227,9 +225,11 @@ fn xlsx_has_a_summary_then_one_sheet_per_unit_holding_its_hosts() {
     }
     let total = strings(&summary[units.len() + 1]);
     assert_eq!(total[0], "Tổng cộng");
-    assert_eq!(total[2], all.len().to_string());
+    assert_eq!(total[2], hosts.to_string());
+}
 
-    // One unit: its sheet only, no summary.
+/// One unit: its sheet only, no summary.
+fn assert_one_unit_workbook(f: &Fixture, store: &Store) {
     let one = f.path("u002.xlsx");
     f.export_ok(&[
         "--unit",
@@ -246,6 +246,27 @@ fn xlsx_has_a_summary_then_one_sheet_per_unit_holding_its_hosts() {
         sheets[0].1.len() - 1,
         store.hosts(Some("U002")).unwrap().len()
     );
+}
+
+/// `--all` gives a summary sheet, then one sheet per unit holding exactly
+/// its hosts; `--unit` gives that unit's sheet alone.
+#[test]
+fn xlsx_has_a_summary_then_one_sheet_per_unit_holding_its_hosts() {
+    let f = Fixture::new();
+    let out = f.path("all.xlsx");
+    f.export_ok(&["--all", "--format", "xlsx", "-o", out.to_str().unwrap()]);
+    let sheets = read_xlsx(&out);
+    let names: Vec<&str> = sheets.iter().map(|s| s.0.as_str()).collect();
+    assert_eq!(names, [&[SUMMARY][..], &UNITS[..]].concat());
+
+    let store = f.store();
+    let all = f.offenders();
+    for (name, rows) in &sheets[1..] {
+        assert_unit_sheet(name, rows, &store, &all);
+    }
+    assert_c2_row(&sheets[1].1);
+    assert_summary(&sheets[0].1, &store, all.len());
+    assert_one_unit_workbook(&f, &store);
 }
 
 #[test]

@@ -20,8 +20,10 @@
 use gatewatch::testkit::live::*;
 use gatewatch::testkit::{DEMO_CAPTURES, corpus, root, text, wait_for};
 use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
 use std::net::IpAddr;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -117,10 +119,232 @@ fn names_a_host(v: &str) -> bool {
             .is_some_and(|t| t.chars().any(|c| c.is_ascii_alphabetic()))
 }
 
+/// The `data.result` of a Prometheus API answer; the test fails unless its
+/// status is "success".
 fn prom_result(body: &str) -> Vec<Value> {
     let v: Value = serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {body}"));
     assert_eq!(v["status"], "success", "{body}");
     v["data"]["result"].as_array().cloned().unwrap_or_default()
+}
+
+/// A real Prometheus server inside the test namespace, scraping one
+/// gatewatch every second and evaluating the shipped alert rules; its
+/// stdout and stderr go to files in the test directory.
+struct Prometheus<'a> {
+    ns: &'a Netns,
+    proc: Proc,
+    /// `http://127.0.0.1:PORT`, the base of its HTTP API.
+    api: String,
+    log: PathBuf,
+    err: PathBuf,
+}
+
+impl<'a> Prometheus<'a> {
+    /// Write a configuration that scrapes `127.0.0.1:target` every second
+    /// with `deploy/prometheus/alerts.yml` as its rules, and start the
+    /// server on `127.0.0.1:listen` (without waiting for it to be ready).
+    fn spawn(ns: &'a Netns, dir: &Path, target: u16, listen: u16) -> Prometheus<'a> {
+        let cfg = dir.join("prometheus.yml");
+        std::fs::write(
+            &cfg,
+            format!(
+                "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nrule_files:\n  - {}\nscrape_configs:\n  - job_name: gatewatch\n    scrape_interval: 1s\n    scrape_timeout: 1s\n    static_configs:\n      - targets: [\"127.0.0.1:{target}\"]\n",
+                root().join("deploy/prometheus/alerts.yml").display()
+            ),
+        )
+        .unwrap();
+        let log = dir.join("prometheus.log");
+        let err = dir.join("prometheus.err");
+        let proc = Proc::spawn(
+            "prometheus",
+            ns.cmd("prometheus")
+                .arg(format!("--config.file={}", cfg.display()))
+                .arg(format!(
+                    "--storage.tsdb.path={}",
+                    dir.join("tsdb").display()
+                ))
+                .arg(format!("--web.listen-address=127.0.0.1:{listen}"))
+                .stdout(File::create(&log).unwrap())
+                .stderr(File::create(&err).unwrap()),
+        );
+        let api = format!("http://127.0.0.1:{listen}");
+        Prometheus {
+            ns,
+            proc,
+            api,
+            log,
+            err,
+        }
+    }
+
+    /// Its stdout and stderr so far, for failure messages.
+    fn logs(&self) -> String {
+        format!("{}{}", read(&self.log), read(&self.err))
+    }
+
+    /// Wait until `/-/ready` answers 200; the test fails if the server exits.
+    fn wait_ready(&mut self) {
+        wait_for("Prometheus to be ready", Duration::from_secs(30), || {
+            if let Some(st) = self.proc.try_status() {
+                panic!("prometheus exited ({st}): {}", self.logs());
+            }
+            match self.ns.http_get(&format!("{}/-/ready", self.api)) {
+                Some((200, _)) => Ok(()),
+                o => Err(format!("{o:?}")),
+            }
+        });
+    }
+
+    /// The result vector of the instant query `q`; the test fails if the
+    /// query does not succeed.
+    fn query(&self, q: &str) -> Vec<Value> {
+        let url = format!("{}/api/v1/query", self.api);
+        match self.ns.http_query(&url, &[("query", q)]) {
+            Some((200, body)) => prom_result(&body),
+            o => panic!("Prometheus query {q:?} failed: {o:?}\n{}", self.logs()),
+        }
+    }
+
+    /// The value of the first series `q` returns, if any.
+    fn scalar(&self, q: &str) -> Option<f64> {
+        self.query(q)
+            .first()
+            .and_then(|x| x["value"][1].as_str()?.parse::<f64>().ok())
+    }
+
+    /// Wait until Prometheus has scraped gatewatch once (`up` is 1).
+    ///
+    /// Prometheus applies its scrape targets about 5 s after start; the test
+    /// lets it scrape before the traffic, so counters are folded over
+    /// several scrapes.
+    fn wait_first_scrape(&self) {
+        wait_for(
+            "Prometheus' first scrape of gatewatch",
+            Duration::from_secs(30),
+            || match self.scalar("up{job=\"gatewatch\"}") {
+                Some(1.0) => Ok(()),
+                v => Err(format!("up = {v:?}")),
+            },
+        );
+    }
+
+    /// Wait until Prometheus holds `written` hits and `sent` packets, and
+    /// return the hits.
+    fn wait_every_hit(&self, written: f64, sent: u64) -> f64 {
+        wait_for(
+            "Prometheus to scrape every hit",
+            Duration::from_secs(20),
+            || {
+                let hits = self.scalar("sum(gatewatch_hits_total)");
+                let packets = self.scalar("gatewatch_packets_total");
+                match (hits, packets) {
+                    (Some(h), Some(p)) if h == written && p == sent as f64 => Ok(h),
+                    o => Err(format!("(hits, packets) = {o:?}")),
+                }
+            },
+        )
+    }
+
+    /// Wait until every rule has been evaluated, and after the first scrape
+    /// (no rule's health is "unknown", `GatewatchSensorDown` is inactive),
+    /// and return the rules.
+    fn wait_rules_evaluated(&self) -> Vec<Value> {
+        wait_for(
+            "every shipped alert rule to be evaluated",
+            Duration::from_secs(20),
+            || {
+                let body = match self.ns.http_get(&format!("{}/api/v1/rules", self.api)) {
+                    Some((200, b)) => b,
+                    o => return Err(format!("{o:?}")),
+                };
+                let v: Value = serde_json::from_str(&body).map_err(|e| e.to_string())?;
+                let rules: Vec<Value> = v["data"]["groups"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .flat_map(|g| g["rules"].as_array().cloned().unwrap_or_default())
+                    .collect();
+                // Evaluated, and evaluated after the first scrape.
+                if rules.is_empty()
+                    || rules.iter().any(|r| {
+                        r["health"] == "unknown"
+                            || (r["name"] == "GatewatchSensorDown" && r["state"] != "inactive")
+                    })
+                {
+                    Err(body)
+                } else {
+                    Ok(rules)
+                }
+            },
+        )
+    }
+
+    /// SIGTERM, and wait up to 10 s for it to exit.
+    fn stop(&mut self) {
+        self.proc.signal(libc::SIGTERM);
+        self.proc.wait_timeout(Duration::from_secs(10));
+    }
+}
+
+/// Every `gatewatch_hits_total` series carries non-empty feed, category,
+/// severity and unit labels, and the units are those of replay's alerts.
+fn assert_hit_labels(hits: &[Value], want: &BTreeMap<AlertKey, usize>) {
+    assert!(!hits.is_empty());
+    let mut units_seen = BTreeSet::new();
+    for series in hits {
+        let l = &series["metric"];
+        for k in ["feed", "category", "severity", "unit"] {
+            assert!(
+                l[k].as_str().is_some_and(|v| !v.is_empty()),
+                "gatewatch_hits_total lacks label {k}: {series}"
+            );
+        }
+        units_seen.insert(l["unit"].as_str().unwrap().to_string());
+    }
+    let want_units: BTreeSet<String> = want.keys().map(|k| k.5.clone()).collect();
+    assert_eq!(units_seen, want_units, "{hits:?}");
+}
+
+/// No label of any gatewatch series names a host: neither an address nor
+/// a domain, nor any value from the alerts (instance and job are
+/// Prometheus' target labels, not gatewatch's). There are more gatewatch
+/// series than the `hit_series` of `gatewatch_hits_total`.
+fn assert_no_label_names_a_host(
+    prom: &Prometheus,
+    hit_series: usize,
+    want: &BTreeMap<AlertKey, usize>,
+) {
+    let hosts: BTreeSet<&str> = want
+        .keys()
+        .flat_map(|k| [k.0.as_str(), k.1.as_str(), k.3.as_str(), k.4.as_str()])
+        .collect();
+    let all = prom.query("{__name__=~\"gatewatch_.+\"}");
+    assert!(all.len() > hit_series, "{all:?}");
+    for series in &all {
+        for (k, v) in series["metric"].as_object().unwrap() {
+            if ["__name__", "instance", "job"].contains(&k.as_str()) {
+                continue;
+            }
+            let v = v.as_str().unwrap_or_default();
+            assert!(
+                !names_a_host(v) && !hosts.contains(v),
+                "label {k}={v:?} names a host: {series}"
+            );
+        }
+    }
+}
+
+/// The shipped rules load and evaluate on the real series without error:
+/// all 7 are healthy, and the sensor and interface down alerts inactive.
+fn assert_rules_healthy(rules: &[Value]) {
+    assert_eq!(rules.len(), 7, "{rules:?}");
+    for r in rules {
+        assert_eq!(r["health"], "ok", "rule {} failed: {}", r["name"], r);
+        if ["GatewatchSensorDown", "GatewatchInterfaceDown"].contains(&r["name"].as_str().unwrap())
+        {
+            assert_eq!(r["state"], "inactive", "{r}");
+        }
+    }
 }
 
 /// A real Prometheus scrapes a live gatewatch: hit counters arrive with the
@@ -142,168 +366,30 @@ fn prometheus_scrapes_live_sensor() {
 
     let ns = capture_ns();
     let port = 19478;
-    let prom_port = 19090;
-    let prom_cfg = dir.path().join("prometheus.yml");
-    std::fs::write(
-        &prom_cfg,
-        format!(
-            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nrule_files:\n  - {}\nscrape_configs:\n  - job_name: gatewatch\n    scrape_interval: 1s\n    scrape_timeout: 1s\n    static_configs:\n      - targets: [\"127.0.0.1:{port}\"]\n",
-            root().join("deploy/prometheus/alerts.yml").display()
-        ),
-    )
-    .unwrap();
-    let prom_log = dir.path().join("prometheus.log");
-    let mut prom = Proc::spawn(
-        "prometheus",
-        ns.cmd("prometheus")
-            .arg(format!("--config.file={}", prom_cfg.display()))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                dir.path().join("tsdb").display()
-            ))
-            .arg(format!("--web.listen-address=127.0.0.1:{prom_port}"))
-            .stdout(File::create(&prom_log).unwrap())
-            .stderr(File::create(dir.path().join("prometheus.err")).unwrap()),
-    );
-    let prom_logs = || {
-        format!(
-            "{}{}",
-            read(&prom_log),
-            read(&dir.path().join("prometheus.err"))
-        )
-    };
+    let mut prom = Prometheus::spawn(&ns, dir.path(), port, 19090);
     let mut s = Sensor::start(&ns, dir.path(), port, &feeds, &units);
-    let api = format!("http://127.0.0.1:{prom_port}");
-    wait_for("Prometheus to be ready", Duration::from_secs(30), || {
-        if let Some(st) = prom.try_status() {
-            panic!("prometheus exited ({st}): {}", prom_logs());
-        }
-        match ns.http_get(&format!("{api}/-/ready")) {
-            Some((200, _)) => Ok(()),
-            o => Err(format!("{o:?}")),
-        }
-    });
-
-    let query = |q: &str| match ns.http_query(&format!("{api}/api/v1/query"), &[("query", q)]) {
-        Some((200, body)) => prom_result(&body),
-        o => panic!("Prometheus query {q:?} failed: {o:?}\n{}", prom_logs()),
-    };
-    let scalar = |q: &str| {
-        query(q)
-            .first()
-            .and_then(|x| x["value"][1].as_str()?.parse::<f64>().ok())
-    };
-    // Prometheus applies its scrape targets about 5 s after start; let it
-    // scrape before the traffic, so counters are folded over several scrapes.
-    wait_for(
-        "Prometheus' first scrape of gatewatch",
-        Duration::from_secs(30),
-        || match scalar("up{job=\"gatewatch\"}") {
-            Some(1.0) => Ok(()),
-            v => Err(format!("up = {v:?}")),
-        },
-    );
+    prom.wait_ready();
+    prom.wait_first_scrape();
 
     let sent = tcpreplay_all(&ns, dir.path(), &files);
     let m = wait_processed(&ns, &s, sent);
     assert_no_drops(&m, &s.logs());
     let written = metric_or_0(&m, "gatewatch_alerts_written_total");
     assert_eq!(written as usize, want_lines, "{m}");
-    let total = wait_for(
-        "Prometheus to scrape every hit",
-        Duration::from_secs(20),
-        || {
-            let hits = scalar("sum(gatewatch_hits_total)");
-            let packets = scalar("gatewatch_packets_total");
-            match (hits, packets) {
-                (Some(h), Some(p)) if h == written && p == sent as f64 => Ok(h),
-                o => Err(format!("(hits, packets) = {o:?}")),
-            }
-        },
-    );
-    let hits = query("gatewatch_hits_total");
-    assert!(!hits.is_empty());
-    let mut units_seen = std::collections::BTreeSet::new();
-    for series in &hits {
-        let l = &series["metric"];
-        for k in ["feed", "category", "severity", "unit"] {
-            assert!(
-                l[k].as_str().is_some_and(|v| !v.is_empty()),
-                "gatewatch_hits_total lacks label {k}: {series}"
-            );
-        }
-        units_seen.insert(l["unit"].as_str().unwrap().to_string());
-    }
-    let want_units: std::collections::BTreeSet<String> = want.keys().map(|k| k.5.clone()).collect();
-    assert_eq!(units_seen, want_units, "{hits:?}");
+    let total = prom.wait_every_hit(written, sent);
+    let hits = prom.query("gatewatch_hits_total");
+    assert_hit_labels(&hits, &want);
+    assert_no_label_names_a_host(&prom, hits.len(), &want);
+    assert_rules_healthy(&prom.wait_rules_evaluated());
 
-    // No label of any gatewatch series names a host: neither an address nor
-    // a domain, nor any value from the alerts (instance and job are
-    // Prometheus' target labels, not gatewatch's).
-    let hosts: std::collections::BTreeSet<&str> = want
-        .keys()
-        .flat_map(|k| [k.0.as_str(), k.1.as_str(), k.3.as_str(), k.4.as_str()])
-        .collect();
-    let all = query("{__name__=~\"gatewatch_.+\"}");
-    assert!(all.len() > hits.len(), "{all:?}");
-    for series in &all {
-        for (k, v) in series["metric"].as_object().unwrap() {
-            if ["__name__", "instance", "job"].contains(&k.as_str()) {
-                continue;
-            }
-            let v = v.as_str().unwrap_or_default();
-            assert!(
-                !names_a_host(v) && !hosts.contains(v),
-                "label {k}={v:?} names a host: {series}"
-            );
-        }
-    }
-
-    // The shipped rules load and evaluate on the real series without error.
-    let rules = wait_for(
-        "every shipped alert rule to be evaluated",
-        Duration::from_secs(20),
-        || {
-            let body = match ns.http_get(&format!("{api}/api/v1/rules")) {
-                Some((200, b)) => b,
-                o => return Err(format!("{o:?}")),
-            };
-            let v: Value = serde_json::from_str(&body).map_err(|e| e.to_string())?;
-            let rules: Vec<Value> = v["data"]["groups"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .flat_map(|g| g["rules"].as_array().cloned().unwrap_or_default())
-                .collect();
-            // Evaluated, and evaluated after the first scrape.
-            if rules.is_empty()
-                || rules.iter().any(|r| {
-                    r["health"] == "unknown"
-                        || (r["name"] == "GatewatchSensorDown" && r["state"] != "inactive")
-                })
-            {
-                Err(body)
-            } else {
-                Ok(rules)
-            }
-        },
-    );
-    assert_eq!(rules.len(), 7, "{rules:?}");
-    for r in &rules {
-        assert_eq!(r["health"], "ok", "rule {} failed: {}", r["name"], r);
-        if ["GatewatchSensorDown", "GatewatchInterfaceDown"].contains(&r["name"].as_str().unwrap())
-        {
-            assert_eq!(r["state"], "inactive", "{r}");
-        }
-    }
-
-    let scrapes = scalar("count_over_time(up{job=\"gatewatch\"}[5m])").unwrap_or(0.0);
+    let scrapes = prom
+        .scalar("count_over_time(up{job=\"gatewatch\"}[5m])")
+        .unwrap_or(0.0);
     assert!(scrapes >= 2.0, "only {scrapes} scrape(s)");
 
     let (st, _) = s.terminate();
     assert!(st.success(), "gatewatch run exited with {st}{}", s.logs());
-    prom.signal(libc::SIGTERM);
-    prom.wait_timeout(Duration::from_secs(10));
+    prom.stop();
     eprintln!(
         "Prometheus saw {total} hits in {} series over {scrapes} scrapes; {:.1} s",
         hits.len(),
