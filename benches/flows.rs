@@ -81,6 +81,15 @@ fn main() {
         .skip(1)
         .find_map(|a| a.parse().ok())
         .unwrap_or(1 << 20);
+    let mut sink = Count::default();
+    flow_table(flows, &mut sink);
+    correlation_cache();
+    std::hint::black_box(sink.hits + sink.flows);
+}
+
+/// `flows` concurrent established flows in one worker's table, then a SYN
+/// flood into the full table.
+fn flow_table(flows: u64, sink: &mut Count) {
     let snap = snapshot_of("bench", "botnet-c2", &["c2.example"], &[]);
     let units = one_unit("U1", "All", "10.0.0.0/8");
     let cfg = FlowConfig {
@@ -92,13 +101,11 @@ fn main() {
         ..EngineOptions::default()
     };
     let mut e = recipe_with(snap, units, options).engine(1);
-    let mut sink = Count::default();
-
     let established = frames(0, flows, true);
     let flood = frames(flows, flows * 2, false);
     let before = rss_mib();
     let t = Instant::now();
-    let pkts = feed(&mut e, &mut sink, &established);
+    let pkts = feed(&mut e, sink, &established);
     let secs = t.elapsed().as_secs_f64();
     let after = rss_mib();
     let table = e.flows().heap_bytes() as f64;
@@ -114,9 +121,8 @@ fn main() {
         after - before
     );
     assert_eq!(e.flows().len() as u64, flows);
-
     let t = Instant::now();
-    let flood = feed(&mut e, &mut sink, &flood);
+    let flood = feed(&mut e, sink, &flood);
     let secs = t.elapsed().as_secs_f64();
     println!(
         "SYN flood into the full table: {flood} new SYNs in {secs:.2} s ({:.2} Mpps), \
@@ -126,8 +132,10 @@ fn main() {
         e.flows().len(),
         rss_mib()
     );
+}
 
-    drop(established);
+/// The shared DNS correlation table filled to twice its cap, then looked up.
+fn correlation_cache() {
     let links = DnsLinks::new(DEFAULT_CAP);
     let before = rss_mib();
     let ind = Arc::new(Indicator {
@@ -141,15 +149,14 @@ fn main() {
         reference: None,
         description: None,
     });
+    let remote = |i: u64| IpAddr::from(Ipv4Addr::from(0xc633_0000 | (i as u32 & 0xffff)));
     let t = Instant::now();
     let batch = 4096;
     for b in 0..(DEFAULT_CAP as u64 * 2 / batch) {
         let new: Vec<_> = (0..batch)
             .map(|k| {
                 let i = b * batch + k;
-                let (c, _, _) = ends(i);
-                let r = IpAddr::from(Ipv4Addr::from(0xc633_0000 | (i as u32 & 0xffff)));
-                (c, r, ind.clone(), 3600)
+                (ends(i).0, remote(i), ind.clone(), 3600)
             })
             .collect();
         links.learn(b as i64, &new);
@@ -167,16 +174,12 @@ fn main() {
         rss_mib() - before
     );
     let t = Instant::now();
-    let mut found = 0u64;
     let n = 1_000_000u64;
-    for i in 0..n {
-        let (c, _, _) = ends(i);
-        let r = IpAddr::from(Ipv4Addr::from(0xc633_0000 | (i as u32 & 0xffff)));
-        found += u64::from(links.get(c, r, 1).is_some());
-    }
+    let found: u64 = (0..n)
+        .map(|i| u64::from(links.get(ends(i).0, remote(i), 1).is_some()))
+        .sum();
     println!(
         "  lookup: {:.0} ns per (host, address) ({found} of {n} present)",
         t.elapsed().as_nanos() as f64 / n as f64
     );
-    std::hint::black_box(sink.hits + sink.flows);
 }

@@ -133,16 +133,24 @@ fn bench_pool<T>(c: &mut Criterion, name: &str, pool: &[T], f: impl Fn(&T) -> bo
     });
 }
 
+/// Addresses in the warm pools (they stay in cache) and the cold ones.
+const WARM: usize = 1024;
+const COLD: usize = 1 << 20;
+
 fn lookups(c: &mut Criterion) {
     let dir = tempfile::tempdir().unwrap();
     let (intel, listed, listed_ips) = setup(dir.path());
     let s: Arc<Snapshot> = intel.load_full();
     let mut rng = Rng::new(11);
-    const WARM: usize = 1024;
-    const COLD: usize = 1 << 20;
+    domain_lookups(c, &s, dir.path(), &listed, &mut rng);
+    ip_lookups(c, &s, dir.path(), &listed_ips, &mut rng);
+}
 
+/// Domain misses (warm and cold, by label count) and hits, and a plain hash
+/// set of the same names for comparison.
+fn domain_lookups(c: &mut Criterion, s: &Snapshot, dir: &Path, listed: &[String], rng: &mut Rng) {
     for labels in [3, 4, 6] {
-        let warm = miss_names(WARM, labels, &mut rng);
+        let warm = miss_names(WARM, labels, rng);
         bench_pool(
             c,
             &format!("domain miss {labels} labels (warm)"),
@@ -150,7 +158,7 @@ fn lookups(c: &mut Criterion) {
             |n| s.match_domain(n).is_some(),
         );
     }
-    let cold4 = miss_names(COLD, 4, &mut rng);
+    let cold4 = miss_names(COLD, 4, rng);
     bench_pool(c, "domain miss 4 labels (cold)", &cold4, |n| {
         s.match_domain(n).is_some()
     });
@@ -164,7 +172,7 @@ fn lookups(c: &mut Criterion) {
     });
     // Alternative: a hash set of the same domain hashes, no filter.
     let state = foldhash::fast::RandomState::default();
-    let set: FxHashSet<u64> = std::fs::read_to_string(dir.path().join("domains.txt"))
+    let set: FxHashSet<u64> = std::fs::read_to_string(dir.join("domains.txt"))
         .unwrap()
         .lines()
         .map(|d| state.hash_one(d.as_bytes()))
@@ -187,15 +195,18 @@ fn lookups(c: &mut Criterion) {
         &cold4,
         |n| walk(n),
     );
-    drop(set);
+}
 
+/// Address lookups: random, misses, exact hits, network hits, and a plain
+/// hash set of the exact addresses for comparison.
+fn ip_lookups(c: &mut Criterion, s: &Snapshot, dir: &Path, listed_ips: &[IpAddr], rng: &mut Rng) {
     let ip_pool = |n: usize, rng: &mut Rng| -> Vec<IpAddr> {
         (0..n)
             .map(|_| IpAddr::from((rng.next_u64() as u32 | 0x0100_0000).to_be_bytes()))
             .collect()
     };
-    let warm_ips = ip_pool(WARM, &mut rng);
-    let cold_ips = ip_pool(COLD, &mut rng);
+    let warm_ips = ip_pool(WARM, rng);
+    let cold_ips = ip_pool(COLD, rng);
     bench_pool(c, "ip lookup, random address (warm)", &warm_ips, |a| {
         s.match_ip(*a, Some(443)).is_some()
     });
@@ -215,7 +226,7 @@ fn lookups(c: &mut Criterion) {
     bench_pool(c, "ip hit, exact (warm)", &hit_ips, |a| {
         s.match_ip(*a, Some(443)).is_some()
     });
-    let nets = std::fs::read_to_string(dir.path().join("nets.txt")).unwrap();
+    let nets = std::fs::read_to_string(dir.join("nets.txt")).unwrap();
     let in_nets: Vec<IpAddr> = nets
         .lines()
         .take(WARM)
@@ -231,7 +242,7 @@ fn lookups(c: &mut Criterion) {
         s.match_ip(*a, Some(443)).is_some()
     });
     // Alternative for exact addresses: a hash set of u32.
-    let ipset: FxHashSet<u32> = std::fs::read_to_string(dir.path().join("ips.txt"))
+    let ipset: FxHashSet<u32> = std::fs::read_to_string(dir.join("ips.txt"))
         .unwrap()
         .lines()
         .map(|l| u32::from(l.parse::<std::net::Ipv4Addr>().unwrap()))

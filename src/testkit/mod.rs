@@ -15,6 +15,7 @@ pub mod live;
 pub mod names;
 mod pcap;
 mod process;
+pub mod source;
 pub mod synth;
 pub mod tcp;
 mod truth;
