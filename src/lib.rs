@@ -44,7 +44,7 @@ pub mod reports;
 // Command-line commands.
 pub mod cli;
 
-/// Builders, capture writers and harnesses for tests, benchmarks and fuzz
-/// targets; compiled for `cargo test` and with the `testkit` feature only.
+// The fixture kit of tests, benchmarks and fuzz targets; compiled for
+// `cargo test` and with the `testkit` feature only.
 #[cfg(any(test, feature = "testkit"))]
 pub mod testkit;

@@ -1,4 +1,4 @@
-//! Packet sources: capture files ([`file`]) and live interfaces ([`live`]).
+//! Packet sources: capture files ([`file`](mod@file)) and live interfaces ([`live`]).
 //!
 //! A source hands out [`RawPacket`]s that borrow the source's own buffer, so
 //! the bytes of a packet are never copied between the reader and the decoder.

@@ -5,7 +5,7 @@
 //! - [`pipeline`]: batches, the router (symmetric flow hash), worker threads;
 //! - [`replay`]: capture files, inline on one thread or through the pipeline;
 //! - [`sensor`]: `gatewatch run` on live interfaces, until a signal;
-//! - [`bench`]: the floor-versus-pipeline table of `gatewatch bench`.
+//! - [`bench`](mod@bench): the floor-versus-pipeline table of `gatewatch bench`.
 
 pub mod bench;
 pub mod config;

@@ -10,8 +10,8 @@ use std::collections::{BTreeMap, BTreeSet};
 /// Outside the layer stack: may use any layer; only test code may use it.
 pub const TEST_KIT: &str = "testkit";
 
-/// The module path of a file: `capture/live.rs` -> [capture, live],
-/// `capture/mod.rs` -> [capture], `lib.rs` -> [].
+/// The module path of a file: `capture/live.rs` -> `["capture", "live"]`,
+/// `capture/mod.rs` -> `["capture"]`, `lib.rs` -> `[]`.
 pub fn module_path(rel: &str) -> Vec<String> {
     let mut parts: Vec<String> = rel.split('/').map(str::to_string).collect();
     let last = parts.pop().unwrap_or_default();
