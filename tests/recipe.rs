@@ -9,13 +9,12 @@ use gatewatch::run::pipeline::{RunOutcome, Sizing};
 use gatewatch::run::replay::{replay, replay_parallel};
 use gatewatch::tcp::flow::FlowConfig;
 use gatewatch::testkit::{
-    Collector, PcapWriter, corpus, dns_query, dns_response, load_feeds, one_unit, recipe_with,
-    snapshot_of, tcp_frame, udp_frame, units_from,
+    Collector, PcapWriter, corpus, crafted_recipe, dir_recipe, dns_query, dns_response, ip,
+    tcp_frame, udp_frame,
 };
 use hickory_proto::rr::RecordType;
 use serde_json::Value;
 use std::collections::BTreeSet;
-use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 fn small() -> PathBuf {
@@ -23,9 +22,7 @@ fn small() -> PathBuf {
 }
 
 fn gateway_recipe(options: EngineOptions, workers: usize) -> Recipe {
-    let snap = load_feeds(&small().join("feeds.toml"));
-    let units = units_from(&std::fs::read_to_string(small().join("units.csv")).unwrap());
-    recipe_with(snap, units, options).workers(workers)
+    dir_recipe(&small(), options).workers(workers)
 }
 
 /// The pipeline's outcome and its alert log's lines.
@@ -184,7 +181,6 @@ fn parallel_replay_splits_the_flow_table_and_shares_host_names() {
 
 #[test]
 fn parallel_replay_honours_internal_resolvers() {
-    let ip = |s: &str| s.parse::<IpAddr>().unwrap();
     let (resolver, client, c2) = (ip("10.1.0.53"), ip("10.1.0.6"), ip("203.0.113.50"));
     let mut w = PcapWriter::new(1, 65535);
     let q = dns_query(11, "cdn.c2.example", RecordType::A);
@@ -209,8 +205,7 @@ fn parallel_replay_honours_internal_resolvers() {
             },
             ..EngineOptions::default()
         };
-        let snap = snapshot_of("ncsc", "botnet-c2", &["c2.example"], &[]);
-        let recipe = recipe_with(snap, one_unit("U1", "U", "10.1.0.0/16"), options);
+        let recipe = crafted_recipe(&["c2.example"], options);
         let (_, lines) = parallel(std::slice::from_ref(&pcap), &recipe, 1, d.path());
         let query = alerts(&lines)
             .find(|l| l["observed_in"] == "dns.query")

@@ -7,7 +7,7 @@ use gatewatch::detect::EngineOptions;
 use gatewatch::output::sink::{HitSink, SinkCounts, SinkOptions};
 use gatewatch::run::pipeline::Sizing;
 use gatewatch::run::replay::replay_parallel;
-use gatewatch::testkit::{bin, corpus, load_feeds, recipe_with, units_from};
+use gatewatch::testkit::{bin, corpus, dir_recipe};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -78,9 +78,7 @@ fn the_pipeline_sink_counts_its_lines_too() {
     let d = tempfile::tempdir().unwrap();
     for interval in [0, 60] {
         let log = d.path().join(format!("pipeline-{interval}.jsonl"));
-        let snap = load_feeds(&small().join("feeds.toml"));
-        let units = units_from(&std::fs::read_to_string(small().join("units.csv")).unwrap());
-        let recipe = recipe_with(snap, units, EngineOptions::default()).workers(2);
+        let recipe = dir_recipe(&small(), EngineOptions::default()).workers(2);
         let out = Box::new(std::fs::File::create(&log).unwrap());
         let sink = HitSink::new(out, SinkOptions::new("s", interval));
         let sizing = Sizing {

@@ -167,8 +167,13 @@ pub struct Replayed {
 
 /// Replay files through a fresh engine into a [`Collector`].
 pub fn replay_collect(files: &[PathBuf], snap: Snapshot, units: Units) -> Replayed {
+    collect(files, &mut engine(snap, units))
+}
+
+/// Replay files through `e` as `gatewatch replay` does, into a [`Collector`].
+fn collect(files: &[PathBuf], e: &mut Engine) -> Replayed {
     let mut sink = Collector::default();
-    let report = replay(files, &mut engine(snap, units), &mut sink);
+    let report = replay(files, e, &mut sink);
     Replayed {
         sink,
         stats: report.stats,
@@ -181,9 +186,16 @@ pub fn replay_collect(files: &[PathBuf], snap: Snapshot, units: Units) -> Replay
 /// feeds (which must all load), its units with the default internal
 /// networks.
 pub fn replay_dir(dir: &Path) -> Replayed {
+    let mut e = dir_recipe(dir, EngineOptions::default()).engine(0);
+    collect(&[dir.join("traffic.pcap")], &mut e)
+}
+
+/// The recipe of a data folder laid out as `tests/corpus/gateway-small` is:
+/// its feeds (which must all load) and its units with the default internal
+/// networks, with `options`.
+pub fn dir_recipe(dir: &Path, options: EngineOptions) -> Recipe {
     let snap = load_feeds(&dir.join("feeds.toml"));
-    let units = load_units(&dir.join("units.csv"));
-    replay_collect(&[dir.join("traffic.pcap")], snap, units)
+    recipe_with(snap, load_units(&dir.join("units.csv")), options)
 }
 
 /// The hits of the synthetic gateway capture `tests/corpus/gateway-small`
