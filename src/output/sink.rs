@@ -247,10 +247,13 @@ impl HitSink<'static> {
 impl Sink for HitSink<'_> {
     fn hit(&mut self, hit: Hit) {
         self.counts.hits += 1;
-        let line = alert_json(&hit, &self.opts.sensor_id);
         let alerted = self.agg.offer(&hit, &self.opts.sensor_id, &mut self.due);
-        if alerted {
-            self.write_line(&line);
+        // Formatted only where it goes: an aggregated repeat without a store
+        // (replay during an outbreak) needs no line of its own.
+        let line =
+            (alerted || self.opts.store.is_some()).then(|| alert_json(&hit, &self.opts.sensor_id));
+        if let (true, Some(l)) = (alerted, &line) {
+            self.write_line(l);
             self.counts.alerts += 1;
         }
         self.write_due();
@@ -258,7 +261,7 @@ impl Sink for HitSink<'_> {
         if let Some(o) = &self.opts.observer {
             o.hit(&hit, alerted, unit_hosts);
         }
-        if let Some((s, policy)) = &self.opts.store {
+        if let (Some((s, policy)), Some(line)) = (&self.opts.store, line) {
             let rec = StoreRecord::from_hit(&hit, line);
             match policy {
                 StorePolicy::Wait => s.put(rec),
