@@ -182,8 +182,8 @@ impl Engine {
             context,
         } = found;
         self.stats.hit(source);
+        let unit = self.units.unit_of(host).clone();
         if let Some((slot, _)) = p.tcp {
-            let unit = self.units.unit_of(host);
             self.flows
                 .get_mut(slot)
                 .mark_or_insert_with(|| FlowAlert {
@@ -200,9 +200,9 @@ impl Engine {
             flow: p.flow,
             vlan: p.vlan,
             host,
-            unit: self.units.unit_of(host).clone(),
+            unit,
             source,
-            indicator: ind.clone(),
+            indicator: ind,
             observed: observed.into(),
             outbound,
             context,
