@@ -1,7 +1,7 @@
 //! DNS-to-connection correlation on crafted captures: a host that resolved a
 //! listed domain and then connects to the answer's address (on no list) is
 //! a hit on the domain, `correlated_from: dns`; spoofed answers, other hosts,
-//! expired links and the pipeline's several workers are covered.
+//! expired links are covered (worker counts: `tests/recipe.rs`).
 
 use gatewatch::detect::{EngineOptions, HitSource};
 use gatewatch::output::eve::alert_json;
@@ -126,24 +126,6 @@ fn links_expire() {
         ],
     );
     assert!(linked(&c).is_empty());
-}
-
-/// The answer and the connection are different flows: in the pipeline they
-/// may go to different workers, which share the learned links.
-#[test]
-fn workers_share_links() {
-    let recipe = crafted_recipe(&["c2.example"], EngineOptions::default()).workers(2);
-    let mut dns_worker = recipe.engine(0);
-    let mut tcp_worker = recipe.engine(1);
-    replay_at_secs(
-        &mut dns_worker,
-        &[
-            (0, query(7, "c2.example")),
-            (0, answer(7, "c2.example", &[], HOST)),
-        ],
-    );
-    let c = replay_at_secs(&mut tcp_worker, &[(1, connect(HOST, 1))]);
-    assert_eq!(linked(&c).len(), 1);
 }
 
 /// At the WAN gateway only an internal resolver's own lookups are seen: its

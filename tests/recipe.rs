@@ -8,6 +8,7 @@ use gatewatch::output::sink::{HitSink, SinkOptions};
 use gatewatch::run::pipeline::{RunOutcome, Sizing};
 use gatewatch::run::replay::{replay, replay_parallel};
 use gatewatch::tcp::flow::FlowConfig;
+use gatewatch::testkit::workers::WORKER_COUNTS;
 use gatewatch::testkit::{
     Collector, PcapWriter, corpus, crafted_recipe, dir_recipe, dns_query, dns_response, ip,
     tcp_frame, udp_frame,
@@ -112,7 +113,7 @@ fn parallel_replay_honours_correlation_and_reassembly() {
             .count();
         assert_eq!(want_links > 0, correlate, "inline, correlate {correlate}");
         assert_eq!(stats.flows.created > 0, reassemble);
-        for workers in [1, 2] {
+        for workers in WORKER_COUNTS {
             let recipe = gateway_recipe(options.clone(), workers);
             let (o, lines) = parallel(&files, &recipe, workers, d.path());
             let what =
@@ -120,12 +121,10 @@ fn parallel_replay_honours_correlation_and_reassembly() {
             assert_eq!(correlated(&lines) > 0, correlate, "{what}");
             assert_eq!(o.stats.flows.created > 0, reassemble, "{what}");
             assert_eq!(o.sink.counts.flows > 0, reassemble, "{what}");
-            if workers == 1 || !correlate {
-                // Without links learned by one worker and used by another,
-                // the workers find exactly what one inline engine finds.
-                assert_eq!(hit_set(&lines), inline_set(&c), "{what}");
-                assert_eq!(o.sink.counts.flows as usize, c.flows.len(), "{what}");
-            }
+            // A host's packets meet in one worker: the workers find
+            // exactly what one inline engine finds.
+            assert_eq!(hit_set(&lines), inline_set(&c), "{what}");
+            assert_eq!(o.sink.counts.flows as usize, c.flows.len(), "{what}");
         }
     }
 }
@@ -179,19 +178,26 @@ fn parallel_replay_splits_the_flow_table_and_shares_host_names() {
     assert_eq!(got, want);
 }
 
+/// A resolver's lookup teaches every worker: each of its clients, on
+/// whichever worker, is found when it connects to the address, with any
+/// worker count.
 #[test]
 fn parallel_replay_honours_internal_resolvers() {
-    let (resolver, client, c2) = (ip("10.1.0.53"), ip("10.1.0.6"), ip("203.0.113.50"));
+    let resolver = ip("10.1.0.53");
     let mut w = PcapWriter::new(1, 65535);
     let q = dns_query(11, "cdn.c2.example", RecordType::A);
     let a = dns_response(11, "cdn.c2.example", &[], "203.0.113.50".parse().unwrap());
-    let frames = [
+    let mut frames = vec![
         udp_frame(resolver, ip("8.8.8.8"), 40000, 53, None, &q),
         udp_frame(ip("8.8.8.8"), resolver, 53, 40000, None, &a),
-        tcp_frame(client, c2, 50000, 443, 1, b""),
     ];
+    const CLIENTS: u8 = 24;
+    for c in 0..CLIENTS {
+        let client = ip(&format!("10.1.{c}.6"));
+        frames.push(tcp_frame(client, ip("203.0.113.50"), 50000, 443, 1, b""));
+    }
     for (i, f) in frames.iter().enumerate() {
-        w.frame(1_700_000_000_000_000 + i as u64 * 1_000_000, f, f.len());
+        w.frame(1_700_000_000_000_000 + i as u64 * 1_000, f, f.len());
     }
     let d = tempfile::tempdir().unwrap();
     let pcap = d.path().join("resolver.pcap");
@@ -205,14 +211,23 @@ fn parallel_replay_honours_internal_resolvers() {
             },
             ..EngineOptions::default()
         };
-        let recipe = crafted_recipe(&["c2.example"], options);
-        let (_, lines) = parallel(std::slice::from_ref(&pcap), &recipe, 1, d.path());
-        let query = alerts(&lines)
-            .find(|l| l["observed_in"] == "dns.query")
-            .expect("the resolver's query is a hit");
-        assert_eq!(query["host_ip"], "10.1.0.53");
-        assert_eq!(query["via_resolver"] == true, configured, "{query}");
-        let client_found = alerts(&lines).any(|l| l["host_ip"] == "10.1.0.6");
-        assert_eq!(client_found, configured, "{lines:?}");
+        for workers in WORKER_COUNTS {
+            let recipe = crafted_recipe(&["c2.example"], options.clone()).workers(workers);
+            let (o, lines) = parallel(std::slice::from_ref(&pcap), &recipe, workers, d.path());
+            let what = format!("{workers} worker(s), resolver configured {configured}");
+            let query = alerts(&lines)
+                .find(|l| l["observed_in"] == "dns.query")
+                .expect("the resolver's query is a hit");
+            assert_eq!(query["host_ip"], "10.1.0.53");
+            assert_eq!(query["via_resolver"] == true, configured, "{query}");
+            let clients = alerts(&lines)
+                .filter(|l| l["correlated_from"] == "dns" && l["via_resolver"] == true)
+                .count();
+            let want = if configured { usize::from(CLIENTS) } else { 0 };
+            assert_eq!(clients, want, "{what}");
+            // The copies other workers learn from are not counted again.
+            assert_eq!(o.stats.packets, frames.len() as u64, "{what}");
+            assert_eq!(o.stats.dns_queries, 1, "{what}");
+        }
     }
 }

@@ -10,63 +10,78 @@
 //! Invariants:
 //! - Only answers to a query this engine saw leave the same resolver for the
 //!   same host with the same transaction id are learned ([`Pending`]); an
-//!   unsolicited or spoofed answer is counted and ignored.
-//! - Memory is bounded: at most `cap` links (the least recently learned go
-//!   first, counted), TTLs clamped to [`MAX_TTL_S`]; pending queries are
-//!   capped too.
-//! - Readers take no lock: the links are an immutable map behind arc-swap,
-//!   replaced copy-on-write. Learning is rare (answers for listed domains),
-//!   so the copy is cheap next to what it saves on every packet.
-//! - Workers share one `DnsLinks`: the DNS exchange and the later connection
-//!   are different flows and may land on different workers.
-//! - A link learned from a configured internal resolver's own lookup is for
-//!   [`ANY_HOST`]: at the WAN gateway the resolver asks on behalf of hosts
-//!   whose queries never cross the mirror, so any internal host that then
-//!   connects to the address is the one to look at.
+//!   unsolicited or spoofed answer is counted and ignored. Only queries to
+//!   port 53 are remembered: mDNS and LLMNR answers teach nothing here.
+//! - Each engine owns its links: the pipeline routes every packet of an
+//!   internal host to one worker, so the host's answers and its later
+//!   connections meet there, whatever the worker count. What a configured
+//!   internal resolver looks up is learned by every worker (the pipeline
+//!   hands its DNS to all of them), as a link for [`ANY_HOST`]: at the WAN
+//!   gateway the resolver asks on behalf of hosts whose queries never cross
+//!   the mirror, so any internal host that connects to the address is the
+//!   one to look at.
+//! - Learning costs O(1) (amortized): one map insert and one queue push; the
+//!   oldest links go first when over `cap` (counted), TTLs are clamped to
+//!   [`MAX_TTL_S`]. No per-answer copy of the table, no lock, no atomics.
+//! - A lookup allocates nothing: a bit filter on the remote address answers
+//!   for nearly every packet, then at most two map probes.
+//! - Pending queries live in a fixed table of small buckets: a full table
+//!   overwrites the oldest query of one bucket (counted), never rescans.
 
 use crate::intel::Indicator;
-use arc_swap::ArcSwap;
 use rustc_hash::{FxHashMap, FxHasher};
+use std::collections::VecDeque;
 use std::hash::{Hash, Hasher};
 use std::net::IpAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Links learned from longer TTLs expire after this many seconds.
 pub const MAX_TTL_S: u32 = 86_400;
 /// Links live at least this long (malware often connects a little after a
 /// short-TTL answer expired at the resolver).
 pub const MIN_TTL_S: u32 = 300;
-/// Default bound on links kept.
+/// Default bound on links kept per engine.
 pub const DEFAULT_CAP: usize = 65_536;
 
 /// The host of a link learned from an internal resolver's lookup: any
 /// internal host connecting to the address matches it.
 pub const ANY_HOST: IpAddr = IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED);
 
-/// An address some internal host got for a listed domain.
+/// The DNS name an internal host got an address for.
 #[derive(Clone, Debug)]
-pub struct Link {
-    pub host: IpAddr,
-    /// Shared by every address of one answer (and cheap to copy when the
-    /// map is rebuilt): one allocation per answer, not per link.
-    pub indicator: Arc<Indicator>,
-    pub expires_ns: i64,
-    learned: u64,
+struct Link {
+    /// Shared by every address of one answer: one allocation per answer.
+    indicator: Arc<Indicator>,
+    expires_ns: i64,
+    /// Learn order, to find the oldest when over the cap.
+    seq: u64,
 }
 
-#[derive(Default)]
-struct Links {
-    by_remote: FxHashMap<IpAddr, Vec<Link>>,
-    len: usize,
-    /// One bit per hashed remote address, set for every key of
-    /// `by_remote`: a packet to an address with no link (nearly all of
-    /// them) reads one word of this instead of probing the map. Measured
-    /// with 65,536 links: a map probe from memory costs ~300 ns on the
-    /// development VM, the bit test ~5 ns while the 128 KiB stay in L2.
-    filter: Vec<u64>,
+/// Counters of one engine's link table.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LinkStats {
+    pub learned: u64,
+    pub evicted: u64,
+    pub expired: u64,
+    /// Links held now (a gauge; summed over engines).
+    pub live: u64,
 }
 
+impl LinkStats {
+    pub fn merge(&mut self, o: &LinkStats) {
+        self.learned += o.learned;
+        self.evicted += o.evicted;
+        self.expired += o.expired;
+        self.live += o.live;
+    }
+}
+
+/// One bit per hashed remote address, set for every remote with a link: a
+/// packet to an address with no link (nearly all of them) reads one word of
+/// this instead of probing the map. Measured with 65,536 links: a map probe
+/// from memory costs ~300 ns on the development VM, the bit test ~5 ns while
+/// the 128 KiB stay in L2. Bits of removed links stay set until the next
+/// rebuild (a false "maybe", never a false "no").
 const FILTER_BITS: usize = 1 << 20;
 
 fn filter_bit(remote: &IpAddr) -> usize {
@@ -76,39 +91,20 @@ fn filter_bit(remote: &IpAddr) -> usize {
     (h.finish() >> 44) as usize & (FILTER_BITS - 1)
 }
 
-impl Links {
-    fn build_filter(&mut self) {
-        let mut f = vec![0u64; FILTER_BITS / 64];
-        for r in self.by_remote.keys() {
-            let b = filter_bit(r);
-            f[b / 64] |= 1 << (b % 64);
-        }
-        self.filter = f;
-    }
+type Key = (IpAddr, IpAddr);
 
-    #[inline]
-    fn may_have(&self, remote: &IpAddr) -> bool {
-        let b = filter_bit(remote);
-        self.filter
-            .get(b / 64)
-            .is_some_and(|w| w & (1 << (b % 64)) != 0)
-    }
-}
-
-/// Counters of the link table.
-#[derive(Default, Debug)]
-pub struct LinkStats {
-    pub learned: AtomicU64,
-    pub evicted: AtomicU64,
-    pub expired: AtomicU64,
-}
-
-/// The shared table of learned links.
+/// One engine's learned links: (host, remote address) -> listed domain.
 pub struct DnsLinks {
-    links: ArcSwap<Links>,
+    map: FxHashMap<Key, Link>,
+    /// Keys in learn order with the `seq` they were learned with; an entry
+    /// whose link was refreshed or removed since is stale and skipped.
+    order: VecDeque<(Key, u64)>,
+    filter: Box<[u64]>,
+    /// Links removed since the filter was last rebuilt.
+    removed_since_build: usize,
     cap: usize,
-    seq: AtomicU64,
-    pub stats: LinkStats,
+    seq: u64,
+    stats: LinkStats,
 }
 
 impl Default for DnsLinks {
@@ -120,9 +116,12 @@ impl Default for DnsLinks {
 impl DnsLinks {
     pub fn new(cap: usize) -> DnsLinks {
         DnsLinks {
-            links: ArcSwap::from_pointee(Links::default()),
+            map: FxHashMap::default(),
+            order: VecDeque::new(),
+            filter: vec![0u64; FILTER_BITS / 64].into_boxed_slice(),
+            removed_since_build: 0,
             cap: cap.max(1),
-            seq: AtomicU64::new(0),
+            seq: 0,
             stats: LinkStats::default(),
         }
     }
@@ -130,101 +129,109 @@ impl DnsLinks {
     /// Whether nothing is learned (the per-packet fast path).
     #[inline]
     pub fn is_empty(&self) -> bool {
-        self.links.load().len == 0
+        self.map.is_empty()
     }
 
     pub fn len(&self) -> usize {
-        self.links.load().len
+        self.map.len()
+    }
+
+    pub fn stats(&self) -> LinkStats {
+        LinkStats {
+            live: self.map.len() as u64,
+            ..self.stats
+        }
+    }
+
+    #[inline]
+    fn may_have(&self, remote: &IpAddr) -> bool {
+        let b = filter_bit(remote);
+        self.filter[b / 64] & (1 << (b % 64)) != 0
     }
 
     /// The domain `host` resolved to `remote`, if the link is still alive
     /// at `ts_ns`, and whether it came from a resolver's lookup
     /// ([`ANY_HOST`]) rather than the host's own.
     #[inline]
-    pub fn get(&self, host: IpAddr, remote: IpAddr, ts_ns: i64) -> Option<(Indicator, bool)> {
-        let links = self.links.load();
-        if links.len == 0 {
+    pub fn get(&self, host: IpAddr, remote: IpAddr, ts_ns: i64) -> Option<(&Arc<Indicator>, bool)> {
+        if self.map.is_empty() || !self.may_have(&remote) {
             return None;
         }
-        if !links.may_have(&remote) {
-            return None;
-        }
-        let v = links.by_remote.get(&remote)?;
-        let alive = |l: &&Link| ts_ns <= l.expires_ns;
-        v.iter()
-            .filter(alive)
-            .find(|l| l.host == host)
-            .or_else(|| v.iter().filter(alive).find(|l| l.host == ANY_HOST))
-            .map(|l| (Indicator::clone(&l.indicator), l.host == ANY_HOST))
+        let alive = |k: Key| self.map.get(&k).filter(|l| ts_ns <= l.expires_ns);
+        alive((host, remote))
+            .map(|l| (&l.indicator, false))
+            .or_else(|| alive((ANY_HOST, remote)).map(|l| (&l.indicator, true)))
     }
 
-    /// Learn `(host, remote, indicator, ttl_s)` at `ts_ns`: expired links are
-    /// dropped, a known (host, remote) is refreshed, and the oldest links go
+    /// Learn that `host` got `remote` for `indicator` at `ts_ns` with
+    /// `ttl_s`: a known (host, remote) is refreshed, and the oldest links go
     /// when over the cap.
-    pub fn learn(&self, ts_ns: i64, new: &[(IpAddr, IpAddr, Arc<Indicator>, u32)]) {
-        if new.is_empty() {
-            return;
+    pub fn learn(
+        &mut self,
+        ts_ns: i64,
+        host: IpAddr,
+        remote: IpAddr,
+        indicator: &Arc<Indicator>,
+        ttl_s: u32,
+    ) {
+        let ttl = ttl_s.clamp(MIN_TTL_S, MAX_TTL_S);
+        self.seq += 1;
+        let link = Link {
+            indicator: indicator.clone(),
+            expires_ns: ts_ns.saturating_add(i64::from(ttl) * 1_000_000_000),
+            seq: self.seq,
+        };
+        if self.map.insert((host, remote), link).is_none() {
+            self.stats.learned += 1;
         }
-        self.links.rcu(|cur| {
-            let mut next = Links::default();
-            let mut expired = 0;
-            for (remote, v) in &cur.by_remote {
-                let keep: Vec<Link> = v
-                    .iter()
-                    .filter(|l| {
-                        let alive = l.expires_ns >= ts_ns;
-                        expired += u64::from(!alive);
-                        alive
-                    })
-                    .cloned()
-                    .collect();
-                if !keep.is_empty() {
-                    next.len += keep.len();
-                    next.by_remote.insert(*remote, keep);
-                }
+        self.order.push_back(((host, remote), self.seq));
+        let b = filter_bit(&remote);
+        self.filter[b / 64] |= 1 << (b % 64);
+        self.trim(ts_ns);
+    }
+
+    /// Drop links from the old end of the queue: expired ones, and live
+    /// ones while over the cap. Each queue entry is popped once, so this is
+    /// O(1) amortized per learned link.
+    fn trim(&mut self, ts_ns: i64) {
+        while let Some(&(key, seq)) = self.order.front() {
+            let current = self.map.get(&key).is_some_and(|l| l.seq == seq);
+            if !current {
+                self.order.pop_front();
+                continue;
             }
-            self.stats.expired.fetch_add(expired, Ordering::Relaxed);
-            for (host, remote, ind, ttl) in new {
-                let ttl = (*ttl).clamp(MIN_TTL_S, MAX_TTL_S);
-                let link = Link {
-                    host: *host,
-                    indicator: ind.clone(),
-                    expires_ns: ts_ns.saturating_add(i64::from(ttl) * 1_000_000_000),
-                    learned: self.seq.fetch_add(1, Ordering::Relaxed),
-                };
-                let v = next.by_remote.entry(*remote).or_default();
-                match v.iter_mut().find(|l| l.host == *host) {
-                    Some(l) => *l = link,
-                    None => {
-                        v.push(link);
-                        next.len += 1;
-                        self.stats.learned.fetch_add(1, Ordering::Relaxed);
-                    }
-                }
+            let expired = self.map[&key].expires_ns < ts_ns;
+            if !expired && self.map.len() <= self.cap {
+                break;
             }
-            if next.len > self.cap {
-                let mut order: Vec<u64> = next
-                    .by_remote
-                    .values()
-                    .flat_map(|v| v.iter().map(|l| l.learned))
-                    .collect();
-                order.sort_unstable();
-                let cut = order[next.len - self.cap];
-                let mut evicted = 0;
-                next.by_remote.retain(|_, v| {
-                    let before = v.len();
-                    v.retain(|l| l.learned >= cut);
-                    evicted += before - v.len();
-                    !v.is_empty()
-                });
-                next.len -= evicted;
-                self.stats
-                    .evicted
-                    .fetch_add(evicted as u64, Ordering::Relaxed);
+            self.order.pop_front();
+            self.map.remove(&key);
+            self.removed_since_build += 1;
+            if expired {
+                self.stats.expired += 1;
+            } else {
+                self.stats.evicted += 1;
             }
-            next.build_filter();
-            next
-        });
+        }
+        // Refreshed links leave stale entries behind a live front; compact
+        // when they outnumber the links (amortized over as many pushes).
+        if self.order.len() > 2 * self.map.len() + 64 {
+            let map = &self.map;
+            self.order
+                .retain(|(k, s)| map.get(k).is_some_and(|l| l.seq == *s));
+        }
+        if self.removed_since_build > self.cap / 2 + 64 {
+            self.rebuild_filter();
+        }
+    }
+
+    fn rebuild_filter(&mut self) {
+        self.filter.fill(0);
+        for (_, remote) in self.map.keys() {
+            let b = filter_bit(remote);
+            self.filter[b / 64] |= 1 << (b % 64);
+        }
+        self.removed_since_build = 0;
     }
 }
 
@@ -240,60 +247,80 @@ pub struct Exchange {
 }
 
 /// Queries awaiting their answer, per engine: an answer is learned from only
-/// if its (host, resolver, ports, transaction id) was asked.
+/// if its (host, resolver, ports, transaction id) was asked. A fixed table of
+/// buckets of [`WAYS`] slots, addressed by the exchange's hash.
 pub struct Pending {
-    asked: FxHashMap<u64, i64>,
-    cap: usize,
+    /// (key, time asked); key 0 is an empty slot.
+    slots: Box<[(u64, i64)]>,
+    mask: usize,
 }
 
 /// An answer this long after its query is no longer an answer to it.
 const PENDING_NS: i64 = 30_000_000_000;
+/// Slots per bucket: a burst of queries hashing alike displaces nothing
+/// until the bucket is full.
+const WAYS: usize = 4;
 
 impl Pending {
+    /// Room for about `cap` queries (rounded up to a power of two).
     pub fn new(cap: usize) -> Pending {
+        let n = cap.max(16).next_power_of_two();
         Pending {
-            asked: FxHashMap::default(),
-            cap: cap.max(16),
+            slots: vec![(0, 0); n].into_boxed_slice(),
+            mask: n - 1,
         }
     }
 
     fn key(x: Exchange) -> u64 {
         let mut h = FxHasher::default();
         x.hash(&mut h);
-        h.finish()
+        // Never 0 (the empty slot).
+        h.finish() | 1
     }
 
-    /// Record a query. Returns how many old queries were forgotten to stay
-    /// under the cap.
+    fn bucket(&mut self, key: u64) -> &mut [(u64, i64)] {
+        let start = (key.rotate_left(20) as usize & self.mask) & !(WAYS - 1);
+        &mut self.slots[start..start + WAYS]
+    }
+
+    /// Record a query. Returns 1 when a query still awaiting its answer was
+    /// overwritten to make room (its answer will count as unsolicited).
     pub fn ask(&mut self, x: Exchange, ts: i64) -> usize {
-        let mut forgotten = 0;
-        if self.asked.len() >= self.cap {
-            let before = self.asked.len();
-            self.asked.retain(|_, t| ts.saturating_sub(*t) < PENDING_NS);
-            if self.asked.len() >= self.cap {
-                self.asked.clear();
-            }
-            forgotten = before - self.asked.len();
-        }
-        self.asked.insert(Self::key(x), ts);
-        forgotten
+        let key = Self::key(x);
+        let b = self.bucket(key);
+        // The same exchange again, else an empty slot, else the oldest.
+        let i = b
+            .iter()
+            .position(|s| s.0 == key)
+            .or_else(|| b.iter().position(|s| s.0 == 0))
+            .unwrap_or_else(|| (0..WAYS).min_by_key(|&i| b[i].1).unwrap_or(0));
+        let old = b[i];
+        b[i] = (key, ts);
+        usize::from(old.0 != 0 && old.0 != key && ts.saturating_sub(old.1) < PENDING_NS)
     }
 
     /// Whether an answer for `x` answers a query seen in the last 30 s (the
     /// query is consumed).
     pub fn answered(&mut self, x: Exchange, ts: i64) -> bool {
-        match self.asked.remove(&Self::key(x)) {
-            Some(t) => ts.saturating_sub(t) <= PENDING_NS,
+        let key = Self::key(x);
+        let b = self.bucket(key);
+        match b.iter_mut().find(|s| s.0 == key) {
+            Some(s) => {
+                let t = s.1;
+                *s = (0, 0);
+                ts.saturating_sub(t) <= PENDING_NS
+            }
             None => false,
         }
     }
 
+    /// Queries held (a scan: for tests and reports, not the packet path).
     pub fn len(&self) -> usize {
-        self.asked.len()
+        self.slots.iter().filter(|s| s.0 != 0).count()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.asked.is_empty()
+        self.len() == 0
     }
 }
 
@@ -321,40 +348,91 @@ mod tests {
         s.parse().unwrap()
     }
 
+    const S: i64 = 1_000_000_000;
+
+    fn value(l: &DnsLinks, h: IpAddr, r: IpAddr, ts: i64) -> Option<(String, bool)> {
+        l.get(h, r, ts).map(|(i, via)| (i.value.to_string(), via))
+    }
+
     #[test]
     fn links_expire_refresh_and_stay_bounded() {
-        let l = DnsLinks::new(3);
-        let s = 1_000_000_000i64;
+        let mut l = DnsLinks::new(3);
         let h = ip("10.0.0.5");
-        l.learn(0, &[(h, ip("203.0.113.1"), ind("a.example"), 60)]);
-        assert_eq!(
-            &*l.get(h, ip("203.0.113.1"), 100 * s).unwrap().0.value,
-            "a.example"
-        );
-        assert!(
-            l.get(ip("10.0.0.6"), ip("203.0.113.1"), s).is_none(),
-            "other host"
-        );
+        let r = ip("203.0.113.1");
+        l.learn(0, h, r, &ind("a.example"), 60);
+        assert_eq!(value(&l, h, r, 100 * S), Some(("a.example".into(), false)));
+        assert!(l.get(ip("10.0.0.6"), r, S).is_none(), "other host");
         // MIN_TTL_S applies: alive at 299 s, gone at 301 s.
-        assert!(l.get(h, ip("203.0.113.1"), 299 * s).is_some());
-        assert!(l.get(h, ip("203.0.113.1"), 301 * s).is_none());
+        assert!(l.get(h, r, 299 * S).is_some());
+        assert!(l.get(h, r, 301 * S).is_none());
+        // A refresh moves the expiry and keeps one link.
+        l.learn(200 * S, h, r, &ind("a.example"), 60);
+        assert!(l.get(h, r, 450 * S).is_some());
+        assert_eq!(l.len(), 1);
         // Enormous TTLs are clamped.
-        l.learn(0, &[(h, ip("203.0.113.2"), ind("b.example"), u32::MAX)]);
-        assert!(
-            l.get(h, ip("203.0.113.2"), (MAX_TTL_S as i64 + 1) * s)
-                .is_none()
-        );
+        let r2 = ip("203.0.113.2");
+        l.learn(0, h, r2, &ind("b.example"), u32::MAX);
+        assert!(l.get(h, r2, (MAX_TTL_S as i64 + 1) * S).is_none());
         // The cap evicts the oldest links.
         for i in 0..10 {
-            l.learn(
-                s,
-                &[(h, ip(&format!("198.51.100.{i}")), ind("c.example"), 600)],
-            );
+            let r = ip(&format!("198.51.100.{i}"));
+            l.learn(S, h, r, &ind("c.example"), 600);
         }
         assert_eq!(l.len(), 3);
-        assert!(l.get(h, ip("198.51.100.9"), 2 * s).is_some());
-        assert!(l.get(h, ip("198.51.100.0"), 2 * s).is_none());
-        assert!(l.stats.evicted.load(Ordering::Relaxed) >= 7);
+        assert!(l.get(h, ip("198.51.100.9"), 2 * S).is_some());
+        assert!(l.get(h, ip("198.51.100.0"), 2 * S).is_none());
+        let st = l.stats();
+        assert_eq!((st.live, st.learned), (3, 12));
+        assert!(st.evicted >= 9, "{st:?}");
+    }
+
+    #[test]
+    fn a_host_link_wins_over_a_resolver_one() {
+        let mut l = DnsLinks::new(16);
+        let (h, r) = (ip("10.0.0.5"), ip("203.0.113.9"));
+        l.learn(0, ANY_HOST, r, &ind("via.example"), 600);
+        assert_eq!(value(&l, h, r, S), Some(("via.example".into(), true)));
+        l.learn(0, h, r, &ind("own.example"), 600);
+        assert_eq!(value(&l, h, r, S), Some(("own.example".into(), false)));
+        assert_eq!(
+            value(&l, ip("10.0.0.7"), r, S),
+            Some(("via.example".into(), true))
+        );
+    }
+
+    /// Expired links leave as newer ones are learned, and refreshes do not
+    /// grow the learn-order queue: memory follows the links held, not the
+    /// answers seen.
+    #[test]
+    fn expiry_and_refreshes_keep_memory_bounded() {
+        let mut l = DnsLinks::new(1000);
+        let h = ip("10.0.0.5");
+        let i = ind("x.example");
+        for n in 0..200_000u32 {
+            let r = IpAddr::from([198, 18, (n % 50) as u8, 1]);
+            l.learn(i64::from(n) * S, h, r, &i, 300);
+            assert!(
+                l.order.len() <= 2 * l.map.len() + 65,
+                "queue {}",
+                l.order.len()
+            );
+        }
+        assert_eq!(l.len(), 50, "50 remotes, refreshed, none expired");
+        for n in 0..2000u32 {
+            let r = IpAddr::from([198, 19, (n >> 8) as u8, n as u8]);
+            l.learn(i64::from(n) * 1000 * S, h, r, &i, 300);
+        }
+        assert!(
+            l.len() <= 2,
+            "old links expired as new ones came: {}",
+            l.len()
+        );
+        assert!(l.stats().expired > 1900, "{:?}", l.stats());
+        // Removed remotes leave the filter when it is rebuilt.
+        let gone = (0..2000u32)
+            .filter(|n| l.may_have(&IpAddr::from([198, 19, (n >> 8) as u8, *n as u8])))
+            .count();
+        assert!(gone < 1000, "{gone} stale filter bits");
     }
 
     #[test]
@@ -375,9 +453,10 @@ mod tests {
         assert!(!p.answered(x(5353, 7), 2), "an answer is taken once");
         p.ask(x(1, 1), 0);
         assert!(!p.answered(x(1, 1), PENDING_NS + 1), "too late");
-        for i in 0..100 {
-            p.ask(x(i, 1), 0);
-        }
+        let overwritten: usize = (0..100).map(|i| p.ask(x(i, 1), 0)).sum();
         assert!(p.len() <= 16);
+        assert!(overwritten >= 84, "{overwritten} live queries overwritten");
+        // The newest query of a full table is always kept.
+        assert!(p.answered(x(99, 1), 1));
     }
 }

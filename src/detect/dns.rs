@@ -2,10 +2,12 @@
 //! targets they reveal, and answers to listed names teaching correlation
 //! links (see [`crate::detect::correlate`]).
 
-use super::engine::{Engine, Pkt};
+use super::engine::{Engine, Pkt, flow_key};
 use super::{Context, HitSource, Observation, Sink};
+use crate::decode::{DecodeCounters, Transport, decode};
 use crate::detect::correlate::{ANY_HOST, Exchange};
 use crate::intel::Snapshot;
+use crate::packet::{Problems, RawPacket};
 use crate::protocols::dns;
 
 impl Engine {
@@ -34,14 +36,7 @@ impl Engine {
         // CNAME targets they reveal (the question was matched on the way out).
         if !m.response {
             if self.correlate {
-                let asked = Exchange {
-                    host: p.flow.src,
-                    host_port: p.flow.src_port,
-                    resolver: p.flow.dst,
-                    resolver_port: p.flow.dst_port,
-                    id: m.id,
-                };
-                self.stats.dns_pending_evicted += self.pending.ask(asked, p.ts) as u64;
+                self.remember_query(m, p);
             }
             for q in &m.queries {
                 dns::name_into(q.name(), &mut self.name);
@@ -69,15 +64,66 @@ impl Engine {
                     });
                 }
             }
-            if self.correlate {
-                self.learn_links(snap, m, p);
+            if self.correlate && self.learn_links(snap, m, p) == Learned::Unsolicited {
+                self.stats.dns_answers_unsolicited += 1;
             }
         }
     }
 
+    /// A configured resolver's lookup, handed to this worker only to learn
+    /// from (its own worker matches and counts it; see
+    /// `run::route::Route::Everyone`): remember the query, learn the
+    /// answer. Counts nothing the owning worker counts.
+    pub fn learn_from(&mut self, raw: &RawPacket<'_>) {
+        if !self.correlate {
+            return;
+        }
+        let (mut counts, mut problems) = (DecodeCounters::default(), Problems::default());
+        let Some(d) = decode(raw, &mut counts, &mut problems) else {
+            return;
+        };
+        let Transport::Udp { payload, .. } = d.transport else {
+            return;
+        };
+        let Some(m) = dns::parse(payload, &mut problems) else {
+            return;
+        };
+        let p = Pkt {
+            ts: raw.ts_ns,
+            flow: flow_key(&d),
+            vlan: d.vlan,
+            tcp: None,
+            via_resolver: true,
+        };
+        if m.response {
+            let snap = self.take_snapshot();
+            self.learn_links(&snap, &m, &p);
+            self.snap_back(snap);
+        } else {
+            self.remember_query(&m, &p);
+        }
+    }
+
+    /// Note a query to port 53 so that its answer can be learned from.
+    /// mDNS and LLMNR are left out: they never teach a link, and their
+    /// chatter would only crowd the table.
+    fn remember_query(&mut self, m: &dns::Message, p: &Pkt) {
+        if p.flow.dst_port != dns::PORT {
+            return;
+        }
+        let asked = Exchange {
+            host: p.flow.src,
+            host_port: p.flow.src_port,
+            resolver: p.flow.dst,
+            resolver_port: p.flow.dst_port,
+            id: m.id,
+        };
+        self.stats.dns_pending_evicted += self.pending.ask(asked, p.ts) as u64;
+    }
+
     /// Remember the addresses in an answer to a listed name (the question,
     /// or a CNAME on the way), if the answer answers a query seen here.
-    fn learn_links(&mut self, snap: &Snapshot, m: &dns::Message, p: &Pkt) {
+    fn learn_links(&mut self, snap: &Snapshot, m: &dns::Message, p: &Pkt) -> Learned {
         let host = p.flow.dst;
         let answer = Exchange {
             host,
@@ -88,14 +134,16 @@ impl Engine {
         };
         let asked = self.pending.answered(answer, p.ts);
         if !m.answers.iter().any(|a| matches!(a.1, dns::Answer::A(..))) {
-            return;
+            return Learned::Nothing;
         }
         if !asked {
-            self.stats.dns_answers_unsolicited += 1;
-            return;
+            return Learned::Unsolicited;
         }
-        if !self.units.is_internal(host) {
-            return;
+        // Only a resolver's lookups over UDP reach every worker; one over
+        // TCP would be known to its own worker alone, and results would
+        // then depend on the worker count.
+        if !self.units.is_internal(host) || (p.via_resolver && p.flow.proto != UDP) {
+            return Learned::Nothing;
         }
         let names = m
             .queries
@@ -116,21 +164,32 @@ impl Engine {
                 break;
             }
         }
-        let Some(ind) = listed else { return };
+        let Some(ind) = listed else {
+            return Learned::Nothing;
+        };
         let ind = std::sync::Arc::new(ind);
-        let new: Vec<_> = m
-            .answers
-            .iter()
-            .filter_map(|a| match a.1 {
-                dns::Answer::A(ip, ttl) if !self.units.is_internal(ip) => {
-                    // A resolver asks for the hosts behind it: whichever of
-                    // them connects to the address is the one to find.
-                    let who = if p.via_resolver { ANY_HOST } else { host };
-                    Some((who, ip, ind.clone(), ttl))
-                }
-                _ => None,
-            })
-            .collect();
-        self.links.learn(p.ts, &new);
+        // A resolver asks for the hosts behind it: whichever of them
+        // connects to the address is the one to find.
+        let who = if p.via_resolver { ANY_HOST } else { host };
+        for (_, a) in &m.answers {
+            if let dns::Answer::A(ip, ttl) = *a
+                && !self.units.is_internal(ip)
+            {
+                self.links.learn(p.ts, who, ip, &ind, ttl);
+            }
+        }
+        self.stats.links = self.links.stats();
+        Learned::Links
     }
+}
+
+const UDP: u8 = 17;
+
+/// What an answer taught.
+#[derive(PartialEq, Eq)]
+enum Learned {
+    Links,
+    Nothing,
+    /// It has addresses but answers no query seen here.
+    Unsolicited,
 }

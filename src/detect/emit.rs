@@ -86,20 +86,25 @@ impl Engine {
             .links
             .get(d.src, d.dst, p.ts)
             .filter(|_| self.units.is_internal(d.src))
-            .map(|(i, via)| (i, via, d.src, d.dst, true))
+            .map(|(_, via)| (via, d.src, d.dst, true))
             .or_else(|| {
                 self.links
                     .get(d.dst, d.src, p.ts)
                     .filter(|_| self.units.is_internal(d.dst))
-                    .map(|(i, via)| (i, via, d.dst, d.src, false))
+                    .map(|(_, via)| (via, d.dst, d.src, false))
             });
-        let Some((ind, via_resolver, host, remote, outbound)) = found else {
+        let Some((via_resolver, host, remote, outbound)) = found else {
             return;
         };
         let p = &Pkt { via_resolver, ..*p };
         if self.repeat_in_flow(host, remote, p, HitSource::DnsLink) {
             return;
         }
+        // Copied only now, for the one packet of the flow that alerts.
+        let Some((ind, _)) = self.links.get(host, remote, p.ts) else {
+            return;
+        };
+        let ind = Indicator::clone(ind);
         let observed = remote.to_string();
         let found = Found {
             host,

@@ -52,13 +52,18 @@ const PENDING_QUERIES: usize = 16_384;
 /// One worker's engine. Made by a [`Recipe`], which holds what engines share.
 pub struct Engine {
     pub(super) intel: Arc<Intel>,
+    /// This worker's reference to the current snapshot, and the
+    /// [`Intel::generation`] it was taken at. `None` only while a packet
+    /// holds it (see [`Engine::process`]).
+    snap: Option<Arc<Snapshot>>,
+    snap_generation: u64,
     pub(super) units: Arc<Units>,
     pub stats: Stats,
     pub(super) recent: RecentFlows,
     pub(super) name: NameBuf,
     pub(super) hay: Box<[u8; HAYSTACK]>,
-    /// Addresses internal hosts got for listed domains; shared by workers.
-    pub(super) links: Arc<DnsLinks>,
+    /// Addresses this worker's hosts got for listed domains.
+    pub(super) links: DnsLinks,
     pub(super) pending: Pending,
     /// DNS-to-connection correlation on (the default).
     pub(super) correlate: bool,
@@ -100,12 +105,14 @@ impl Engine {
         let o = recipe.options();
         Engine {
             intel: recipe.intel().clone(),
+            snap: Some(recipe.intel().load_full()),
+            snap_generation: recipe.intel().generation(),
             units: recipe.units().clone(),
             stats: Stats::default(),
             recent: RecentFlows::new(),
             name: NameBuf::default(),
             hay: Box::new([0; HAYSTACK]),
-            links: recipe.links().clone(),
+            links: DnsLinks::default(),
             pending: Pending::new(PENDING_QUERIES),
             correlate: o.correlate,
             // The worker number keeps flow ids of different workers apart.
@@ -125,7 +132,7 @@ impl Engine {
         &self.known
     }
 
-    pub fn links(&self) -> &Arc<DnsLinks> {
+    pub fn links(&self) -> &DnsLinks {
         &self.links
     }
 
@@ -178,7 +185,7 @@ impl Engine {
         if d.fragment == Fragment::Later {
             return;
         }
-        let snap = self.intel.load_full();
+        let snap = self.take_snapshot();
         self.last_ts = self.last_ts.max(raw.ts_ns);
         let mut p = Pkt {
             ts: raw.ts_ns,
@@ -204,6 +211,26 @@ impl Engine {
         }
         if !self.ended.is_empty() {
             self.report_ended(sink);
+        }
+        self.snap_back(snap);
+    }
+
+    pub(super) fn snap_back(&mut self, snap: Arc<Snapshot>) {
+        self.snap = Some(snap);
+    }
+
+    /// The snapshot for this packet, moved out of the engine so `&mut self`
+    /// methods can read it (no reference count touched); a reload since
+    /// the last packet is picked up here. Put it back with
+    /// [`Engine::snap_back`].
+    pub(super) fn take_snapshot(&mut self) -> Arc<Snapshot> {
+        let g = self.intel.generation();
+        match self.snap.take() {
+            Some(s) if g == self.snap_generation => s,
+            _ => {
+                self.snap_generation = g;
+                self.intel.load_full()
+            }
         }
     }
 
@@ -280,7 +307,7 @@ impl Engine {
 }
 
 /// The packet's 5-tuple as seen on the wire.
-fn flow_key(d: &Decoded<'_>) -> FlowKey {
+pub(super) fn flow_key(d: &Decoded<'_>) -> FlowKey {
     let (src_port, dst_port) = d.transport.ports();
     FlowKey {
         src: d.src,

@@ -1,12 +1,11 @@
 //! The one way engines are made: what every engine of a run shares (the
-//! snapshot, the units, the DNS links and host names learned by any worker)
+//! snapshot, the units, the host names learned by any worker)
 //! and the options each is set up with. Replay, the pipeline's workers, the
 //! live sensor, `gatewatch bench` and the test kit all go through [`Recipe`],
 //! so a switch honoured by one is honoured by all.
 
 use super::Engine;
 use super::attribution::Units;
-use super::correlate::DnsLinks;
 use crate::intel::Intel;
 use crate::protocols::hostnames::known::KnownNames;
 use crate::tcp::flow::FlowConfig;
@@ -45,9 +44,6 @@ impl Default for EngineOptions {
 pub struct Recipe {
     intel: Arc<Intel>,
     units: Arc<Units>,
-    /// One table of DNS-learned links for all engines: the answer and the
-    /// later connection are different flows, often on different workers.
-    links: Arc<DnsLinks>,
     /// Host names, likewise: a DHCP exchange and the host's hits are
     /// different flows.
     known: Arc<KnownNames>,
@@ -61,7 +57,6 @@ impl Recipe {
         Recipe {
             intel,
             units,
-            links: Arc::new(DnsLinks::default()),
             known: Arc::new(KnownNames::default()),
             options,
             workers: 1,
@@ -98,10 +93,6 @@ impl Recipe {
 
     pub fn units(&self) -> &Arc<Units> {
         &self.units
-    }
-
-    pub fn links(&self) -> &Arc<DnsLinks> {
-        &self.links
     }
 
     pub fn known_names(&self) -> &Arc<KnownNames> {

@@ -6,6 +6,7 @@
 //! path bumps them without allocating, hashing or locking. Each worker owns one
 //! [`Stats`]; they are summed with [`Stats::merge`] when reported.
 
+use super::correlate::LinkStats;
 use crate::decode::DecodeCounters;
 use crate::packet::{Problems, Reason};
 use crate::tcp::flow::FlowCounters;
@@ -56,7 +57,7 @@ impl HitSource {
     }
 }
 
-/// Per-worker counters. All fields are monotonic.
+/// Per-worker counters. All fields are monotonic but `links.live`.
 #[derive(Clone, Debug, Default)]
 pub struct Stats {
     pub packets: u64,
@@ -82,6 +83,8 @@ pub struct Stats {
     pub dns_answers_unsolicited: u64,
     /// Queries forgotten to keep the pending-query table bounded.
     pub dns_pending_evicted: u64,
+    /// DNS correlation links: learned, evicted, expired, held now.
+    pub links: LinkStats,
     /// TCP flow table: created, ended, evicted, hard timeouts.
     pub flows: FlowCounters,
     /// `flow` events handed to the sink (flows with hits that ended).
@@ -132,6 +135,7 @@ impl Stats {
         self.hits_allowlisted += o.hits_allowlisted;
         self.dns_answers_unsolicited += o.dns_answers_unsolicited;
         self.dns_pending_evicted += o.dns_pending_evicted;
+        self.links.merge(&o.links);
         self.flows.merge(&o.flows);
         self.flow_events += o.flow_events;
         self.streams.merge(&o.streams);
@@ -171,6 +175,10 @@ impl Stats {
             ("hits_allowlisted", self.hits_allowlisted),
             ("dns_answers_unsolicited", self.dns_answers_unsolicited),
             ("dns_pending_evicted", self.dns_pending_evicted),
+            ("dns_links_learned", self.links.learned),
+            ("dns_links_evicted", self.links.evicted),
+            ("dns_links_expired", self.links.expired),
+            ("dns_links", self.links.live),
             ("tcp_flows", self.flows.created),
             ("tcp_flows_ended", self.flows.ended),
             ("tcp_flows_evicted", self.flows.evicted),

@@ -31,6 +31,7 @@ use arc_swap::{ArcSwap, Guard};
 use indicator::IndicatorKind;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Severity as operators write it in feeds.toml.
 #[derive(
@@ -87,15 +88,29 @@ pub struct Indicator {
 
 /// The published snapshot. Readers call [`Intel::load`] (lock-free); a
 /// reloader calls [`Intel::store`] with a freshly built snapshot.
+///
+/// A worker keeps its own `Arc` of the snapshot and reads
+/// [`Intel::generation`] per packet: one relaxed load of a line that is
+/// written once per reload, where `load_full` per packet made every worker
+/// bump (and bounce) the one shared reference count.
 pub struct Intel {
     current: ArcSwap<Snapshot>,
+    generation: AtomicU64,
 }
 
 impl Intel {
     pub fn new(s: Snapshot) -> Intel {
         Intel {
             current: ArcSwap::from_pointee(s),
+            generation: AtomicU64::new(0),
         }
+    }
+
+    /// Changes after every [`Intel::store`], once the new snapshot is the
+    /// one [`Intel::load_full`] returns.
+    #[inline]
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
     }
 
     #[inline]
@@ -109,6 +124,7 @@ impl Intel {
 
     pub fn store(&self, s: Snapshot) {
         self.current.store(Arc::new(s));
+        self.generation.fetch_add(1, Ordering::Release);
     }
 }
 

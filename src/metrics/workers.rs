@@ -4,11 +4,9 @@
 
 use super::family::{Deltas, counter, counter_vec, gauge};
 use crate::detect::Stats;
-use crate::detect::correlate::DnsLinks;
 use crate::packet::Reason;
 use prometheus::{IntCounter, IntCounterVec, IntGauge, Registry};
-use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 
 /// What one worker reports at a scrape.
 #[derive(Clone, Debug, Default)]
@@ -39,7 +37,6 @@ pub struct WorkerMetrics {
     dns_links_evicted: IntCounter,
     drops: IntCounterVec,
     source: Mutex<Option<WorkerSource>>,
-    links: Mutex<Option<Arc<DnsLinks>>>,
 }
 
 impl WorkerMetrics {
@@ -117,19 +114,12 @@ impl WorkerMetrics {
             ),
             drops,
             source: Mutex::new(None),
-            links: Mutex::new(None),
         }
     }
 
     pub fn watch(&self, source: WorkerSource) {
         if let Ok(mut g) = self.source.lock() {
             *g = Some(source);
-        }
-    }
-
-    pub fn watch_links(&self, l: Arc<DnsLinks>) {
-        if let Ok(mut g) = self.links.lock() {
-            *g = Some(l);
         }
     }
 
@@ -152,13 +142,9 @@ impl WorkerMetrics {
         let queue = &self.drops.with_label_values(&["queue"]);
         d.add("d-queue".into(), queue_total, queue);
         self.fold_totals(d, &sum);
-        if let Ok(g) = self.links.lock()
-            && let Some(l) = g.as_ref()
-        {
-            self.dns_links.set(l.len() as i64);
-            let ev = l.stats.evicted.load(Ordering::Relaxed);
-            d.add("dns_links_evicted".into(), ev, &self.dns_links_evicted);
-        }
+        self.dns_links.set(sum.links.live as i64);
+        let ev = sum.links.evicted;
+        d.add("dns_links_evicted".into(), ev, &self.dns_links_evicted);
     }
 
     /// The workers' summed counters.

@@ -2,13 +2,16 @@
 //!
 //! - [`config`]: `gatewatch.toml`, command-line overrides applied in one
 //!   place, and loading the feeds and units it names;
-//! - [`pipeline`]: batches, the router (symmetric flow hash), worker threads;
+//! - [`pipeline`]: the router and the worker threads; [`batch`]: how packets
+//!   cross to a worker; [`route`]: which worker (the internal host's);
 //! - [`replay`]: capture files, inline on one thread or through the pipeline;
 //! - [`sensor`]: `gatewatch run` on live interfaces, until a signal;
 //! - [`bench`](mod@bench): the floor-versus-pipeline table of `gatewatch bench`.
 
+pub mod batch;
 pub mod bench;
 pub mod config;
 pub mod pipeline;
 pub mod replay;
+pub mod route;
 pub mod sensor;

@@ -1,153 +1,28 @@
 //! The multi-core pipeline: capture -> N decode/match workers -> one sink.
 //!
 //! Packets move in batches (one channel operation per batch, not per packet),
-//! routed by a symmetric flow hash so both directions of a flow meet in the
-//! same worker. Queues are bounded: a live source drops a batch it cannot
+//! routed by internal host (`route.rs`) so all of a host's traffic, both
+//! directions of every flow, meets in the same worker. Queues are bounded: a live source drops a batch it cannot
 //! queue and counts it (capture never blocks); a file source waits instead,
 //! so replay loses nothing. Workers send hits to the sink with a blocking
 //! send: hits are rare, and a matched hit is never dropped.
 
+use super::batch::{Batch, PREFETCH_AHEAD};
+use super::route::{Route, Routes};
 use crate::capture::{CaptureTotals, PacketSink};
-use crate::decode::flow_hash;
+use crate::detect::attribution::Units;
 use crate::detect::{Engine, Event, FlowRecord, Hit, Recipe, Sink, Stats};
 use crate::metrics::{WorkerReport, WorkerSource};
 use crate::output::sink::SinkResult;
-use crate::packet::{LinkType, RawPacket};
+use crate::packet::RawPacket;
 use crate::protocols::hostnames::HostName;
+use arc_swap::ArcSwap;
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TrySendError, bounded};
 use memmap2::Mmap;
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
-
-/// A batch of packets for one worker. Packets from a live capture are copied
-/// into the batch's arena (libpcap reuses its ring); packets from a mapped
-/// capture file stay where they are and the batch holds the mapping alive.
-///
-/// Why zero-copy for files: copying each frame into the arena was the largest
-/// single cost of the capture thread (21% of cycles with one worker, 2M-packet
-/// gateway mix, perf) and that thread was the bottleneck.
-pub struct Batch {
-    data: Vec<u8>,
-    map: Option<Arc<Mmap>>,
-    pkts: Vec<Slot>,
-}
-
-/// One packet: where its bytes are (arena or mapping) and its metadata.
-struct Slot {
-    ts_ns: i64,
-    orig_len: u32,
-    link: LinkType,
-    mapped: bool,
-    off: usize,
-    len: u32,
-}
-
-impl Batch {
-    fn with_capacity(pkts: usize) -> Batch {
-        Batch {
-            data: Vec::with_capacity(pkts * 512),
-            map: None,
-            pkts: Vec::with_capacity(pkts),
-        }
-    }
-
-    fn slot(p: &RawPacket<'_>, mapped: bool, off: usize) -> Slot {
-        Slot {
-            ts_ns: p.ts_ns,
-            orig_len: p.orig_len,
-            link: p.link,
-            mapped,
-            off,
-            len: p.data.len() as u32,
-        }
-    }
-
-    fn push(&mut self, p: &RawPacket<'_>) {
-        let off = self.data.len();
-        self.data.extend_from_slice(p.data);
-        self.pkts.push(Self::slot(p, false, off));
-    }
-
-    /// Add a packet that lies inside `map` without copying it. Returns false
-    /// (and adds nothing) when the batch already refers to another mapping or
-    /// the packet is not inside `map`.
-    fn push_mapped(&mut self, p: &RawPacket<'_>, map: &Arc<Mmap>) -> bool {
-        let base = map.as_ptr() as usize;
-        let at = p.data.as_ptr() as usize;
-        if at < base || at + p.data.len() > base + map.len() {
-            return false;
-        }
-        match &self.map {
-            Some(m) if !Arc::ptr_eq(m, map) => return false,
-            Some(_) => {}
-            None => self.map = Some(map.clone()),
-        }
-        self.pkts.push(Self::slot(p, true, at - base));
-        true
-    }
-
-    /// Hint the CPU to load the headers of packet `k`. The worker's first
-    /// read of a packet is a cache miss (the bytes come from the page cache or
-    /// from the capture core); without this, 73% of `decode`'s cycles sat on
-    /// that one load (perf annotate, 2M-packet gateway mix, 1 worker).
-    #[inline]
-    fn prefetch(&self, k: usize) {
-        let Some(s) = self.pkts.get(k) else { return };
-        let src: &[u8] = if s.mapped {
-            self.map.as_deref().map_or(&[], |m| &m[..])
-        } else {
-            &self.data
-        };
-        if let Some(head) = src.get(s.off..) {
-            prefetch_read(head.as_ptr());
-            if s.len > 64 {
-                prefetch_read(head.as_ptr().wrapping_add(64));
-            }
-        }
-    }
-
-    pub fn len(&self) -> usize {
-        self.pkts.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.pkts.is_empty()
-    }
-
-    fn clear(&mut self) {
-        self.data.clear();
-        self.map = None;
-        self.pkts.clear();
-    }
-
-    pub fn iter(&self) -> impl Iterator<Item = RawPacket<'_>> {
-        let map: &[u8] = self.map.as_deref().map_or(&[], |m| &m[..]);
-        self.pkts.iter().map(move |s| {
-            let src = if s.mapped { map } else { &self.data[..] };
-            RawPacket {
-                ts_ns: s.ts_ns,
-                orig_len: s.orig_len,
-                link: s.link,
-                data: &src[s.off..s.off + s.len as usize],
-            }
-        })
-    }
-}
-
-/// How many packets ahead of the one being processed a worker prefetches.
-const PREFETCH_AHEAD: usize = 4;
-
-#[inline(always)]
-fn prefetch_read(p: *const u8) {
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: prefetch is a hint; it never faults, whatever the address.
-    unsafe {
-        core::arch::x86_64::_mm_prefetch::<{ core::arch::x86_64::_MM_HINT_T0 }>(p.cast());
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = p;
-}
 
 /// What to do when a worker's queue is full.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -163,13 +38,18 @@ pub enum Backpressure {
 pub struct WorkerShared {
     /// Packets dropped because this worker's queue was full.
     pub queue_drops: AtomicU64,
-    /// The worker's latest counters, published once per batch.
-    pub stats: std::sync::Mutex<Stats>,
+    /// The worker's latest counters, published every [`PUBLISH_EVERY`]
+    /// (a pointer swap: neither side ever waits for the other).
+    pub stats: ArcSwap<Stats>,
 }
+
+/// How often a busy worker publishes its counters for metrics.
+const PUBLISH_EVERY: Duration = Duration::from_millis(100);
 
 /// Spreads packets over the workers; one per capture thread.
 pub struct Router {
     lanes: Vec<Lane>,
+    routes: Routes,
     batch_packets: usize,
     mode: Backpressure,
     shared: Arc<Vec<WorkerShared>>,
@@ -190,25 +70,30 @@ impl Router {
     /// Queue a packet; when `map` is the mapping the packet lies in, the
     /// batch refers to it instead of copying the bytes.
     pub fn route_in(&mut self, p: &RawPacket<'_>, map: Option<&Arc<Mmap>>) {
-        let n = self.lanes.len();
-        let w = if n == 1 {
-            0
-        } else {
-            (flow_hash(p) % n as u64) as usize
-        };
+        match self.routes.route(p, self.lanes.len()) {
+            Route::One(w) => self.put(w, p, map, false),
+            Route::Everyone(owner) => {
+                for w in 0..self.lanes.len() {
+                    self.put(w, p, map, w != owner);
+                }
+            }
+        }
+    }
+
+    fn put(&mut self, w: usize, p: &RawPacket<'_>, map: Option<&Arc<Mmap>>, learn_only: bool) {
         let lane = &mut self.lanes[w];
         match map {
             Some(m) => {
-                if !lane.cur.push_mapped(p, m) {
+                if !lane.cur.push_mapped(p, m, learn_only) {
                     // The batch holds another file's mapping: send it first.
                     self.send(w);
                     let lane = &mut self.lanes[w];
-                    if !lane.cur.push_mapped(p, m) {
-                        lane.cur.push(p);
+                    if !lane.cur.push_mapped(p, m, learn_only) {
+                        lane.cur.push(p, learn_only);
                     }
                 }
             }
-            None => lane.cur.push(p),
+            None => lane.cur.push(p, learn_only),
         }
         if self.lanes[w].cur.len() >= self.batch_packets {
             self.send(w);
@@ -333,32 +218,37 @@ impl Worker {
         let mut fwd = HitForwarder { tx: &self.hits };
         let shared = &self.shared[self.index];
         let mut last_batch = Instant::now();
+        let mut published = last_batch;
         loop {
             let mut batch = match self.rx.recv_timeout(IDLE_TICK) {
                 Ok(b) => b,
                 Err(RecvTimeoutError::Timeout) => {
                     let quiet = last_batch.elapsed().as_nanos() as i64;
                     self.engine.idle(quiet, &mut fwd);
+                    // What the last batches counted, now that none follow.
+                    shared.stats.store(Arc::new(self.engine.stats.clone()));
                     continue;
                 }
                 Err(RecvTimeoutError::Disconnected) => break,
             };
             last_batch = Instant::now();
-            for (k, p) in batch.iter().enumerate() {
+            for (k, (p, learn_only)) in batch.iter_routed().enumerate() {
                 batch.prefetch(k + PREFETCH_AHEAD);
-                self.engine.process(&p, &mut fwd);
+                if learn_only {
+                    self.engine.learn_from(&p);
+                } else {
+                    self.engine.process(&p, &mut fwd);
+                }
             }
-            // Never waits: a scrape holding the lock skips one publication.
-            if let Ok(mut s) = shared.stats.try_lock() {
-                s.clone_from(&self.engine.stats);
+            if last_batch.duration_since(published) >= PUBLISH_EVERY {
+                shared.stats.store(Arc::new(self.engine.stats.clone()));
+                published = last_batch;
             }
             batch.clear();
             let _ = self.free.try_send(batch);
         }
         self.engine.finish(&mut fwd);
-        if let Ok(mut s) = shared.stats.lock() {
-            s.clone_from(&self.engine.stats);
-        }
+        shared.stats.store(Arc::new(self.engine.stats.clone()));
         self.engine.stats
     }
 }
@@ -366,6 +256,9 @@ impl Worker {
 /// Running workers and the senders that feed them.
 pub struct Pipeline {
     senders: Vec<(Sender<Batch>, Receiver<Batch>)>,
+    units: Arc<Units>,
+    /// Resolvers whose lookups every worker learns from.
+    resolvers: Vec<IpAddr>,
     pub shared: Arc<Vec<WorkerShared>>,
     workers: Vec<std::thread::JoinHandle<Stats>>,
     sizing: Sizing,
@@ -400,8 +293,15 @@ impl Pipeline {
             senders.push((tx, free_rx));
             workers.push(h);
         }
+        let o = recipe.options();
         Pipeline {
             senders,
+            units: recipe.units().clone(),
+            resolvers: if o.correlate {
+                o.resolvers.clone()
+            } else {
+                Vec::new()
+            },
             shared,
             workers,
             sizing,
@@ -415,7 +315,7 @@ impl Pipeline {
             shared
                 .iter()
                 .map(|w| WorkerReport {
-                    stats: w.stats.lock().map(|s| s.clone()).unwrap_or_default(),
+                    stats: Stats::clone(&w.stats.load()),
                     queue_drops: w.queue_drops.load(Ordering::Relaxed),
                 })
                 .collect()
@@ -434,6 +334,7 @@ impl Pipeline {
                     cur: Batch::with_capacity(self.sizing.batch_packets),
                 })
                 .collect(),
+            routes: Routes::new(self.units.clone(), self.resolvers.clone()),
             batch_packets: self.sizing.batch_packets,
             mode,
             shared: self.shared.clone(),
@@ -485,8 +386,10 @@ mod tests {
             rxs.push(rx);
         }
         let shared = Arc::new((0..n).map(|_| WorkerShared::default()).collect());
+        let units = Arc::new(crate::testkit::no_units());
         let r = Router {
             lanes,
+            routes: Routes::new(units, Vec::new()),
             batch_packets: 8,
             mode: Backpressure::Block,
             shared,
@@ -554,6 +457,11 @@ mod tests {
                 flows.values().flat_map(|v| v.0.clone()).collect();
             assert_eq!(used.len(), 4, "flows should spread over all workers");
             for (k, v) in &flows {
+                // DHCP from 0.0.0.0 is many hosts' announcements, each
+                // routed to the host it names (see `route.rs`).
+                if k.0.0.is_unspecified() {
+                    continue;
+                }
                 assert_eq!(v.0.len(), 1, "flow {k:?} split over workers {:?}", v.0);
             }
         }

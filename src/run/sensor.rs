@@ -90,7 +90,6 @@ pub fn run_live(
     let sizing = sizing(cfg);
     let (tx, rx) = bounded::<Event>(EVENT_QUEUE);
     let sink = sink.spawn(rx);
-    metrics.workers.watch_links(recipe.links().clone());
     let pipe = Pipeline::start(sizing, recipe, tx);
     metrics.workers.watch(pipe.worker_source());
     let captures = start_captures(opened, &pipe, &metrics, &stop, sizing.workers)?;

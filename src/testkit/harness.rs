@@ -170,6 +170,11 @@ pub fn replay_collect(files: &[PathBuf], snap: Snapshot, units: Units) -> Replay
     collect(files, &mut engine(snap, units))
 }
 
+/// Replay files through engine 0 of `recipe`, into a [`Collector`].
+pub fn replay_recipe(files: &[PathBuf], recipe: &Recipe) -> Replayed {
+    collect(files, &mut recipe.engine(0))
+}
+
 /// Replay files through `e` as `gatewatch replay` does, into a [`Collector`].
 fn collect(files: &[PathBuf], e: &mut Engine) -> Replayed {
     let mut sink = Collector::default();

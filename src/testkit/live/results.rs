@@ -101,10 +101,10 @@ pub fn alert_keys_in(path: &Path, lines: Range<usize>) -> (BTreeMap<AlertKey, us
 pub fn replay_alerts(dir: &Path, feeds: &Path, units: &Path, files: &[&str]) -> PathBuf {
     let alerts = dir.join("replay.jsonl");
     let o = bin()
-        // Correlated hits depend on which worker sees the DNS answer first
-        // live; these comparisons are exact, so correlation is off on both
-        // sides (tests/correlate.rs covers it).
-        .args(["replay", "--no-dns-correlation", "--feeds"])
+        // Correlation on, as shipped: a host's packets meet in one worker,
+        // so the live sensor's two workers must find exactly what replay's
+        // one engine finds, correlated hits included.
+        .args(["replay", "--feeds"])
         .arg(feeds)
         .arg("--units")
         .arg(units)

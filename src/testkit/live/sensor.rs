@@ -152,7 +152,6 @@ impl Sensor {
             "2",
             "--summary-interval",
             "0",
-            "--no-dns-correlation",
         ]);
         for i in ifaces {
             cmd.args(["--interface", i]);
