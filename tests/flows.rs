@@ -289,3 +289,38 @@ fn idle_worker_expires_flows_without_new_packets() {
     assert_eq!(later.flows.len(), 1);
     assert!(e.flows().is_empty());
 }
+
+/// Flows that hold out-of-order data share one reassembly budget: past it,
+/// the flow that grew gives up its copies (counted), the total never
+/// exceeds the budget, and it returns to zero when the flows end.
+#[test]
+fn reassembly_memory_has_one_budget() {
+    let budget = 32 * 1024;
+    let cfg = FlowConfig {
+        reassembly_bytes: budget,
+        ..FlowConfig::default()
+    };
+    let mut e = engine_with(&[C2], cfg);
+    let body = vec![b'x'; 8000];
+    let mut frames = Vec::new();
+    for k in 0..64u16 {
+        let c = conn(40_000 + k, 80);
+        frames.extend(c.handshake());
+        // Only the second half arrives: it waits for a hole that never fills.
+        frames.extend(c.client_data(&body, &[4000], &[1]));
+    }
+    let mut c = replay_at_secs(&mut e, &at(1, frames));
+    let f = e.stats.flows;
+    assert!(f.reassembly_bytes as usize <= budget, "{f:?}");
+    assert!(
+        f.reassembly_bytes > 0,
+        "some flows keep their held data: {f:?}"
+    );
+    assert!(
+        f.reassembly_dropped >= 50,
+        "64 flows x 4 KB held, 32 KiB budget: {f:?}"
+    );
+    e.finish(&mut c);
+    assert_eq!(e.flows().len(), 0);
+    assert_eq!(e.stats.flows.reassembly_bytes, 0, "{:?}", e.stats.flows);
+}

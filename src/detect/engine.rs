@@ -207,6 +207,7 @@ impl Engine {
                 cut: d.truncated,
             };
             self.on_tcp(&snap, &tp, &p, sink);
+            self.flows.settle(t.slot);
             self.stats.flows = self.flows.counters;
         }
         if !self.ended.is_empty() {

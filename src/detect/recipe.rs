@@ -74,11 +74,12 @@ impl Recipe {
         Engine::from_recipe(self, worker)
     }
 
-    /// One engine's share of the flow table.
+    /// One engine's share of the flow table and the reassembly budget.
     pub fn flow_share(&self) -> FlowConfig {
         let f = self.options.flows;
         FlowConfig {
             max_flows: (f.max_flows / self.workers).max(1),
+            reassembly_bytes: f.reassembly_bytes / self.workers,
             ..f
         }
     }

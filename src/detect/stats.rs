@@ -190,6 +190,8 @@ impl Stats {
             ("tcp_overlap_conflicts", self.streams.overlap_conflicts),
             ("tcp_gaps", self.streams.gaps),
             ("tcp_depth_reached", self.streams.depth_reached),
+            ("tcp_reassembly_dropped", self.flows.reassembly_dropped),
+            ("tcp_reassembly_bytes", self.flows.reassembly_bytes),
         ]
     }
 }

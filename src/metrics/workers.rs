@@ -29,10 +29,7 @@ pub struct WorkerMetrics {
     parse_errors: IntCounterVec,
     hits_allowlisted: IntCounter,
     dns_unsolicited: IntCounter,
-    tcp_flows: IntGauge,
-    tcp_flows_evicted: IntCounter,
-    tcp_gaps: IntCounter,
-    tcp_overlap_conflicts: IntCounter,
+    tcp: TcpMetrics,
     dns_links: IntGauge,
     dns_links_evicted: IntCounter,
     drops: IntCounterVec,
@@ -82,26 +79,7 @@ impl WorkerMetrics {
                 "gatewatch_dns_answers_unsolicited_total",
                 "DNS answers with addresses that answered no query seen (spoofed, unsolicited, or the query was not mirrored); not learned from.",
             ),
-            tcp_flows: gauge(
-                r,
-                "gatewatch_tcp_flows",
-                "TCP flows tracked now, all workers.",
-            ),
-            tcp_flows_evicted: counter(
-                r,
-                "gatewatch_tcp_flows_evicted_total",
-                "TCP flows pushed out of a full flow table before they ended (a SYN flood, or the table is too small).",
-            ),
-            tcp_gaps: counter(
-                r,
-                "gatewatch_tcp_gaps_total",
-                "Holes in TCP payload that inspection skipped (segments missing from the capture).",
-            ),
-            tcp_overlap_conflicts: counter(
-                r,
-                "gatewatch_tcp_overlap_conflicts_total",
-                "Overlapping TCP segments whose content differed (the first copy was inspected).",
-            ),
+            tcp: TcpMetrics::new(r),
             dns_links: gauge(
                 r,
                 "gatewatch_dns_links",
@@ -159,19 +137,69 @@ impl WorkerMetrics {
         );
         let unsolicited = sum.dns_answers_unsolicited;
         d.add("dns_unsolicited".into(), unsolicited, &self.dns_unsolicited);
-        let open = sum.flows.created.saturating_sub(sum.flows.ended);
-        self.tcp_flows.set(open as i64);
-        d.add(
-            "tcp_evicted".into(),
-            sum.flows.evicted,
-            &self.tcp_flows_evicted,
-        );
-        d.add("tcp_gaps".into(), sum.streams.gaps, &self.tcp_gaps);
-        let overlap = sum.streams.overlap_conflicts;
-        d.add("tcp_overlap".into(), overlap, &self.tcp_overlap_conflicts);
+        self.tcp.fold(d, sum);
         for r in Reason::ALL {
             let c = &self.parse_errors.with_label_values(&[r.as_str()]);
             d.add(format!("pe-{}", r.as_str()), sum.errors_of(r), c);
         }
+    }
+}
+
+/// The TCP flow table and streams, all workers.
+struct TcpMetrics {
+    flows: IntGauge,
+    flows_evicted: IntCounter,
+    gaps: IntCounter,
+    reassembly_dropped: IntCounter,
+    reassembly_bytes: IntGauge,
+    overlap_conflicts: IntCounter,
+}
+
+impl TcpMetrics {
+    fn new(r: &Registry) -> TcpMetrics {
+        TcpMetrics {
+            flows: gauge(
+                r,
+                "gatewatch_tcp_flows",
+                "TCP flows tracked now, all workers.",
+            ),
+            flows_evicted: counter(
+                r,
+                "gatewatch_tcp_flows_evicted_total",
+                "TCP flows pushed out of a full flow table before they ended (a SYN flood, or the table is too small).",
+            ),
+            reassembly_dropped: counter(
+                r,
+                "gatewatch_tcp_reassembly_dropped_total",
+                "TCP flows that gave up their reassembly copies because the reassembly budget ([flows] reassembly_mib) was spent.",
+            ),
+            reassembly_bytes: gauge(
+                r,
+                "gatewatch_tcp_reassembly_bytes",
+                "Bytes held copied for TCP reassembly, all workers.",
+            ),
+            gaps: counter(
+                r,
+                "gatewatch_tcp_gaps_total",
+                "Holes in TCP payload that inspection skipped (segments missing from the capture).",
+            ),
+            overlap_conflicts: counter(
+                r,
+                "gatewatch_tcp_overlap_conflicts_total",
+                "Overlapping TCP segments whose content differed (the first copy was inspected).",
+            ),
+        }
+    }
+
+    fn fold(&self, d: &mut Deltas, sum: &Stats) {
+        let open = sum.flows.created.saturating_sub(sum.flows.ended);
+        self.flows.set(open as i64);
+        d.add("tcp_evicted".into(), sum.flows.evicted, &self.flows_evicted);
+        d.add("tcp_gaps".into(), sum.streams.gaps, &self.gaps);
+        let dropped = sum.flows.reassembly_dropped;
+        d.add("tcp_rdrop".into(), dropped, &self.reassembly_dropped);
+        self.reassembly_bytes.set(sum.flows.reassembly_bytes as i64);
+        let overlap = sum.streams.overlap_conflicts;
+        d.add("tcp_overlap".into(), overlap, &self.overlap_conflicts);
     }
 }

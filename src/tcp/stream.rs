@@ -153,6 +153,16 @@ impl Streams {
         }
     }
 
+    /// Give up everything held or buffered, both ways (the reassembly
+    /// budget is spent): each direction that had copies resyncs on its next
+    /// segment, its hole counted as a gap.
+    pub fn release(&mut self) {
+        for d in 0..2 {
+            self.resync(d);
+        }
+        self.extra = None;
+    }
+
     /// The buffered bytes follow a gap (their start is not a message start).
     pub fn after_gap(&self, d: usize) -> bool {
         self.dirs[d].flags & AFTER_GAP != 0

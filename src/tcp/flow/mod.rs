@@ -28,6 +28,9 @@ use crate::tcp::stream::Streams;
 use std::hash::Hash;
 use std::net::IpAddr;
 
+/// Default reassembly budget of the whole sensor, MiB.
+pub const DEFAULT_REASSEMBLY_MIB: usize = 256;
+
 /// Timeouts and size of the table (per worker).
 #[derive(Clone, Copy, Debug)]
 pub struct FlowConfig {
@@ -42,6 +45,10 @@ pub struct FlowConfig {
     /// A flow older than this is reported and started afresh, so a
     /// week-long C2 session still shows its volume every hour.
     pub hard_s: u32,
+    /// Bytes all flows together may hold copied for reassembly (held
+    /// out-of-order segments, unfinished messages). Without it, 64 KiB held
+    /// plus 64 KiB buffered each way times `max_flows` has no useful bound.
+    pub reassembly_bytes: usize,
 }
 
 impl Default for FlowConfig {
@@ -52,6 +59,7 @@ impl Default for FlowConfig {
             established_s: 600,
             closed_s: 10,
             hard_s: 3600,
+            reassembly_bytes: DEFAULT_REASSEMBLY_MIB << 20,
         }
     }
 }
@@ -152,6 +160,8 @@ pub struct Flow<M> {
     pub streams: Streams,
     /// Set once the flow produced a hit: only such flows are reported.
     pub alert: Option<Box<M>>,
+    /// Copied bytes of `streams` counted in the table's budget.
+    copied: usize,
 }
 
 impl<M> Flow<M> {
@@ -246,6 +256,11 @@ pub struct FlowCounters {
     /// Flows that ended in the middle of a message being reassembled (or
     /// with segments still held behind a hole).
     pub unfinished: u64,
+    /// Flows whose copies were dropped (a gap each way that had some)
+    /// because the reassembly budget was spent.
+    pub reassembly_dropped: u64,
+    /// Bytes held copied for reassembly now (a gauge).
+    pub reassembly_bytes: u64,
 }
 
 impl FlowCounters {
@@ -255,6 +270,8 @@ impl FlowCounters {
         self.evicted += o.evicted;
         self.hard_timeouts += o.hard_timeouts;
         self.unfinished += o.unfinished;
+        self.reassembly_dropped += o.reassembly_dropped;
+        self.reassembly_bytes += o.reassembly_bytes;
     }
 }
 

@@ -222,6 +222,7 @@ impl<M: Mark> FlowTable<M> {
             bytes: [0; 2],
             streams: Streams::default(),
             alert: None,
+            copied: 0,
         });
         let hasher = &self.hasher;
         let slab = &self.slab;
@@ -310,6 +311,7 @@ impl<M: Mark> FlowTable<M> {
         }
         let f = self.slab.swap_remove(pos);
         self.counters.ended += 1;
+        self.counters.reassembly_bytes -= f.copied as u64;
         if f.streams.unfinished() {
             self.counters.unfinished += 1;
         }
@@ -328,6 +330,29 @@ impl<M: Mark> FlowTable<M> {
                 gaps: f.streams.gaps() + f.streams.open_holes(),
                 alert: *alert,
             });
+        }
+    }
+
+    /// Count what the flow in `slot` holds copied after its latest segment
+    /// against the reassembly budget. Over budget, this flow's copies are
+    /// given up (a gap each way that had some; counted): the flow that
+    /// grew is the one that pays, found in O(1).
+    pub fn settle(&mut self, slot: u32) {
+        let f = &mut self.slab[slot as usize];
+        let now = f.streams.heap_bytes();
+        if now == f.copied {
+            return;
+        }
+        let total = self.counters.reassembly_bytes as usize - f.copied + now;
+        if now > f.copied && total > self.cfg.reassembly_bytes {
+            f.streams.release();
+            self.counters.reassembly_dropped += 1;
+            let kept = f.streams.heap_bytes();
+            self.counters.reassembly_bytes = (total - now + kept) as u64;
+            f.copied = kept;
+        } else {
+            self.counters.reassembly_bytes = total as u64;
+            f.copied = now;
         }
     }
 
