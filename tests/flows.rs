@@ -10,6 +10,7 @@ use gatewatch::tcp::flow::{EndReason, FlowConfig, State, TO_CLIENT, TO_SERVER};
 use gatewatch::testkit::tcp::{ACK, Conn, SYN};
 use gatewatch::testkit::{
     Collector, Seen, client_hello_record, crafted_recipe, dns_query, ip, replay_at_secs, sni_ext,
+    udp_frame,
 };
 use hickory_proto::rr::RecordType;
 use serde_json::Value;
@@ -323,4 +324,41 @@ fn reassembly_memory_has_one_budget() {
     e.finish(&mut c);
     assert_eq!(e.flows().len(), 0);
     assert_eq!(e.stats.flows.reassembly_bytes, 0, "{:?}", e.stats.flows);
+}
+
+/// UDP to a listed address: one alert, and when the conversation goes
+/// quiet a `flow` event with its totals each way, proto UDP. DNS is not
+/// tracked as UDP flows.
+#[test]
+fn udp_c2_is_a_flow_with_totals() {
+    let mut e = engine(&[C2]);
+    let mut frames = Vec::new();
+    for i in 0..5u64 {
+        frames.push((
+            1 + i,
+            udp_frame(ip(HOST), ip(C2), 51_000, 4444, None, &[7; 100]),
+        ));
+        frames.push((
+            1 + i,
+            udp_frame(ip(C2), ip(HOST), 4444, 51_000, None, &[9; 300]),
+        ));
+    }
+    let q = dns_query(5, "example.org", RecordType::A);
+    frames.push((2, udp_frame(ip(HOST), ip("10.9.9.9"), 52_000, 53, None, &q)));
+    // Past the UDP idle timeout: the next tracked packet's sweep ends it.
+    let other = udp_frame(ip(HOST), ip("198.51.100.1"), 52_001, 5000, None, b"x");
+    frames.push((400, other));
+    let c = run(&mut e, &frames, false);
+    assert_eq!(c.hits.len(), 1, "{:?}", c.hits);
+    assert_eq!(e.stats.flows.udp_created, 2, "DNS is no UDP flow");
+    assert_eq!(c.flows.len(), 1, "ended by the sweep, not by finish");
+    let f = &c.flows[0];
+    assert_eq!(f.proto, 17);
+    assert_eq!(f.client, (ip(HOST), 51_000));
+    assert_eq!((f.pkts[TO_SERVER], f.pkts[TO_CLIENT]), (5, 5));
+    assert_eq!(f.state, State::Established);
+    assert_eq!(Some(f.id), c.hits[0].flow_id);
+    let ev: Value = serde_json::from_str(&flow_json(f, "s1")).unwrap();
+    assert_eq!(ev["proto"], "UDP");
+    assert_eq!(ev["flow"]["pkts_toclient"], 5);
 }

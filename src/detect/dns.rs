@@ -92,7 +92,7 @@ impl Engine {
             ts: raw.ts_ns,
             flow: flow_key(&d),
             vlan: d.vlan,
-            tcp: None,
+            tracked: None,
             via_resolver: true,
         };
         if m.response {

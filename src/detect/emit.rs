@@ -188,7 +188,7 @@ impl Engine {
         } = found;
         self.stats.hit(source);
         let unit = self.units.unit_of(host).clone();
-        if let Some((slot, _)) = p.tcp {
+        if let Some((slot, _)) = p.tracked {
             self.flows
                 .get_mut(slot)
                 .mark_or_insert_with(|| FlowAlert {
@@ -211,7 +211,7 @@ impl Engine {
             observed: observed.into(),
             outbound,
             context,
-            flow_id: p.tcp.map(|(_, id)| id),
+            flow_id: p.tracked.map(|(_, id)| id),
             via_resolver: p.via_resolver,
             host_name: self.known.get(host),
         });

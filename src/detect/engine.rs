@@ -12,7 +12,7 @@ use crate::protocols::dns as dns_wire;
 use crate::protocols::hostnames::{self, HostName, known::KnownNames};
 use crate::protocols::name::NameBuf;
 use crate::protocols::quic::{self, QuicAssembler};
-use crate::tcp::flow::{FlowTable, Segment, Tracked};
+use crate::tcp::flow::{FlowTable, Segment, TCP, Tracked};
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -92,8 +92,8 @@ pub(super) struct Pkt {
     pub ts: i64,
     pub flow: FlowKey,
     pub vlan: Option<u16>,
-    /// Slot and id of the TCP flow, when there is one.
-    pub tcp: Option<(u32, u64)>,
+    /// Slot and id of the packet's flow (TCP, or UDP), when tracked.
+    pub tracked: Option<(u32, u64)>,
     /// A DNS hit whose querier is a configured internal resolver, or a flow
     /// matched through an address such a resolver looked up.
     pub via_resolver: bool,
@@ -191,7 +191,7 @@ impl Engine {
             ts: raw.ts_ns,
             flow: flow_key(&d),
             vlan: d.vlan,
-            tcp: None,
+            tracked: None,
             via_resolver: false,
         };
         let tracked = self.track(raw, &d, &mut p);
@@ -235,35 +235,48 @@ impl Engine {
         }
     }
 
-    /// Count a TCP segment in its flow (when reassembly is on) and note the
-    /// flow in `p`; returns what the payload path needs.
+    /// Count a TCP segment or a UDP datagram in its flow (when the flow
+    /// table is on) and note the flow in `p`; returns what the TCP payload
+    /// path needs. DNS, mDNS, LLMNR and the name protocols are not tracked as
+    /// UDP flows: each message stands alone, and a flow per lookup would
+    /// churn the table for totals nobody reads.
     fn track<'a>(
         &mut self,
         raw: &RawPacket<'_>,
         d: &Decoded<'a>,
         p: &mut Pkt,
     ) -> Option<(Tracked, Segment, &'a [u8])> {
-        let Transport::Tcp {
-            syn,
-            ack,
-            fin,
-            rst,
-            seq,
-            payload,
-            ..
-        } = d.transport
-        else {
-            return None;
-        };
         if !self.reassemble {
             return None;
         }
-        let seg = Segment {
-            syn,
-            ack,
-            fin,
-            rst,
-            seq,
+        let (seg, payload) = match d.transport {
+            Transport::Tcp {
+                syn,
+                ack,
+                fin,
+                rst,
+                seq,
+                payload,
+                ..
+            } => {
+                let seg = Segment {
+                    proto: TCP,
+                    syn,
+                    ack,
+                    fin,
+                    rst,
+                    seq,
+                };
+                (seg, Some(payload))
+            }
+            Transport::Udp {
+                src_port: sp,
+                dst_port: dp,
+                ..
+            } if !dns_wire::is_dns_udp(sp, dp) && !hostnames::is_name_port(sp, dp) => {
+                (Segment::datagram(), None)
+            }
+            _ => return None,
         };
         let f = &p.flow;
         let wire = u64::from(raw.orig_len.max(raw.data.len() as u32));
@@ -277,8 +290,8 @@ impl Engine {
             wire,
             &mut self.ended,
         );
-        p.tcp = Some((t.slot, self.flows.get_mut(t.slot).id));
-        Some((t, seg, payload))
+        p.tracked = Some((t.slot, self.flows.get_mut(t.slot).id));
+        payload.map(|pl| (t, seg, pl))
     }
 
     /// UDP payloads to their parser; a TCP segment too when it is read on

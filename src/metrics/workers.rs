@@ -161,7 +161,7 @@ impl TcpMetrics {
             flows: gauge(
                 r,
                 "gatewatch_tcp_flows",
-                "TCP flows tracked now, all workers.",
+                "Flows tracked now (TCP, and UDP other than DNS and the name protocols), all workers.",
             ),
             flows_evicted: counter(
                 r,

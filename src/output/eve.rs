@@ -306,7 +306,7 @@ struct EveFlow<'a> {
     hits: u32,
 }
 
-/// A finished TCP flow that had hits, as an EVE `flow` event: how much went
+/// A finished TCP or UDP flow that had hits, as an EVE `flow` event: how much went
 /// each way and for how long, linked to its alerts by `flow_id`.
 pub fn flow_json(f: &FlowRecord, sensor_id: &str) -> String {
     let ev = EveFlow {
@@ -318,7 +318,7 @@ pub fn flow_json(f: &FlowRecord, sensor_id: &str) -> String {
         src_port: f.client.1,
         dest_ip: f.server.0,
         dest_port: f.server.1,
-        proto: "TCP",
+        proto: if f.proto == 17 { "UDP" } else { "TCP" },
         vlan: f.alert.vlan.map(|v| [v]),
         flow: EveFlowBody {
             pkts_toserver: f.pkts[TO_SERVER],

@@ -104,6 +104,8 @@ pub struct FlowsConfig {
     pub established_timeout_s: u32,
     pub closed_timeout_s: u32,
     pub hard_timeout_s: u32,
+    /// A UDP flow (not DNS or the name protocols) ends after this idle.
+    pub udp_timeout_s: u32,
     /// MiB all flows together may hold copied for reassembly.
     pub reassembly_mib: usize,
 }
@@ -118,6 +120,7 @@ impl Default for FlowsConfig {
             established_timeout_s: f.established_s,
             closed_timeout_s: f.closed_s,
             hard_timeout_s: f.hard_s,
+            udp_timeout_s: f.udp_s,
             reassembly_mib: f.reassembly_bytes >> 20,
         }
     }
@@ -301,6 +304,7 @@ impl Config {
                 established_s: f.established_timeout_s,
                 closed_s: f.closed_timeout_s,
                 hard_s: f.hard_timeout_s,
+                udp_s: f.udp_timeout_s,
                 reassembly_bytes: f.reassembly_mib << 20,
             },
         }

@@ -1,6 +1,8 @@
-//! The TCP flow table: one entry per connection with its state, times and
-//! packet/byte totals each way, so that a flow that hit can be reported with
-//! how much data went to the C2 when it ends (an EVE-style `flow` event).
+//! The flow table: one entry per TCP connection or UDP conversation with its
+//! state, times and packet/byte totals each way, so that a flow that hit can
+//! be reported with how much data went to the C2 when it ends (an EVE-style
+//! `flow` event). A UDP flow is New until the other end answers, then
+//! Established; it ends after `udp_s` idle (there is no FIN).
 //!
 //! One table per worker: the router sends both directions of a flow to the
 //! same worker, so nothing here is shared or locked. Entries live in a slab
@@ -45,6 +47,8 @@ pub struct FlowConfig {
     /// A flow older than this is reported and started afresh, so a
     /// week-long C2 session still shows its volume every hour.
     pub hard_s: u32,
+    /// A UDP flow ends after this long without packets.
+    pub udp_s: u32,
     /// Bytes all flows together may hold copied for reassembly (held
     /// out-of-order segments, unfinished messages). Without it, 64 KiB held
     /// plus 64 KiB buffered each way times `max_flows` has no useful bound.
@@ -59,6 +63,7 @@ impl Default for FlowConfig {
             established_s: 600,
             closed_s: 10,
             hard_s: 3600,
+            udp_s: 120,
             reassembly_bytes: DEFAULT_REASSEMBLY_MIB << 20,
         }
     }
@@ -120,6 +125,7 @@ struct Key {
     b: [u8; 16],
     ap: u16,
     bp: u16,
+    proto: u8,
 }
 
 fn octets(ip: IpAddr) -> [u8; 16] {
@@ -210,6 +216,7 @@ impl<M> Flow<M> {
 
     fn timeout_ns(&self, c: &FlowConfig) -> i64 {
         let s = match self.state {
+            _ if self.key.proto == UDP => c.udp_s,
             State::New => c.embryonic_s,
             State::Established => c.established_s,
             State::Closed => c.closed_s,
@@ -232,6 +239,8 @@ impl<M> Flow<M> {
 #[derive(Clone, Debug)]
 pub struct FlowRecord<M> {
     pub id: u64,
+    /// IANA protocol number: 6 (TCP) or 17 (UDP).
+    pub proto: u8,
     pub client: (IpAddr, u16),
     pub server: (IpAddr, u16),
     pub first_ns: i64,
@@ -261,6 +270,8 @@ pub struct FlowCounters {
     pub reassembly_dropped: u64,
     /// Bytes held copied for reassembly now (a gauge).
     pub reassembly_bytes: u64,
+    /// Of `created`, the UDP flows.
+    pub udp_created: u64,
 }
 
 impl FlowCounters {
@@ -272,6 +283,7 @@ impl FlowCounters {
         self.unfinished += o.unfinished;
         self.reassembly_dropped += o.reassembly_dropped;
         self.reassembly_bytes += o.reassembly_bytes;
+        self.udp_created += o.udp_created;
     }
 }
 
@@ -283,12 +295,32 @@ pub struct Tracked {
     pub dir: usize,
 }
 
-/// The TCP header fields the table needs.
+/// IANA protocol numbers the table tracks.
+pub const TCP: u8 = 6;
+pub const UDP: u8 = 17;
+
+/// The transport header fields the table needs (a UDP datagram: `proto`
+/// [`UDP`], no flags).
 #[derive(Clone, Copy, Debug)]
 pub struct Segment {
+    pub proto: u8,
     pub syn: bool,
     pub ack: bool,
     pub fin: bool,
     pub rst: bool,
     pub seq: u32,
+}
+
+impl Segment {
+    /// A UDP datagram.
+    pub fn datagram() -> Segment {
+        Segment {
+            proto: UDP,
+            syn: false,
+            ack: false,
+            fin: false,
+            rst: false,
+            seq: 0,
+        }
+    }
 }

@@ -4,7 +4,7 @@
 
 use super::{
     EndReason, Flow, FlowConfig, FlowCounters, FlowRecord, Key, Mark, Segment, State, TO_CLIENT,
-    TO_SERVER, Tracked, octets,
+    TO_SERVER, Tracked, UDP, octets,
 };
 use crate::tcp::stream::{StreamCounters, Streams, Verdict};
 use hashbrown::HashTable;
@@ -110,7 +110,13 @@ impl<M: Mark> FlowTable<M> {
         } else {
             ((d, dp), (s, sp))
         };
-        let key = Key { a, b, ap, bp };
+        let key = Key {
+            a,
+            b,
+            ap,
+            bp,
+            proto: seg.proto,
+        };
         let h = self.hash(&key);
         let slab = &self.slab;
         let found = self
@@ -199,6 +205,8 @@ impl<M: Mark> FlowTable<M> {
         };
         let a_is_client = src_is_a == src_is_client;
         self.counters.created += 1;
+        let udp = seg.proto == UDP;
+        self.counters.udp_created += u64::from(udp);
         let id = {
             let mut x = self.hasher.hash_one((key, ts, self.salt));
             x ^= x >> 29;
@@ -209,7 +217,8 @@ impl<M: Mark> FlowTable<M> {
         self.slab.push(Flow {
             key,
             a_is_client,
-            state: if seg.syn && !seg.ack {
+            // A UDP flow is established by an answer (see `Flow::count`).
+            state: if udp || (seg.syn && !seg.ack) {
                 State::New
             } else {
                 State::Established
@@ -319,6 +328,7 @@ impl<M: Mark> FlowTable<M> {
         if let Some(alert) = f.alert {
             ended.push(FlowRecord {
                 id: f.id,
+                proto: f.key.proto,
                 client,
                 server,
                 first_ns: f.first_ns,
