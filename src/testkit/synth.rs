@@ -57,13 +57,30 @@ pub fn feed_ip(i: u64) -> Ipv4Addr {
     Ipv4Addr::from(v)
 }
 
-/// Write a DNS-heavy mix of about `packets` packets into `dir`: two thirds
-/// of the exchanges are DNS (query and answer, to an internal and a public
-/// resolver; 1 name in 1,000 listed), so 80% of the packets; the rest TCP
-/// data (TLS-like and bulk). Returns the number of DNS packets written.
-pub fn dns_mix(dir: &Path, packets: u64, seed: u64) -> std::io::Result<u64> {
+/// The shape of a [`dns_mix`].
+#[derive(Clone, Copy, Debug)]
+pub struct DnsMix {
+    pub packets: u64,
+    pub seed: u64,
+    /// Queries per 1,000 that name a listed domain (10 = 1%, 1000 = an
+    /// outbreak).
+    pub listed_per_mille: u64,
+    /// Percent of the exchanges made by one host (the balance of routing
+    /// by internal host); 0 spreads them evenly.
+    pub heavy_pct: u64,
+}
+
+/// Write a DNS-heavy mix of about `mix.packets` packets into `dir`: two
+/// thirds of the exchanges are DNS (query and answer, to an internal and a
+/// public resolver), so 80% of the packets; the rest TCP data, half of it
+/// from the address the host's last lookup returned (so a listed lookup is
+/// followed by a connection DNS correlation must find). Returns the number
+/// of DNS packets written.
+pub fn dns_mix(dir: &Path, mix: DnsMix) -> std::io::Result<u64> {
     std::fs::create_dir_all(dir.join("feeds"))?;
+    let (packets, seed) = (mix.packets, mix.seed);
     let mut rng = Rng::new(seed);
+    let mut last = std::collections::HashMap::new();
     write_units(dir)?;
     write_mix_feeds(dir)?;
     let mut w = PcapWriter::new(1, 65535);
@@ -74,16 +91,22 @@ pub fn dns_mix(dir: &Path, packets: u64, seed: u64) -> std::io::Result<u64> {
     while n < packets {
         w.bytes.clear();
         ts += 1 + rng.below(20);
-        let h = IpAddr::V4(host(
-            rng.below(UNITS as u64) as u32,
-            rng.below(HOSTS_PER_UNIT as u64) as u32,
-        ));
+        let h = if rng.below(100) < mix.heavy_pct {
+            IpAddr::V4(host(0, 1))
+        } else {
+            IpAddr::V4(host(
+                rng.below(UNITS as u64) as u32,
+                rng.below(HOSTS_PER_UNIT as u64) as u32,
+            ))
+        };
         if rng.below(3) < 2 {
-            dns_exchange(&mut w, &mut rng, ts, h);
+            let answer = dns_exchange(&mut w, &mut rng, ts, h, mix.listed_per_mille);
+            last.insert(h, answer);
             n += 2;
             dns += 2;
         } else {
-            tcp_data(&mut w, &mut rng, ts, h, &bulk);
+            let remote = last.get(&h).copied().filter(|_| rng.below(2) == 0);
+            tcp_data(&mut w, &mut rng, ts, (h, remote), &bulk);
             n += 1;
         }
         out.write_all(&w.bytes[..])?;
@@ -129,10 +152,16 @@ fn write_mix_feeds(dir: &Path) -> std::io::Result<()> {
 }
 
 /// One DNS query from `h` and its answer (300 us later), for a listed name
-/// 1 time in 1,000. The draws from `rng` keep their order: the output is
-/// fixed by the seed.
-fn dns_exchange(w: &mut PcapWriter, rng: &mut Rng, ts: u64, h: IpAddr) {
-    let name = if rng.below(1000) == 0 {
+/// `listed_per_mille` times in 1,000; returns the answer's address. The
+/// draws from `rng` keep their order: the output is fixed by the seed.
+fn dns_exchange(
+    w: &mut PcapWriter,
+    rng: &mut Rng,
+    ts: u64,
+    h: IpAddr,
+    listed_per_mille: u64,
+) -> IpAddr {
+    let name = if rng.below(1000) < listed_per_mille {
         feed_domain(rng.below(MIX_LISTED))
     } else {
         format!(
@@ -152,12 +181,21 @@ fn dns_exchange(w: &mut PcapWriter, rng: &mut Rng, ts: u64, h: IpAddr) {
     let a = dns_response(id, &name, cnames, answer);
     w.frame(ts, &udp_frame(h, r, sport, 53, None, &q), 0);
     w.frame(ts + 300, &udp_frame(r, h, 53, sport, None, &a), 0);
+    IpAddr::V4(answer)
 }
 
-/// One TCP data segment from port 443 to `h`, from a listed address 1 time
-/// in 2,000, carrying a prefix of `bulk`.
-fn tcp_data(w: &mut PcapWriter, rng: &mut Rng, ts: u64, h: IpAddr, bulk: &[u8]) {
-    let remote = if rng.below(2000) == 0 {
+/// One TCP data segment from port 443 to `h`, from `remote` when given,
+/// else from a listed address 1 time in 2,000, carrying a prefix of `bulk`.
+fn tcp_data(
+    w: &mut PcapWriter,
+    rng: &mut Rng,
+    ts: u64,
+    (h, remote): (IpAddr, Option<IpAddr>),
+    bulk: &[u8],
+) {
+    let remote = if let Some(r) = remote {
+        r
+    } else if rng.below(2000) == 0 {
         IpAddr::V4(feed_ip(rng.below(MIX_LISTED)))
     } else {
         IpAddr::V4(Ipv4Addr::from(0x6800_0000u32 + rng.below(1 << 24) as u32))
