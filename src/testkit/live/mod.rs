@@ -9,10 +9,12 @@
 //! reason: a live test never passes silently without having run.
 
 mod netns;
+mod rate;
 mod results;
 mod sensor;
 
 pub use netns::{Netns, Proc, require_tool, run_ok};
+pub use rate::{RateRun, dns_mix_capture, run_at_rate};
 pub use results::{
     AlertKey, alert_keys, alert_keys_in, appended, assert_same_hits, capture_line, capture_row,
     capture_series, combined_config, count, describe, metric, metric_or_0, pcap_packets, read,

@@ -141,18 +141,27 @@ impl Sensor {
         units: &Path,
         ifaces: &[&str],
     ) -> Sensor {
+        let conf = (feeds, units);
+        Sensor::spawn_with(ns, dir, port, conf, ifaces, &["--workers", "2"])
+    }
+
+    /// As [`Sensor::spawn_on`], with `extra` arguments instead of
+    /// `--workers 2` (none: the default worker count).
+    pub fn spawn_with(
+        ns: &Netns,
+        dir: &Path,
+        port: u16,
+        (feeds, units): (&Path, &Path),
+        ifaces: &[&str],
+        extra: &[&str],
+    ) -> Sensor {
         let alerts = dir.join("live.jsonl");
         let out = dir.join("run.stdout");
         let err = dir.join("run.stderr");
         let mut cmd = ns.cmd(bin_path());
-        cmd.current_dir(root()).args([
-            "run",
-            "--stats",
-            "--workers",
-            "2",
-            "--summary-interval",
-            "0",
-        ]);
+        cmd.current_dir(root())
+            .args(["run", "--stats", "--summary-interval", "0"])
+            .args(extra);
         for i in ifaces {
             cmd.args(["--interface", i]);
         }
