@@ -35,12 +35,10 @@ impl Engine {
         // a response. Queries are matched on their names; responses on the
         // CNAME targets they reveal (the question was matched on the way out).
         if !m.response {
-            if self.correlate {
-                self.remember_query(m, p);
-            }
+            let mut listed = false;
             for q in &m.queries {
                 dns::name_into(q.name(), &mut self.name);
-                self.match_name(snap, p.flow.src, HitSource::DnsQuery, p, sink, |n| {
+                listed |= self.match_name(snap, p.flow.src, HitSource::DnsQuery, p, sink, |n| {
                     Context::Dns {
                         id: m.id,
                         rrname: n.into(),
@@ -50,21 +48,26 @@ impl Engine {
                     }
                 });
             }
+            if self.correlate {
+                self.remember_query(m, p, listed);
+            }
         } else {
+            let mut listed = false;
             for (_, a) in &m.answers {
                 if let dns::Answer::Cname(target) = a {
                     dns::name_into(target, &mut self.name);
-                    self.match_name(snap, p.flow.dst, HitSource::DnsAnswer, p, sink, |n| {
-                        Context::Dns {
-                            id: m.id,
-                            rrname: n.into(),
-                            rrtype: "CNAME".into(),
-                            response: true,
-                        }
-                    });
+                    listed |=
+                        self.match_name(snap, p.flow.dst, HitSource::DnsAnswer, p, sink, |n| {
+                            Context::Dns {
+                                id: m.id,
+                                rrname: n.into(),
+                                rrtype: "CNAME".into(),
+                                response: true,
+                            }
+                        });
                 }
             }
-            if self.correlate && self.learn_links(snap, m, p) == Learned::Unsolicited {
+            if self.correlate && self.learn_links(snap, m, p, listed) == Learned::Unsolicited {
                 self.stats.dns_answers_unsolicited += 1;
             }
         }
@@ -95,19 +98,70 @@ impl Engine {
             tracked: None,
             via_resolver: true,
         };
+        let snap = self.take_snapshot();
         if m.response {
-            let snap = self.take_snapshot();
-            self.learn_links(&snap, &m, &p);
-            self.snap_back(snap);
+            let cnames = m.answers.iter().filter_map(|a| match &a.1 {
+                dns::Answer::Cname(t) => Some(t),
+                _ => None,
+            });
+            let listed = self.any_listed(&snap, cnames);
+            self.learn_links(&snap, &m, &p, listed);
         } else {
-            self.remember_query(&m, &p);
+            let listed = self.any_listed(&snap, m.queries.iter().map(|q| q.name()));
+            self.remember_query(&m, &p, listed);
         }
+        self.snap_back(snap);
     }
 
-    /// Note a query to port 53 so that its answer can be learned from.
-    /// mDNS and LLMNR are left out: they never teach a link, and their
-    /// chatter would only crowd the table.
-    fn remember_query(&mut self, m: &dns::Message, p: &Pkt) {
+    /// Start loading the pending-query bucket this DNS message will touch,
+    /// read from its header (QR bit, id) before it is parsed.
+    pub(super) fn prefetch_pending(&self, payload: &[u8], p: &Pkt) {
+        if !self.correlate || payload.len() < 12 {
+            return;
+        }
+        let id = u16::from_be_bytes([payload[0], payload[1]]);
+        let f = &p.flow;
+        let x = if payload[2] & 0x80 == 0 {
+            Exchange {
+                host: f.src,
+                host_port: f.src_port,
+                resolver: f.dst,
+                resolver_port: f.dst_port,
+                id,
+            }
+        } else {
+            Exchange {
+                host: f.dst,
+                host_port: f.dst_port,
+                resolver: f.src,
+                resolver_port: f.src_port,
+                id,
+            }
+        };
+        self.pending.prefetch(&x);
+    }
+
+    /// Whether any of `names` is listed and not allowlisted (no hit).
+    fn any_listed<'n>(
+        &mut self,
+        snap: &Snapshot,
+        names: impl Iterator<Item = &'n hickory_proto::rr::Name>,
+    ) -> bool {
+        for n in names {
+            dns::name_into(n, &mut self.name);
+            let name = self.name.as_str();
+            if snap.match_domain(name).is_some() && !snap.allow_domain(name) {
+                return true;
+            }
+        }
+        false
+    }
+
+    /// Note a query to port 53 so that its answer can be learned from,
+    /// with whether it asked for a listed name. mDNS and LLMNR are left out:
+    /// they never teach a link, and their chatter would only crowd the
+    /// table.
+    fn remember_query(&mut self, m: &dns::Message, p: &Pkt, listed: bool) {
         if p.flow.dst_port != dns::PORT {
             return;
         }
@@ -118,12 +172,20 @@ impl Engine {
             resolver_port: p.flow.dst_port,
             id: m.id,
         };
-        self.stats.dns_pending_evicted += self.pending.ask(asked, p.ts) as u64;
+        self.stats.dns_pending_evicted += self.pending.ask(asked, p.ts, listed) as u64;
     }
 
     /// Remember the addresses in an answer to a listed name (the question,
-    /// or a CNAME on the way), if the answer answers a query seen here.
-    fn learn_links(&mut self, snap: &Snapshot, m: &dns::Message, p: &Pkt) -> Learned {
+    /// or a CNAME on the way: `cname_listed`), if the answer answers a query
+    /// seen here. The question was matched when it was asked; only an
+    /// answer with a listed name looks names up again, for the indicator.
+    fn learn_links(
+        &mut self,
+        snap: &Snapshot,
+        m: &dns::Message,
+        p: &Pkt,
+        cname_listed: bool,
+    ) -> Learned {
         let host = p.flow.dst;
         let answer = Exchange {
             host,
@@ -136,8 +198,11 @@ impl Engine {
         if !m.answers.iter().any(|a| matches!(a.1, dns::Answer::A(..))) {
             return Learned::Nothing;
         }
-        if !asked {
+        let Some(question_listed) = asked else {
             return Learned::Unsolicited;
+        };
+        if !question_listed && !cname_listed {
+            return Learned::Nothing;
         }
         // Only a resolver's lookups over UDP reach every worker; one over
         // TCP would be known to its own worker alone, and results would

@@ -117,6 +117,7 @@ impl Engine {
     }
 
     /// Match the name in `self.name` and emit a hit blamed on `client`.
+    /// True when the name is listed and no allowlist cancels it.
     pub(super) fn match_name<S: Sink>(
         &mut self,
         snap: &Snapshot,
@@ -125,16 +126,16 @@ impl Engine {
         p: &Pkt,
         sink: &mut S,
         ctx: impl FnOnce(&str) -> Context,
-    ) {
+    ) -> bool {
         if self.name.is_empty() {
-            return;
+            return false;
         }
         let Some(id) = snap.match_domain(self.name.as_str()) else {
-            return;
+            return false;
         };
         if snap.allow_domain(self.name.as_str()) {
             self.stats.hits_allowlisted += 1;
-            return;
+            return false;
         }
         let observed = self.name.as_str().to_owned();
         let found = Found {
@@ -145,6 +146,7 @@ impl Engine {
             observed: &observed,
         };
         self.attribute(snap, id, found, p, sink);
+        true
     }
 
     /// Emit `found` if its host (the client of the exchange) is internal: a

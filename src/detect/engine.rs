@@ -194,6 +194,9 @@ impl Engine {
             tracked: None,
             via_resolver: false,
         };
+        if self.correlate {
+            self.links.prefetch(&d.src, &d.dst);
+        }
         let tracked = self.track(raw, &d, &mut p);
         self.match_ips(&snap, &d, &p, sink);
         self.dispatch(&snap, &d, &p, sink);
@@ -300,6 +303,7 @@ impl Engine {
         let (sp, dp) = (p.flow.src_port, p.flow.dst_port);
         match d.transport {
             Transport::Udp { payload, .. } if dns_wire::is_dns_udp(sp, dp) => {
+                self.prefetch_pending(payload, p);
                 if let Some(m) = dns_wire::parse(payload, &mut self.stats.problems) {
                     self.on_dns(snap, &m, p, sink);
                 }

@@ -1,7 +1,7 @@
 //! Batches: how packets cross from a capture thread to a worker. One channel
 //! operation per batch, not per packet.
 
-use crate::packet::{LinkType, RawPacket};
+use crate::packet::{LinkType, RawPacket, prefetch_read};
 use memmap2::Mmap;
 use std::sync::Arc;
 
@@ -137,14 +137,3 @@ impl Batch {
 
 /// How many packets ahead of the one being processed a worker prefetches.
 pub(super) const PREFETCH_AHEAD: usize = 4;
-
-#[inline(always)]
-fn prefetch_read(p: *const u8) {
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: prefetch is a hint; it never faults, whatever the address.
-    unsafe {
-        core::arch::x86_64::_mm_prefetch::<{ core::arch::x86_64::_MM_HINT_T0 }>(p.cast());
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = p;
-}
