@@ -4,13 +4,16 @@ use super::{DecodeCounters, Decoded, Fragment, Transport};
 use crate::packet::{Problems, Reason};
 use etherparse::{IpNumber, Ipv6ExtensionSlice, LaxIpSlice, LenSource, TcpSlice, UdpSlice};
 
+/// The packet from its IP header on, and its IP payload when the transport
+/// header was reached (not a later fragment, no broken extension header):
+/// where a GRE tunnel would start.
 pub(super) fn decode_ip<'a>(
     bytes: &'a [u8],
     vlan: Option<u16>,
     cut: bool,
     counts: &mut DecodeCounters,
     problems: &mut Problems,
-) -> Option<Decoded<'a>> {
+) -> Option<(Decoded<'a>, Option<&'a [u8]>)> {
     let Ok((ip, ext_err)) = LaxIpSlice::from_slice(bytes) else {
         problems.count(if cut {
             Reason::IpTruncated
@@ -34,11 +37,12 @@ pub(super) fn decode_ip<'a>(
         vlan,
         fragment,
         truncated,
+        tunnel: None,
     };
     if ext_err.is_some() {
         // Extension headers broke off: addresses are still usable.
         problems.count(Reason::IpMalformed);
-        return Some(addresses_only(Fragment::No, true));
+        return Some((addresses_only(Fragment::No, true), None));
     }
     // The offset is only looked for in fragments: for IPv6 it means walking
     // the extension headers.
@@ -49,17 +53,19 @@ pub(super) fn decode_ip<'a>(
         Fragment::First
     } else {
         counts.ip_fragments_later += 1;
-        return Some(addresses_only(Fragment::Later, truncated));
+        return Some((addresses_only(Fragment::Later, truncated), None));
     };
     let (transport, truncated) = transport(pl.ip_number, pl.payload, truncated, counts, problems);
-    Some(Decoded {
+    let d = Decoded {
         src,
         dst,
         transport,
         vlan,
         fragment,
         truncated,
-    })
+        tunnel: None,
+    };
+    Some((d, Some(pl.payload)))
 }
 
 /// The transport header over `payload`, and whether bytes are missing.
