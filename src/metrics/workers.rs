@@ -3,6 +3,7 @@
 //! [`Stats`]; a scrape reads what each last published.
 
 use super::family::{Deltas, counter, counter_vec, gauge};
+use crate::decode::Encap;
 use crate::detect::Stats;
 use crate::detect::correlate::DnsLinks;
 use crate::packet::Reason;
@@ -29,6 +30,7 @@ pub struct WorkerMetrics {
     worker_packets: IntCounterVec,
     queue_drops: IntCounterVec,
     parse_errors: IntCounterVec,
+    tunnel_headers: IntCounterVec,
     hits_allowlisted: IntCounter,
     dns_unsolicited: IntCounter,
     tcp_flows: IntGauge,
@@ -40,6 +42,17 @@ pub struct WorkerMetrics {
     drops: IntCounterVec,
     source: Mutex<Option<WorkerSource>>,
     links: Mutex<Option<Arc<DnsLinks>>>,
+}
+
+/// `gatewatch_tunnel_headers_total{encap}`: how much of the input a remote
+/// mirror delivered in a tunnel, by kind.
+fn tunnel_headers(r: &Registry) -> IntCounterVec {
+    counter_vec(
+        r,
+        "gatewatch_tunnel_headers_total",
+        "Tunnel headers stripped to reach the mirrored packets inside, by encapsulation (ERSPAN rides in GRE and counts under gre too).",
+        &["encap"],
+    )
 }
 
 impl WorkerMetrics {
@@ -75,6 +88,7 @@ impl WorkerMetrics {
                 "Packets or parts of packets not decoded, by reason.",
                 &["reason"],
             ),
+            tunnel_headers: tunnel_headers(r),
             hits_allowlisted: counter(
                 r,
                 "gatewatch_hits_allowlisted_total",
@@ -186,6 +200,10 @@ impl WorkerMetrics {
         for r in Reason::ALL {
             let c = &self.parse_errors.with_label_values(&[r.as_str()]);
             d.add(format!("pe-{}", r.as_str()), sum.errors_of(r), c);
+        }
+        for e in Encap::ALL {
+            let c = &self.tunnel_headers.with_label_values(&[e.as_str()]);
+            d.add(format!("tun-{}", e.as_str()), e.count_in(&sum.decode), c);
         }
     }
 }
