@@ -8,7 +8,7 @@ use gatewatch::detect::HitSource;
 use gatewatch::packet::{LinkType, Problems, RawPacket, Reason};
 use gatewatch::testkit::{
     T0_US, TUNNEL_SRC, Wrap, dns_query, gre_packet, ip, one_unit, replay_frames, snapshot_of,
-    tcp_frame, udp_frame, wrap, wrap_all,
+    tcp_frame, udp_frame, wrap, wrap_all, wrap_between,
 };
 use hickory_proto::rr::RecordType;
 use std::net::IpAddr;
@@ -96,11 +96,17 @@ fn reason_for_cut(w: Wrap, at: usize) -> Reason {
     }
 }
 
+/// Each kind around IPv4 and IPv6 inner packets, behind an outer IPv4
+/// (read by offset) and an outer IPv6 (through the full IP decoder).
 #[test]
 fn each_encapsulation_gives_the_inner_packet() {
-    for w in Wrap::EACH {
+    let outer_v6 = (ip("2001:db8:7::1"), ip("2001:db8:7::2"));
+    for (w, v6) in Wrap::EACH.iter().flat_map(|w| [(*w, false), (*w, true)]) {
         for inner in inners() {
-            let f = wrap(&inner.frame, w);
+            let f = match v6 {
+                false => wrap(&inner.frame, w),
+                true => wrap_between(&inner.frame, w, outer_v6.0, outer_v6.1),
+            };
             let (d, c, p) = decode(&f);
             let d = d.unwrap_or_else(|| panic!("{w:?}: not decoded, {p:?}"));
             assert_eq!((d.src, d.dst), (inner.src, inner.dst), "{w:?}");
@@ -115,10 +121,40 @@ fn each_encapsulation_gives_the_inner_packet() {
                 c.gre,
                 u64::from(encap_of(w) != Encap::Vxlan && encap_of(w) != Encap::Geneve)
             );
-            assert_eq!(c.ipv4 + c.ipv6, 2);
+            assert_eq!(
+                (c.ipv4 + c.ipv6, c.ipv6),
+                (2, u64::from(v6) + u64::from(inner.src.is_ipv6()))
+            );
+            assert_eq!(c.udp + c.tcp + c.other_ip, 2, "{w:?}: {c:?}");
             if let Transport::Udp { payload, .. } = d.transport {
                 assert_eq!(payload, &inner.frame[42..], "{w:?}: inner UDP payload");
             }
+        }
+    }
+}
+
+/// `f` with its outer IPv4 header grown by a no-op option, so that the
+/// decoder's shortcut for plain outer headers does not take it.
+fn with_ipv4_option(f: &[u8]) -> Vec<u8> {
+    let mut g = [&f[..34], &[1, 1, 1, 0], &f[34..]].concat();
+    g[14] = 0x46;
+    let total = u16::from_be_bytes([g[16], g[17]]) + 4;
+    g[16..18].copy_from_slice(&total.to_be_bytes());
+    g
+}
+
+/// The shortcut for a plain outer IPv4 header gives what the full decoder
+/// gives, counters included.
+#[test]
+fn the_outer_ipv4_shortcut_agrees_with_the_full_decoder() {
+    let inner = wrap(&inners()[1].frame, Wrap::Vxlan);
+    for w in Wrap::EACH {
+        for f in [wrap(&inners()[0].frame, w), wrap(&inner, w)] {
+            let (fast, fc, fp) = decode(&f);
+            let g = with_ipv4_option(&f);
+            let (full, gc, gp) = decode(&g);
+            assert_eq!(format!("{fast:?}"), format!("{full:?}"), "{w:?}");
+            assert_eq!((fc, fp), (gc, gp), "{w:?}");
         }
     }
 }

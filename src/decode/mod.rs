@@ -155,6 +155,9 @@ pub fn decode<'a>(
         }
     };
     let cut = pkt.is_snaplen_cut();
+    if let Some((encap, payload)) = tunnel::outer_ipv4(ip, counts) {
+        return tunnel::strip(encap, payload, vlan, cut, counts, problems);
+    }
     let (d, ip_payload) = ip::decode_ip(ip, vlan, cut, counts, problems)?;
     if !tunnel::may_carry(&d) {
         return Some(d);

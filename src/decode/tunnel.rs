@@ -27,6 +27,12 @@
 //! - **Each stripped header is counted** in [`DecodeCounters`] (`vxlan`,
 //!   `geneve`, `gre`, `erspan_type1..3`; ERSPAN counts its GRE header too),
 //!   and so are the outer IP and UDP layers it crossed.
+//! - **A shortcut that changes nothing.** A plain outer IPv4 header (no
+//!   options, not a fragment, consistent lengths) around a well-formed
+//!   tunnel is read by offset ([`outer_ipv4`]) instead of through
+//!   etherparse, whose addresses it would build for nothing; it counts what
+//!   the full path counts, and anything else takes the full path
+//!   (`tests/tunnel.rs` checks that both give the same).
 //!
 //! An IP fragment after the first holds no tunnel header: it is returned as
 //! the outer fragment it is (`Fragment::Later`, which matching skips).
@@ -124,7 +130,7 @@ impl Encap {
 
 /// What a tunnel carries.
 #[derive(Clone, Copy, Debug)]
-enum Payload<'a> {
+pub(super) enum Payload<'a> {
     Ether(&'a [u8]),
     Ip(&'a [u8]),
 }
@@ -150,34 +156,86 @@ pub(super) fn may_carry(d: &Decoded<'_>) -> bool {
     }
 }
 
-/// Strip the tunnels around `d` (whose IP payload is `ip_payload`, `cut`
-/// when the capture cut the frame) and return the innermost packet.
+/// The tunnel of a plain outer IPv4 packet (no options, not fragmented,
+/// lengths consistent) read by offset, counted as [`ip`](super::ip) would
+/// count that packet. The common remote-mirror case, found without
+/// etherparse's full walk of a header whose addresses are never used.
+/// `None` for anything else, a broken tunnel header included: the full
+/// path then decodes the packet and names the reason.
+#[inline]
+pub(super) fn outer_ipv4<'a>(
+    ip: &'a [u8],
+    counts: &mut DecodeCounters,
+) -> Option<(Encap, Payload<'a>)> {
+    let &[0x45, _, l0, l1, _, _, f0, f1, _, proto] = ip.first_chunk::<10>()? else {
+        return None; // options, or not IPv4
+    };
+    if u16::from_be_bytes([f0, f1]) & 0x3fff != 0 {
+        return None; // a fragment
+    }
+    let total = ip.get(..usize::from(u16::from_be_bytes([l0, l1])))?;
+    let found = match (proto, total.get(20..)?) {
+        (IPPROTO_GRE, payload) => gre(payload),
+        (17, &[_, _, d0, d1, u0, u1, ..]) => {
+            let payload = total.get(28..20 + usize::from(u16::from_be_bytes([u0, u1])))?;
+            match u16::from_be_bytes([d0, d1]) {
+                VXLAN_PORT => vxlan(payload),
+                GENEVE_PORT => geneve(payload),
+                _ => return None,
+            }
+        }
+        _ => return None,
+    };
+    let Header::Tunnel(encap, payload) = found else {
+        return None;
+    };
+    counts.ipv4 += 1;
+    if proto == IPPROTO_GRE {
+        counts.other_ip += 1;
+    } else {
+        counts.udp += 1;
+    }
+    Some((encap, payload))
+}
+
+/// The tunnel around `d` (whose IP payload is `ip_payload`, `cut` when the
+/// capture cut the frame) stripped: the innermost packet; `d` itself when
+/// it carries none.
 pub(super) fn decapsulate<'a>(
-    mut d: Decoded<'a>,
-    mut ip_payload: Option<&'a [u8]>,
+    d: Decoded<'a>,
+    ip_payload: Option<&'a [u8]>,
     cut: bool,
     counts: &mut DecodeCounters,
     problems: &mut Problems,
 ) -> Option<Decoded<'a>> {
-    let mut outermost = None;
-    for depth in 0..=MAX_TUNNEL_DEPTH {
-        let (encap, payload) = match header(&d, ip_payload) {
-            Header::Plain => break,
-            // Why not drop it: a broken header may be no tunnel at all (any
-            // UDP flow can use port 4789), and the outer packet is still a
-            // real packet whose addresses and payload can be matched.
-            Header::Broken(r) => {
-                problems.count(r);
-                break;
-            }
-            Header::Tunnel(e, p) => (e, p),
-        };
-        if depth == MAX_TUNNEL_DEPTH {
-            problems.count(Reason::TunnelTooDeep);
-            return None;
+    match header(&d, ip_payload) {
+        Header::Plain => Some(d),
+        // Why not drop it: a broken header may be no tunnel at all (any
+        // UDP flow can use port 4789), and the outer packet is still a
+        // real packet whose addresses and payload can be matched.
+        Header::Broken(r) => {
+            problems.count(r);
+            Some(d)
         }
+        Header::Tunnel(e, p) => strip(e, p, d.vlan, cut || d.truncated, counts, problems),
+    }
+}
+
+/// Strip tunnel `encap`, whose payload is `payload`, and the tunnels nested
+/// in it; `vlan` is the tunnel packet's tag. The innermost packet.
+pub(super) fn strip<'a>(
+    mut encap: Encap,
+    mut payload: Payload<'a>,
+    mut vlan: Option<u16>,
+    mut cut: bool,
+    counts: &mut DecodeCounters,
+    problems: &mut Problems,
+) -> Option<Decoded<'a>> {
+    let outermost = encap;
+    let mut depth = 1;
+    loop {
         encap.count(counts);
-        let (bytes, vlan) = match payload {
+        let (bytes, tag) = match payload {
             Payload::Ether(frame) => match link::ethernet(frame, counts) {
                 Ok(x) => x,
                 Err(r) => {
@@ -189,13 +247,22 @@ pub(super) fn decapsulate<'a>(
         };
         // The mirrored frame's own tag says more about the host than the
         // mirror transport's; keep the outer one only when it has none.
-        let vlan = vlan.or(d.vlan);
-        let (inner, pl) = ip::decode_ip(bytes, vlan, cut || d.truncated, counts, problems)?;
-        outermost.get_or_insert(encap);
-        (d, ip_payload) = (inner, pl);
+        let (mut d, pl) = ip::decode_ip(bytes, tag.or(vlan), cut, counts, problems)?;
+        d.tunnel = Some(outermost);
+        (encap, payload) = match header(&d, pl) {
+            Header::Plain => return Some(d),
+            Header::Broken(r) => {
+                problems.count(r);
+                return Some(d);
+            }
+            Header::Tunnel(e, p) => (e, p),
+        };
+        if depth == MAX_TUNNEL_DEPTH {
+            problems.count(Reason::TunnelTooDeep);
+            return None;
+        }
+        (vlan, cut, depth) = (d.vlan, cut || d.truncated, depth + 1);
     }
-    d.tunnel = outermost;
-    Some(d)
 }
 
 /// The tunnel header `d` carries, if its port or protocol says one.

@@ -5,8 +5,9 @@
 //! hand, field by field as their RFCs draw them, so a test can also break
 //! them.
 
+use super::frames::ip_layer;
 use etherparse::{IpNumber, PacketBuilder};
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 
 /// The outer endpoints of every wrapped frame (TEST-NET-1, as
 /// `gen-gateway-pcap.py --encap` uses).
@@ -157,7 +158,7 @@ impl Wrap {
     }
 
     /// Offset of the tunnel header in [`wrap`]'s output: outer Ethernet and
-    /// IPv4, and UDP for VXLAN and Geneve.
+    /// IPv4, and UDP for VXLAN and Geneve (20 more behind an outer IPv6).
     pub fn header_at(self) -> usize {
         14 + 20 + if self.udp_port().is_some() { 8 } else { 0 }
     }
@@ -180,12 +181,14 @@ fn geneve_options(options: u8) -> Vec<u8> {
 /// `frame` (a whole Ethernet frame) as a remote mirror delivers it: outer
 /// Ethernet + IPv4 from [`TUNNEL_SRC`] to [`TUNNEL_DST`], then the tunnel.
 pub fn wrap(frame: &[u8], how: Wrap) -> Vec<u8> {
+    wrap_between(frame, how, TUNNEL_SRC.into(), TUNNEL_DST.into())
+}
+
+/// As [`wrap`], with outer addresses `src` and `dst` (IPv4 or IPv6).
+pub fn wrap_between(frame: &[u8], how: Wrap, src: IpAddr, dst: IpAddr) -> Vec<u8> {
     let inner = how.header_and_payload(frame);
-    let ip = PacketBuilder::ethernet2([2, 0, 0, 0, 0, 0x11], [2, 0, 0, 0, 0, 0x12]).ipv4(
-        TUNNEL_SRC.octets(),
-        TUNNEL_DST.octets(),
-        64,
-    );
+    let eth = PacketBuilder::ethernet2([2, 0, 0, 0, 0, 0x11], [2, 0, 0, 0, 0, 0x12]);
+    let ip = ip_layer(eth, src, dst);
     let mut out = Vec::new();
     match how.udp_port() {
         Some(port) => ip.udp(49152, port).write(&mut out, &inner),

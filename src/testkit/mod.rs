@@ -23,7 +23,7 @@ pub mod tcp;
 mod truth;
 mod wait;
 
-pub use encap::{TUNNEL_DST, TUNNEL_SRC, Wrap, gre_packet, wrap, wrap_all};
+pub use encap::{TUNNEL_DST, TUNNEL_SRC, Wrap, gre_packet, wrap, wrap_all, wrap_between};
 pub use frames::{client_hello_record, dns_query, dns_response, ip, sni_ext, tcp_frame, udp_frame};
 pub use harness::{
     Collector, Replayed, Seen, T0_US, crafted_engine, crafted_recipe, dir_recipe, engine,
