@@ -4,16 +4,13 @@ use super::{DecodeCounters, Decoded, Fragment, Transport};
 use crate::packet::{Problems, Reason};
 use etherparse::{IpNumber, Ipv6ExtensionSlice, LaxIpSlice, LenSource, TcpSlice, UdpSlice};
 
-/// The packet from its IP header on, and its IP payload when the transport
-/// header was reached (not a later fragment, no broken extension header):
-/// where a GRE tunnel would start.
 pub(super) fn decode_ip<'a>(
     bytes: &'a [u8],
     vlan: Option<u16>,
     cut: bool,
     counts: &mut DecodeCounters,
     problems: &mut Problems,
-) -> Option<(Decoded<'a>, Option<&'a [u8]>)> {
+) -> Option<Decoded<'a>> {
     let Ok((ip, ext_err)) = LaxIpSlice::from_slice(bytes) else {
         problems.count(if cut {
             Reason::IpTruncated
@@ -42,7 +39,7 @@ pub(super) fn decode_ip<'a>(
     if ext_err.is_some() {
         // Extension headers broke off: addresses are still usable.
         problems.count(Reason::IpMalformed);
-        return Some((addresses_only(Fragment::No, true), None));
+        return Some(addresses_only(Fragment::No, true));
     }
     // The offset is only looked for in fragments: for IPv6 it means walking
     // the extension headers.
@@ -53,10 +50,10 @@ pub(super) fn decode_ip<'a>(
         Fragment::First
     } else {
         counts.ip_fragments_later += 1;
-        return Some((addresses_only(Fragment::Later, truncated), None));
+        return Some(addresses_only(Fragment::Later, truncated));
     };
     let (transport, truncated) = transport(pl.ip_number, pl.payload, truncated, counts, problems);
-    let d = Decoded {
+    Some(Decoded {
         src,
         dst,
         transport,
@@ -64,8 +61,20 @@ pub(super) fn decode_ip<'a>(
         fragment,
         truncated,
         tunnel: None,
-    };
-    Some((d, Some(pl.payload)))
+    })
+}
+
+/// The IP payload of the packet at `bytes` when its transport header is in
+/// it (not a later fragment, no broken extension header): where a GRE
+/// header starts. Read again rather than kept from [`decode_ip`], so that
+/// untunnelled packets (nearly all) carry nothing extra.
+pub(super) fn payload(bytes: &[u8]) -> Option<&[u8]> {
+    match LaxIpSlice::from_slice(bytes) {
+        Ok((ip, None)) if !ip.payload().fragmented || fragment_offset(&ip) == 0 => {
+            Some(ip.payload().payload)
+        }
+        _ => None,
+    }
 }
 
 /// The transport header over `payload`, and whether bytes are missing.

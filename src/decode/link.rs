@@ -72,7 +72,9 @@ fn frame_header<'a>(pkt: &RawPacket<'a>) -> Result<(u16, &'a [u8]), Reason> {
     }
 }
 
-/// Strip VLAN tags and a PPPoE session header until IP.
+/// Strip VLAN tags and a PPPoE session header until IP. Inlined in both
+/// callers: every packet crosses it once.
+#[inline(always)]
 fn strip_tags<'a>(
     mut ether_type: u16,
     mut rest: &'a [u8],

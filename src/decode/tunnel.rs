@@ -29,7 +29,7 @@
 //!   and so are the outer IP and UDP layers it crossed.
 //! - **A shortcut that changes nothing.** A plain outer IPv4 header (no
 //!   options, not a fragment, consistent lengths) around a well-formed
-//!   tunnel is read by offset ([`outer_ipv4`]) instead of through
+//!   tunnel is read by offset (`outer_ipv4`) instead of through
 //!   etherparse, whose addresses it would build for nothing; it counts what
 //!   the full path counts, and anything else takes the full path
 //!   (`tests/tunnel.rs` checks that both give the same).
@@ -130,7 +130,7 @@ impl Encap {
 
 /// What a tunnel carries.
 #[derive(Clone, Copy, Debug)]
-pub(super) enum Payload<'a> {
+enum Payload<'a> {
     Ether(&'a [u8]),
     Ip(&'a [u8]),
 }
@@ -145,8 +145,8 @@ enum Header<'a> {
     Broken(Reason),
 }
 
-/// Whether `d` may carry a tunnel: the one test every packet pays, so it
-/// looks only at the transport already decoded.
+/// Whether `d` may carry a tunnel [`outer_candidate`] did not see (behind
+/// IPv6 or IPv4 options): it looks only at the transport already decoded.
 #[inline]
 pub(super) fn may_carry(d: &Decoded<'_>) -> bool {
     match d.transport {
@@ -156,6 +156,40 @@ pub(super) fn may_carry(d: &Decoded<'_>) -> bool {
     }
 }
 
+/// Whether `ip` starts like a plain IPv4 header of a GRE packet or of a UDP
+/// datagram to the VXLAN or Geneve port: the test every packet pays before
+/// [`outer`], a few byte compares.
+#[inline(always)]
+pub(super) fn outer_candidate(ip: &[u8]) -> bool {
+    let Some(&proto) = ip.get(9) else {
+        return false;
+    };
+    // Most packets are TCP: out after two compares.
+    if proto != IPPROTO_GRE && proto != 17 {
+        return false;
+    }
+    ip.first() == Some(&0x45)
+        && (proto == IPPROTO_GRE || matches!(be16(ip, 22), Some(VXLAN_PORT | GENEVE_PORT)))
+}
+
+/// A packet [`outer_candidate`] picked: through the shortcut when it can,
+/// else decoded in full; the innermost packet either way. Kept out of line
+/// so that the path of untunnelled packets stays short.
+#[inline(never)]
+pub(super) fn outer<'a>(
+    bytes: &'a [u8],
+    vlan: Option<u16>,
+    cut: bool,
+    counts: &mut DecodeCounters,
+    problems: &mut Problems,
+) -> Option<Decoded<'a>> {
+    if let Some((encap, payload)) = outer_ipv4(bytes, counts) {
+        return strip(encap, payload, vlan, cut, counts, problems);
+    }
+    let d = ip::decode_ip(bytes, vlan, cut, counts, problems)?;
+    decapsulate(d, bytes, cut, counts, problems)
+}
+
 /// The tunnel of a plain outer IPv4 packet (no options, not fragmented,
 /// lengths consistent) read by offset, counted as [`ip`](super::ip) would
 /// count that packet. The common remote-mirror case, found without
@@ -163,10 +197,7 @@ pub(super) fn may_carry(d: &Decoded<'_>) -> bool {
 /// `None` for anything else, a broken tunnel header included: the full
 /// path then decodes the packet and names the reason.
 #[inline]
-pub(super) fn outer_ipv4<'a>(
-    ip: &'a [u8],
-    counts: &mut DecodeCounters,
-) -> Option<(Encap, Payload<'a>)> {
+fn outer_ipv4<'a>(ip: &'a [u8], counts: &mut DecodeCounters) -> Option<(Encap, Payload<'a>)> {
     let &[0x45, _, l0, l1, _, _, f0, f1, _, proto] = ip.first_chunk::<10>()? else {
         return None; // options, or not IPv4
     };
@@ -198,17 +229,18 @@ pub(super) fn outer_ipv4<'a>(
     Some((encap, payload))
 }
 
-/// The tunnel around `d` (whose IP payload is `ip_payload`, `cut` when the
-/// capture cut the frame) stripped: the innermost packet; `d` itself when
-/// it carries none.
+/// The tunnel around `d` (decoded from `bytes`, `cut` when the capture cut
+/// the frame) stripped: the innermost packet; `d` itself when it carries
+/// none.
+#[inline(never)]
 pub(super) fn decapsulate<'a>(
     d: Decoded<'a>,
-    ip_payload: Option<&'a [u8]>,
+    bytes: &'a [u8],
     cut: bool,
     counts: &mut DecodeCounters,
     problems: &mut Problems,
 ) -> Option<Decoded<'a>> {
-    match header(&d, ip_payload) {
+    match header(&d, bytes) {
         Header::Plain => Some(d),
         // Why not drop it: a broken header may be no tunnel at all (any
         // UDP flow can use port 4789), and the outer packet is still a
@@ -223,7 +255,9 @@ pub(super) fn decapsulate<'a>(
 
 /// Strip tunnel `encap`, whose payload is `payload`, and the tunnels nested
 /// in it; `vlan` is the tunnel packet's tag. The innermost packet.
-pub(super) fn strip<'a>(
+/// Inlined in its two callers, both out of line.
+#[inline(always)]
+fn strip<'a>(
     mut encap: Encap,
     mut payload: Payload<'a>,
     mut vlan: Option<u16>,
@@ -247,9 +281,9 @@ pub(super) fn strip<'a>(
         };
         // The mirrored frame's own tag says more about the host than the
         // mirror transport's; keep the outer one only when it has none.
-        let (mut d, pl) = ip::decode_ip(bytes, tag.or(vlan), cut, counts, problems)?;
+        let mut d = ip::decode_ip(bytes, tag.or(vlan), cut, counts, problems)?;
         d.tunnel = Some(outermost);
-        (encap, payload) = match header(&d, pl) {
+        (encap, payload) = match header(&d, bytes) {
             Header::Plain => return Some(d),
             Header::Broken(r) => {
                 problems.count(r);
@@ -265,8 +299,9 @@ pub(super) fn strip<'a>(
     }
 }
 
-/// The tunnel header `d` carries, if its port or protocol says one.
-fn header<'a>(d: &Decoded<'a>, ip_payload: Option<&'a [u8]>) -> Header<'a> {
+/// The tunnel header `d` (decoded from `bytes`) carries, if its port or
+/// protocol says one.
+fn header<'a>(d: &Decoded<'a>, bytes: &'a [u8]) -> Header<'a> {
     match d.transport {
         Transport::Udp {
             dst_port: VXLAN_PORT,
@@ -278,7 +313,7 @@ fn header<'a>(d: &Decoded<'a>, ip_payload: Option<&'a [u8]>) -> Header<'a> {
             payload,
             ..
         } => geneve(payload),
-        Transport::Other(IPPROTO_GRE) => ip_payload.map_or(Header::Plain, gre),
+        Transport::Other(IPPROTO_GRE) => ip::payload(bytes).map_or(Header::Plain, gre),
         _ => Header::Plain,
     }
 }
