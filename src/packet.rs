@@ -97,6 +97,20 @@ pub enum Reason {
     PppoeMalformed,
     /// More VLAN tags than we are willing to strip.
     VlanTooDeep,
+    /// A UDP datagram to the VXLAN port (4789) whose 8-byte header is short
+    /// or lacks the I flag. The datagram is then used as plain UDP.
+    VxlanMalformed,
+    /// A UDP datagram to the Geneve port (6081) whose header is short, not
+    /// version 0, or whose options run past the datagram. Used as plain UDP.
+    GeneveMalformed,
+    /// A GRE header that is short, of a version other than 0 or 1 (PPTP), or
+    /// has routing or recursion bits set. The packet is used as plain GRE.
+    GreMalformed,
+    /// An ERSPAN header (type II or III, inside GRE) that is short or of the
+    /// wrong version. The packet is used as plain GRE.
+    ErspanMalformed,
+    /// More tunnels nested in one another than we are willing to strip.
+    TunnelTooDeep,
     /// IPv4/IPv6 header missing, short or inconsistent.
     IpMalformed,
     /// IP payload shorter than the IP header's length field says.
@@ -138,13 +152,18 @@ pub enum Reason {
 }
 
 impl Reason {
-    pub const ALL: [Reason; 21] = [
+    pub const ALL: [Reason; 26] = [
         Reason::SnaplenCut,
         Reason::LinkTruncated,
         Reason::LinkTypeUnsupported,
         Reason::NonIp,
         Reason::PppoeMalformed,
         Reason::VlanTooDeep,
+        Reason::VxlanMalformed,
+        Reason::GeneveMalformed,
+        Reason::GreMalformed,
+        Reason::ErspanMalformed,
+        Reason::TunnelTooDeep,
         Reason::IpMalformed,
         Reason::IpTruncated,
         Reason::TcpMalformed,
@@ -171,6 +190,11 @@ impl Reason {
             Reason::NonIp => "non_ip",
             Reason::PppoeMalformed => "pppoe_malformed",
             Reason::VlanTooDeep => "vlan_too_deep",
+            Reason::VxlanMalformed => "vxlan_malformed",
+            Reason::GeneveMalformed => "geneve_malformed",
+            Reason::GreMalformed => "gre_malformed",
+            Reason::ErspanMalformed => "erspan_malformed",
+            Reason::TunnelTooDeep => "tunnel_too_deep",
             Reason::IpMalformed => "ip_malformed",
             Reason::IpTruncated => "ip_truncated",
             Reason::TcpMalformed => "tcp_malformed",

@@ -10,7 +10,8 @@ use gatewatch::intel::Snapshot;
 use gatewatch::packet::{LinkType, Problems, RawPacket, Reason};
 use gatewatch::protocols::{dns, http, tls};
 use gatewatch::testkit::{
-    Collector, PcapNgWriter, PcapWriter, corpus, no_units, replay_collect, snapshot_of,
+    Collector, PcapNgWriter, PcapWriter, corpus, gre_packet, ip, no_units, replay_collect,
+    snapshot_of, udp_frame,
 };
 use proptest::prelude::*;
 use std::path::{Path, PathBuf};
@@ -44,6 +45,27 @@ proptest! {
         let mut e = engine();
         let mut sink = Collector::default();
         let pkt = RawPacket { ts_ns: 0, orig_len: data.len() as u32, link: LINKS[link], data: &data };
+        e.process(&pkt, &mut sink);
+        prop_assert_eq!(e.stats.packets, 1);
+    }
+
+    /// Random bytes where a tunnel header is expected, and after a valid
+    /// one, so the decapsulation paths see garbage too.
+    #[test]
+    fn tunnel_payloads_never_panic(data in proptest::collection::vec(any::<u8>(), 0..300), kind in 0usize..6) {
+        let (a, b) = (ip("10.0.0.1"), ip("10.0.0.2"));
+        let prefixed = |head: &[u8]| [head, &data].concat();
+        let f = match kind {
+            0 => udp_frame(a, b, 1000, 4789, None, &data),
+            1 => udp_frame(a, b, 1000, 4789, None, &prefixed(&[8, 0, 0, 0, 0, 0, 1, 0])),
+            2 => udp_frame(a, b, 1000, 6081, None, &data),
+            3 => gre_packet(&data),
+            4 => gre_packet(&prefixed(&[0x30, 0, 0x65, 0x58, 0, 0, 0, 1, 0, 0, 0, 2])),
+            _ => gre_packet(&prefixed(&[0, 0, 0x22, 0xeb, 0x20, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1])),
+        };
+        let mut e = engine();
+        let mut sink = Collector::default();
+        let pkt = RawPacket { ts_ns: 0, orig_len: f.len() as u32, link: LinkType::Ethernet, data: &f };
         e.process(&pkt, &mut sink);
         prop_assert_eq!(e.stats.packets, 1);
     }
@@ -85,6 +107,10 @@ fn real_packets_cut_and_mangled() {
         "zeek/http-qinq-0.pcap",
         "zeek/pppoe-over-qinq.pcap",
         "zeek/dns-two-responses.pcap",
+        "suricata-verify/geneve-decoder.pcap",
+        "zeek/erspanII.pcap",
+        "zeek/tunnels__gre-erspan3-dot1q.pcap",
+        "zeek/tunnels__gre-sample.pcap",
     ];
     let mut e = engine();
     let mut sink = Collector::default();
@@ -116,6 +142,14 @@ fn real_packets_cut_and_mangled() {
     assert!(e.stats.errors_of(Reason::SnaplenCut) > 1000);
     assert!(e.stats.errors_of(Reason::LinkTruncated) > 0);
     assert!(e.stats.errors_of(Reason::IpTruncated) + e.stats.errors_of(Reason::IpMalformed) > 0);
+    // The tunnelled captures, cut inside their tunnel headers.
+    for r in [
+        Reason::GeneveMalformed,
+        Reason::GreMalformed,
+        Reason::ErspanMalformed,
+    ] {
+        assert!(e.stats.errors_of(r) > 0, "{r}");
+    }
 }
 
 fn tmp(name: &str, bytes: &[u8]) -> (tempfile::TempDir, PathBuf) {

@@ -34,6 +34,7 @@ pub(super) fn decode_ip<'a>(
         vlan,
         fragment,
         truncated,
+        tunnel: None,
     };
     if ext_err.is_some() {
         // Extension headers broke off: addresses are still usable.
@@ -59,7 +60,21 @@ pub(super) fn decode_ip<'a>(
         vlan,
         fragment,
         truncated,
+        tunnel: None,
     })
+}
+
+/// The IP payload of the packet at `bytes` when its transport header is in
+/// it (not a later fragment, no broken extension header): where a GRE
+/// header starts. Read again rather than kept from [`decode_ip`], so that
+/// untunnelled packets (nearly all) carry nothing extra.
+pub(super) fn payload(bytes: &[u8]) -> Option<&[u8]> {
+    match LaxIpSlice::from_slice(bytes) {
+        Ok((ip, None)) if !ip.payload().fragmented || fragment_offset(&ip) == 0 => {
+            Some(ip.payload().payload)
+        }
+        _ => None,
+    }
 }
 
 /// The transport header over `payload`, and whether bytes are missing.

@@ -4,17 +4,23 @@
 //! cooked SLL/SLL2, BSD null, raw IP) is walked by offset in `link.rs`: those
 //! headers are a few fixed fields, and etherparse has no PPPoE or SLL2. From
 //! the IP header down (`ip.rs`), etherparse's lax slices do the work (IPv4
-//! options, IPv6 extension headers, snaplen-cut payloads). Everything borrows
-//! the captured bytes; nothing is copied or allocated.
+//! options, IPv6 extension headers, snaplen-cut payloads). Tunnels (VXLAN,
+//! Geneve, GRE, ERSPAN I/II/III) are stripped in `tunnel.rs`, and the packet
+//! inside is what [`decode`] returns. Everything borrows the captured bytes;
+//! nothing is copied or allocated.
 
 mod ip;
 mod link;
+mod tunnel;
+
+pub use tunnel::{Encap, GENEVE_PORT, MAX_TUNNEL_DEPTH, VXLAN_PORT};
 
 use crate::packet::{Problems, RawPacket};
 use std::net::IpAddr;
 
 /// What decoding counted: the layers it found. Problems are counted apart,
-/// in the caller's [`Problems`].
+/// in the caller's [`Problems`]. A tunnelled packet counts every layer it
+/// crossed: its outer IP and UDP as well as the inner ones.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct DecodeCounters {
     pub ipv4: u64,
@@ -27,6 +33,14 @@ pub struct DecodeCounters {
     pub pppoe: u64,
     pub ip_fragments_first: u64,
     pub ip_fragments_later: u64,
+    /// Tunnel headers stripped, by kind (see [`Encap`]). ERSPAN rides in
+    /// GRE: it counts in `gre` too.
+    pub vxlan: u64,
+    pub geneve: u64,
+    pub gre: u64,
+    pub erspan_type1: u64,
+    pub erspan_type2: u64,
+    pub erspan_type3: u64,
 }
 
 impl DecodeCounters {
@@ -41,6 +55,12 @@ impl DecodeCounters {
         self.pppoe += o.pppoe;
         self.ip_fragments_first += o.ip_fragments_first;
         self.ip_fragments_later += o.ip_fragments_later;
+        self.vxlan += o.vxlan;
+        self.geneve += o.geneve;
+        self.gre += o.gre;
+        self.erspan_type1 += o.erspan_type1;
+        self.erspan_type2 += o.erspan_type2;
+        self.erspan_type3 += o.erspan_type3;
     }
 }
 
@@ -102,37 +122,56 @@ impl Transport<'_> {
     }
 }
 
-/// A decoded packet: addresses, transport and the bytes above it.
+/// A decoded packet: addresses, transport and the bytes above it. For a
+/// tunnelled packet, all of it is the innermost packet's.
 #[derive(Clone, Copy, Debug)]
 pub struct Decoded<'a> {
     pub src: IpAddr,
     pub dst: IpAddr,
     pub transport: Transport<'a>,
-    /// Outermost VLAN id, if tagged.
+    /// Outermost VLAN id, if tagged; for a tunnelled packet, the inner
+    /// frame's if it has one, else the tunnel's.
     pub vlan: Option<u16>,
     pub fragment: Fragment,
     /// Some bytes the headers promise are missing (snaplen or a lying length).
     pub truncated: bool,
+    /// The outermost tunnel stripped to reach this packet; `None` when it
+    /// arrived as it was sent.
+    pub tunnel: Option<Encap>,
 }
 
 /// Decode one captured frame. Returns `None` when no IP packet could be
-/// found; the reason is counted in `problems`.
+/// found; the reason is counted in `problems`. Always inlined: a call and
+/// a copy of the result cost the per-packet path more than this small body
+/// (the tunnel work stays out of line).
+#[inline(always)]
 pub fn decode<'a>(
     pkt: &RawPacket<'a>,
     counts: &mut DecodeCounters,
     problems: &mut Problems,
 ) -> Option<Decoded<'a>> {
-    match link::walk(pkt, counts) {
-        Ok((ip, vlan)) => ip::decode_ip(ip, vlan, pkt.is_snaplen_cut(), counts, problems),
+    let (ip, vlan) = match link::walk(pkt, counts) {
+        Ok(x) => x,
         Err(reason) => {
             problems.count(reason);
-            None
+            return None;
         }
+    };
+    let cut = pkt.is_snaplen_cut();
+    if tunnel::outer_candidate(ip) {
+        return tunnel::outer(ip, vlan, cut, counts, problems);
+    }
+    match ip::decode_ip(ip, vlan, cut, counts, problems) {
+        // IPv6 or IPv4 with options around a tunnel.
+        Some(d) if tunnel::may_carry(&d) => tunnel::decapsulate(d, ip, cut, counts, problems),
+        d => d,
     }
 }
 
 /// Symmetric flow hash: both directions of a flow hash alike, so a flow's
-/// packets always reach the same worker. Packets without IP hash to 0.
+/// packets always reach the same worker. Packets without IP hash to 0. A
+/// tunnelled packet hashes by its inner flow, so the flows of one mirror
+/// tunnel spread over the workers.
 pub fn flow_hash(pkt: &RawPacket<'_>) -> u64 {
     use std::hash::{Hash, Hasher};
     let (mut counts, mut problems) = (DecodeCounters::default(), Problems::default());

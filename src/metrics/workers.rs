@@ -3,6 +3,7 @@
 //! [`Stats`]; a scrape reads what each last published.
 
 use super::family::{Deltas, counter, counter_vec, gauge};
+use crate::decode::Encap;
 use crate::detect::Stats;
 use crate::packet::Reason;
 use prometheus::{IntCounter, IntCounterVec, IntGauge, Registry};
@@ -27,6 +28,7 @@ pub struct WorkerMetrics {
     worker_packets: IntCounterVec,
     queue_drops: IntCounterVec,
     parse_errors: IntCounterVec,
+    tunnel_headers: IntCounterVec,
     hits_allowlisted: IntCounter,
     dns_unsolicited: IntCounter,
     tcp: TcpMetrics,
@@ -34,6 +36,17 @@ pub struct WorkerMetrics {
     dns_links_evicted: IntCounter,
     drops: IntCounterVec,
     source: Mutex<Option<WorkerSource>>,
+}
+
+/// `gatewatch_tunnel_headers_total{encap}`: how much of the input a remote
+/// mirror delivered in a tunnel, by kind.
+fn tunnel_headers(r: &Registry) -> IntCounterVec {
+    counter_vec(
+        r,
+        "gatewatch_tunnel_headers_total",
+        "Tunnel headers stripped to reach the mirrored packets inside, by encapsulation (ERSPAN rides in GRE and counts under gre too).",
+        &["encap"],
+    )
 }
 
 impl WorkerMetrics {
@@ -69,6 +82,7 @@ impl WorkerMetrics {
                 "Packets or parts of packets not decoded, by reason.",
                 &["reason"],
             ),
+            tunnel_headers: tunnel_headers(r),
             hits_allowlisted: counter(
                 r,
                 "gatewatch_hits_allowlisted_total",
@@ -141,6 +155,10 @@ impl WorkerMetrics {
         for r in Reason::ALL {
             let c = &self.parse_errors.with_label_values(&[r.as_str()]);
             d.add(format!("pe-{}", r.as_str()), sum.errors_of(r), c);
+        }
+        for e in Encap::ALL {
+            let c = &self.tunnel_headers.with_label_values(&[e.as_str()]);
+            d.add(format!("tun-{}", e.as_str()), e.count_in(&sum.decode), c);
         }
     }
 }

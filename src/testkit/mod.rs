@@ -1,13 +1,15 @@
 //! The fixture kit shared by the tests, the benchmarks and the fuzz targets:
 //! capture writers ([`PcapWriter`], [`PcapNgWriter`]), frame and message
-//! builders, engines and replays that collect what they find, the tshark
-//! ground truth of real captures, synthetic mixes and feed sets, and the
-//! network-namespace rig of the live tests.
+//! builders, tunnels to wrap frames in ([`wrap`]), engines and replays that
+//! collect what they find, the tshark ground truth of real captures,
+//! synthetic mixes and feed sets, and the network-namespace rig of the live
+//! tests.
 //!
 //! Compiled for `cargo test` and with the `testkit` feature (the tests,
 //! benchmarks and fuzz targets turn it on); never in the release binary.
 
 pub mod corpus;
+mod encap;
 mod frames;
 mod harness;
 mod http;
@@ -22,6 +24,7 @@ mod truth;
 mod wait;
 pub mod workers;
 
+pub use encap::{TUNNEL_DST, TUNNEL_SRC, Wrap, gre_packet, wrap, wrap_all, wrap_between};
 pub use frames::{client_hello_record, dns_query, dns_response, ip, sni_ext, tcp_frame, udp_frame};
 pub use harness::{
     Collector, Replayed, Seen, T0_US, crafted_engine, crafted_recipe, dir_recipe, engine,
