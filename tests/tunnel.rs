@@ -421,3 +421,29 @@ fn the_engine_matches_inner_hosts_never_tunnel_endpoints() {
     assert_eq!(e.stats.dns_queries, Wrap::EACH.len() as u64);
     assert_eq!(e.stats.lost(), 0);
 }
+
+/// A service answering a client that picked port 4789 or 6081 is that
+/// service's traffic, not a broken tunnel: only datagrams from a port that
+/// is not well-known are read as VXLAN or Geneve.
+#[test]
+fn an_answer_to_a_tunnel_port_is_not_a_tunnel() {
+    let a =
+        gatewatch::testkit::dns_response(7, "www.example.org.", &[], "192.0.2.80".parse().unwrap());
+    for port in [
+        gatewatch::decode::VXLAN_PORT,
+        gatewatch::decode::GENEVE_PORT,
+    ] {
+        for with_option in [false, true] {
+            let mut f = udp_frame(ip("8.8.8.8"), ip("10.1.0.5"), 53, port, None, &a);
+            if with_option {
+                f = with_ipv4_option(&f);
+            }
+            let (d, counts, problems) = decode(&f);
+            let d = d.expect("decoded");
+            assert_eq!(d.tunnel, None, "port {port}");
+            assert_eq!(d.transport.ports(), (53, port));
+            assert_eq!(problems.lost(), 0, "port {port}: {problems:?}");
+            assert_eq!((counts.vxlan, counts.geneve), (0, 0));
+        }
+    }
+}

@@ -145,12 +145,24 @@ enum Header<'a> {
     Broken(Reason),
 }
 
+/// Whether a UDP datagram between these ports is read as a tunnel: to the
+/// VXLAN or Geneve port, from a port that is not a well-known one. Tunnel
+/// endpoints send from ephemeral ports (RFC 7348: a hash of the inner flow,
+/// 49152-65535 recommended); a DNS answer from port 53 to a client that
+/// happened to pick port 4789 is DNS, not a broken VXLAN header.
+#[inline(always)]
+fn udp_tunnel_ports(src_port: u16, dst_port: u16) -> bool {
+    (dst_port == VXLAN_PORT || dst_port == GENEVE_PORT) && src_port >= 1024
+}
+
 /// Whether `d` may carry a tunnel [`outer_candidate`] did not see (behind
 /// IPv6 or IPv4 options): it looks only at the transport already decoded.
 #[inline]
 pub(super) fn may_carry(d: &Decoded<'_>) -> bool {
     match d.transport {
-        Transport::Udp { dst_port, .. } => dst_port == VXLAN_PORT || dst_port == GENEVE_PORT,
+        Transport::Udp {
+            src_port, dst_port, ..
+        } => udp_tunnel_ports(src_port, dst_port),
         Transport::Other(p) => p == IPPROTO_GRE,
         _ => false,
     }
@@ -169,7 +181,8 @@ pub(super) fn outer_candidate(ip: &[u8]) -> bool {
         return false;
     }
     ip.first() == Some(&0x45)
-        && (proto == IPPROTO_GRE || matches!(be16(ip, 22), Some(VXLAN_PORT | GENEVE_PORT)))
+        && (proto == IPPROTO_GRE
+            || matches!((be16(ip, 20), be16(ip, 22)), (Some(s), Some(d)) if udp_tunnel_ports(s, d)))
 }
 
 /// A packet [`outer_candidate`] picked: through the shortcut when it can,
@@ -207,9 +220,11 @@ fn outer_ipv4<'a>(ip: &'a [u8], counts: &mut DecodeCounters) -> Option<(Encap, P
     let total = ip.get(..usize::from(u16::from_be_bytes([l0, l1])))?;
     let found = match (proto, total.get(20..)?) {
         (IPPROTO_GRE, payload) => gre(payload),
-        (17, &[_, _, d0, d1, u0, u1, ..]) => {
+        (17, &[s0, s1, d0, d1, u0, u1, ..]) => {
             let payload = total.get(28..20 + usize::from(u16::from_be_bytes([u0, u1])))?;
-            match u16::from_be_bytes([d0, d1]) {
+            let (src, dst) = (u16::from_be_bytes([s0, s1]), u16::from_be_bytes([d0, d1]));
+            match dst {
+                _ if !udp_tunnel_ports(src, dst) => return None,
                 VXLAN_PORT => vxlan(payload),
                 GENEVE_PORT => geneve(payload),
                 _ => return None,
@@ -304,15 +319,13 @@ fn strip<'a>(
 fn header<'a>(d: &Decoded<'a>, bytes: &'a [u8]) -> Header<'a> {
     match d.transport {
         Transport::Udp {
-            dst_port: VXLAN_PORT,
+            src_port,
+            dst_port,
             payload,
-            ..
-        } => vxlan(payload),
-        Transport::Udp {
-            dst_port: GENEVE_PORT,
-            payload,
-            ..
-        } => geneve(payload),
+        } if udp_tunnel_ports(src_port, dst_port) => match dst_port {
+            VXLAN_PORT => vxlan(payload),
+            _ => geneve(payload),
+        },
         Transport::Other(IPPROTO_GRE) => ip::payload(bytes).map_or(Header::Plain, gre),
         _ => Header::Plain,
     }
