@@ -41,10 +41,13 @@ fn ramp(title: &str, dir: &Path) {
         if r.drops() > 0 || r.processed < r.sent {
             break;
         }
-        best = Some(r.pps);
+        best = Some(best.map_or(r.pps, |b: f64| b.max(r.pps)));
     }
     match best {
-        Some(p) => println!("highest rate without drops: {p:.0} packets/s"),
+        Some(p) => println!(
+            "highest rate without drops: {p:.0} packets/s (when every rate passed, that is \
+             as fast as tcpreplay could send here)"
+        ),
         None => println!("drops at every rate tried"),
     }
 }
