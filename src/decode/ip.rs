@@ -35,6 +35,7 @@ pub(super) fn decode_ip<'a>(
         fragment,
         truncated,
         tunnel: None,
+        inner_len: 0,
     };
     if ext_err.is_some() {
         // Extension headers broke off: addresses are still usable.
@@ -61,6 +62,7 @@ pub(super) fn decode_ip<'a>(
         fragment,
         truncated,
         tunnel: None,
+        inner_len: 0,
     })
 }
 

@@ -138,6 +138,11 @@ pub struct Decoded<'a> {
     /// The outermost tunnel stripped to reach this packet; `None` when it
     /// arrived as it was sent.
     pub tunnel: Option<Encap>,
+    /// For a tunnelled packet, the length of the innermost frame as its
+    /// sender put it on the wire (an inner IP packet counts a 14-byte
+    /// Ethernet header): flow totals count what the hosts sent, not the
+    /// mirror's tunnel headers. 0 when not tunnelled.
+    pub inner_len: u32,
 }
 
 /// Decode one captured frame. Returns `None` when no IP packet could be

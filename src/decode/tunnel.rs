@@ -284,6 +284,10 @@ fn strip<'a>(
     let mut depth = 1;
     loop {
         encap.count(counts);
+        let inner_len = match payload {
+            Payload::Ether(frame) => frame.len(),
+            Payload::Ip(b) => b.len() + 14,
+        };
         let (bytes, tag) = match payload {
             Payload::Ether(frame) => match link::ethernet(frame, counts) {
                 Ok(x) => x,
@@ -298,6 +302,7 @@ fn strip<'a>(
         // mirror transport's; keep the outer one only when it has none.
         let mut d = ip::decode_ip(bytes, tag.or(vlan), cut, counts, problems)?;
         d.tunnel = Some(outermost);
+        d.inner_len = inner_len as u32;
         (encap, payload) = match header(&d, bytes) {
             Header::Plain => return Some(d),
             Header::Broken(r) => {

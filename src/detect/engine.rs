@@ -282,7 +282,13 @@ impl Engine {
             _ => return None,
         };
         let f = &p.flow;
-        let wire = u64::from(raw.orig_len.max(raw.data.len() as u32));
+        let frame = raw.orig_len.max(raw.data.len() as u32);
+        // A tunnelled packet counts as its inner frame (plus what the
+        // snaplen cut), so flow totals are what the hosts exchanged.
+        let wire = match d.tunnel {
+            Some(_) => u64::from(d.inner_len + (frame - raw.data.len() as u32)),
+            None => u64::from(frame),
+        };
         let t = self.flows.track(
             p.ts,
             f.src,
