@@ -119,13 +119,23 @@ pub const TO_CLIENT: usize = 1;
 
 /// Normalised key: the lower (address, port) end first, so both directions
 /// find the same entry. IPv4 is stored v4-mapped.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Key {
     a: [u8; 16],
     b: [u8; 16],
     ap: u16,
     bp: u16,
     proto: u8,
+}
+
+/// Three fixed-width words instead of the derived byte slices (each with
+/// its length): the key is hashed for every tracked packet.
+impl Hash for Key {
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        h.write_u128(u128::from_ne_bytes(self.a));
+        h.write_u128(u128::from_ne_bytes(self.b));
+        h.write_u64(u64::from(self.ap) << 24 | u64::from(self.bp) << 8 | u64::from(self.proto));
+    }
 }
 
 fn octets(ip: IpAddr) -> [u8; 16] {
