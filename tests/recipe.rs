@@ -231,3 +231,37 @@ fn parallel_replay_honours_internal_resolvers() {
         }
     }
 }
+
+/// The DNS-heavy mix with 10% of queries listed, each lookup followed by
+/// connections to its answer: the pipeline with 1, 2 and 4 workers finds
+/// exactly the alerts one inline engine finds, correlated ones included.
+#[test]
+fn dns_heavy_mix_gives_the_same_alerts_with_any_worker_count() {
+    use gatewatch::testkit::synth::{DnsMix, dns_mix};
+    use gatewatch::testkit::workers::worker_differences;
+    use gatewatch::testkit::{load_feeds, load_units, recipe_with, replay_recipe};
+    let d = tempfile::tempdir().unwrap();
+    let mix = DnsMix {
+        packets: 30_000,
+        seed: 5,
+        listed_per_mille: 100,
+        heavy_pct: 0,
+    };
+    dns_mix(d.path(), mix).unwrap();
+    let recipe = |w: usize| {
+        let snap = load_feeds(&d.path().join("feeds.toml"));
+        let units = load_units(&d.path().join("units.csv"));
+        recipe_with(snap, units, EngineOptions::default()).workers(w)
+    };
+    let files = [d.path().join("traffic.pcap")];
+    let inline = replay_recipe(&files, &recipe(1));
+    let linked = inline
+        .sink
+        .hits
+        .iter()
+        .filter(|h| h.source == HitSource::DnsLink)
+        .count();
+    assert!(linked > 100, "only {linked} correlated hits: mix too thin");
+    let diffs = worker_differences(&files, &recipe, &inline.sink.hits);
+    assert!(diffs.is_empty(), "{diffs:?}");
+}
