@@ -214,8 +214,11 @@ fn quoted(p: &str, i: &mut usize) -> Result<String, String> {
         match b.get(*i) {
             None => return Err("unterminated string".into()),
             Some(b'\\') if *i + 1 < b.len() => {
-                v.push(b[*i + 1] as char);
-                *i += 2;
+                // The escaped character, whole: it may be several bytes
+                // (`'a\é.example'` once sliced inside the é and panicked).
+                let c = p[*i + 1..].chars().next().unwrap_or('?');
+                v.push(c);
+                *i += 1 + c.len_utf8();
             }
             Some(b'\'') => {
                 *i += 1;
@@ -233,6 +236,21 @@ fn quoted(p: &str, i: &mut usize) -> Result<String, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Issue 14, defect 1: an escaped multi-byte character is taken whole
+    /// (it used to panic, which stopped start-up and killed reloads).
+    #[test]
+    fn an_escaped_multibyte_character_is_no_panic() {
+        let mut i = 1;
+        assert_eq!(quoted("'a\\é.example'", &mut i).unwrap(), "aé.example");
+        let mut i = 1;
+        assert_eq!(quoted("'\\\\x\\''", &mut i).unwrap(), "\\x'");
+        assert!(stix_pattern("[domain-name:value = 'a\\é.example']").is_ok());
+        for s in ["'\\é", "'\\", "'é\\ü'", "'\\😀'"] {
+            let mut i = 1;
+            let _ = quoted(s, &mut i);
+        }
+    }
 
     #[test]
     fn stix_patterns() {
