@@ -372,3 +372,30 @@ fn dhcp_name_is_attached_to_later_hits_and_exported() {
     assert_eq!(names.len(), 1);
     assert_eq!(names[0].mac.as_deref(), Some("3c:52:82:1a:2b:3c"));
 }
+
+/// Issue 14, defect 2: an mDNS announcement (port 5353, which is also DNS)
+/// names the machine, and its later hit carries the name.
+#[test]
+fn mdns_announcement_names_the_host() {
+    use gatewatch::testkit::names::mdns_announcement;
+    use gatewatch::testkit::{crafted_engine, dns_query, replay_at_secs, udp_frame};
+    use hickory_proto::rr::RecordType;
+    let host = "10.1.0.7";
+    let ann = mdns_announcement("johanna-QEMU-Virtual-Machine", &[ip(host)]);
+    let q = dns_query(5, "beacon.c2.example", RecordType::A);
+    let frames = [
+        (
+            0,
+            udp_frame(ip(host), ip("224.0.0.251"), 5353, 5353, None, &ann),
+        ),
+        (5, udp_frame(ip(host), ip("8.8.8.8"), 40000, 53, None, &q)),
+    ];
+    let mut e = crafted_engine(&["c2.example"]);
+    let c = replay_at_secs(&mut e, &frames);
+    assert_eq!(e.stats.host_names_seen, 1, "{}", e.stats);
+    assert_eq!(c.hits.len(), 1);
+    assert_eq!(
+        c.hits[0].host_name.as_deref(),
+        Some("johanna-QEMU-Virtual-Machine")
+    );
+}

@@ -308,17 +308,20 @@ impl Engine {
     fn dispatch<S: Sink>(&mut self, snap: &Snapshot, d: &Decoded<'_>, p: &Pkt, sink: &mut S) {
         let (sp, dp) = (p.flow.src_port, p.flow.dst_port);
         match d.transport {
-            Transport::Udp { payload, .. } if dns_wire::is_dns_udp(sp, dp) => {
-                self.prefetch_pending(payload, p);
-                if let Some(m) = dns_wire::parse(payload, &mut self.stats.problems) {
-                    self.on_dns(snap, &m, p, sink);
+            Transport::Udp { payload, .. } => {
+                // mDNS (5353) is both: its answers announce host names, and
+                // its queries may name listed domains.
+                if hostnames::is_name_port(sp, dp) {
+                    self.on_names(payload, p, sink);
                 }
-            }
-            Transport::Udp { payload, .. } if dp == quic::PORT && !payload.is_empty() => {
-                self.on_quic(snap, payload, p, sink);
-            }
-            Transport::Udp { payload, .. } if hostnames::is_name_port(sp, dp) => {
-                self.on_names(payload, p, sink);
+                if dns_wire::is_dns_udp(sp, dp) {
+                    self.prefetch_pending(payload, p);
+                    if let Some(m) = dns_wire::parse(payload, &mut self.stats.problems) {
+                        self.on_dns(snap, &m, p, sink);
+                    }
+                } else if dp == quic::PORT && !payload.is_empty() {
+                    self.on_quic(snap, payload, p, sink);
+                }
             }
             Transport::Tcp { payload, .. } if !self.reassemble && !payload.is_empty() => {
                 let dns_port = sp == dns_wire::PORT || dp == dns_wire::PORT;
