@@ -177,3 +177,30 @@ fn internal_resolver_hits_are_marked_and_its_answers_find_the_client() {
     assert!(linked(&c).is_empty());
     assert!(c.hits.iter().all(|h| !h.via_resolver));
 }
+
+/// Issue 14, defect 3: an allowlisted host, or an allowlisted address, gives
+/// no correlated hit either (the link is learned; the alert is cancelled and
+/// counted like any other allowlisted match).
+#[test]
+fn allowlists_cancel_correlated_hits() {
+    use gatewatch::testkit::{engine, one_unit, snapshot_of};
+    for allow in [HOST, C2] {
+        let snap = snapshot_of("ncsc", "botnet-c2", &["c2.example"], &[allow]);
+        let mut e = engine(snap, one_unit("U1", "Phòng Một", "10.1.0.0/16"));
+        let c = replay_at_secs(
+            &mut e,
+            &[
+                (0, query(7, "beacon.c2.example")),
+                (0, answer(7, "beacon.c2.example", &[], HOST)),
+                (5, connect(HOST, 1)),
+            ],
+        );
+        assert!(linked(&c).is_empty(), "allow {allow}: {:?}", c.hits);
+        assert!(e.stats.hits_allowlisted >= 1, "allow {allow}");
+        assert_eq!(
+            e.links().len(),
+            1,
+            "allow {allow}: the link itself is learned"
+        );
+    }
+}

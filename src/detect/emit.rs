@@ -41,7 +41,7 @@ impl Engine {
         };
         let Some((id, host, remote, outbound)) = found else {
             if self.correlate && !self.links.is_empty() {
-                self.match_links(d, p, sink);
+                self.match_links(snap, d, p, sink);
             }
             return;
         };
@@ -79,7 +79,7 @@ impl Engine {
 
     /// A flow between an internal host and an address it got for a listed
     /// domain: a hit on that domain.
-    fn match_links<S: Sink>(&mut self, d: &Decoded<'_>, p: &Pkt, sink: &mut S) {
+    fn match_links<S: Sink>(&mut self, snap: &Snapshot, d: &Decoded<'_>, p: &Pkt, sink: &mut S) {
         // The links' address filter answers first: nearly every packet
         // stops there, before the costlier internal-address test.
         let found = self
@@ -104,6 +104,12 @@ impl Engine {
         let Some((ind, _)) = self.links.get(host, remote, p.ts) else {
             return;
         };
+        // The allowlists apply as to any other hit: the host, the address,
+        // and the domain (a reload may have allowed it since it was learned).
+        if snap.allow_ip(host) || snap.allow_ip(remote) || snap.allow_domain(&ind.value) {
+            self.stats.hits_allowlisted += 1;
+            return;
+        }
         let ind = Indicator::clone(ind);
         let observed = remote.to_string();
         let found = Found {
