@@ -230,11 +230,8 @@ impl Links {
                 match self.ifaces.get(epb.if_id as usize) {
                     Some(i) => {
                         let ts = ((epb.ts_high as u64) << 32) | epb.ts_low as u64;
-                        let secs = (ts / i.resolution) as i64 + i.offset;
-                        let frac =
-                            (ts % i.resolution) as u128 * 1_000_000_000 / i.resolution as u128;
                         Some(Ok(RawPacket {
-                            ts_ns: secs * 1_000_000_000 + frac as i64,
+                            ts_ns: ng_time(ts, i),
                             orig_len: epb.origlen,
                             link: i.link,
                             data: clamp(epb.data, epb.caplen),
@@ -256,6 +253,17 @@ impl Links {
             PcapBlockOwned::NG(_) => None,
         }
     }
+}
+
+/// A pcapng timestamp in nanoseconds since the epoch: `ts` units of the
+/// interface's resolution plus its offset in seconds. Worked in 128 bits
+/// and saturated: a crafted `ts_high` or `if_tsoffset` once overflowed
+/// (a panic with overflow checks, a wrapped time without).
+fn ng_time(ts: u64, i: &Interface) -> i64 {
+    let res = i128::from(i.resolution);
+    let secs = i128::from(ts) / res + i128::from(i.offset);
+    let frac = i128::from(ts) % res * 1_000_000_000 / res;
+    (secs * 1_000_000_000 + frac).clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64
 }
 
 /// What the reading loop does after pcap-parser reports an error.

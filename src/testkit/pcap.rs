@@ -47,6 +47,12 @@ pub struct PcapNgWriter {
 
 impl PcapNgWriter {
     pub fn new(linktype: u16) -> Self {
+        PcapNgWriter::with_options(linktype, &[])
+    }
+
+    /// As [`PcapNgWriter::new`], the interface block carrying `options`
+    /// (code, value), e.g. `if_tsoffset` (14) or `if_tsresol` (9).
+    pub fn with_options(linktype: u16, options: &[(u16, Vec<u8>)]) -> Self {
         let mut w = PcapNgWriter { bytes: Vec::new() };
         let mut shb = Vec::new();
         shb.extend_from_slice(&0x1a2b_3c4du32.to_le_bytes());
@@ -58,6 +64,15 @@ impl PcapNgWriter {
         idb.extend_from_slice(&linktype.to_le_bytes());
         idb.extend_from_slice(&0u16.to_le_bytes());
         idb.extend_from_slice(&0u32.to_le_bytes());
+        for (code, value) in options {
+            idb.extend_from_slice(&code.to_le_bytes());
+            idb.extend_from_slice(&(value.len() as u16).to_le_bytes());
+            idb.extend_from_slice(value);
+            idb.extend(std::iter::repeat_n(0, (4 - value.len() % 4) % 4));
+        }
+        if !options.is_empty() {
+            idb.extend_from_slice(&[0; 4]);
+        }
         w.block(1, &idb);
         w
     }
