@@ -175,12 +175,23 @@ fn huge_file_is_refused_not_read() {
     let p = d.path().join("huge.json");
     let f = std::fs::File::create(&p).unwrap();
     f.set_len(2 << 30).unwrap();
-    for fmt in [Format::Stix, Format::Plain] {
+    // Issue 14, defect 7: iprep (and its categories file) and annexes too.
+    for fmt in [Format::Stix, Format::Plain, Format::Iprep, Format::Annex] {
         let mut b = SnapshotBuilder::default();
         let rep = load_feed(&FeedSpec::new("huge", &p, fmt), &mut b);
         let f = rep.failed.unwrap_or_default();
-        assert!(f.contains("split it"), "{f}");
+        assert!(f.contains("split it"), "{fmt:?}: {f}");
     }
+    let small = d.path().join("small.list");
+    std::fs::write(&small, "192.0.2.1,1,100\n").unwrap();
+    let mut s = FeedSpec::new("huge-categories", &small, Format::Iprep);
+    s.categories = Some(p.clone());
+    let rep = load_feed(&s, &mut SnapshotBuilder::default());
+    let f = rep.failed.unwrap_or_default();
+    assert!(
+        f.contains("categories file") && f.contains("split it"),
+        "{f}"
+    );
 }
 
 /// Maltrail trails.csv (fixture in Maltrail's `trail,info,reference` form).

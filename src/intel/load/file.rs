@@ -25,14 +25,7 @@ pub(super) fn load_file(
 ) -> FeedReport {
     let whole = |b: &mut SnapshotBuilder, f: WholeReader<'_>| {
         load_with(spec, meta, path, b, |take| {
-            let len = std::fs::metadata(path).map_err(|e| e.to_string())?.len();
-            if len > MAX_WHOLE_FILE {
-                return Err(format!(
-                    "{len} bytes: larger than the {} MiB a {:?} file may have; split it",
-                    MAX_WHOLE_FILE >> 20,
-                    spec.format
-                ));
-            }
+            within_cap(spec, path)?;
             let bytes = std::fs::read(path).map_err(|e| e.to_string())?;
             let text = String::from_utf8_lossy(&bytes);
             f(&text, take)
@@ -65,16 +58,35 @@ pub(super) fn load_file(
         }),
         Format::Maltrail => load_with(spec, meta, path, b, |take| formats::maltrail(path, take)),
         Format::Iprep => load_with(spec, meta, path, b, |take| {
+            within_cap(spec, path)?;
+            if let Some(c) = &spec.categories {
+                within_cap(spec, c).map_err(|e| format!("categories file {}: {e}", c.display()))?;
+            }
             let mut s = spec.clone();
             s.path = path.to_path_buf();
             formats::iprep(&s, take)
         }),
         Format::Annex => load_with(spec, meta, path, b, |take| {
+            within_cap(spec, path)?;
             let mut s = spec.clone();
             s.path = path.to_path_buf();
             formats::annex(&s, take)
         }),
     }
+}
+
+/// Refuse a file larger than a reader may hold whole (every format but
+/// plain, hosts and CSV, which are read in pieces or capped on their own).
+fn within_cap(spec: &FeedSpec, path: &Path) -> Result<(), String> {
+    let len = std::fs::metadata(path).map_err(|e| e.to_string())?.len();
+    if len > MAX_WHOLE_FILE {
+        return Err(format!(
+            "{len} bytes: larger than the {} MiB a {:?} file may have; split it",
+            MAX_WHOLE_FILE >> 20,
+            spec.format
+        ));
+    }
+    Ok(())
 }
 
 /// The whole file, unless it is larger than any feed should be.
