@@ -262,7 +262,10 @@ fn annex_csv_with_vietnamese_headers() {
             .as_deref(),
         Some("Máy chủ điều khiển APT")
     );
-    assert!(snap.match_domain("xn--chi-zna4t.example").is_some() || snap.counts.len() >= 3);
+    // The internationalised name is kept as its ASCII (punycode) form,
+    // which is how it appears in DNS, SNI and Host.
+    assert!(snap.match_domain("xn--chi-uqa6598asja.example").is_some());
+    assert!(snap.match_domain("xn--chi-zna4t.example").is_none());
     assert!(snap.match_pattern(b"phish.example/login").is_some());
 }
 
@@ -328,6 +331,7 @@ fn directory_feed_reads_every_file() {
 #[test]
 fn shared_feeds_load_with_ground_truth_counts() {
     let Some(data) = gatewatch::testkit::shared_data() else {
+        eprintln!("GATEWATCH_SHARED_DATA not set: the shared feeds were not checked (skipped)");
         return;
     };
     let feeds = data.join("feeds");
