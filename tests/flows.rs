@@ -362,3 +362,20 @@ fn udp_c2_is_a_flow_with_totals() {
     assert_eq!(ev["proto"], "UDP");
     assert_eq!(ev["flow"]["pkts_toclient"], 5);
 }
+
+/// Issue 14, defect 5: the flow index is seeded per table (per process),
+/// yet flow ids stay reproducible: two engines give one flow the same id.
+#[test]
+fn flow_ids_do_not_depend_on_the_index_seed() {
+    let c = conn(50100, 443);
+    let mut frames = c.handshake();
+    frames.extend(c.client_data(&hello("c2.bad.example"), &[], &[0]));
+    let ids: Vec<u64> = (0..2)
+        .map(|_| {
+            let mut e = engine(&["bad.example"]);
+            let out = run(&mut e, &at(1, frames.clone()), true);
+            out.flows[0].id
+        })
+        .collect();
+    assert_eq!(ids[0], ids[1]);
+}

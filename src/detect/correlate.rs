@@ -30,8 +30,8 @@
 //!   rescans.
 
 use crate::intel::Indicator;
-use rustc_hash::{FxHashMap, FxHasher};
-use std::collections::VecDeque;
+use rustc_hash::FxHasher;
+use std::collections::{HashMap, VecDeque};
 use std::hash::{Hash, Hasher};
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -102,7 +102,10 @@ type Key = (IpAddr, IpAddr);
 
 /// One engine's learned links: (host, remote address) -> listed domain.
 pub struct DnsLinks {
-    map: FxHashMap<Key, Link>,
+    /// Seeded per process: the remote addresses come from answers a listed
+    /// domain's owner writes, so a public hash would let them aim every
+    /// link at one probe chain.
+    map: HashMap<Key, Link, foldhash::fast::RandomState>,
     /// Keys in learn order with the `seq` they were learned with; an entry
     /// whose link was refreshed or removed since is stale and skipped.
     order: VecDeque<(Key, u64)>,
@@ -123,7 +126,7 @@ impl Default for DnsLinks {
 impl DnsLinks {
     pub fn new(cap: usize) -> DnsLinks {
         DnsLinks {
-            map: FxHashMap::default(),
+            map: HashMap::default(),
             order: VecDeque::new(),
             filter: vec![0u64; FILTER_BITS / 64].into_boxed_slice(),
             removed_since_build: 0,

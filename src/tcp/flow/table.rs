@@ -31,11 +31,18 @@ const SWEEP_PER_PACKET: usize = 2;
 /// Entries compared when the table is full.
 const EVICTION_SAMPLE: usize = 8;
 
+/// Hashes flow ids (not the index): fixed, so ids are reproducible.
+const ID_HASHER: foldhash::fast::FixedState =
+    foldhash::fast::FixedState::with_seed(0x6761_7465_7761_7463);
+
 pub struct FlowTable<M> {
     cfg: FlowConfig,
     slab: Vec<Flow<M>>,
     index: HashTable<u32>,
-    hasher: foldhash::fast::FixedState,
+    /// Seeded per table from the process's random state: flow tuples come
+    /// from the wire, and a public seed lets a sender aim them all at one
+    /// probe chain.
+    hasher: foldhash::fast::RandomState,
     cursor: usize,
     rng: u64,
     /// Worker number, mixed into flow ids so two workers never share one.
@@ -49,7 +56,7 @@ impl<M: Mark> FlowTable<M> {
             cfg,
             slab: Vec::new(),
             index: HashTable::new(),
-            hasher: foldhash::fast::FixedState::with_seed(0x6761_7465_7761_7463),
+            hasher: foldhash::fast::RandomState::default(),
             cursor: 0,
             rng: 0x9e37_79b9_7f4a_7c15 ^ salt,
             salt,
@@ -208,7 +215,9 @@ impl<M: Mark> FlowTable<M> {
         let udp = seg.proto == UDP;
         self.counters.udp_created += u64::from(udp);
         let id = {
-            let mut x = self.hasher.hash_one((key, ts, self.salt));
+            // Ids must not depend on the random seed: the same capture
+            // gives the same flow ids on every run.
+            let mut x = ID_HASHER.hash_one((key, ts, self.salt));
             x ^= x >> 29;
             // EVE readers parse ids as JSON numbers: keep them below 2^53.
             x & ((1 << 53) - 1)
