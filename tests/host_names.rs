@@ -399,3 +399,33 @@ fn mdns_announcement_names_the_host() {
         Some("johanna-QEMU-Virtual-Machine")
     );
 }
+
+/// Issue 14, defect 4: a NetBIOS registration naming an internal address is
+/// believed from inside, not from the Internet.
+#[test]
+fn names_from_outside_are_not_believed() {
+    use gatewatch::testkit::names::nbns_registration;
+    use gatewatch::testkit::{crafted_engine, dns_query, replay_at_secs, udp_frame};
+    use hickory_proto::rr::RecordType;
+    let host = "10.1.0.9";
+    let q = dns_query(5, "beacon.c2.example", RecordType::A);
+    for (sender, named) in [("203.0.113.66", false), (host, true)] {
+        let reg = nbns_registration("PLANTED", host.parse().unwrap());
+        let frames = [
+            (
+                0,
+                udp_frame(ip(sender), ip("10.1.255.255"), 137, 137, None, &reg),
+            ),
+            (5, udp_frame(ip(host), ip("8.8.8.8"), 40000, 53, None, &q)),
+        ];
+        let mut e = crafted_engine(&["c2.example"]);
+        let c = replay_at_secs(&mut e, &frames);
+        assert_eq!(c.hits.len(), 1);
+        assert_eq!(c.hits[0].host_name.is_some(), named, "sender {sender}");
+        assert_eq!(
+            e.stats.host_names_from_outside,
+            u64::from(!named),
+            "{sender}"
+        );
+    }
+}

@@ -71,6 +71,8 @@ pub struct Stats {
     pub quic_client_hellos: u64,
     /// Host names announced by internal addresses (DHCP, NetBIOS, mDNS).
     pub host_names_seen: u64,
+    /// Names in datagrams from outside the internal networks: not believed.
+    pub host_names_from_outside: u64,
     pub http_requests: u64,
     /// Packets to or from a listed IP inside a flow that already raised an alert.
     pub ip_hit_packets_repeat: u64,
@@ -129,6 +131,7 @@ impl Stats {
         self.tls_client_hellos += o.tls_client_hellos;
         self.quic_client_hellos += o.quic_client_hellos;
         self.host_names_seen += o.host_names_seen;
+        self.host_names_from_outside += o.host_names_from_outside;
         self.http_requests += o.http_requests;
         self.ip_hit_packets_repeat += o.ip_hit_packets_repeat;
         self.hits_without_internal_host += o.hits_without_internal_host;
@@ -172,6 +175,7 @@ impl Stats {
             ("tls_client_hellos", self.tls_client_hellos),
             ("quic_client_hellos", self.quic_client_hellos),
             ("host_names_seen", self.host_names_seen),
+            ("host_names_from_outside", self.host_names_from_outside),
             ("http_requests", self.http_requests),
             ("ip_hit_packets_repeat", self.ip_hit_packets_repeat),
             (

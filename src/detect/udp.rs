@@ -48,6 +48,14 @@ impl Engine {
         if let Err(r) = hostnames::parse(p.flow.src, p.flow.dst, sp, dp, payload, &mut found) {
             self.stats.error(r);
         }
+        // A name is believed only from inside (or from 0.0.0.0, a DHCP
+        // client without an address yet): a datagram from the Internet could
+        // otherwise rename internal hosts in alerts and exports.
+        let src = p.flow.src;
+        if !found.is_empty() && !src.is_unspecified() && !self.units.is_internal(src) {
+            self.stats.host_names_from_outside += found.len() as u64;
+            found.clear();
+        }
         for n in found.drain(..) {
             if !self.units.is_internal(n.ip) {
                 continue;
