@@ -254,3 +254,33 @@ fn api_reload_and_metrics() {
     assert!(metrics.contains("gatewatch_feed_indicators{feed=\"ips\",kind=\"cidr\"} 1"));
     assert!(metrics.contains("gatewatch_feed_last_failure_timestamp_seconds{feed=\"domains\"}"));
 }
+
+/// Issue 14, defect 8 (in part): `POST /api/reload` accepts this host over a
+/// dual-stack listener (the peer is then ::ffff:127.0.0.1), and refuses a
+/// request a web page would send (it carries Origin).
+#[test]
+fn api_reload_from_mapped_loopback_not_from_a_page() {
+    use gatewatch::metrics::{Metrics, serve};
+    use std::io::{Read, Write};
+    let m = Metrics::new();
+    m.set_reload_hook(Arc::new(|| (200, "{\"result\":\"ok\"}".to_string())));
+    let Ok((addr, _)) = serve("[::]:0".parse().unwrap(), m, None) else {
+        eprintln!("no IPv6 on this machine: dual-stack reload not checked (skipped)");
+        return;
+    };
+    let post = |extra: &str| {
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", addr.port())).unwrap();
+        write!(
+            s,
+            "POST /api/reload HTTP/1.0\r\nHost: x\r\n{extra}Content-Length: 0\r\n\r\n"
+        )
+        .unwrap();
+        let mut r = String::new();
+        s.read_to_string(&mut r).unwrap();
+        r
+    };
+    let ok = post("");
+    assert!(ok.starts_with("HTTP/1.0 200"), "{ok}");
+    let page = post("Origin: https://evil.example\r\n");
+    assert!(page.starts_with("HTTP/1.0 403"), "{page}");
+}

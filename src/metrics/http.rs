@@ -63,8 +63,20 @@ fn api_reload(m: &Metrics, req: &tiny_http::Request) -> (u16, String) {
     if req.method() != &tiny_http::Method::Post {
         return err(405, "use POST");
     }
-    if !req.remote_addr().is_some_and(|a| a.ip().is_loopback()) {
+    // ::ffff:127.0.0.1 is this host too (a dual-stack listener sees it).
+    if !req
+        .remote_addr()
+        .is_some_and(|a| a.ip().to_canonical().is_loopback())
+    {
         return err(403, "reload is accepted from this host only");
+    }
+    // A browser adds Origin to a cross-site POST; curl and scripts do not.
+    // Refusing it keeps a web page the operator visits from reloading.
+    if req.headers().iter().any(|h| h.field.equiv("Origin")) {
+        return err(
+            403,
+            "reload is not accepted from a web page (Origin header)",
+        );
     }
     match m.reload_hook() {
         Some(h) => h(),
