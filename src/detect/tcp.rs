@@ -300,8 +300,9 @@ impl Engine {
             url: req.target.into(),
         };
         if has_host {
-            let host = self.name.as_str().to_owned();
-            let host_ctx = |_: &str| ctx(Some(&host));
+            // The context gets the matched (normalised) host from
+            // `match_name`, only for a hit: no copy per request.
+            let host_ctx = |host: &str| ctx(Some(host));
             self.match_name(snap, p.flow.src, HitSource::HttpHost, p, sink, host_ctx);
         }
         if !snap.has_patterns() {
