@@ -477,4 +477,24 @@ fn shared_data_reports_carry_the_store_figures() {
         want[ALL][0] >= 1,
         "the real C2 capture is in the set: {want:?}"
     );
+    // The store's figures against the alert log, counted here: each unit's
+    // distinct alerted hosts, none cleaned yet (issue 14, defect 11: the
+    // figures were only ever compared with the store's own query).
+    let log = std::fs::read_to_string(db.with_extension("jsonl")).unwrap();
+    let mut hosts: std::collections::BTreeMap<String, std::collections::BTreeSet<String>> =
+        Default::default();
+    for line in log.lines() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        if v["event_type"] == "alert" {
+            let s = |k: &str| v[k].as_str().unwrap_or_default().to_string();
+            hosts.entry(s("unit")).or_default().insert(s("host_ip"));
+        }
+    }
+    let mut total = 0;
+    for (unit, h) in &hosts {
+        let n = h.len() as u64;
+        total += n;
+        assert_eq!(want.get(unit), Some(&[n, 0, n, 0]), "unit {unit}: {want:?}");
+    }
+    assert_eq!(want[ALL], [total, 0, total, 0]);
 }
