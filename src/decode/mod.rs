@@ -178,11 +178,13 @@ pub fn decode<'a>(
 /// tunnelled packet hashes by its inner flow, so the flows of one mirror
 /// tunnel spread over the workers.
 pub fn flow_hash(pkt: &RawPacket<'_>) -> u64 {
-    use std::hash::{Hash, Hasher};
     let (mut counts, mut problems) = (DecodeCounters::default(), Problems::default());
-    let Some(d) = decode(pkt, &mut counts, &mut problems) else {
-        return 0;
-    };
+    decode(pkt, &mut counts, &mut problems).map_or(0, |d| flow_hash_of(&d))
+}
+
+/// [`flow_hash`] of a packet already decoded.
+pub fn flow_hash_of(d: &Decoded<'_>) -> u64 {
+    use std::hash::{Hash, Hasher};
     let (sp, dp) = d.transport.ports();
     let a = (d.src, sp);
     let b = (d.dst, dp);

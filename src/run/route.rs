@@ -25,7 +25,7 @@
 //! The price is balance: a host that carries a third of the packets keeps
 //! its worker a third busy on its own (measured in the README's table).
 
-use crate::decode::{DecodeCounters, Decoded, Transport, decode};
+use crate::decode::{DecodeCounters, Decoded, Transport, decode, flow_hash_of};
 use crate::detect::attribution::Units;
 use crate::packet::{Problems, RawPacket};
 use crate::protocols::hostnames::{self, HostName};
@@ -81,7 +81,7 @@ impl Routes {
             Some(ip) => (Some(ip), host_key(ip)),
             None => self.key(&d),
         };
-        let w = (mix(key) % workers as u64) as usize;
+        let w = (key % workers as u64) as usize;
         if self.is_resolver_lookup(&d, host) {
             Route::Everyone(w)
         } else {
@@ -99,17 +99,7 @@ impl Routes {
             (true, true) => Some(d.src.min(d.dst)),
             (false, false) => None,
         };
-        let key = match host {
-            Some(ip) => host_key(ip),
-            None => {
-                let mut h = FxHasher::default();
-                let (a, b) = ((d.src, sp), (d.dst, dp));
-                let (lo, hi) = if a <= b { (a, b) } else { (b, a) };
-                (lo, hi, d.transport.proto_number(d.src.is_ipv6())).hash(&mut h);
-                h.finish()
-            }
-        };
-        (host, key)
+        (host, host.map_or_else(|| flow_hash_of(d), host_key))
     }
 
     /// The internal address a name announcement names. Parsed here and
@@ -150,15 +140,12 @@ impl Routes {
     }
 }
 
+/// The key of a host's packets. FxHash leaves low bits weak for small
+/// inputs; the high half is folded in, as [`flow_hash_of`] does.
 fn host_key(ip: IpAddr) -> u64 {
     let mut h = FxHasher::default();
     ip.hash(&mut h);
-    h.finish()
-}
-
-/// FxHash leaves low bits weak for small inputs; fold the high half in.
-#[inline]
-fn mix(v: u64) -> u64 {
+    let v = h.finish();
     v ^ (v >> 29) ^ (v >> 47)
 }
 
