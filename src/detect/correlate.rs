@@ -30,6 +30,7 @@
 //!   rescans.
 
 use crate::intel::Indicator;
+use crate::packet::FlowKey;
 use rustc_hash::FxHasher;
 use std::collections::{HashMap, VecDeque};
 use std::hash::{Hash, Hasher};
@@ -267,6 +268,25 @@ pub struct Exchange {
     pub resolver: IpAddr,
     pub resolver_port: u16,
     pub id: u16,
+}
+
+impl Exchange {
+    /// The exchange a DNS message on `flow` belongs to: a query goes from
+    /// the host to the resolver, a `response` the other way.
+    pub fn of(flow: &FlowKey, id: u16, response: bool) -> Exchange {
+        let (host, host_port, resolver, resolver_port) = if response {
+            (flow.dst, flow.dst_port, flow.src, flow.src_port)
+        } else {
+            (flow.src, flow.src_port, flow.dst, flow.dst_port)
+        };
+        Exchange {
+            host,
+            host_port,
+            resolver,
+            resolver_port,
+            id,
+        }
+    }
 }
 
 /// Queries awaiting their answer, per engine: an answer is learned from only

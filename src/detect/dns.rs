@@ -6,7 +6,7 @@ use super::engine::{Engine, Pkt, flow_key};
 use super::{Context, HitSource, Observation, Sink};
 use crate::decode::{DecodeCounters, Transport, decode};
 use crate::detect::correlate::{ANY_HOST, Exchange};
-use crate::intel::Snapshot;
+use crate::intel::{Id, Snapshot};
 use crate::packet::{Problems, RawPacket};
 use crate::protocols::dns;
 
@@ -53,19 +53,16 @@ impl Engine {
             }
         } else {
             let mut listed = false;
-            for (_, a) in &m.answers {
-                if let dns::Answer::Cname(target) = a {
-                    dns::name_into(target, &mut self.name);
-                    listed |=
-                        self.match_name(snap, p.flow.dst, HitSource::DnsAnswer, p, sink, |n| {
-                            Context::Dns {
-                                id: m.id,
-                                rrname: n.into(),
-                                rrtype: "CNAME".into(),
-                                response: true,
-                            }
-                        });
-                }
+            for target in cnames(m) {
+                dns::name_into(target, &mut self.name);
+                listed |= self.match_name(snap, p.flow.dst, HitSource::DnsAnswer, p, sink, |n| {
+                    Context::Dns {
+                        id: m.id,
+                        rrname: n.into(),
+                        rrtype: "CNAME".into(),
+                        response: true,
+                    }
+                });
             }
             if self.correlate && self.learn_links(snap, m, p, listed) == Learned::Unsolicited {
                 self.stats.dns_answers_unsolicited += 1;
@@ -100,15 +97,11 @@ impl Engine {
         };
         let snap = self.take_snapshot();
         if m.response {
-            let cnames = m.answers.iter().filter_map(|a| match &a.1 {
-                dns::Answer::Cname(t) => Some(t),
-                _ => None,
-            });
-            let listed = self.any_listed(&snap, cnames);
+            let listed = self.first_listed(&snap, cnames(&m)).is_some();
             self.learn_links(&snap, &m, &p, listed);
         } else {
-            let listed = self.any_listed(&snap, m.queries.iter().map(|q| q.name()));
-            self.remember_query(&m, &p, listed);
+            let listed = self.first_listed(&snap, m.queries.iter().map(|q| q.name()));
+            self.remember_query(&m, &p, listed.is_some());
         }
         self.snap_back(snap);
     }
@@ -120,41 +113,27 @@ impl Engine {
             return;
         }
         let id = u16::from_be_bytes([payload[0], payload[1]]);
-        let f = &p.flow;
-        let x = if payload[2] & 0x80 == 0 {
-            Exchange {
-                host: f.src,
-                host_port: f.src_port,
-                resolver: f.dst,
-                resolver_port: f.dst_port,
-                id,
-            }
-        } else {
-            Exchange {
-                host: f.dst,
-                host_port: f.dst_port,
-                resolver: f.src,
-                resolver_port: f.src_port,
-                id,
-            }
-        };
-        self.pending.prefetch(&x);
+        let response = payload[2] & 0x80 != 0;
+        self.pending.prefetch(&Exchange::of(&p.flow, id, response));
     }
 
-    /// Whether any of `names` is listed and not allowlisted (no hit).
-    fn any_listed<'n>(
+    /// The first of `names` that is listed and not allowlisted (no hit),
+    /// left normalised in `self.name`.
+    fn first_listed<'n>(
         &mut self,
         snap: &Snapshot,
         names: impl Iterator<Item = &'n hickory_proto::rr::Name>,
-    ) -> bool {
+    ) -> Option<Id> {
         for n in names {
             dns::name_into(n, &mut self.name);
             let name = self.name.as_str();
-            if snap.match_domain(name).is_some() && !snap.allow_domain(name) {
-                return true;
+            if let Some(id) = snap.match_domain(name)
+                && !snap.allow_domain(name)
+            {
+                return Some(id);
             }
         }
-        false
+        None
     }
 
     /// Note a query to port 53 so that its answer can be learned from,
@@ -165,13 +144,7 @@ impl Engine {
         if p.flow.dst_port != dns::PORT {
             return;
         }
-        let asked = Exchange {
-            host: p.flow.src,
-            host_port: p.flow.src_port,
-            resolver: p.flow.dst,
-            resolver_port: p.flow.dst_port,
-            id: m.id,
-        };
+        let asked = Exchange::of(&p.flow, m.id, false);
         self.stats.dns_pending_evicted += self.pending.ask(asked, p.ts, listed) as u64;
     }
 
@@ -187,14 +160,9 @@ impl Engine {
         cname_listed: bool,
     ) -> Learned {
         let host = p.flow.dst;
-        let answer = Exchange {
-            host,
-            host_port: p.flow.dst_port,
-            resolver: p.flow.src,
-            resolver_port: p.flow.src_port,
-            id: m.id,
-        };
-        let asked = self.pending.answered(answer, p.ts);
+        let asked = self
+            .pending
+            .answered(Exchange::of(&p.flow, m.id, true), p.ts);
         if !m.answers.iter().any(|a| matches!(a.1, dns::Answer::A(..))) {
             return Learned::Nothing;
         }
@@ -210,29 +178,11 @@ impl Engine {
         if !self.units.is_internal(host) || (p.via_resolver && p.flow.proto != UDP) {
             return Learned::Nothing;
         }
-        let names = m
-            .queries
-            .iter()
-            .map(|q| q.name())
-            .chain(m.answers.iter().filter_map(|a| match &a.1 {
-                dns::Answer::Cname(t) => Some(t),
-                _ => None,
-            }));
-        let mut listed = None;
-        for n in names {
-            dns::name_into(n, &mut self.name);
-            let name = self.name.as_str();
-            if let Some(id) = snap.match_domain(name)
-                && !snap.allow_domain(name)
-            {
-                listed = Some(snap.indicator(id, name));
-                break;
-            }
-        }
-        let Some(ind) = listed else {
+        let names = m.queries.iter().map(|q| q.name()).chain(cnames(m));
+        let Some(id) = self.first_listed(snap, names) else {
             return Learned::Nothing;
         };
-        let ind = std::sync::Arc::new(ind);
+        let ind = std::sync::Arc::new(snap.indicator(id, self.name.as_str()));
         // A resolver asks for the hosts behind it: whichever of them
         // connects to the address is the one to find.
         let who = if p.via_resolver { ANY_HOST } else { host };
@@ -249,6 +199,14 @@ impl Engine {
 }
 
 const UDP: u8 = 17;
+
+/// The CNAME targets an answer reveals.
+fn cnames(m: &dns::Message) -> impl Iterator<Item = &hickory_proto::rr::Name> {
+    m.answers.iter().filter_map(|a| match &a.1 {
+        dns::Answer::Cname(t) => Some(t),
+        _ => None,
+    })
+}
 
 /// What an answer taught.
 #[derive(PartialEq, Eq)]
