@@ -238,8 +238,8 @@ fn parallel_replay_honours_internal_resolvers() {
 #[test]
 fn dns_heavy_mix_gives_the_same_alerts_with_any_worker_count() {
     use gatewatch::testkit::synth::{DnsMix, dns_mix};
-    use gatewatch::testkit::workers::worker_differences;
-    use gatewatch::testkit::{load_feeds, load_units, recipe_with, replay_recipe};
+    use gatewatch::testkit::workers::replay_with_any_workers;
+    use gatewatch::testkit::{load_feeds, load_units};
     let d = tempfile::tempdir().unwrap();
     let mix = DnsMix {
         packets: 30_000,
@@ -248,13 +248,11 @@ fn dns_heavy_mix_gives_the_same_alerts_with_any_worker_count() {
         heavy_pct: 0,
     };
     dns_mix(d.path(), mix).unwrap();
-    let recipe = |w: usize| {
-        let snap = load_feeds(&d.path().join("feeds.toml"));
-        let units = load_units(&d.path().join("units.csv"));
-        recipe_with(snap, units, EngineOptions::default()).workers(w)
-    };
-    let files = [d.path().join("traffic.pcap")];
-    let inline = replay_recipe(&files, &recipe(1));
+    let (inline, diffs) = replay_with_any_workers(
+        &d.path().join("traffic.pcap"),
+        load_feeds(&d.path().join("feeds.toml")),
+        load_units(&d.path().join("units.csv")),
+    );
     let linked = inline
         .sink
         .hits
@@ -262,6 +260,5 @@ fn dns_heavy_mix_gives_the_same_alerts_with_any_worker_count() {
         .filter(|h| h.source == HitSource::DnsLink)
         .count();
     assert!(linked > 100, "only {linked} correlated hits: mix too thin");
-    let diffs = worker_differences(&files, &recipe, &inline.sink.hits);
     assert!(diffs.is_empty(), "{diffs:?}");
 }

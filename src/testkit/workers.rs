@@ -95,3 +95,21 @@ pub fn worker_differences(
     }
     diffs
 }
+
+/// Replay `file` inline with `snap` and `units` (default options), then
+/// through the pipeline with each of [`WORKER_COUNTS`]: the inline result
+/// and every difference (see [`worker_differences`]).
+pub fn replay_with_any_workers(
+    file: &std::path::Path,
+    snap: crate::intel::Snapshot,
+    units: crate::detect::attribution::Units,
+) -> (super::Replayed, Vec<String>) {
+    use crate::detect::EngineOptions;
+    let (intel, units) = (Arc::new(crate::intel::Intel::new(snap)), Arc::new(units));
+    let recipe =
+        |w: usize| Recipe::new(intel.clone(), units.clone(), EngineOptions::default()).workers(w);
+    let files = [file.to_path_buf()];
+    let r = super::replay_recipe(&files, &recipe(1));
+    let diffs = worker_differences(&files, &recipe, &r.sink.hits);
+    (r, diffs)
+}

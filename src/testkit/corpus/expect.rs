@@ -3,17 +3,14 @@
 //! hits, counters and generated ground truth the block asks for.
 
 use super::{Expect, Failures, SENSOR_ID, csv_columns, data_lines, describe, listing, stat};
-use crate::detect::{EngineOptions, Recipe};
 use crate::detect::{Hit, HitSource};
-use crate::intel::Intel;
 use crate::intel::feeds::FeedReport;
 use crate::output::eve::alert_json;
-use crate::testkit::workers::worker_differences;
-use crate::testkit::{Replayed, replay_recipe};
+use crate::testkit::Replayed;
+use crate::testkit::workers::replay_with_any_workers;
 use std::collections::BTreeSet;
 use std::fmt::Debug;
 use std::path::Path;
-use std::sync::Arc;
 
 /// Run block `e` of the row of capture `file` (its paths relative to
 /// `base`); every failure is named `at`.
@@ -29,12 +26,8 @@ pub fn check_expect(at: &str, file: &Path, base: &Path, e: &Expect, fail: &mut F
     for (rep, path) in feeds.reports.iter().zip(&feeds.files) {
         feed_report(at, e, rep, path, fail);
     }
-    let (intel, units) = (Arc::new(Intel::new(feeds.snapshot)), Arc::new(units));
-    let recipe =
-        |w: usize| Recipe::new(intel.clone(), units.clone(), EngineOptions::default()).workers(w);
-    let files = [file.to_path_buf()];
-    let r = replay_recipe(&files, &recipe(1));
-    for d in worker_differences(&files, &recipe, &r.sink.hits) {
+    let (r, diffs) = replay_with_any_workers(file, feeds.snapshot, units);
+    for d in diffs {
         fail.add(at, format!("results depend on the worker count: {d}"));
     }
     replay_checks(at, e, &r, fail);

@@ -4,16 +4,14 @@
 
 use super::{Failures, describe, test_feed};
 use crate::detect::attribution::Units;
-use crate::detect::{EngineOptions, Recipe};
 use crate::intel::indicator::{EntryType, classify};
-use crate::intel::{Intel, Snapshot, SnapshotBuilder};
-use crate::testkit::workers::worker_differences;
-use crate::testkit::{Replayed, Seen, Summary, replay_recipe, summary_path};
+use crate::intel::{Snapshot, SnapshotBuilder};
+use crate::testkit::workers::replay_with_any_workers;
+use crate::testkit::{Replayed, Seen, Summary, summary_path};
 use std::collections::BTreeSet;
 use std::fmt::Debug;
 use std::net::IpAddr;
 use std::path::Path;
-use std::sync::Arc;
 
 /// The summary next to capture `p`.
 pub fn read_summary(p: &Path) -> Summary {
@@ -186,12 +184,8 @@ pub fn names_check(
             return true;
         }
     };
-    let (intel, units) = (Arc::new(Intel::new(names_feed(&names))), Arc::new(units));
-    let recipe =
-        |w: usize| Recipe::new(intel.clone(), units.clone(), EngineOptions::default()).workers(w);
-    let files = [p.to_path_buf()];
-    let r = replay_recipe(&files, &recipe(1));
-    for d in worker_differences(&files, &recipe, &r.sink.hits) {
+    let (r, diffs) = replay_with_any_workers(p, names_feed(&names), units);
+    for d in diffs {
         fail.add(
             at,
             format!("names feed: results depend on the worker count: {d}"),
