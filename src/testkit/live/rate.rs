@@ -4,7 +4,7 @@
 
 use super::netns::Netns;
 use super::results::{capture_row, read, stats_value};
-use super::sensor::{RX, Sensor, tcpreplay};
+use super::sensor::{RX, Sensor, tcpreplay, tcpreplay_sent};
 use crate::testkit::root;
 use crate::testkit::synth::{DnsMix, dns_mix};
 use std::path::{Path, PathBuf};
@@ -60,14 +60,8 @@ pub fn run_at_rate(ns: &Netns, work: &Path, dir: &Path, port: u16, pps: Option<u
         None => vec!["--topspeed"],
     };
     let file = dir.join("traffic.pcap");
-    let (mut p, log) = tcpreplay(ns, work, &args, &[file.to_str().unwrap_or_default()]);
-    let st = p
-        .wait_timeout(Duration::from_secs(300))
-        .unwrap_or_else(|| panic!("tcpreplay did not finish: {}", read(&log)));
-    let out = format!("{}{}", read(&log), read(&log.with_extension("err")));
-    assert!(st.success(), "tcpreplay failed ({st}):\n{out}");
-    let out = out.replace("Successful packets:", "Successful_packets:");
-    let sent = stats_value(&out, "Successful_packets:");
+    let (p, log) = tcpreplay(ns, work, &args, &[file.to_str().unwrap_or_default()]);
+    let (sent, out) = tcpreplay_sent(p, &log, 300);
     let pps = out
         .split("Rated: ")
         .nth(1)

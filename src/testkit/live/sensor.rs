@@ -282,20 +282,24 @@ pub fn tcpreplay_all_on(ns: &Netns, dir: &Path, intf: &str, files: &[&str]) -> u
     tcpreplay_finish(p, &log, files)
 }
 
-/// Wait for a tcpreplay started at `PPS` on `files` to end, and check it
-/// sent every packet of them. Returns the number sent.
-pub fn tcpreplay_finish(mut p: Proc, log: &Path, files: &[&str]) -> u64 {
-    let expected: u64 = files.iter().map(|f| pcap_packets(&root().join(f))).sum();
-    let secs = expected / PPS.parse::<u64>().unwrap() + 30;
+/// Wait at most `secs` for tcpreplay to end successfully: the packets it
+/// sent, and its output (stdout then stderr).
+pub fn tcpreplay_sent(mut p: Proc, log: &Path, secs: u64) -> (u64, String) {
     let st = p
         .wait_timeout(Duration::from_secs(secs))
         .unwrap_or_else(|| panic!("tcpreplay did not finish in {secs} s: {}", read(log)));
     let out = format!("{}{}", read(log), read(&log.with_extension("err")));
     assert!(st.success(), "tcpreplay failed ({st}):\n{out}");
-    let sent = stats_value(
-        &out.replace("Successful packets:", "Successful_packets:"),
-        "Successful_packets:",
-    );
+    let out = out.replace("Successful packets:", "Successful_packets:");
+    (stats_value(&out, "Successful_packets:"), out)
+}
+
+/// Wait for a tcpreplay started at `PPS` on `files` to end, and check it
+/// sent every packet of them. Returns the number sent.
+pub fn tcpreplay_finish(p: Proc, log: &Path, files: &[&str]) -> u64 {
+    let expected: u64 = files.iter().map(|f| pcap_packets(&root().join(f))).sum();
+    let secs = expected / PPS.parse::<u64>().unwrap() + 30;
+    let (sent, out) = tcpreplay_sent(p, log, secs);
     assert_eq!(
         sent, expected,
         "tcpreplay did not send every packet of {files:?}:\n{out}"
