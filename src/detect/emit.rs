@@ -100,16 +100,19 @@ impl Engine {
         if self.repeat_in_flow(host, remote, p, HitSource::DnsLink) {
             return;
         }
-        // Copied only now, for the one packet of the flow that alerts.
+        // The allowlists apply as to any other hit: the host, the address,
+        // and the domain (a reload may have allowed it since it was learned).
+        if self.allowlisted(snap, host, Some(remote)) {
+            return;
+        }
         let Some((ind, _)) = self.links.get(host, remote, p.ts) else {
             return;
         };
-        // The allowlists apply as to any other hit: the host, the address,
-        // and the domain (a reload may have allowed it since it was learned).
-        if snap.allow_ip(host) || snap.allow_ip(remote) || snap.allow_domain(&ind.value) {
+        if snap.allow_domain(&ind.value) {
             self.stats.hits_allowlisted += 1;
             return;
         }
+        // Copied only now, for the one packet of the flow that alerts.
         let ind = Indicator::clone(ind);
         let observed = remote.to_string();
         let found = Found {
@@ -175,14 +178,22 @@ impl Engine {
     /// A match on listed entry `id`, unless an allowlist names the host or,
     /// for an address hit, the remote address.
     fn emit<S: Sink>(&mut self, snap: &Snapshot, id: Id, found: Found<'_>, p: &Pkt, sink: &mut S) {
-        let ind = snap.indicator(id, found.observed);
-        let remote_allowed = found.source == HitSource::Ip
-            && found.observed.parse().is_ok_and(|ip| snap.allow_ip(ip));
-        if snap.allow_ip(found.host) || remote_allowed {
-            self.stats.hits_allowlisted += 1;
+        let remote = (found.source == HitSource::Ip)
+            .then(|| found.observed.parse().ok())
+            .flatten();
+        if self.allowlisted(snap, found.host, remote) {
             return;
         }
+        let ind = snap.indicator(id, found.observed);
         self.emit_indicator(ind, found, p, sink);
+    }
+
+    /// Whether an allowlist names the host or the remote address (counted
+    /// when it does): the check every hit passes before it is emitted.
+    fn allowlisted(&mut self, snap: &Snapshot, host: IpAddr, remote: Option<IpAddr>) -> bool {
+        let allowed = snap.allow_ip(host) || remote.is_some_and(|r| snap.allow_ip(r));
+        self.stats.hits_allowlisted += u64::from(allowed);
+        allowed
     }
 
     /// The hit: counted, marked on its TCP flow, handed to the sink.
