@@ -5,9 +5,9 @@
 //! turns every way a file can be broken into a [`SourceProblem`] that names the
 //! file and packet number. Nothing here panics on bad input.
 
+use super::mapping::Mapping;
 use super::{SourceProblem, SourceProblemKind};
 use crate::packet::{LinkType, RawPacket};
-use memmap2::Mmap;
 use pcap_parser::traits::PcapReaderIterator;
 use pcap_parser::{Block, PcapBlockOwned, PcapError, create_reader};
 use std::fs::File;
@@ -74,21 +74,63 @@ pub fn read_file(path: &Path, mut on_packet: impl FnMut(&RawPacket<'_>)) -> File
 /// alive and pass them on without copying (see `pipeline::Router::route_in`).
 pub fn read_file_shared(
     path: &Path,
-    mut on_packet: impl FnMut(&RawPacket<'_>, Option<&Arc<Mmap>>),
+    mut on_packet: impl FnMut(&RawPacket<'_>, Option<&Arc<Mapping>>),
 ) -> FileReport {
     if let Some(m) = super::mapped::try_map(path) {
         let m = Arc::new(m);
         let mut report = FileReport::default();
-        super::mapped::walk(path, &m, &mut report, |p| on_packet(p, Some(&m)));
+        super::mapped::walk(path, &m, Some(&m), &mut report, |p| on_packet(p, Some(&m)));
         return report;
     }
     read_stream(path, |p| on_packet(p, None))
 }
 
+/// A whole capture file already in memory (`path` only names it in
+/// problems), read by both readers: `.0` is the mmap reader's walk (only
+/// for classic pcap; `None` otherwise), `.1` the streaming reader's, gzip
+/// included. The fuzz targets compare the two.
+pub fn read_bytes(
+    path: &Path,
+    bytes: &[u8],
+    mut on_packet: impl FnMut(&RawPacket<'_>, bool),
+) -> (Option<FileReport>, FileReport) {
+    let mapped = (bytes.len() >= 24 && super::mapped::is_pcap(bytes)).then(|| {
+        let mut report = FileReport::default();
+        super::mapped::walk(path, bytes, None, &mut report, |p| on_packet(p, true));
+        report
+    });
+    let gz = bytes.starts_with(&[0x1f, 0x8b]);
+    let stream: Box<dyn Read + Send + '_> = if gz {
+        Box::new(flate2::read::MultiGzDecoder::new(bytes))
+    } else {
+        Box::new(bytes)
+    };
+    // Sized to the input, not the 4 MiB a file gets: every record of the
+    // input fits, and a fuzz target does not zero 4 MiB per run (it was
+    // most of its time). A gzip member that inflates past it is reported
+    // as a record too long.
+    let capacity = bytes
+        .len()
+        .next_power_of_two()
+        .clamp(64 << 10, BUFFER_BYTES);
+    let streamed = read_from(path, Ok(stream), capacity, |p| on_packet(p, false));
+    (mapped, streamed)
+}
+
 /// [`read_file`] through pcap-parser's streaming reader, whatever the format:
 /// the path for pcapng, gzip and pipes, and the reference the mmap path is
 /// tested against.
-pub fn read_stream(path: &Path, mut on_packet: impl FnMut(&RawPacket<'_>)) -> FileReport {
+pub fn read_stream(path: &Path, on_packet: impl FnMut(&RawPacket<'_>)) -> FileReport {
+    read_from(path, open(path), BUFFER_BYTES, on_packet)
+}
+
+/// The streaming reader over `stream`, the opened contents of `path`.
+fn read_from<'s>(
+    path: &Path,
+    stream: std::io::Result<Box<dyn Read + Send + 's>>,
+    capacity: usize,
+    mut on_packet: impl FnMut(&RawPacket<'_>),
+) -> FileReport {
     let mut report = FileReport::default();
     let problem = |report: &mut FileReport, packet: u64, kind| {
         report.problems.push(SourceProblem {
@@ -97,7 +139,7 @@ pub fn read_stream(path: &Path, mut on_packet: impl FnMut(&RawPacket<'_>)) -> Fi
             kind,
         })
     };
-    let mut reader = match open_reader(path) {
+    let mut reader = match open_reader(stream, capacity) {
         Ok(r) => r,
         Err(kind) => {
             problem(&mut report, 0, kind);
@@ -125,7 +167,11 @@ pub fn read_stream(path: &Path, mut on_packet: impl FnMut(&RawPacket<'_>)) -> Fi
                             SourceProblemKind::UnknownInterface(if_id),
                         );
                     }
-                    None => {}
+                    None => {
+                        if let Some(r) = links.bad_unit.take() {
+                            problem(&mut report, next_no, SourceProblemKind::BadTimeUnit(r));
+                        }
+                    }
                 }
                 reader.consume(offset);
             }
@@ -158,9 +204,12 @@ pub fn read_stream(path: &Path, mut on_packet: impl FnMut(&RawPacket<'_>)) -> Fi
 
 /// Open `path` and read its file header; a problem here comes before any
 /// packet, so it is reported as packet 0.
-fn open_reader(path: &Path) -> Result<Box<dyn PcapReaderIterator + Send>, SourceProblemKind> {
-    let stream = open(path).map_err(|e| SourceProblemKind::Io(e.to_string()))?;
-    create_reader(BUFFER_BYTES, stream).map_err(|e| match e {
+fn open_reader<'s>(
+    stream: std::io::Result<Box<dyn Read + Send + 's>>,
+    capacity: usize,
+) -> Result<Box<dyn PcapReaderIterator + Send + 's>, SourceProblemKind> {
+    let stream = stream.map_err(|e| SourceProblemKind::Io(e.to_string()))?;
+    create_reader(capacity, stream).map_err(|e| match e {
         PcapError::HeaderNotRecognized | PcapError::Eof => SourceProblemKind::BadMagic,
         PcapError::Incomplete(_) | PcapError::UnexpectedEof => SourceProblemKind::Truncated,
         e => SourceProblemKind::Io(format!("{e:?}")),
@@ -173,6 +222,9 @@ struct Links {
     legacy_link: LinkType,
     legacy_nanos: bool,
     ifaces: Vec<Interface>,
+    /// The `if_tsresol` of an interface just declared with a unit no clock
+    /// has, until the reading loop reports it.
+    bad_unit: Option<u8>,
 }
 
 impl Default for Links {
@@ -181,6 +233,7 @@ impl Default for Links {
             legacy_link: LinkType::Ethernet,
             legacy_nanos: false,
             ifaces: Vec::new(),
+            bad_unit: None,
         }
     }
 }
@@ -219,9 +272,13 @@ impl Links {
                 None
             }
             PcapBlockOwned::NG(Block::InterfaceDescription(idb)) => {
+                let resolution = time_unit(idb.if_tsresol).unwrap_or_else(|| {
+                    self.bad_unit = Some(idb.if_tsresol);
+                    1_000_000
+                });
                 self.ifaces.push(Interface {
                     link: LinkType::from_dlt(idb.linktype.0),
-                    resolution: idb.ts_resolution().unwrap_or(1_000_000).max(1),
+                    resolution,
                     offset: idb.ts_offset(),
                 });
                 None
@@ -252,6 +309,20 @@ impl Links {
             },
             PcapBlockOwned::NG(_) => None,
         }
+    }
+}
+
+/// Timestamp units per second of a pcapng `if_tsresol` (RFC-draft pcapng
+/// §4.2): 10^n, or 2^n when the top bit is set; `None` for a unit that does
+/// not fit 64 bits. Written here because pcap-parser 0.17's
+/// `ts_resolution()` range-checks before masking the flag bit, so it answers
+/// `None` for every power-of-two unit.
+fn time_unit(tsresol: u8) -> Option<u64> {
+    let n = u32::from(tsresol & 0x7f);
+    if tsresol & 0x80 == 0 {
+        10u64.checked_pow(n)
+    } else {
+        1u64.checked_shl(n).filter(|_| n < 64)
     }
 }
 
@@ -331,11 +402,9 @@ impl SnaplenCuts {
 /// pcap in an mmap, touching only their headers. Returns (packets, wire bytes).
 pub fn floor_walk(path: &Path) -> std::io::Result<(u64, u64)> {
     let f = File::open(path)?;
-    // SAFETY: the file is only read; a concurrent writer could change what is
-    // read, never memory safety of the bounds-checked slicing below.
-    let m = unsafe { memmap2::Mmap::map(&f)? };
+    let m = Mapping::open(&f).ok_or_else(|| std::io::Error::other("cannot map the file"))?;
     // The same access hint as the replay path, so the floor stays a floor.
-    let _ = m.advise(memmap2::Advice::Sequential);
+    m.advise(memmap2::Advice::Sequential);
     if m.len() < 24 || m[..4] != [0xd4, 0xc3, 0xb2, 0xa1] && m[..4] != [0x4d, 0x3c, 0xb2, 0xa1] {
         return Err(std::io::Error::other(
             "floor walk reads little-endian classic pcap only",

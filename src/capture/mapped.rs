@@ -11,12 +11,14 @@
 //! lives only for the call; a record header or body that crosses the end of
 //! the file is reported as `Truncated`, a record longer than
 //! [`super::file::MAX_RECORD`] as `Corrupt` (both stop the walk, as the
-//! streaming reader does).
+//! streaming reader does); a file that shrinks while it is walked stops the
+//! walk with `Shrunk` before any byte past its new end is handed out (see
+//! [`super::mapping`]).
 
 use super::file::{FileReport, MAX_RECORD, SnaplenCuts};
+use super::mapping::{Mapping, touch};
 use super::{SourceProblem, SourceProblemKind};
 use crate::packet::{LinkType, RawPacket};
-use memmap2::{Mmap, UncheckedAdvice};
 use std::fs::File;
 use std::path::Path;
 
@@ -47,6 +49,11 @@ fn magic(b: &[u8]) -> Option<Magic> {
     Some(Magic { big_endian, nanos })
 }
 
+/// Whether `b` (at least 24 bytes) starts with a classic pcap magic.
+pub(super) fn is_pcap(b: &[u8]) -> bool {
+    magic(b).is_some()
+}
+
 impl Magic {
     /// The header field at `o`, in the file's byte order.
     #[inline]
@@ -63,29 +70,31 @@ impl Magic {
 /// Map `path` if it is a classic pcap with a complete global header; `None`
 /// sends the caller to the streaming reader (pcapng, gzip, pipes, short
 /// files), which then reports any problem itself.
-pub(super) fn try_map(path: &Path) -> Option<Mmap> {
+pub(super) fn try_map(path: &Path) -> Option<Mapping> {
     let f = File::open(path).ok()?;
     if !f.metadata().ok()?.is_file() {
         return None;
     }
-    // SAFETY: the mapping is only read. If another process truncates the file
-    // while it is mapped, reads past the new end fault (SIGBUS); capture files
-    // being replayed are not rewritten in place.
-    let m = unsafe { Mmap::map(&f) }.ok()?;
+    let m = Mapping::open(&f)?;
     if m.len() < 24 || magic(&m).is_none() {
         return None;
     }
-    let _ = m.advise(memmap2::Advice::Sequential);
+    m.advise(memmap2::Advice::Sequential);
     Some(m)
 }
 
-/// Walk the records of a mapped classic pcap (see [`try_map`]).
+/// Walk the records of a classic pcap held in `m`: the bytes of `map` (see
+/// [`try_map`]), or a file already in memory when `map` is `None`.
 pub(super) fn walk(
     path: &Path,
-    m: &Mmap,
+    m: &[u8],
+    map: Option<&Mapping>,
     report: &mut FileReport,
     mut on_packet: impl FnMut(&RawPacket<'_>),
 ) {
+    if m.len() < 24 {
+        return;
+    }
     let Some(mg) = magic(m) else { return };
     let link = LinkType::from_dlt(mg.u32_at(m, 20) as i32);
     let mut off = 24usize;
@@ -100,13 +109,22 @@ pub(super) fn walk(
                 break;
             }
         };
+        if let Some(map) = map {
+            touch(p.data);
+            if map.shrunk() {
+                stop = Some(SourceProblemKind::Shrunk);
+                break;
+            }
+        }
         let caplen = p.data.len();
         report.packets += 1;
         report.bytes += caplen as u64;
         cuts.note(&p, report.packets);
         on_packet(&p);
         off += 16 + caplen;
-        release_behind(m, off, &mut released);
+        if let Some(map) = map {
+            release_behind(map, off, &mut released);
+        }
     }
     if let Some(kind) = stop {
         report.problems.push(SourceProblem {
@@ -122,7 +140,7 @@ pub(super) fn walk(
 /// walk there (a header or body past the end, a body over [`MAX_RECORD`]).
 #[inline]
 fn record(
-    m: &Mmap,
+    m: &[u8],
     mg: Magic,
     link: LinkType,
     off: usize,
@@ -155,14 +173,10 @@ fn record(
 /// `off`, a [`RELEASE_STEP`] at a time; `released` is where the last release
 /// ended.
 #[inline]
-fn release_behind(m: &Mmap, off: usize, released: &mut usize) {
+fn release_behind(m: &Mapping, off: usize, released: &mut usize) {
     if off - *released >= RELEASE_LAG + RELEASE_STEP {
         let upto = (off - RELEASE_LAG) & !(page_size() - 1);
-        // SAFETY: the mapping is shared and read-only, so after DONTNEED
-        // any access to [released, upto) re-reads the same file bytes.
-        let _ = unsafe {
-            m.unchecked_advise_range(UncheckedAdvice::DontNeed, *released, upto - *released)
-        };
+        m.release(*released, upto);
         *released = upto;
     }
 }

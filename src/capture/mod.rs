@@ -9,6 +9,7 @@ pub mod file;
 pub mod link_state;
 pub mod live;
 mod mapped;
+pub mod mapping;
 
 use crate::packet::RawPacket;
 use std::fmt;
@@ -84,6 +85,11 @@ pub enum SourceProblemKind {
     UnknownInterface(u32),
     /// Frames cut by the capture's snapshot length (summarised per file).
     SnaplenCut { frames: u64 },
+    /// The file shrank (another program truncated it) while it was read.
+    Shrunk,
+    /// A pcapng interface declares a timestamp unit no clock has (above
+    /// 10^19 or 2^63 per second); its times are read as microseconds.
+    BadTimeUnit(u8),
 }
 
 impl fmt::Display for SourceProblem {
@@ -108,6 +114,18 @@ impl fmt::Display for SourceProblem {
             SourceProblemKind::UnknownInterface(i) => write!(
                 f,
                 "{file}: packet {}: pcapng packet for undeclared interface {i}; packet skipped",
+                self.packet
+            ),
+            SourceProblemKind::Shrunk => write!(
+                f,
+                "{file}: packet {}: the file shrank while it was read (truncated by another \
+                 program); rest skipped, replay it again once it is complete",
+                self.packet
+            ),
+            SourceProblemKind::BadTimeUnit(r) => write!(
+                f,
+                "{file}: packet {}: pcapng interface declares timestamp unit if_tsresol={r:#04x}, \
+                 which no clock has; its times are read as microseconds",
                 self.packet
             ),
             SourceProblemKind::SnaplenCut { frames } => write!(

@@ -1,8 +1,8 @@
 //! Batches: how packets cross from a capture thread to a worker. One channel
 //! operation per batch, not per packet.
 
+use crate::capture::mapping::Mapping;
 use crate::packet::{LinkType, RawPacket, prefetch_read};
-use memmap2::Mmap;
 use std::sync::Arc;
 
 /// A batch of packets for one worker. Packets from a live capture are copied
@@ -14,7 +14,7 @@ use std::sync::Arc;
 /// gateway mix, perf) and that thread was the bottleneck.
 pub struct Batch {
     data: Vec<u8>,
-    map: Option<Arc<Mmap>>,
+    map: Option<Arc<Mapping>>,
     pkts: Vec<Slot>,
 }
 
@@ -64,7 +64,7 @@ impl Batch {
     pub(super) fn push_mapped(
         &mut self,
         p: &RawPacket<'_>,
-        map: &Arc<Mmap>,
+        map: &Arc<Mapping>,
         learn_only: bool,
     ) -> bool {
         let base = map.as_ptr() as usize;

@@ -88,10 +88,23 @@ impl PcapNgWriter {
     }
 
     pub fn frame(&mut self, ts_us: u64, data: &[u8], orig_len: usize) -> &mut Self {
+        self.frame_on(0, ts_us, data, orig_len)
+    }
+
+    /// Declare one more interface (ids count from 0 in each section).
+    pub fn interface(&mut self, linktype: u16, options: &[(u16, Vec<u8>)]) -> &mut Self {
+        let first = PcapNgWriter::with_options(linktype, options);
+        let shb_len = u32::from_le_bytes(first.bytes[4..8].try_into().expect("4 bytes")) as usize;
+        self.bytes.extend_from_slice(&first.bytes[shb_len..]);
+        self
+    }
+
+    /// A packet on interface `if_id`, `ts` in that interface's units.
+    pub fn frame_on(&mut self, if_id: u32, ts: u64, data: &[u8], orig_len: usize) -> &mut Self {
         let mut epb = Vec::new();
-        epb.extend_from_slice(&0u32.to_le_bytes());
-        epb.extend_from_slice(&((ts_us >> 32) as u32).to_le_bytes());
-        epb.extend_from_slice(&(ts_us as u32).to_le_bytes());
+        epb.extend_from_slice(&if_id.to_le_bytes());
+        epb.extend_from_slice(&((ts >> 32) as u32).to_le_bytes());
+        epb.extend_from_slice(&(ts as u32).to_le_bytes());
         epb.extend_from_slice(&(data.len() as u32).to_le_bytes());
         epb.extend_from_slice(&(orig_len.max(data.len()) as u32).to_le_bytes());
         epb.extend_from_slice(data);
