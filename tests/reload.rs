@@ -215,7 +215,7 @@ fn file_change_and_sighup_trigger_reloads() {
 /// with each feed's outcome; the metrics show it.
 #[test]
 fn api_reload_and_metrics() {
-    use gatewatch::metrics::{Metrics, serve};
+    use gatewatch::metrics::{Api, Metrics, serve};
     let d = tempfile::tempdir().unwrap();
     let (intel, r) = setup(d.path());
     let m = Metrics::new();
@@ -229,7 +229,7 @@ fn api_reload_and_metrics() {
             (200, rep.to_json())
         }));
     }
-    let (addr, _) = serve("127.0.0.1:0".parse().unwrap(), m.clone(), None).unwrap();
+    let (addr, _) = serve("127.0.0.1:0".parse().unwrap(), m.clone(), Api::default()).unwrap();
     let req = |method: &str, path: &str| http_request(addr, method, path);
     assert!(req("GET", "/api/reload").starts_with("HTTP/1.1 405"));
     rewrite(&d.path().join("domains.txt"), &domains(10, ""));
@@ -260,11 +260,11 @@ fn api_reload_and_metrics() {
 /// request a web page would send (it carries Origin).
 #[test]
 fn api_reload_from_mapped_loopback_not_from_a_page() {
-    use gatewatch::metrics::{Metrics, serve};
+    use gatewatch::metrics::{Api, Metrics, serve};
     use std::io::{Read, Write};
     let m = Metrics::new();
     m.set_reload_hook(Arc::new(|| (200, "{\"result\":\"ok\"}".to_string())));
-    let Ok((addr, _)) = serve("[::]:0".parse().unwrap(), m, None) else {
+    let Ok((addr, _)) = serve("[::]:0".parse().unwrap(), m, Api::default()) else {
         eprintln!("no IPv6 on this machine: dual-stack reload not checked (skipped)");
         return;
     };

@@ -24,6 +24,7 @@ mod tables;
 pub mod triggers;
 
 pub use builder::SnapshotBuilder;
+pub use load::feed_from_bytes;
 pub use part::{Note, Part};
 pub use snapshot::{Id, Snapshot};
 

@@ -14,8 +14,9 @@
 
 use super::feeds::{FeedReport, FeedSpec, FeedsConfig, feed_files, load_parts};
 use super::{Intel, Part, Snapshot};
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
 
 /// A rebuilt feed must keep at least this share of its previous indicators
@@ -179,7 +180,8 @@ impl Reloader {
     /// Every file a change of which should trigger a reload.
     pub fn watched_paths(&self) -> Vec<PathBuf> {
         let mut v = vec![self.feeds_path.clone()];
-        if let Ok(s) = self.state.lock() {
+        {
+            let s = self.state.lock().unwrap_or_else(PoisonError::into_inner);
             for l in s.iter() {
                 v.push(l.spec.path.clone());
                 v.extend(l.spec.categories.clone());
@@ -190,17 +192,33 @@ impl Reloader {
 
     /// Re-read the feeds file and swap in a snapshot with every changed
     /// feed rebuilt. Reloads are serialised.
+    ///
+    /// A panic inside (a reader's panic is already a refused feed) refuses
+    /// this reload and leaves the published snapshot and the state as they
+    /// were: the state is replaced only whole, after everything succeeded,
+    /// so a lock poisoned by an unwind still guards a consistent value.
     pub fn reload(&self) -> ReloadReport {
         let t0 = Instant::now();
-        let Ok(mut state) = self.state.lock() else {
-            return refused("reloader state poisoned by an earlier panic".into(), t0);
-        };
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        match catch_unwind(AssertUnwindSafe(|| self.reload_locked(&mut state, t0))) {
+            Ok(r) => r,
+            Err(e) => {
+                crate::packet::panics::FEEDS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let why = super::load::panic_message(e.as_ref());
+                let msg = format!("reload panicked ({why}); nothing changed. This is a bug");
+                tracing::error!("{msg}");
+                refused(msg, t0)
+            }
+        }
+    }
+
+    fn reload_locked(&self, state: &mut Vec<Loaded>, t0: Instant) -> ReloadReport {
         let cfg = match FeedsConfig::load_for_reload(&self.feeds_path) {
             Ok(c) => c,
             Err(e) => return refused(e.to_string(), t0),
         };
         let stamps: Vec<Stamp> = cfg.feeds.iter().map(stamp).collect();
-        let changed = changed_feeds(&cfg, &stamps, &state);
+        let changed = changed_feeds(&cfg, &stamps, state);
         let mut built: Vec<Option<(Part, FeedReport)>> =
             (0..cfg.feeds.len()).map(|_| None).collect();
         for (i, part, rep) in load_parts(&cfg, &changed, self.threads) {
@@ -209,7 +227,7 @@ impl Reloader {
         let mut next: Vec<Loaded> = Vec::with_capacity(cfg.feeds.len());
         let mut feeds = Vec::with_capacity(cfg.feeds.len());
         for (i, spec) in cfg.feeds.iter().enumerate() {
-            let old = previous(&state, &spec.name);
+            let old = previous(state, &spec.name);
             let (feed, keep) = match built[i].take() {
                 Some(b) => settle(spec, i, &stamps[i], b, old),
                 None => ((spec.name.clone(), Outcome::Unchanged, None), old.cloned()),
@@ -240,14 +258,10 @@ impl Reloader {
 
     /// Names and indicator counts of the feeds now published.
     pub fn loaded(&self) -> Vec<(String, usize)> {
-        self.state
-            .lock()
-            .map(|s| {
-                s.iter()
-                    .map(|l| (l.spec.name.clone(), l.accepted))
-                    .collect()
-            })
-            .unwrap_or_default()
+        let s = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        s.iter()
+            .map(|l| (l.spec.name.clone(), l.accepted))
+            .collect()
     }
 }
 

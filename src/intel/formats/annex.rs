@@ -24,15 +24,19 @@ const DESC_HEADERS: [&str; 5] = ["description", "mô tả", "ghi chú", "comment
 /// A CERT annex table: rows of (row number, indicator, type, description)
 /// below a header row that may follow title rows. Columns are found by
 /// header name (English or Vietnamese) unless `column` names one.
-pub fn annex(spec: &FeedSpec, take: &mut Take<'_>) -> Result<(), String> {
-    let is_xlsx = spec
+///
+/// `bytes` is the whole file; a spreadsheet is told from CSV by the
+/// `xlsx`/`xls` extension of `spec.path` or by its ZIP or OLE signature.
+pub fn annex(spec: &FeedSpec, bytes: &[u8], take: &mut Take<'_>) -> Result<(), String> {
+    let by_ext = spec
         .path
         .extension()
         .is_some_and(|e| e.eq_ignore_ascii_case("xlsx") || e.eq_ignore_ascii_case("xls"));
-    let sheets: Sheets = if is_xlsx {
-        read_xlsx(spec)?
+    let by_magic = bytes.starts_with(b"PK\x03\x04") || bytes.starts_with(&[0xd0, 0xcf, 0x11, 0xe0]);
+    let sheets: Sheets = if by_ext || by_magic {
+        read_xlsx(spec, bytes)?
     } else {
-        read_csv(spec)?
+        read_csv(bytes)?
     };
     let mut found_any = false;
     for (sheet, rows) in &sheets {
@@ -155,12 +159,11 @@ fn entry_type(ty: &str) -> Option<EntryType> {
 }
 
 /// A CSV annex as one unnamed sheet, without a byte-order mark in any cell.
-fn read_csv(spec: &FeedSpec) -> Result<Sheets, String> {
+fn read_csv(bytes: &[u8]) -> Result<Sheets, String> {
     let mut r = csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
-        .from_path(&spec.path)
-        .map_err(|e| e.to_string())?;
+        .from_reader(bytes);
     let rows = r
         .records()
         .map(|rec| {
@@ -179,9 +182,10 @@ fn read_csv(spec: &FeedSpec) -> Result<Sheets, String> {
 type Sheets = Vec<(String, Vec<Vec<String>>)>;
 
 /// The sheets of an XLSX annex (only `sheet` when set), cells as text.
-fn read_xlsx(spec: &FeedSpec) -> Result<Sheets, String> {
-    use calamine::{Reader, open_workbook_auto};
-    let mut wb = open_workbook_auto(&spec.path).map_err(|e| e.to_string())?;
+fn read_xlsx(spec: &FeedSpec, bytes: &[u8]) -> Result<Sheets, String> {
+    use calamine::{Reader, open_workbook_auto_from_rs};
+    let mut wb =
+        open_workbook_auto_from_rs(std::io::Cursor::new(bytes)).map_err(|e| e.to_string())?;
     let names: Vec<String> = match &spec.sheet {
         Some(s) => vec![s.clone()],
         None => wb.sheet_names().to_vec(),

@@ -1,17 +1,20 @@
 //! Suricata IP reputation files.
 
 use super::{Item, Take, note};
-use crate::intel::feeds::FeedSpec;
 use crate::intel::indicator::EntryType;
 use std::collections::HashMap;
 
 /// Suricata IP reputation: `ip-or-cidr,category,score`, no header; the
 /// optional categories file (`id,short,description`) names the category.
-pub fn iprep(spec: &FeedSpec, take: &mut Take<'_>) -> Result<(), String> {
+/// Entries scored below `min_score` are skipped.
+pub fn iprep(
+    text: &str,
+    categories: Option<&str>,
+    min_score: u32,
+    take: &mut Take<'_>,
+) -> Result<(), String> {
     let mut names: HashMap<String, String> = HashMap::new();
-    if let Some(c) = &spec.categories {
-        let text = std::fs::read_to_string(c)
-            .map_err(|e| format!("categories file {}: {e}", c.display()))?;
+    if let Some(text) = categories {
         for l in text.lines() {
             let f: Vec<&str> = l.split(',').collect();
             if f.len() >= 2 {
@@ -19,8 +22,7 @@ pub fn iprep(spec: &FeedSpec, take: &mut Take<'_>) -> Result<(), String> {
             }
         }
     }
-    let min = spec.min_score.unwrap_or(0);
-    let text = std::fs::read_to_string(&spec.path).map_err(|e| e.to_string())?;
+    let min = min_score;
     for (i, l) in text.lines().enumerate() {
         let line = i as u64 + 1;
         let l = l.trim();

@@ -4,13 +4,12 @@ use super::{Item, Take, note};
 use crate::intel::indicator::EntryType;
 
 /// Maltrail `trails.csv`: `trail,info,reference`, no header.
-pub fn maltrail(path: &std::path::Path, take: &mut Take<'_>) -> Result<(), String> {
+pub fn maltrail(bytes: &[u8], take: &mut Take<'_>) -> Result<(), String> {
     let mut r = csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
         .comment(Some(b'#'))
-        .from_path(path)
-        .map_err(|e| e.to_string())?;
+        .from_reader(bytes);
     let mut rec = csv::StringRecord::new();
     loop {
         match r.read_record(&mut rec) {

@@ -6,42 +6,59 @@ use crate::intel::FeedMeta;
 use crate::intel::SnapshotBuilder;
 use crate::intel::feeds::{Column, FeedReport, FeedSpec, Format};
 use crate::intel::formats::{self, Item};
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::Path;
 use std::sync::Arc;
 
-/// Files no reader should hold in memory whole (JSON and spreadsheets are
-/// parsed in one piece): refused with a named reason instead.
+/// Every feed file is held in memory whole while it is parsed; a larger
+/// one is refused with a named reason instead.
 const MAX_WHOLE_FILE: u64 = 1 << 30;
 
-/// A reader of a whole file's text into items.
-type WholeReader<'r> = &'r dyn Fn(&str, &mut dyn FnMut(Item<'_>)) -> Result<(), String>;
-
-/// Read one file of a feed, whatever its format.
+/// Read one file of a feed, whatever its format. Every format is read
+/// whole (at most [`MAX_WHOLE_FILE`] bytes) and parsed from memory by
+/// [`load_bytes`], the entry point the fuzz targets share.
 pub(super) fn load_file(
     spec: &FeedSpec,
     meta: &Arc<FeedMeta>,
     path: &Path,
     b: &mut SnapshotBuilder,
 ) -> FeedReport {
-    let whole = |b: &mut SnapshotBuilder, f: WholeReader<'_>| {
-        load_with(spec, meta, path, b, |take| {
-            within_cap(spec, path)?;
-            let bytes = std::fs::read(path).map_err(|e| e.to_string())?;
-            let text = String::from_utf8_lossy(&bytes);
-            f(&text, take)
-        })
+    let failed = |why: String| FeedReport {
+        name: spec.name.clone(),
+        failed: Some(why),
+        ..Default::default()
     };
-    match spec.format {
-        Format::Plain | Format::Hosts => match read_capped(path) {
-            Ok(bytes) => load_lines(spec, meta, path, &bytes, 1, b),
-            Err(e) => FeedReport {
-                name: spec.name.clone(),
-                failed: Some(format!("{}: {e}", path.display())),
-                ..Default::default()
-            },
+    let bytes = match read_capped(path) {
+        Ok(bytes) => bytes,
+        Err(e) => return failed(format!("{}: {e}", path.display())),
+    };
+    let categories = match (&spec.format, &spec.categories) {
+        (Format::Iprep, Some(c)) => match read_capped(c) {
+            Ok(c) => Some(c),
+            Err(e) => return failed(format!("categories file {}: {e}", c.display())),
         },
+        _ => None,
+    };
+    load_bytes(spec, meta, path, &bytes, categories.as_deref(), b)
+}
+
+/// Parse the whole text of one feed file (`path` names it in reports; it is
+/// not opened) into `b`; `categories` is an iprep feed's categories file.
+pub fn load_bytes(
+    spec: &FeedSpec,
+    meta: &Arc<FeedMeta>,
+    path: &Path,
+    bytes: &[u8],
+    categories: Option<&[u8]>,
+    b: &mut SnapshotBuilder,
+) -> FeedReport {
+    #[cfg(feature = "testkit")]
+    crate::packet::inject::check(bytes);
+    let text = || String::from_utf8_lossy(bytes);
+    match spec.format {
+        Format::Plain | Format::Hosts => load_lines(spec, meta, path, bytes, 1, b),
         Format::Csv => load_with(spec, meta, path, b, |take| {
-            read_csv(spec, path, &mut |line, v| {
+            read_csv(spec, path, bytes, &mut |line, v| {
                 take(Item::Entry {
                     line,
                     value: v,
@@ -51,42 +68,65 @@ pub(super) fn load_file(
             })
             .map_err(|e| e.to_string())
         }),
-        Format::Zeek => whole(b, &|t, take| formats::zeek(t, take)),
-        Format::Stix => whole(b, &|t, take| formats::stix(t, take)),
-        Format::Misp => whole(b, &|t, take| {
-            formats::misp(t, spec.to_ids_only.unwrap_or(true), take)
+        Format::Zeek => load_with(spec, meta, path, b, |take| formats::zeek(&text(), take)),
+        Format::Stix => load_with(spec, meta, path, b, |take| formats::stix(&text(), take)),
+        Format::Misp => load_with(spec, meta, path, b, |take| {
+            formats::misp(&text(), spec.to_ids_only.unwrap_or(true), take)
         }),
-        Format::Maltrail => load_with(spec, meta, path, b, |take| formats::maltrail(path, take)),
+        Format::Maltrail => load_with(spec, meta, path, b, |take| formats::maltrail(bytes, take)),
         Format::Iprep => load_with(spec, meta, path, b, |take| {
-            within_cap(spec, path)?;
-            if let Some(c) = &spec.categories {
-                within_cap(spec, c).map_err(|e| format!("categories file {}: {e}", c.display()))?;
-            }
-            let mut s = spec.clone();
-            s.path = path.to_path_buf();
-            formats::iprep(&s, take)
+            let cats = categories.map(String::from_utf8_lossy);
+            let min = spec.min_score.unwrap_or(0);
+            formats::iprep(&text(), cats.as_deref(), min, take)
         }),
         Format::Annex => load_with(spec, meta, path, b, |take| {
-            within_cap(spec, path)?;
             let mut s = spec.clone();
             s.path = path.to_path_buf();
-            formats::annex(&s, take)
+            formats::annex(&s, bytes, take)
         }),
     }
 }
 
-/// Refuse a file larger than a reader may hold whole (every format but
-/// plain, hosts and CSV, which are read in pieces or capped on their own).
-fn within_cap(spec: &FeedSpec, path: &Path) -> Result<(), String> {
-    let len = std::fs::metadata(path).map_err(|e| e.to_string())?.len();
-    if len > MAX_WHOLE_FILE {
-        return Err(format!(
-            "{len} bytes: larger than the {} MiB a {:?} file may have; split it",
-            MAX_WHOLE_FILE >> 20,
-            spec.format
-        ));
+/// Run `load` (reading `path` of `spec` into a fresh builder whose first
+/// feed ranks `rank`), surviving a panic: a reader bug must not take the
+/// loader (start-up, the reload thread, the HTTP listener) down. The feed
+/// is refused with the reason and an empty builder, and the panic counted;
+/// a reload then keeps the feed's last version.
+pub(super) fn contained(
+    spec: &FeedSpec,
+    path: &Path,
+    rank: u32,
+    load: impl FnOnce(&mut SnapshotBuilder) -> FeedReport,
+) -> (SnapshotBuilder, FeedReport) {
+    let mut b = SnapshotBuilder::ranked(rank);
+    match catch_unwind(AssertUnwindSafe(|| load(&mut b))) {
+        Ok(rep) => (b, rep),
+        Err(e) => {
+            crate::packet::panics::FEEDS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let why = panic_message(e.as_ref());
+            let failed = format!(
+                "{}: the {:?} reader panicked ({why}); feed refused. This is a bug: please \
+                 report it with this file",
+                path.display(),
+                spec.format
+            );
+            tracing::error!("feed {}: {failed}", spec.name);
+            let rep = FeedReport {
+                name: spec.name.clone(),
+                failed: Some(failed),
+                ..Default::default()
+            };
+            (SnapshotBuilder::ranked(rank), rep)
+        }
     }
-    Ok(())
+}
+
+/// The text a panic was raised with.
+pub(crate) fn panic_message(e: &(dyn std::any::Any + Send)) -> String {
+    e.downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| e.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "no message".into())
 }
 
 /// The whole file, unless it is larger than any feed should be.
@@ -111,6 +151,8 @@ pub(super) fn load_lines(
     first_line: u64,
     b: &mut SnapshotBuilder,
 ) -> FeedReport {
+    #[cfg(feature = "testkit")]
+    crate::packet::inject::check(bytes);
     load_with(spec, meta, path, b, |take| {
         let mut entry = |line, value: &str| {
             take(Item::Entry {
@@ -188,7 +230,12 @@ fn split_lines(bytes: &[u8], first_line: u64, mut f: impl FnMut(u64, &str)) {
     }
 }
 
-fn read_csv(spec: &FeedSpec, path: &Path, take: &mut dyn FnMut(u64, &str)) -> std::io::Result<()> {
+fn read_csv(
+    spec: &FeedSpec,
+    path: &Path,
+    bytes: &[u8],
+    take: &mut dyn FnMut(u64, &str),
+) -> std::io::Result<()> {
     let has_headers = spec.has_headers.unwrap_or(true);
     let mut rb = csv::ReaderBuilder::new();
     rb.has_headers(has_headers).flexible(true);
@@ -198,7 +245,7 @@ fn read_csv(spec: &FeedSpec, path: &Path, take: &mut dyn FnMut(u64, &str)) -> st
     if let Some(c) = &spec.comment {
         rb.comment(Some(c.as_bytes()[0]));
     }
-    let mut r = rb.from_path(path).map_err(std::io::Error::other)?;
+    let mut r = rb.from_reader(bytes);
     let idx = match &spec.column {
         Some(Column::Index(i)) => *i,
         Some(Column::Name(name)) => {

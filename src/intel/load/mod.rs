@@ -11,7 +11,8 @@ pub use parallel::load_parts;
 
 use super::feeds::{FeedReport, FeedSpec, FeedsConfig};
 use super::{FeedMeta, Snapshot, SnapshotBuilder};
-use file::load_file;
+pub(crate) use file::panic_message;
+use file::{load_bytes, load_file};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -67,6 +68,26 @@ fn feed_meta(spec: &FeedSpec) -> Arc<FeedMeta> {
         category: spec.category.clone().unwrap_or_else(|| "allowlist".into()),
         severity: spec.severity,
     })
+}
+
+/// One feed file given as bytes (`categories`: an iprep feed's categories
+/// file), parsed and compiled as `spec` says without touching the disk:
+/// the in-memory entry point of the fuzz targets and format tests.
+pub fn feed_from_bytes(
+    spec: &FeedSpec,
+    bytes: &[u8],
+    categories: Option<&[u8]>,
+) -> (Snapshot, FeedReport) {
+    let mut b = SnapshotBuilder::ranked(0);
+    let rep = load_bytes(
+        spec,
+        &feed_meta(spec),
+        &spec.path,
+        bytes,
+        categories,
+        &mut b,
+    );
+    (b.build(), rep)
 }
 
 /// Load every feed of `cfg` into a new snapshot, on every core.

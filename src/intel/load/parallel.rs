@@ -3,7 +3,7 @@
 //! the pieces are merged per feed in file and line order, and the parts are
 //! compiled on every core.
 
-use super::file::{load_file, load_lines, read_capped};
+use super::file::{contained, load_file, load_lines, read_capped};
 use super::{feed_files, feed_meta};
 use crate::intel::feeds::{FeedReport, FeedsConfig};
 use crate::intel::{FeedMeta, Part, SnapshotBuilder};
@@ -207,12 +207,11 @@ fn parse_some(
             break;
         };
         let spec = &cfg.feeds[i];
-        let mut b = SnapshotBuilder::ranked(i as u32);
         let path = &files[i][j].0;
-        let rep = match chunk {
-            Some((bytes, first)) => load_lines(spec, &metas[i], path, bytes, first, &mut b),
-            None => load_file(spec, &metas[i], path, &mut b),
-        };
+        let (b, rep) = contained(spec, path, i as u32, |b| match chunk {
+            Some((bytes, first)) => load_lines(spec, &metas[i], path, bytes, first, b),
+            None => load_file(spec, &metas[i], path, b),
+        });
         done.push((i, j, chunk.map_or(0, |c| c.1), b, rep));
     }
     done
