@@ -270,3 +270,37 @@ impl Problems {
         self.events += o.events;
     }
 }
+
+/// Panic injection for the containment tests, compiled only with the
+/// fixture kit: a packet or feed file holding [`inject::MARK`] panics where
+/// it is checked, but only while a test has armed it (a fuzzer cannot).
+#[cfg(feature = "testkit")]
+pub mod inject {
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    pub const MARK: &[u8] = b"gatewatch-injected-panic";
+    static ARMED: AtomicBool = AtomicBool::new(false);
+
+    /// Arm (or disarm) the injected panics, for the whole process.
+    pub fn arm(on: bool) {
+        ARMED.store(on, Ordering::SeqCst);
+    }
+
+    /// Panic when armed and `data` holds [`MARK`].
+    #[inline]
+    pub fn check(data: &[u8]) {
+        if ARMED.load(Ordering::Relaxed) && data.windows(MARK.len()).any(|w| w == MARK) {
+            panic!("injected panic (containment test)");
+        }
+    }
+}
+
+/// Panics caught outside the workers, which count theirs per engine:
+/// while parsing a feed file (the feed is refused) and while answering an
+/// HTTP request (answered 500). Read by the metrics.
+pub mod panics {
+    use std::sync::atomic::AtomicU64;
+
+    pub static FEEDS: AtomicU64 = AtomicU64::new(0);
+    pub static HTTP: AtomicU64 = AtomicU64::new(0);
+}

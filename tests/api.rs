@@ -1,7 +1,7 @@
 //! The read-only JSON API over a store filled by a replay, through the same
 //! HTTP listener that serves /metrics.
 
-use gatewatch::metrics::{Metrics, serve};
+use gatewatch::metrics::{Api, Metrics, serve};
 use gatewatch::store::Store;
 use gatewatch::testkit::{DEMO_CAPTURES, demo_replay, http_request, text};
 use serde_json::Value;
@@ -35,7 +35,10 @@ fn api_answers_from_the_store() {
     let (addr, _h) = serve(
         "127.0.0.1:0".parse().unwrap(),
         Metrics::new(),
-        Some(db.clone()),
+        Api {
+            store: Some(db.clone()),
+            token: None,
+        },
     )
     .unwrap();
     let s = Store::open_read_only(&db).unwrap();

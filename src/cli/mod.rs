@@ -139,6 +139,7 @@ pub fn init_logging(level: &str) {
 }
 
 pub fn run(cli: Cli) -> Result<ExitCode> {
+    crate::run::contain::install_hook();
     match cli.cmd {
         Cmd::Replay(a) => replay::cmd_replay(a),
         Cmd::Export(a) => export::cmd_export(a),

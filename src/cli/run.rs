@@ -7,7 +7,7 @@ use crate::intel::Intel;
 use crate::intel::feeds::{FeedReport, FeedsConfig};
 use crate::intel::reload::Reloader;
 use crate::intel::triggers::{self, OnReload};
-use crate::metrics::{Metrics, serve};
+use crate::metrics::{Api, Metrics, serve};
 use crate::output::sink::{HitSink, SinkOptions, SinkResult, StorePolicy, open_output};
 use crate::run::config::{Config, Overrides, load_inputs};
 use crate::run::pipeline::RunOutcome;
@@ -100,7 +100,11 @@ pub fn cmd_run(a: RunArgs) -> Result<ExitCode> {
         inputs.reports.len(),
         inputs.units.units().len()
     );
-    let (addr, _) = serve(cfg.metrics_addr(), metrics.clone(), cfg.store_path())?;
+    let api = Api {
+        store: cfg.store_path(),
+        token: cfg.api_token().map_err(|e| anyhow::anyhow!(e))?,
+    };
+    let (addr, _) = serve(cfg.metrics_addr(), metrics.clone(), api)?;
     tracing::info!("metrics on http://{addr}/metrics");
     // Interfaces first: a start that fails on them creates no alert log.
     let opened = open_interfaces(&cfg)?;

@@ -198,6 +198,8 @@ impl Engine {
             self.links.prefetch(&d.src, &d.dst);
         }
         let tracked = self.track(raw, &d, &mut p);
+        #[cfg(feature = "testkit")]
+        crate::packet::inject::check(raw.data);
         self.match_ips(&snap, &d, &p, sink);
         self.dispatch(&snap, &d, &p, sink);
         if let Some((t, seg, payload)) = tracked {

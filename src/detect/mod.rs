@@ -16,6 +16,7 @@
 //! - `recipe.rs`: the one way engines are made; `stats.rs`: their counters.
 
 pub mod attribution;
+mod contain;
 pub mod correlate;
 mod dns;
 mod emit;
@@ -30,3 +31,4 @@ pub use engine::Engine;
 pub use hit::{Context, Event, FlowAlert, FlowRecord, Hit, Observation, Sink};
 pub use recipe::{EngineOptions, Recipe};
 pub use stats::{HitSource, Stats};
+pub use udp::MAX_NAMES_PER_DATAGRAM;

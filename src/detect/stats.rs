@@ -73,6 +73,12 @@ pub struct Stats {
     pub host_names_seen: u64,
     /// Names in datagrams from outside the internal networks: not believed.
     pub host_names_from_outside: u64,
+    /// Names past the first [`super::udp::MAX_NAMES_PER_DATAGRAM`] of one
+    /// datagram: not taken (a flood).
+    pub host_names_over_limit: u64,
+    /// Renames by the same protocol within `NAME_HOLD_NS` of the last: not
+    /// taken (see `protocols::hostnames::known`).
+    pub host_names_held: u64,
     pub http_requests: u64,
     /// Packets to or from a listed IP inside a flow that already raised an alert.
     pub ip_hit_packets_repeat: u64,
@@ -96,6 +102,9 @@ pub struct Stats {
     /// Input that could not be used, by reason, from every stage.
     pub problems: Problems,
     pub hits: [u64; HitSource::ALL.len()],
+    /// Packets whose processing panicked (a bug): the worker went on, the
+    /// packet's flow was reset (see `contain.rs`).
+    pub panics_recovered: u64,
 }
 
 impl Stats {
@@ -132,12 +141,15 @@ impl Stats {
         self.quic_client_hellos += o.quic_client_hellos;
         self.host_names_seen += o.host_names_seen;
         self.host_names_from_outside += o.host_names_from_outside;
+        self.host_names_over_limit += o.host_names_over_limit;
+        self.host_names_held += o.host_names_held;
         self.http_requests += o.http_requests;
         self.ip_hit_packets_repeat += o.ip_hit_packets_repeat;
         self.hits_without_internal_host += o.hits_without_internal_host;
         self.hits_allowlisted += o.hits_allowlisted;
         self.dns_answers_unsolicited += o.dns_answers_unsolicited;
         self.dns_pending_evicted += o.dns_pending_evicted;
+        self.panics_recovered += o.panics_recovered;
         self.links.merge(&o.links);
         self.flows.merge(&o.flows);
         self.flow_events += o.flow_events;
@@ -176,6 +188,8 @@ impl Stats {
             ("quic_client_hellos", self.quic_client_hellos),
             ("host_names_seen", self.host_names_seen),
             ("host_names_from_outside", self.host_names_from_outside),
+            ("host_names_over_limit", self.host_names_over_limit),
+            ("host_names_held", self.host_names_held),
             ("http_requests", self.http_requests),
             ("ip_hit_packets_repeat", self.ip_hit_packets_repeat),
             (
@@ -203,6 +217,7 @@ impl Stats {
             ("tcp_depth_reached", self.streams.depth_reached),
             ("tcp_reassembly_dropped", self.flows.reassembly_dropped),
             ("tcp_reassembly_bytes", self.flows.reassembly_bytes),
+            ("panics_recovered", self.panics_recovered),
         ]
     }
 }

@@ -20,7 +20,7 @@ mod workers;
 
 pub use capture::CaptureMetrics;
 pub use feeds::FeedMetrics;
-pub use http::serve;
+pub use http::{Api, serve};
 pub use process::{peak_rss_mib, reset_peak_rss, rss_mib};
 pub use sink::SinkMetrics;
 pub use workers::{WorkerMetrics, WorkerReport, WorkerSource};

@@ -34,6 +34,7 @@ pub struct WorkerMetrics {
     tcp: TcpMetrics,
     dns_links: IntGauge,
     dns_links_evicted: IntCounter,
+    panics: IntCounterVec,
     drops: IntCounterVec,
     source: Mutex<Option<WorkerSource>>,
 }
@@ -104,6 +105,12 @@ impl WorkerMetrics {
                 "gatewatch_dns_links_evicted_total",
                 "Correlation links dropped to keep the table under its cap (before their TTL).",
             ),
+            panics: counter_vec(
+                r,
+                "gatewatch_panics_recovered_total",
+                "Panics caught and survived, by stage: a worker (the packet's flow was reset), feed parsing (the feed was refused, its previous version kept), the HTTP listener (answered 500). Each is a bug: report it with the log line.",
+                &["stage"],
+            ),
             drops,
             source: Mutex::new(None),
         }
@@ -137,6 +144,20 @@ impl WorkerMetrics {
         self.dns_links.set(sum.links.live as i64);
         let ev = sum.links.evicted;
         d.add("dns_links_evicted".into(), ev, &self.dns_links_evicted);
+        self.fold_panics(d, sum.panics_recovered);
+    }
+
+    fn fold_panics(&self, d: &mut Deltas, workers: u64) {
+        use crate::packet::panics;
+        use std::sync::atomic::Ordering::Relaxed;
+        for (stage, n) in [
+            ("worker", workers),
+            ("feeds", panics::FEEDS.load(Relaxed)),
+            ("http", panics::HTTP.load(Relaxed)),
+        ] {
+            let c = &self.panics.with_label_values(&[stage]);
+            d.add(format!("panic-{stage}"), n, c);
+        }
     }
 
     /// The workers' summed counters.

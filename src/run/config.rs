@@ -21,6 +21,11 @@ pub const DEFAULT_METRICS: &str = "127.0.0.1:9477";
 pub struct MetricsConfig {
     #[serde(default = "default_listen")]
     pub listen: String,
+    /// A file holding the token `/api/*` requests must present
+    /// (`Authorization: Bearer ...`); without it the API answers this host
+    /// only. Kept in a file (mode 0600) so it is in no config and no log.
+    #[serde(default)]
+    pub api_token_file: Option<PathBuf>,
 }
 
 fn default_listen() -> String {
@@ -31,6 +36,7 @@ impl Default for MetricsConfig {
     fn default() -> Self {
         MetricsConfig {
             listen: default_listen(),
+            api_token_file: None,
         }
     }
 }
@@ -187,9 +193,18 @@ impl Config {
         let shown = path.display();
         let text = std::fs::read_to_string(path)
             .map_err(|e| ConfigErrors(vec![format!("{shown}: cannot read config: {e}")]))?;
-        let mut c: Config = toml::from_str(&text)
-            .map_err(|e| crate::intel::feeds::toml_error(&shown.to_string(), &text, &e))?;
-        let base = path.parent().unwrap_or(Path::new("."));
+        Config::parse(
+            &shown.to_string(),
+            &text,
+            path.parent().unwrap_or(Path::new(".")),
+        )
+    }
+
+    /// [`Config::load`] of the text `text` of the file shown as `shown`,
+    /// relative paths resolved against `base`.
+    pub fn parse(shown: &str, text: &str, base: &Path) -> Result<Config, ConfigErrors> {
+        let mut c: Config =
+            toml::from_str(text).map_err(|e| crate::intel::feeds::toml_error(shown, text, &e))?;
         for p in [&mut c.feeds, &mut c.units, &mut c.alerts] {
             if p.is_relative() {
                 *p = base.join(&*p);
@@ -201,7 +216,12 @@ impl Config {
         {
             *p = base.join(&*p);
         }
-        c.validate(&shown.to_string())?;
+        if let Some(p) = &mut c.metrics.api_token_file
+            && p.is_relative()
+        {
+            *p = base.join(&*p);
+        }
+        c.validate(shown)?;
         Ok(c)
     }
 
@@ -228,6 +248,9 @@ impl Config {
                 "{shown}: [metrics] listen = {:?} is not an address:port (e.g. {DEFAULT_METRICS})",
                 self.metrics.listen
             ));
+        }
+        if let Err(e) = self.api_token() {
+            errs.push(format!("{shown}: [metrics] {e}"));
         }
         for r in &self.dns_resolvers {
             if r.parse::<IpAddr>().is_err() {
@@ -315,6 +338,25 @@ impl Config {
             Some(v) => v.iter().filter_map(|s| s.parse().ok()).collect(),
             None => crate::detect::attribution::default_internal(),
         }
+    }
+
+    /// The API token from `[metrics] api_token_file`, if one is set.
+    pub fn api_token(&self) -> Result<Option<String>, String> {
+        let Some(p) = &self.metrics.api_token_file else {
+            return Ok(None);
+        };
+        let text = std::fs::read_to_string(p)
+            .map_err(|e| format!("api_token_file {}: cannot read: {e}", p.display()))?;
+        let token = text.trim();
+        if token.len() < 16 || token.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(format!(
+                "api_token_file {}: the token must be one line of at least 16 characters \
+                 without spaces (e.g. `openssl rand -hex 24 > {}`)",
+                p.display(),
+                p.display()
+            ));
+        }
+        Ok(Some(token.to_string()))
     }
 
     pub fn metrics_addr(&self) -> SocketAddr {

@@ -11,6 +11,7 @@
 pub mod batch;
 pub mod bench;
 pub mod config;
+pub mod contain;
 pub mod pipeline;
 pub mod replay;
 pub mod route;

@@ -9,6 +9,7 @@
 
 use super::batch::{Batch, PREFETCH_AHEAD};
 use super::route::{Route, Routes};
+use crate::capture::mapping::Mapping;
 use crate::capture::{CaptureTotals, PacketSink};
 use crate::detect::attribution::Units;
 use crate::detect::{Engine, Event, FlowRecord, Hit, Recipe, Sink, Stats};
@@ -18,7 +19,6 @@ use crate::packet::RawPacket;
 use crate::protocols::hostnames::HostName;
 use arc_swap::ArcSwap;
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TrySendError, bounded};
-use memmap2::Mmap;
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -69,7 +69,7 @@ impl Router {
 
     /// Queue a packet; when `map` is the mapping the packet lies in, the
     /// batch refers to it instead of copying the bytes.
-    pub fn route_in(&mut self, p: &RawPacket<'_>, map: Option<&Arc<Mmap>>) {
+    pub fn route_in(&mut self, p: &RawPacket<'_>, map: Option<&Arc<Mapping>>) {
         match self.routes.route(p, self.lanes.len()) {
             Route::One(w) => self.put(w, p, map, false),
             Route::Everyone(owner) => {
@@ -80,7 +80,7 @@ impl Router {
         }
     }
 
-    fn put(&mut self, w: usize, p: &RawPacket<'_>, map: Option<&Arc<Mmap>>, learn_only: bool) {
+    fn put(&mut self, w: usize, p: &RawPacket<'_>, map: Option<&Arc<Mapping>>, learn_only: bool) {
         let lane = &mut self.lanes[w];
         match map {
             Some(m) => {
@@ -234,10 +234,14 @@ impl Worker {
             last_batch = Instant::now();
             for (k, (p, learn_only)) in batch.iter_routed().enumerate() {
                 batch.prefetch(k + PREFETCH_AHEAD);
-                if learn_only {
-                    self.engine.learn_from(&p);
+                let survived = if learn_only {
+                    self.engine.learn_contained(&p)
                 } else {
-                    self.engine.process(&p, &mut fwd);
+                    self.engine.process_contained(&p, &mut fwd)
+                };
+                if !survived {
+                    let n = self.engine.stats.panics_recovered;
+                    super::contain::log_recovered(&format!("worker {}", self.index), &p, n);
                 }
             }
             if last_batch.duration_since(published) >= PUBLISH_EVERY {

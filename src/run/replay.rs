@@ -33,7 +33,7 @@ pub struct ReplayReport {
 impl ReplayReport {
     /// True when some input could not be inspected: the exit code says so.
     pub fn skipped_something(&self) -> bool {
-        !self.problems.is_empty() || self.stats.lost() > 0
+        !self.problems.is_empty() || self.stats.lost() > 0 || self.stats.panics_recovered > 0
     }
 }
 
@@ -57,7 +57,10 @@ fn replay_file<S: Sink>(file: &Path, engine: &mut Engine, sink: &mut S, report: 
     let fr = read_file(file, |pkt| {
         n += 1;
         let before: Problems = engine.stats.problems;
-        engine.process(pkt, sink);
+        if !engine.process_contained(pkt, sink) {
+            let at = format!("{} packet {n}", file.display());
+            super::contain::log_recovered(&at, pkt, engine.stats.panics_recovered);
+        }
         if engine.stats.problems.events() != before.events() {
             note_packet_problems(file, n, &before, &engine.stats.problems, &mut per_reason);
         }

@@ -137,7 +137,9 @@ pub fn replay_frames<'a>(
     let p = std::env::temp_dir().join(format!("gatewatch-frames-{}-{n}.pcap", std::process::id()));
     w.write(&p);
     let mut c = Collector::default();
-    let rep = read_file(&p, |pkt| e.process(pkt, &mut c));
+    let rep = read_file(&p, |pkt| {
+        e.process_contained(pkt, &mut c);
+    });
     let _ = std::fs::remove_file(&p);
     assert!(rep.problems.is_empty(), "{:?}", rep.problems);
     c

@@ -100,6 +100,8 @@ pub enum EndReason {
     Evicted,
     /// The capture ended or the sensor stopped.
     Shutdown,
+    /// Dropped after a panic while one of its packets was processed.
+    Reset,
 }
 
 impl EndReason {
@@ -109,6 +111,7 @@ impl EndReason {
             EndReason::Hard => "hard_timeout",
             EndReason::Evicted => "evicted",
             EndReason::Shutdown => "shutdown",
+            EndReason::Reset => "reset",
         }
     }
 }

@@ -110,20 +110,7 @@ impl<M: Mark> FlowTable<M> {
         ended: &mut Vec<FlowRecord<M>>,
     ) -> Tracked {
         self.sweep(ts, ended);
-        let (s, d) = (octets(src), octets(dst));
-        let src_is_a = (s, sp) <= (d, dp);
-        let ((a, ap), (b, bp)) = if src_is_a {
-            ((s, sp), (d, dp))
-        } else {
-            ((d, dp), (s, sp))
-        };
-        let key = Key {
-            a,
-            b,
-            ap,
-            bp,
-            proto: seg.proto,
-        };
+        let (key, src_is_a) = key_of(src, sp, dst, dp, seg.proto);
         let h = self.hash(&key);
         let slab = &self.slab;
         let found = self
@@ -282,6 +269,41 @@ impl<M: Mark> FlowTable<M> {
         }
     }
 
+    /// Drop the flow of `src:sp` <-> `dst:dp` over `proto`, if tracked: a
+    /// panic while one of its packets was processed leaves its state
+    /// suspect. What it hit so far is reported (`Reset`). True if found.
+    pub fn forget(
+        &mut self,
+        (src, sp): (IpAddr, u16),
+        (dst, dp): (IpAddr, u16),
+        proto: u8,
+        ended: &mut Vec<FlowRecord<M>>,
+    ) -> bool {
+        let (key, _) = key_of(src, sp, dst, dp, proto);
+        let h = self.hash(&key);
+        let slab = &self.slab;
+        match self
+            .index
+            .find(h, |&i| slab[i as usize].key == key)
+            .copied()
+        {
+            Some(i) => {
+                self.remove(i as usize, EndReason::Reset, ended);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Drop every flow unreported: the last resort when dropping one flow
+    /// after a panic panicked too, so the table itself is suspect.
+    pub fn clear(&mut self) {
+        self.counters.ended += self.slab.len() as u64;
+        self.slab.clear();
+        self.index.clear();
+        self.counters.reassembly_bytes = 0;
+    }
+
     /// End every flow (capture over or sensor stopping).
     pub fn drain(&mut self, ended: &mut Vec<FlowRecord<M>>) {
         while !self.slab.is_empty() {
@@ -387,4 +409,24 @@ impl<M: Mark> FlowTable<M> {
             .streams
             .segment(t.dir, seg.syn, seg.seq, payload, c)
     }
+}
+
+/// The table key of a packet and whether its source is the key's `a` end
+/// (the lower address and port, so both directions find one key).
+fn key_of(src: IpAddr, sp: u16, dst: IpAddr, dp: u16, proto: u8) -> (Key, bool) {
+    let (s, d) = (octets(src), octets(dst));
+    let src_is_a = (s, sp) <= (d, dp);
+    let ((a, ap), (b, bp)) = if src_is_a {
+        ((s, sp), (d, dp))
+    } else {
+        ((d, dp), (s, sp))
+    };
+    let key = Key {
+        a,
+        b,
+        ap,
+        bp,
+        proto,
+    };
+    (key, src_is_a)
 }
