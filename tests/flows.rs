@@ -379,3 +379,49 @@ fn flow_ids_do_not_depend_on_the_index_seed() {
         .collect();
     assert_eq!(ids[0], ids[1]);
 }
+
+/// Issue 14, defect 9: a ClientHello (TLS, or the SSL 2.0 form) does not
+/// end inspection by itself: plaintext HTTP after a fake one, in the same
+/// segment or a later one, is read. A TLS record after the hello, from
+/// either side, still ends it (the session is encrypted from there).
+#[test]
+fn http_after_a_fake_client_hello_is_still_read() {
+    let req: &[u8] = b"GET /gate HTTP/1.1\r\nHost: panel.bad.example\r\n\r\n";
+    let mut sslv2 = vec![0x80, 0, 1, 3, 1, 0, 3, 0, 0, 0, 16, 0, 0, 0x2f];
+    sslv2.extend_from_slice(&[7; 16]);
+    sslv2[1] = (sslv2.len() - 2) as u8;
+    let fake_tls = hello("innocent.example");
+    for (k, (h, cuts)) in [
+        (&fake_tls, vec![fake_tls.len()]),
+        (&fake_tls, vec![]),
+        (&sslv2, vec![sslv2.len()]),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let c = conn(51000 + k as u16, 443);
+        let data = [h.as_slice(), req].concat();
+        let mut frames = c.handshake();
+        frames.extend(c.client_data(&data, &cuts, &(0..=cuts.len()).collect::<Vec<_>>()));
+        let mut e = engine(&["panel.bad.example"]);
+        let out = run(&mut e, &at(1, frames), true);
+        assert_eq!(out.hits.len(), 1, "case {k}: {:?}", out.hits);
+        assert_eq!(out.hits[0].source, HitSource::HttpHost, "case {k}");
+        assert_eq!(e.stats.tls_client_hellos, 1, "case {k}");
+    }
+    // A real session: the server's handshake record ends the inspection,
+    // so bytes that only look like HTTP after it are not read.
+    let c = conn(51010, 443);
+    let mut frames = c.handshake();
+    frames.extend(c.client_data(&fake_tls, &[], &[0]));
+    frames.extend(c.server_data(&[0x16, 3, 3, 0, 4, 2, 0, 0, 0], &[]));
+    frames.extend(c.client_data(
+        &[fake_tls.as_slice(), req].concat(),
+        &[fake_tls.len()],
+        &[1],
+    ));
+    let mut e = engine(&["panel.bad.example"]);
+    let out = run(&mut e, &at(1, frames), true);
+    assert!(out.hits.is_empty(), "{:?}", out.hits);
+    assert_eq!(e.stats.http_requests, 0);
+}

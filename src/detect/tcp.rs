@@ -4,8 +4,12 @@
 //! headers, or DNS messages (port 53).
 //!
 //! A message that does not end in its segment is kept in the stream's
-//! buffer and read again when the next bytes arrive; a ClientHello ends
-//! inspection of the connection (nothing after it is read here).
+//! buffer and read again when the next bytes arrive. A ClientHello alone
+//! does not end inspection (issue 14, defect 9: a fake one, SSL 2.0 style
+//! included, once hid the plaintext HTTP sent after it on the same
+//! connection); the first TLS record that follows it from either side (the
+//! server's ServerHello, the client's ChangeCipherSpec) does: from there the
+//! connection is encrypted.
 
 use super::emit::Found;
 use super::engine::{Engine, HAYSTACK, Pkt};
@@ -42,7 +46,7 @@ pub(super) enum Read {
     /// A message starts at this offset but does not end: keep the bytes
     /// from there.
     Incomplete(usize),
-    /// A ClientHello: the connection needs no further inspection.
+    /// A TLS session under way: the connection needs no further inspection.
     Finished,
 }
 
@@ -202,10 +206,22 @@ impl Engine {
         sink: &mut S,
     ) -> Read {
         match tls::client_hello(bytes) {
+            ClientHello::NotTls if tls::is_record(bytes) => return Read::Finished,
             ClientHello::NotTls => {}
             ClientHello::Hello { sni } => {
                 self.on_client_hello(snap, sni, p, sink);
-                return Read::Finished;
+                // What follows the hello in these bytes is read too: one
+                // step, not a loop, so a run of hellos is read one by one.
+                let end = tls::hello_record_len(bytes);
+                return match bytes.get(end..) {
+                    Some(rest) if !rest.is_empty() => {
+                        match self.read_after_hello(snap, rest, last, p, sink) {
+                            Read::Incomplete(from) => Read::Incomplete(end + from),
+                            r => r,
+                        }
+                    }
+                    _ => Read::Used,
+                };
             }
             ClientHello::Truncated => {
                 let record = bytes
@@ -225,6 +241,34 @@ impl Engine {
         if bytes.len() < 6 && bytes.first() == Some(&0x16) && !last {
             return Read::Incomplete(0); // not even a record header yet
         }
+        self.read_http(snap, bytes, last, p, sink)
+    }
+
+    /// The bytes after a ClientHello in one read: a TLS record ends the
+    /// inspection, anything else is read as HTTP.
+    fn read_after_hello<S: Sink>(
+        &mut self,
+        snap: &Snapshot,
+        rest: &[u8],
+        last: bool,
+        p: &Pkt,
+        sink: &mut S,
+    ) -> Read {
+        if tls::is_record(rest) {
+            return Read::Finished;
+        }
+        self.read_http(snap, rest, last, p, sink)
+    }
+
+    /// An HTTP request at the start of `bytes` (see [`Engine::read_app`]).
+    fn read_http<S: Sink>(
+        &mut self,
+        snap: &Snapshot,
+        bytes: &[u8],
+        last: bool,
+        p: &Pkt,
+        sink: &mut S,
+    ) -> Read {
         match http::request(bytes) {
             http::Parsed::NotHttp => Read::Used,
             http::Parsed::Malformed => {

@@ -44,6 +44,25 @@ impl<'a> Cur<'a> {
     }
 }
 
+/// Whether `payload` starts with a TLS record header of a session under
+/// way (change-cipher-spec, alert, handshake or application data, version
+/// 3.x). After a ClientHello such a record, from either side, means the
+/// rest of the connection is encrypted.
+pub fn is_record(payload: &[u8]) -> bool {
+    payload.len() >= 5 && (0x14..=0x17).contains(&payload[0]) && payload[1] == 3 && payload[2] <= 4
+}
+
+/// Bytes the ClientHello record at the start of `payload` takes (TLS record
+/// or SSL 2.0 header included), as its header says; the caller reads what
+/// follows it.
+pub fn hello_record_len(payload: &[u8]) -> usize {
+    match payload {
+        [b0, b1, ..] if b0 & 0x80 != 0 => 2 + (usize::from(b0 & 0x7f) << 8 | usize::from(*b1)),
+        [_, _, _, l0, l1, ..] => 5 + usize::from(u16::from_be_bytes([*l0, *l1])),
+        _ => payload.len(),
+    }
+}
+
 /// Look for a ClientHello at the start of `payload`.
 pub fn client_hello(payload: &[u8]) -> ClientHello<'_> {
     // SSL 2.0-compatible ClientHello (two-byte header with the top bit set,
