@@ -17,6 +17,10 @@ const NAME_REPEAT_NS: i64 = 300 * 1_000_000_000;
 /// Addresses remembered for that throttle per worker (cleared when full).
 const NAME_THROTTLE: usize = 65_536;
 
+/// Names taken from one datagram: an mDNS announcement of one machine
+/// carries its name for each of its addresses, a handful.
+pub const MAX_NAMES_PER_DATAGRAM: usize = 16;
+
 impl Engine {
     /// A client's datagram to UDP/443 that may be a QUIC Initial.
     pub(super) fn on_quic<S: Sink>(
@@ -41,6 +45,7 @@ impl Engine {
     }
 
     /// DHCP, NetBIOS or mDNS: remember what internal addresses are called.
+    /// At most [`MAX_NAMES_PER_DATAGRAM`] names of a datagram are taken.
     pub(super) fn on_names<S: Sink>(&mut self, payload: &[u8], p: &Pkt, sink: &mut S) {
         let mut found = std::mem::take(&mut self.names_scratch);
         found.clear();
@@ -56,12 +61,18 @@ impl Engine {
             self.stats.host_names_from_outside += found.len() as u64;
             found.clear();
         }
-        for n in found.drain(..) {
-            if !self.units.is_internal(n.ip) {
-                continue;
-            }
-            self.stats.host_names_seen += 1;
-            let changed = self.known.learn(p.ts, &n);
+        if found.len() > MAX_NAMES_PER_DATAGRAM {
+            // A host announces its own name or two; hundreds in one datagram
+            // is a flood, and each new name costs a copy in `KnownNames`.
+            self.stats.host_names_over_limit += (found.len() - MAX_NAMES_PER_DATAGRAM) as u64;
+            found.truncate(MAX_NAMES_PER_DATAGRAM);
+        }
+        found.retain(|n| self.units.is_internal(n.ip));
+        self.stats.host_names_seen += found.len() as u64;
+        let (changed, held) = self.known.learn_all(p.ts, &found);
+        self.stats.host_names_held += held;
+        for (i, n) in found.drain(..).enumerate() {
+            let changed = changed & (1 << i) != 0;
             if self.name_sent.len() >= NAME_THROTTLE {
                 self.name_sent.clear();
             }
