@@ -8,9 +8,11 @@
 //! Compiled for `cargo test` and with the `testkit` feature (the tests,
 //! benchmarks and fuzz targets turn it on); never in the release binary.
 
+pub mod attack;
 pub mod corpus;
 mod encap;
 mod frames;
+pub mod fuzz;
 mod harness;
 mod http;
 pub mod live;

@@ -24,10 +24,13 @@
 mod frames;
 mod keys;
 mod packet;
+#[cfg(any(test, feature = "testkit"))]
+pub mod seal;
 #[cfg(test)]
 mod tests;
 
 pub use frames::CRYPTO_MAX;
+pub use packet::Version;
 
 /// UDP port of HTTP/3: client Initials to it are read.
 pub const PORT: u16 = 443;

@@ -3,12 +3,11 @@
 //! panics. `seal` builds client Initials with the same keys, so every case
 //! behind the AEAD can be reached.
 
-use super::keys::Keys;
 use super::packet::Version;
+use super::seal::{crypto, seal_raw};
 use super::*;
 use crate::testkit::{client_hello_record, sni_ext};
 use proptest::prelude::*;
-use ring::aead::{Aad, Nonce};
 
 pub const RFC_DCID: [u8; 8] = [0x83, 0x94, 0xc8, 0xf0, 0x3e, 0x51, 0x57, 0x08];
 
@@ -95,14 +94,6 @@ pub fn unhex(s: &str) -> Vec<u8> {
         .collect()
 }
 
-fn varint(v: usize) -> Vec<u8> {
-    match v {
-        0..64 => vec![v as u8],
-        64..16384 => (v as u16 | 0x4000).to_be_bytes().to_vec(),
-        _ => (v as u32 | 0x8000_0000).to_be_bytes().to_vec(),
-    }
-}
-
 /// A protected client Initial: 4-byte packet number, no token, `frames` as
 /// the payload (the RFC samples' layout, so they can be rebuilt exactly).
 fn seal(version: Version, dcid: &[u8], scid: &[u8], pn: u32, frames: &[u8]) -> Vec<u8> {
@@ -120,62 +111,6 @@ fn seal_keyed(
     frames: &[u8],
 ) -> Vec<u8> {
     seal_raw(keys_of, version, 0, dcid, scid, pn, frames)
-}
-
-/// As `seal_keyed`, with `bits` or-ed into the first byte before protection.
-fn seal_raw(
-    keys_of: &[u8],
-    version: Version,
-    bits: u8,
-    dcid: &[u8],
-    scid: &[u8],
-    pn: u32,
-    frames: &[u8],
-) -> Vec<u8> {
-    let keys = Keys::client_initial(version, keys_of).unwrap();
-    let (kind, wire) = match version {
-        Version::V1 => (0x00, 1u32),
-        Version::V2 => (0x10, 0x6b33_43cf),
-    };
-    let mut pkt = vec![0xc3 | kind | bits];
-    pkt.extend_from_slice(&wire.to_be_bytes());
-    pkt.push(dcid.len() as u8);
-    pkt.extend_from_slice(dcid);
-    pkt.push(scid.len() as u8);
-    pkt.extend_from_slice(scid);
-    pkt.push(0);
-    pkt.extend_from_slice(&((4 + frames.len() + 16) as u16 | 0x4000).to_be_bytes());
-    let pn_at = pkt.len();
-    pkt.extend_from_slice(&pn.to_be_bytes());
-    let mut nonce = keys.iv;
-    for (n, b) in nonce[4..].iter_mut().zip(u64::from(pn).to_be_bytes()) {
-        *n ^= b;
-    }
-    let mut body = frames.to_vec();
-    let tag = keys
-        .aead
-        .seal_in_place_separate_tag(
-            Nonce::assume_unique_for_key(nonce),
-            Aad::from(&pkt[..]),
-            &mut body,
-        )
-        .unwrap();
-    pkt.extend_from_slice(&body);
-    pkt.extend_from_slice(tag.as_ref());
-    let mask = keys.hp.new_mask(&pkt[pn_at + 4..pn_at + 20]).unwrap();
-    pkt[0] ^= mask[0] & 0x0f;
-    for i in 0..4 {
-        pkt[pn_at + i] ^= mask[1 + i];
-    }
-    pkt
-}
-
-fn crypto(offset: usize, data: &[u8]) -> Vec<u8> {
-    let mut f = vec![0x06];
-    f.extend(varint(offset));
-    f.extend(varint(data.len()));
-    f.extend_from_slice(data);
-    f
 }
 
 /// The RFC samples' payload: their CRYPTO frame padded to 1162 bytes.
@@ -426,36 +361,6 @@ fn unfinished_connections_expire_after_ten_seconds() {
     assert_eq!(sni(q.offer(2, 0, &whole)).as_deref(), Some("slow.example"));
     assert_eq!(q.offer(2, EXPIRY_NS - 1, &whole), Outcome::Repeat);
     assert!(matches!(q.offer(2, EXPIRY_NS, &whole), Outcome::Sni(_)));
-}
-
-/// Cost of reading one single-datagram ClientHello, keys derived each time
-/// (the common case). Run with `cargo test --release --lib quic::tests::cost
-/// -- --ignored --nocapture`.
-#[test]
-#[ignore]
-fn cost_per_initial() {
-    let pkt = unhex(RFC9001_CLIENT_INITIAL);
-    let mut q = QuicAssembler::new();
-    let n = 20_000u64;
-    let t = std::time::Instant::now();
-    for key in 0..n {
-        assert!(matches!(q.offer(key, 0, &pkt), Outcome::Sni(Some(_))));
-    }
-    let per = t.elapsed().as_nanos() / u128::from(n);
-    let t = std::time::Instant::now();
-    for _ in 0..n {
-        assert_eq!(
-            std::hint::black_box(q.offer(n - 1, 0, &pkt)),
-            Outcome::Repeat
-        );
-    }
-    let repeat = t.elapsed().as_nanos() / u128::from(n);
-    let t = std::time::Instant::now();
-    for key in 0..n {
-        std::hint::black_box(Keys::client_initial(Version::V1, &key.to_be_bytes()));
-    }
-    let keys = t.elapsed().as_nanos() / u128::from(n);
-    println!("{per} ns per Initial read ({keys} ns of it deriving keys), {repeat} ns per repeat");
 }
 
 fn any_outcome_ok(o: Outcome<'_>) -> bool {

@@ -1,0 +1,4 @@
+#![no_main]
+//! Fuzz target `config_units`: body in `gatewatch::testkit::fuzz`.
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| gatewatch::testkit::fuzz::config_units(data));
