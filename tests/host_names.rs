@@ -400,21 +400,41 @@ fn mdns_announcement_names_the_host() {
     );
 }
 
-/// Issue 14, defect 4: a NetBIOS registration naming an internal address is
-/// believed from inside, not from the Internet.
+/// Issue 14, defect 4: a NetBIOS name for an internal address is believed
+/// from the machine itself (a registration from another sender is refused
+/// at parse), and an answer only from inside (a WINS server), never from
+/// the Internet.
 #[test]
 fn names_from_outside_are_not_believed() {
-    use gatewatch::testkit::names::nbns_registration;
+    use gatewatch::packet::Reason;
+    use gatewatch::testkit::names::{NbnsMsg, nbns_registration};
     use gatewatch::testkit::{crafted_engine, dns_query, replay_at_secs, udp_frame};
     use hickory_proto::rr::RecordType;
     let host = "10.1.0.9";
     let q = dns_query(5, "beacon.c2.example", RecordType::A);
-    for (sender, named) in [("203.0.113.66", false), (host, true)] {
-        let reg = nbns_registration("PLANTED", host.parse().unwrap());
+    let reg = nbns_registration("PLANTED", host.parse().unwrap());
+    let answer = NbnsMsg {
+        opcode: 0,
+        response: true,
+        name: "PLANTED".into(),
+        suffix: 0,
+        group: false,
+        addrs: vec![host.parse().unwrap()],
+    }
+    .encode();
+    // (sender, message, named, refused at parse, from outside)
+    let cases = [
+        ("203.0.113.66", &reg, false, 1, 0),
+        ("203.0.113.66", &answer, false, 0, 1),
+        ("10.1.0.77", &reg, false, 1, 0),
+        ("10.1.0.53", &answer, true, 0, 0),
+        (host, &reg, true, 0, 0),
+    ];
+    for (sender, msg, named, refused, outside) in cases {
         let frames = [
             (
                 0,
-                udp_frame(ip(sender), ip("10.1.255.255"), 137, 137, None, &reg),
+                udp_frame(ip(sender), ip("10.1.255.255"), 137, 137, None, msg),
             ),
             (5, udp_frame(ip(host), ip("8.8.8.8"), 40000, 53, None, &q)),
         ];
@@ -423,9 +443,10 @@ fn names_from_outside_are_not_believed() {
         assert_eq!(c.hits.len(), 1);
         assert_eq!(c.hits[0].host_name.is_some(), named, "sender {sender}");
         assert_eq!(
-            e.stats.host_names_from_outside,
-            u64::from(!named),
+            e.stats.errors_of(Reason::HostNameRejected),
+            refused,
             "{sender}"
         );
+        assert_eq!(e.stats.host_names_from_outside, outside, "{sender}");
     }
 }

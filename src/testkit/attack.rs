@@ -5,8 +5,8 @@
 //! - [`flow_collisions`]: SYNs whose tuples collide under a fixed or
 //!   XOR-folded hash (source and destination swapped, `sport ^ dport`
 //!   constant): the flow index is seeded per process, so they spread.
-//! - [`name_flood`]: NetBIOS registrations from one internal sender, each
-//!   naming 240 internal addresses.
+//! - [`name_flood`]: NetBIOS answers from one internal sender, each naming
+//!   240 internal addresses.
 //! - [`dns_answer_flood`]: answers for listed names with 16 addresses each,
 //!   half of them to a query the host sent (learned), half unsolicited.
 //! - [`half_streams`]: connections that each send the start of an HTTP
@@ -52,8 +52,10 @@ pub fn flow_collisions(n: u32) -> Frames {
 /// Addresses in one NetBIOS record of [`name_flood`].
 pub const FLOOD_NAMES: u32 = 240;
 
-/// `n` registrations from 10.1.255.1, each binding a name to 240 internal
-/// addresses (a multi-homed registration as large as a datagram allows).
+/// `n` positive name query answers from 10.1.255.1 (as a WINS server
+/// sends them), each binding a name to 240 internal addresses, as many as
+/// a datagram holds. (A registration naming other addresses than its
+/// sender's is refused outright.)
 pub fn name_flood(n: u32) -> Frames {
     let sender = internal(0xff01);
     (0..n)
@@ -62,8 +64,8 @@ pub fn name_flood(n: u32) -> Frames {
                 .map(|k| Ipv4Addr::from(0x0a01_0000 | ((i * FLOOD_NAMES + k) & 0xffff)))
                 .collect();
             let msg = NbnsMsg {
-                opcode: 15,
-                response: false,
+                opcode: 0,
+                response: true,
                 name: format!("FLOOD{i}"),
                 suffix: 0,
                 group: false,

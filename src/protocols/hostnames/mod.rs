@@ -129,7 +129,7 @@ pub fn parse(
     let r = if has(DHCP_SERVER_PORT) || has(DHCP_CLIENT_PORT) {
         dhcp::parse(src, payload, out)
     } else if has(NBNS_PORT) {
-        nbns::parse(payload, out)
+        nbns::parse(src, payload, out)
     } else if has(MDNS_PORT) {
         mdns::parse(payload, out)
     } else {
@@ -217,6 +217,11 @@ impl<'a> Names<'a> {
             }
             Err(_) => self.rejected = true,
         }
+    }
+
+    /// A name offered but not believed (see `nbns::parse`).
+    fn refuse(&mut self) {
+        self.rejected = true;
     }
 
     /// The message's outcome once every name was offered.

@@ -37,7 +37,13 @@ const MAX_JUMPS: usize = 8;
 
 const BAD: Reason = Reason::HostNameMalformed;
 
-pub(super) fn parse(p: &[u8], out: &mut Vec<HostName>) -> Result<(), Reason> {
+/// The names `p` binds, pushed to `out`. A request (registration, refresh)
+/// is sent by the machine itself, so a record is believed only if `src`, its
+/// sender, is one of its addresses (a multi-homed machine lists all of its
+/// own; issue 14, defect 4: one datagram could otherwise rename any internal
+/// address). Answers come from a WINS server too and are taken whole. A
+/// request naming only other addresses is `HostNameRejected`.
+pub(super) fn parse(src: IpAddr, p: &[u8], out: &mut Vec<HostName>) -> Result<(), Reason> {
     let Some(h) = p.get(..HEADER_LEN) else {
         return Err(BAD);
     };
@@ -91,12 +97,18 @@ pub(super) fn parse(p: &[u8], out: &mut Vec<HostName>) -> Result<(), Reason> {
                 continue;
             }
             let text = text.trim_ascii_end();
+            let own = |e: &[u8]| IpAddr::V4(Ipv4Addr::new(e[2], e[3], e[4], e[5])) == src;
+            let believed = response || src.is_unspecified() || rdata.chunks_exact(6).any(own);
             for entry in rdata.chunks_exact(6) {
                 if u16::from_be_bytes([entry[0], entry[1]]) & NB_GROUP != 0 {
                     continue;
                 }
-                let ip = Ipv4Addr::new(entry[2], entry[3], entry[4], entry[5]);
-                names.push(IpAddr::V4(ip), text, None, NameSource::Netbios);
+                let ip = IpAddr::V4(Ipv4Addr::new(entry[2], entry[3], entry[4], entry[5]));
+                if !believed {
+                    names.refuse();
+                    continue;
+                }
+                names.push(ip, text, None, NameSource::Netbios);
             }
         }
     }

@@ -268,7 +268,7 @@ fn netbios_registration_refresh_and_answers() {
         }
         .encode()
     };
-    let parse_nb = |p: &[u8]| names(ip("10.20.1.13"), ip("10.0.0.2"), 137, 137, p);
+    let parse_nb = |p: &[u8]| names(ip("10.20.1.20"), ip("10.0.0.2"), 137, 137, p);
     // Refresh (RFC opcode 8, Windows 9), server suffix, multi-homed.
     for op in [8, 9] {
         let got = parse_nb(&msg(op, false, 0x20, false, &["10.20.1.20"]));
@@ -291,6 +291,17 @@ fn netbios_registration_refresh_and_answers() {
     ] {
         assert_eq!(parse_nb(&p), Ok(vec![]));
     }
+    // Issue 14, defect 4: a request from another machine naming this
+    // address is not believed; an answer (a WINS server's) is.
+    let foreign = |p: &[u8]| names(ip("10.20.1.99"), ip("10.0.0.2"), 137, 137, p);
+    assert_eq!(
+        foreign(&msg(5, false, 0, false, &["10.20.1.20"])),
+        Err(Reason::HostNameRejected)
+    );
+    assert_eq!(
+        foreign(&msg(0, true, 0, false, &["10.20.1.20"])).unwrap(),
+        [nb("10.20.1.20", "SRV-HOSO")]
+    );
     // A negative answer (rcode 3).
     let mut neg = msg(0, true, 0, false, &[]);
     neg[3] |= 3;
