@@ -223,3 +223,27 @@ fn the_api_wants_its_token_when_one_is_set() {
     // Open endpoints need no token.
     assert_eq!(request(addr, "GET", "/metrics", "").0, 200);
 }
+
+#[test]
+fn a_weak_or_missing_api_token_file_is_a_config_error() {
+    use gatewatch::run::config::Config;
+    let d = tempfile::tempdir().unwrap();
+    std::fs::write(d.path().join("short"), "x-y\n").unwrap();
+    std::fs::write(d.path().join("good"), "0123456789abcdef0123\n").unwrap();
+    let conf = |file: &str| format!("[metrics]\napi_token_file = \"{file}\"\n");
+    for (file, want) in [("short", "at least 16"), ("missing", "cannot read")] {
+        let e = Config::parse("gw.toml", &conf(file), d.path())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("api_token_file") && e.contains(want), "{e}");
+        assert!(!e.contains("x-y"), "the token itself is never shown: {e}");
+    }
+    let c = Config::parse("gw.toml", &conf("good"), d.path());
+    let token = c.as_ref().map(|c| c.api_token());
+    assert!(
+        matches!(&token, Ok(Ok(Some(t))) if t == "0123456789abcdef0123")
+            || c.as_ref()
+                .is_err_and(|e| !e.to_string().contains("api_token_file")),
+        "{token:?}"
+    );
+}

@@ -7,9 +7,12 @@
 //! whatever the number of feeds (measured in `benches/lookup.rs`).
 //!
 //! Domains are kept as keyed 64-bit hashes, not as text: a suffix whose hash
-//! equals a listed domain's is taken as that domain. The key is random per
-//! process, so a collision cannot be crafted; by chance it has probability
-//! n / 2^64 per lookup (about 1e-13 with 2 million domains).
+//! equals a listed domain's is taken as that domain: a listed name is never
+//! missed, and an unlisted one matches by chance with probability n / 2^64
+//! per lookup (about 1e-13 with 2 million domains). The key is random per
+//! process; foldhash is not a cryptographic MAC, so a collision cannot be
+//! aimed at only while the key stays inside the process. A collision can
+//! only raise a false alert (which shows the observed name), never hide one.
 
 use std::hash::BuildHasher;
 use std::sync::OnceLock;

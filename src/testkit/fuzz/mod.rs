@@ -64,7 +64,7 @@ fn feed(format: Format, path: &str, bytes: &[u8], categories: Option<&[u8]>) {
     spec.kind = FeedKind::Block;
     spec.category = Some("botnet-c2".into());
     let (snap, rep) = crate::intel::feed_from_bytes(&spec, bytes, categories);
-    // Every entry accepted is in the snapshot: a count cannot exceed it.
+    // Duplicates are accepted entries seen again: never more than accepted.
     assert!(
         snap.duplicates <= rep.accepted,
         "more duplicates than entries"
