@@ -97,3 +97,32 @@ fn quic_target_decrypts_what_it_seals() {
         assert_eq!(quic_sni(&bytes).as_deref(), Some("c2.test"), "{name}");
     }
 }
+
+/// Found by the `capture` target: a pcapng process information block whose
+/// length is under the 12 bytes every block has. pcap-parser 0.17
+/// subtracts 12 from it unchecked (a panic with overflow checks, as in this
+/// test build); the streaming reader now stops the file with a named
+/// problem instead.
+#[test]
+fn crash_pcapng_block_shorter_than_a_block_header() {
+    use gatewatch::capture::SourceProblemKind;
+    let bytes =
+        std::fs::read(corpus_dir().join("capture/crash-pcapng-short-process-information-block"))
+            .expect("crash input");
+    let (mapped, streamed) = gatewatch::capture::file::read_bytes(
+        std::path::Path::new("crash.pcapng"),
+        &bytes,
+        |_, _| {},
+    );
+    assert!(mapped.is_none(), "pcapng: the stream reader only");
+    assert_eq!(streamed.packets, 0);
+    assert!(
+        matches!(
+            streamed.problems.as_slice(),
+            [p] if matches!(&p.kind, SourceProblemKind::Corrupt(_) | SourceProblemKind::Truncated)
+        ),
+        "{:?}",
+        streamed.problems
+    );
+    target("capture").expect("target")(&bytes);
+}

@@ -12,6 +12,7 @@ use pcap_parser::traits::PcapReaderIterator;
 use pcap_parser::{Block, PcapBlockOwned, PcapError, create_reader};
 use std::fs::File;
 use std::io::{BufReader, Read, Seek, SeekFrom};
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -150,7 +151,24 @@ fn read_from<'s>(
     let mut cuts = SnaplenCuts::default();
     loop {
         let next_no = report.packets + 1;
-        match reader.next() {
+        // pcap-parser 0.17 subtracts 12 from a block's length before
+        // checking it against the header size its block type has (4 for a
+        // process information block): a shorter block overflows, a panic
+        // with overflow checks on (found by fuzzing). Such a panic stops
+        // this file with a named problem instead of the process.
+        let r = &mut reader;
+        let next = match catch_unwind(AssertUnwindSafe(move || {
+            let r = r; // moved in: the block may borrow the reader's buffer
+            r.next()
+        })) {
+            Ok(next) => next,
+            Err(_) => {
+                let why = "unparsable block (the pcapng parser failed on it)".to_string();
+                problem(&mut report, next_no, SourceProblemKind::Corrupt(why));
+                break;
+            }
+        };
+        match next {
             Ok((offset, block)) => {
                 match links.block_packet(block) {
                     Some(Ok(p)) => {
