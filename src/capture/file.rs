@@ -151,22 +151,10 @@ fn read_from<'s>(
     let mut cuts = SnaplenCuts::default();
     loop {
         let next_no = report.packets + 1;
-        // pcap-parser 0.17 subtracts 12 from a block's length before
-        // checking it against the header size its block type has (4 for a
-        // process information block): a shorter block overflows, a panic
-        // with overflow checks on (found by fuzzing). Such a panic stops
-        // this file with a named problem instead of the process.
-        let r = &mut reader;
-        let next = match catch_unwind(AssertUnwindSafe(move || {
-            let r = r; // moved in: the block may borrow the reader's buffer
-            r.next()
-        })) {
-            Ok(next) => next,
-            Err(_) => {
-                let why = "unparsable block (the pcapng parser failed on it)".to_string();
-                problem(&mut report, next_no, SourceProblemKind::Corrupt(why));
-                break;
-            }
+        let Some(next) = guarded_next(&mut reader) else {
+            let why = "unparsable block (the pcapng parser failed on it)".to_string();
+            problem(&mut report, next_no, SourceProblemKind::Corrupt(why));
+            break;
         };
         match next {
             Ok((offset, block)) => {
@@ -196,16 +184,8 @@ fn read_from<'s>(
             Err(e) => match stream_problem(e) {
                 StreamStop::End => break,
                 StreamStop::Refill => {
-                    if reader.reader_exhausted() {
-                        problem(&mut report, next_no, SourceProblemKind::Truncated);
-                        break;
-                    }
-                    if let Err(e) = reader.refill() {
-                        problem(
-                            &mut report,
-                            next_no,
-                            SourceProblemKind::Io(format!("{e:?}")),
-                        );
+                    if let Some(kind) = refill(reader.as_mut()) {
+                        problem(&mut report, next_no, kind);
                         break;
                     }
                 }
@@ -218,6 +198,36 @@ fn read_from<'s>(
     }
     report.problems.extend(cuts.problem(path));
     report
+}
+
+/// The reader's next block, or `None` when parsing it panicked.
+///
+/// pcap-parser 0.17 subtracts 12 from a block's length before checking it
+/// against the header size its block type has (4 for a process information
+/// block): a shorter block overflows, a panic with overflow checks on (found
+/// by fuzzing). Such a panic stops the file with a named problem instead of
+/// the process.
+#[allow(clippy::type_complexity)]
+fn guarded_next<'r, 's>(
+    reader: &'r mut Box<dyn PcapReaderIterator + Send + 's>,
+) -> Option<Result<(usize, PcapBlockOwned<'r>), PcapError<&'r [u8]>>> {
+    catch_unwind(AssertUnwindSafe(move || {
+        let r = reader; // moved in: the block may borrow the reader's buffer
+        r.next()
+    }))
+    .ok()
+}
+
+/// Read more of the stream for a block that runs past the buffer; the
+/// problem that stops the file, if any.
+fn refill(reader: &mut (dyn PcapReaderIterator + Send + '_)) -> Option<SourceProblemKind> {
+    if reader.reader_exhausted() {
+        return Some(SourceProblemKind::Truncated);
+    }
+    reader
+        .refill()
+        .err()
+        .map(|e| SourceProblemKind::Io(format!("{e:?}")))
 }
 
 /// Open `path` and read its file header; a problem here comes before any
