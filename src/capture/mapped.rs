@@ -175,14 +175,6 @@ fn record(
 #[inline]
 fn release_behind(m: &Mapping, off: usize, released: &mut usize) {
     if off - *released >= RELEASE_LAG + RELEASE_STEP {
-        let upto = (off - RELEASE_LAG) & !(page_size() - 1);
-        m.release(*released, upto);
-        *released = upto;
+        *released = m.release(*released, off - RELEASE_LAG);
     }
-}
-
-fn page_size() -> usize {
-    // SAFETY: sysconf has no preconditions.
-    let n = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
-    if n > 0 { n as usize } else { 4096 }
 }

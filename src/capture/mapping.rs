@@ -99,15 +99,21 @@ impl Mapping {
         let _ = self.map.advise(advice);
     }
 
-    /// Release the page-cache pages of `[from, to)` from this mapping.
-    pub fn release(&self, from: usize, to: usize) {
-        // SAFETY: the mapping is shared and read-only, so after DONTNEED any
-        // access to the range re-reads the same file bytes (or faults into
-        // the handler if the file has shrunk since).
-        let _ = unsafe {
-            self.map
-                .unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, from, to - from)
-        };
+    /// Release the page-cache pages of `[from, to)` from this mapping, `to`
+    /// rounded down to a page; answers where the release ended. `from` is
+    /// page-aligned (0, or an earlier answer).
+    pub fn release(&self, from: usize, to: usize) -> usize {
+        let to = to & !(PAGE.load(Ordering::Relaxed) - 1);
+        if to > from {
+            // SAFETY: the mapping is shared and read-only, so after DONTNEED
+            // any access to the range re-reads the same file bytes (or faults
+            // into the handler if the file has shrunk since).
+            let _ = unsafe {
+                self.map
+                    .unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, from, to - from)
+            };
+        }
+        to.max(from)
     }
 }
 
