@@ -210,12 +210,14 @@ impl Engine {
             ClientHello::NotTls => {}
             ClientHello::Hello { sni } => {
                 self.on_client_hello(snap, sni, p, sink);
-                // What follows the hello in these bytes is read too: one
-                // step, not a loop, so a run of hellos is read one by one.
+                // What follows the hello in these bytes: a TLS record ends
+                // the inspection, anything else is read as HTTP (one step,
+                // not a loop, so a run of hellos is read one by one).
                 let end = tls::hello_record_len(bytes);
                 return match bytes.get(end..) {
+                    Some(rest) if tls::is_record(rest) => Read::Finished,
                     Some(rest) if !rest.is_empty() => {
-                        match self.read_after_hello(snap, rest, last, p, sink) {
+                        match self.read_http(snap, rest, last, p, sink) {
                             Read::Incomplete(from) => Read::Incomplete(end + from),
                             r => r,
                         }
@@ -224,10 +226,7 @@ impl Engine {
                 };
             }
             ClientHello::Truncated => {
-                let record = bytes
-                    .get(3..5)
-                    .map_or(0, |l| 5 + usize::from(u16::from_be_bytes([l[0], l[1]])));
-                if bytes.len() < record && !last {
+                if bytes.len() < tls::hello_record_len(bytes) && !last {
                     return Read::Incomplete(0);
                 }
                 self.stats.error(Reason::TlsTruncated);
@@ -242,22 +241,6 @@ impl Engine {
             return Read::Incomplete(0); // not even a record header yet
         }
         self.read_http(snap, bytes, last, p, sink)
-    }
-
-    /// The bytes after a ClientHello in one read: a TLS record ends the
-    /// inspection, anything else is read as HTTP.
-    fn read_after_hello<S: Sink>(
-        &mut self,
-        snap: &Snapshot,
-        rest: &[u8],
-        last: bool,
-        p: &Pkt,
-        sink: &mut S,
-    ) -> Read {
-        if tls::is_record(rest) {
-            return Read::Finished;
-        }
-        self.read_http(snap, rest, last, p, sink)
     }
 
     /// An HTTP request at the start of `bytes` (see [`Engine::read_app`]).

@@ -53,8 +53,9 @@ pub fn is_record(payload: &[u8]) -> bool {
 }
 
 /// Bytes the ClientHello record at the start of `payload` takes (TLS record
-/// or SSL 2.0 header included), as its header says; the caller reads what
-/// follows it.
+/// or SSL 2.0 header included), as its header says: what to wait for when
+/// it is cut, where what follows it starts. A payload too short to say is
+/// taken whole.
 pub fn hello_record_len(payload: &[u8]) -> usize {
     match payload {
         [b0, b1, ..] if b0 & 0x80 != 0 => 2 + (usize::from(b0 & 0x7f) << 8 | usize::from(*b1)),
