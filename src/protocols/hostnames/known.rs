@@ -121,12 +121,15 @@ impl KnownNames {
             Some(k) if k.source == n.source && ts_ns - k.seen_ns < NAME_HOLD_NS => Verdict::Held,
             Some(_) => Verdict::New,
         };
-        let pre: Vec<Verdict> = names
-            .iter()
-            .map(|n| verdict(n, self.known(n.ip).as_ref()))
-            .collect();
-        let held = pre.iter().filter(|v| **v == Verdict::Held).count() as u64;
-        if !pre.contains(&Verdict::New) {
+        let (mut any_new, mut held) = (false, 0u64);
+        for n in names {
+            match verdict(n, self.known(n.ip).as_ref()) {
+                Verdict::New => any_new = true,
+                Verdict::Held => held += 1,
+                Verdict::Same => {}
+            }
+        }
+        if !any_new {
             return (0, held);
         }
         let _w = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
