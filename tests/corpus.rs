@@ -57,6 +57,7 @@ fn minimums(run: &mut Run, shared: bool) {
     let mut want = vec![
         (t.tshark.0, 10, "corpus captures compared with tshark"),
         (t.names.0, 8, "corpus captures had a names-feed check"),
+        (t.quiet_checked, 10, "captures replayed with no indicators"),
     ];
     if shared {
         want.push((t.tshark.1, 30, "shared captures compared with tshark"));

@@ -10,9 +10,9 @@
 
 use gatewatch::detect::Hit;
 use gatewatch::testkit::corpus::csv_columns;
-use gatewatch::testkit::{Replayed, corpus, replay_dir, root, shared_data};
+use gatewatch::testkit::{Replayed, corpus, generator, replay_dir};
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
 /// Small and fixed: 40 hosts in 4 units, 12 infected, about 1,700 frames.
@@ -36,21 +36,6 @@ const ARGS: &[&str] = &[
 ];
 
 const ENCAPS: [&str; 4] = ["vxlan", "geneve", "gre", "erspan"];
-
-fn generator() -> Option<PathBuf> {
-    let beside = root().join("../shared/tools/gen-gateway-pcap.py");
-    if beside.is_file() {
-        return Some(beside);
-    }
-    let shared = shared_data()?;
-    let p = shared.join("../tools/gen-gateway-pcap.py");
-    assert!(
-        p.is_file(),
-        "GATEWATCH_SHARED_DATA is set but {} is missing",
-        p.display()
-    );
-    Some(p)
-}
 
 fn spawn(script: &Path, out: &Path, encap: Option<&str>) -> Child {
     let mut c = Command::new("python3");

@@ -30,7 +30,7 @@ pub struct BenchArgs {
 pub fn cmd_bench(a: BenchArgs) -> Result<ExitCode> {
     let t = Instant::now();
     let mut o = a.intel.overrides();
-    a.engine.apply(&mut o);
+    a.engine.apply(&mut o)?;
     let cfg = Config::resolve(None, &o)?;
     let inputs = load_inputs(&cfg)?;
     println!(

@@ -95,6 +95,14 @@ pub struct EngineArgs {
     /// match any internal host that connects to them.
     #[arg(long = "dns-resolver", value_name = "IP")]
     pub dns_resolvers: Vec<std::net::IpAddr>,
+    /// No heuristics (scans, DGA, sinkhole answers, DNS tunnels, beacons):
+    /// hits from the lists only.
+    #[arg(long)]
+    pub no_heuristics: bool,
+    /// Heuristic thresholds and allowlists: the `[heuristics]` table of this
+    /// TOML file (a gatewatch.toml will do; nothing else in it is read).
+    #[arg(long, value_name = "FILE")]
+    pub heuristics: Option<PathBuf>,
 }
 
 impl IntelArgs {
@@ -116,10 +124,15 @@ impl IntelArgs {
 
 impl EngineArgs {
     /// Add these switches to `o`.
-    fn apply(&self, o: &mut Overrides) {
+    fn apply(&self, o: &mut Overrides) -> Result<()> {
         o.no_dns_correlation = self.no_dns_correlation;
         o.no_reassembly = self.no_reassembly;
         o.dns_resolvers = self.dns_resolvers.clone();
+        o.no_heuristics = self.no_heuristics;
+        if let Some(p) = &self.heuristics {
+            o.heuristics = Some(crate::detect::heuristics::settings::load(p)?);
+        }
+        Ok(())
     }
 }
 

@@ -54,20 +54,20 @@ pub struct ReplayArgs {
 }
 
 impl ReplayArgs {
-    fn overrides(&self) -> Overrides {
+    fn overrides(&self) -> Result<Overrides> {
         let mut o = self.intel.overrides();
-        self.engine.apply(&mut o);
+        self.engine.apply(&mut o)?;
         o.alerts = Some(self.alerts.clone());
         o.sensor_id = Some(self.sensor_id.clone());
         o.summary_interval_s = Some(self.summary_interval);
         o.store = self.store.clone();
         o.no_store = self.store.is_none();
-        o
+        Ok(o)
     }
 }
 
 pub fn cmd_replay(a: ReplayArgs) -> Result<ExitCode> {
-    let cfg = Config::resolve(None, &a.overrides())?;
+    let cfg = Config::resolve(None, &a.overrides()?)?;
     let inputs = load_inputs(&cfg)?;
     let loaded: usize = inputs.reports.iter().map(|r| r.accepted).sum();
     tracing::info!(

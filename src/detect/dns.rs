@@ -68,6 +68,7 @@ impl Engine {
                 self.stats.dns_answers_unsolicited += 1;
             }
         }
+        self.behave_dns(snap, m, p, sink);
     }
 
     /// A configured resolver's lookup, handed to this worker only to learn

@@ -233,6 +233,7 @@ impl Engine {
             flow_id: p.tracked.map(|(_, id)| id),
             via_resolver: p.via_resolver,
             host_name: self.known.get(host),
+            behaviour: None,
         });
     }
 }

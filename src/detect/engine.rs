@@ -3,6 +3,7 @@
 
 use super::attribution::Units;
 use super::correlate::{DnsLinks, Pending};
+use super::heuristics::Heuristics;
 use super::recipe::Recipe;
 use super::{FlowAlert, FlowRecord, Sink, Stats};
 use crate::decode::{self, Decoded, Fragment, Transport};
@@ -84,6 +85,8 @@ pub struct Engine {
     /// When each address's name was last passed on (see `udp.rs`).
     pub(super) name_sent: rustc_hash::FxHashMap<IpAddr, i64>,
     pub(super) names_scratch: Vec<HostName>,
+    /// Behaviour no list names (see [`super::heuristics`]).
+    pub(super) heur: Heuristics,
 }
 
 /// Facts about the current packet that every hit needs.
@@ -125,6 +128,7 @@ impl Engine {
             known: recipe.known_names().clone(),
             name_sent: Default::default(),
             names_scratch: Vec::new(),
+            heur: Heuristics::new(recipe.rules().clone()),
         }
     }
 
@@ -151,6 +155,14 @@ impl Engine {
     pub fn finish<S: Sink>(&mut self, sink: &mut S) {
         self.flows.drain(&mut self.ended);
         self.report_ended(sink);
+        let snap = self.take_snapshot();
+        self.behave_tick(&snap, i64::MAX, sink);
+        self.snap_back(snap);
+    }
+
+    /// The heuristics' state and counters.
+    pub fn heuristics(&self) -> &Heuristics {
+        &self.heur
     }
 
     /// No packets for `quiet_ns`: end the flows that timed out meanwhile
@@ -160,9 +172,12 @@ impl Engine {
         if self.last_ts == i64::MIN {
             return;
         }
-        self.flows
-            .expire(self.last_ts.saturating_add(quiet_ns), &mut self.ended);
+        let now = self.last_ts.saturating_add(quiet_ns);
+        self.flows.expire(now, &mut self.ended);
         self.report_ended(sink);
+        let snap = self.take_snapshot();
+        self.behave_tick(&snap, now, sink);
+        self.snap_back(snap);
     }
 
     fn report_ended<S: Sink>(&mut self, sink: &mut S) {
@@ -198,6 +213,9 @@ impl Engine {
             self.links.prefetch(&d.src, &d.dst);
         }
         let tracked = self.track(raw, &d, &mut p);
+        if matches!(d.transport, Transport::Tcp { .. }) {
+            self.behave_tcp(&snap, &d, p.ts, sink);
+        }
         #[cfg(feature = "testkit")]
         crate::packet::inject::check(raw.data);
         self.match_ips(&snap, &d, &p, sink);

@@ -3,6 +3,7 @@
 
 use super::HitSource;
 use super::attribution::Unit;
+use super::heuristics::Behaviour;
 use crate::intel::Indicator;
 use crate::packet::FlowKey;
 use crate::protocols::dns;
@@ -62,6 +63,20 @@ pub struct Hit {
     /// The host's name as last announced on the wire (DHCP, NetBIOS, mDNS),
     /// exactly as seen.
     pub host_name: Option<Arc<str>>,
+    /// Set when a heuristic, not a list, found it.
+    pub behaviour: Option<Box<Behaviour>>,
+}
+
+impl Hit {
+    /// Whether the host counts as an offender for this hit: every list hit
+    /// does; a heuristic's only when it says so (a beacon is a suspicion).
+    pub fn offender(&self) -> bool {
+        self.behaviour.as_ref().is_none_or(|b| b.offender)
+    }
+
+    pub fn heuristic(&self) -> Option<&'static str> {
+        self.behaviour.as_ref().map(|b| b.heuristic.as_str())
+    }
 }
 
 /// What the flow event repeats from the flow's hits: the engine's [`Mark`]

@@ -11,16 +11,20 @@
 //! - `engine.rs`: the per-packet path (decode, track, dispatch);
 //! - `dns.rs`, `tcp.rs`, `udp.rs`: each payload kind;
 //! - `emit.rs`: matching and turning a match into a [`Hit`];
+//! - [`heuristics`]: behaviour no list names (scans, DGA, tunnels, beacons);
+//!   `behave.rs` feeds them packets and turns their findings into hits;
 //! - [`correlate`]: addresses learned from DNS answers, shared by engines;
 //! - [`attribution`]: units and internal networks, address -> unit;
 //! - `recipe.rs`: the one way engines are made; `stats.rs`: their counters.
 
 pub mod attribution;
+mod behave;
 mod contain;
 pub mod correlate;
 mod dns;
 mod emit;
 mod engine;
+pub mod heuristics;
 mod hit;
 mod recipe;
 mod stats;
@@ -28,6 +32,7 @@ mod tcp;
 mod udp;
 
 pub use engine::Engine;
+pub use heuristics::{Behaviour, Heuristic};
 pub use hit::{Context, Event, FlowAlert, FlowRecord, Hit, Observation, Sink};
 pub use recipe::{EngineOptions, Recipe};
 pub use stats::{HitSource, Stats};

@@ -6,6 +6,7 @@
 
 use super::Engine;
 use super::attribution::Units;
+use super::heuristics::{Rules, Settings};
 use crate::intel::Intel;
 use crate::protocols::hostnames::known::KnownNames;
 use crate::tcp::flow::FlowConfig;
@@ -27,6 +28,8 @@ pub struct EngineOptions {
     pub resolvers: Vec<IpAddr>,
     /// The flow table of all engines together: `max_flows` is split evenly.
     pub flows: FlowConfig,
+    /// `[heuristics]`: what each finds, at which thresholds.
+    pub heuristics: Settings,
 }
 
 impl Default for EngineOptions {
@@ -36,6 +39,7 @@ impl Default for EngineOptions {
             reassemble: true,
             resolvers: Vec::new(),
             flows: FlowConfig::default(),
+            heuristics: Settings::default(),
         }
     }
 }
@@ -49,23 +53,28 @@ pub struct Recipe {
     known: Arc<KnownNames>,
     options: EngineOptions,
     workers: usize,
+    /// The heuristics' settings compiled, for this many workers.
+    rules: Arc<Rules>,
 }
 
 impl Recipe {
     /// A recipe for one engine; see [`Recipe::workers`] for more.
     pub fn new(intel: Arc<Intel>, units: Arc<Units>, options: EngineOptions) -> Recipe {
+        let rules = Arc::new(Rules::new(options.heuristics.clone(), 1));
         Recipe {
             intel,
             units,
             known: Arc::new(KnownNames::default()),
             options,
             workers: 1,
+            rules,
         }
     }
 
     /// `n` engines will run at once: each gets an `n`th of the flow table.
     pub fn workers(mut self, n: usize) -> Recipe {
         self.workers = n.max(1);
+        self.rules = Arc::new(Rules::new(self.options.heuristics.clone(), self.workers));
         self
     }
 
@@ -98,5 +107,9 @@ impl Recipe {
 
     pub fn known_names(&self) -> &Arc<KnownNames> {
         &self.known
+    }
+
+    pub fn rules(&self) -> &Arc<Rules> {
+        &self.rules
     }
 }

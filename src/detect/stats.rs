@@ -7,6 +7,7 @@
 //! [`Stats`]; they are summed with [`Stats::merge`] when reported.
 
 use super::correlate::LinkStats;
+use super::heuristics::HeuristicStats;
 use crate::decode::DecodeCounters;
 use crate::packet::{Problems, Reason};
 use crate::tcp::flow::FlowCounters;
@@ -29,10 +30,13 @@ pub enum HitSource {
     Ip,
     /// A flow to an address the host got in a DNS answer for a listed domain.
     DnsLink,
+    /// Behaviour no list names (`heuristics`): scanning, DGA, tunnelling,
+    /// beaconing.
+    Heuristic,
 }
 
 impl HitSource {
-    pub const ALL: [HitSource; 8] = [
+    pub const ALL: [HitSource; 9] = [
         HitSource::DnsQuery,
         HitSource::DnsAnswer,
         HitSource::TlsSni,
@@ -41,6 +45,7 @@ impl HitSource {
         HitSource::HttpUrl,
         HitSource::Ip,
         HitSource::DnsLink,
+        HitSource::Heuristic,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -53,6 +58,7 @@ impl HitSource {
             HitSource::HttpUrl => "http_url",
             HitSource::Ip => "ip",
             HitSource::DnsLink => "dns_link",
+            HitSource::Heuristic => "heuristic",
         }
     }
 }
@@ -105,6 +111,8 @@ pub struct Stats {
     /// Packets whose processing panicked (a bug): the worker went on, the
     /// packet's flow was reset (see `contain.rs`).
     pub panics_recovered: u64,
+    /// What the heuristics reported, allowlisted and evicted.
+    pub heuristics: HeuristicStats,
 }
 
 impl Stats {
@@ -150,6 +158,7 @@ impl Stats {
         self.dns_answers_unsolicited += o.dns_answers_unsolicited;
         self.dns_pending_evicted += o.dns_pending_evicted;
         self.panics_recovered += o.panics_recovered;
+        self.heuristics.merge(&o.heuristics);
         self.links.merge(&o.links);
         self.flows.merge(&o.flows);
         self.flow_events += o.flow_events;
@@ -163,7 +172,7 @@ impl Stats {
     /// Name/value pairs in a fixed order, for the text report and JSON.
     pub fn counters(&self) -> Vec<(&'static str, u64)> {
         let d = &self.decode;
-        vec![
+        let mut v = vec![
             ("packets", self.packets),
             ("bytes", self.bytes),
             ("ipv4", d.ipv4),
@@ -218,7 +227,9 @@ impl Stats {
             ("tcp_reassembly_dropped", self.flows.reassembly_dropped),
             ("tcp_reassembly_bytes", self.flows.reassembly_bytes),
             ("panics_recovered", self.panics_recovered),
-        ]
+        ];
+        v.extend(self.heuristics.counters());
+        v
     }
 }
 

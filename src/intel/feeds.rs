@@ -341,6 +341,36 @@ pub struct FeedReport {
     pub failed: Option<String>,
 }
 
+impl FeedReport {
+    /// Log a failure, and the first of the rejected entries and warnings.
+    pub fn log_problems(&self) {
+        let r = self;
+        const SHOWN: usize = 10;
+        if let Some(f) = &r.failed {
+            tracing::error!("feed {:?} not loaded: {f}", r.name);
+        }
+        for rej in r.rejected.iter().take(SHOWN) {
+            tracing::warn!("{rej}");
+        }
+        for w in r.warnings.iter().take(SHOWN) {
+            tracing::warn!(
+                "{}:{}: {:?}: {}",
+                w.file.display(),
+                w.line,
+                w.entry,
+                w.reason
+            );
+        }
+        if r.rejected.len() > SHOWN {
+            tracing::warn!(
+                "feed {:?}: {} more rejected entries",
+                r.name,
+                r.rejected.len() - SHOWN
+            );
+        }
+    }
+}
+
 pub use super::load::{build_snapshot, build_snapshot_on, feed_files, load_feed, load_parts};
 
 #[cfg(test)]

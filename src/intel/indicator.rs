@@ -21,6 +21,9 @@ pub enum IndicatorKind {
     Url,
     /// Free text, searched in HTTP Host + request target.
     Keyword,
+    /// What a heuristic names (`tcp/445`, `nxdomain`, a zone, `ip:port`):
+    /// behaviour, not a listed value.
+    Behaviour,
 }
 
 impl IndicatorKind {
@@ -32,6 +35,7 @@ impl IndicatorKind {
             IndicatorKind::Domain => "domain",
             IndicatorKind::Url => "url",
             IndicatorKind::Keyword => "keyword",
+            IndicatorKind::Behaviour => "behaviour",
         }
     }
 }

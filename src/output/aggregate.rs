@@ -47,6 +47,11 @@ struct Summary<'a> {
     first_seen: String,
     last_seen: String,
     interval_s: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    heuristic: Option<&'static str>,
+    /// `false` for a suspicion, as in the alert.
+    #[serde(skip_serializing_if = "crate::output::eve::is_true")]
+    offender: bool,
 }
 
 /// Decides, per hit, whether the alert log gets it.
@@ -135,6 +140,8 @@ impl Aggregator {
             first_seen: crate::output::eve::eve_time(p.first_ns),
             last_seen: crate::output::eve::eve_time(p.last_ns),
             interval_s,
+            heuristic: h.heuristic(),
+            offender: h.offender(),
         };
         let line = serde_json::to_string(&s).unwrap_or_default();
         p.pending = 0;

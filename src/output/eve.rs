@@ -127,6 +127,19 @@ struct EveAlert<'a> {
     /// or the correlated address came from a resolver's lookup.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     via_resolver: bool,
+    /// The heuristic that found it (`scan`, `dga`, `sinkhole_answer`,
+    /// `dns_tunnel`, `beacon`), with what made it fire.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    heuristic: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    evidence: Option<&'a serde_json::Value>,
+    /// `false` for a suspicion that does not make the host an offender.
+    #[serde(skip_serializing_if = "is_true")]
+    offender: bool,
+}
+
+pub(crate) fn is_true(b: &bool) -> bool {
+    *b
 }
 
 /// One alert as a JSON line (no trailing newline).
@@ -167,6 +180,9 @@ pub fn alert_json(hit: &Hit, sensor_id: &str) -> String {
         description: ind.description.as_deref(),
         correlated_from: (hit.source == HitSource::DnsLink).then_some("dns"),
         via_resolver: hit.via_resolver,
+        heuristic: hit.heuristic(),
+        evidence: hit.behaviour.as_ref().map(|b| &b.evidence),
+        offender: hit.offender(),
     };
     serde_json::to_string(&ev).unwrap_or_default()
 }
@@ -233,21 +249,26 @@ impl<'a> EveApp<'a> {
 }
 
 /// EVE's `alert` object: gatewatch has no signatures, so the signature text
-/// names the feed's category, the indicator and the feed.
+/// names the feed's category, the indicator and the feed, or says in words
+/// what a heuristic saw.
 fn alert_body(hit: &Hit) -> EveAlertBody<'_> {
     let ind = &hit.indicator;
-    EveAlertBody {
-        action: "allowed",
-        gid: 1,
-        signature_id: 0,
-        rev: 0,
-        signature: format!(
+    let signature = match &hit.behaviour {
+        Some(b) => b.signature.clone(),
+        None => format!(
             "gatewatch {} {} {} ({})",
             ind.feed.category,
             ind.kind.as_str(),
             ind.value,
             ind.feed.name
         ),
+    };
+    EveAlertBody {
+        action: "allowed",
+        gid: 1,
+        signature_id: 0,
+        rev: 0,
+        signature,
         category: &ind.feed.category,
         severity: ind.feed.severity.eve(),
     }
@@ -263,6 +284,7 @@ fn observed_in(source: HitSource) -> &'static str {
         HitSource::HttpHost => "http.host",
         HitSource::HttpUrl => "http.url",
         HitSource::Ip | HitSource::DnsLink => "ip",
+        HitSource::Heuristic => "behaviour",
     }
 }
 
@@ -366,6 +388,13 @@ pub struct AlertRecord {
     /// Hits an `alert_summary` event stands for.
     #[serde(default)]
     pub count: Option<u64>,
+    /// `false`: a suspicion (beaconing), not an offender.
+    #[serde(default = "yes")]
+    pub offender: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// A protocol observation as an EVE `dns`/`tls`/`http` event line.

@@ -257,6 +257,14 @@ impl Sink for HitSink<'_> {
             self.counts.alerts += 1;
         }
         self.write_due();
+        // A suspicion (beaconing) is in the alert log and the metrics, but
+        // neither the offender lists nor the store.
+        if !hit.offender() {
+            if let Some(o) = &self.opts.observer {
+                o.hit(&hit, alerted, None);
+            }
+            return;
+        }
         let unit_hosts = self.count_offender(&hit);
         if let Some(o) = &self.opts.observer {
             o.hit(&hit, alerted, unit_hosts);

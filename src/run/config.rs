@@ -94,6 +94,9 @@ pub struct Config {
     pub metrics: MetricsConfig,
     #[serde(default)]
     pub interface: Vec<InterfaceConfig>,
+    /// `[heuristics]`: scans, DGA, sinkhole answers, tunnels, beacons.
+    #[serde(default)]
+    pub heuristics: crate::detect::heuristics::Settings,
 }
 
 /// `[flows]`: size and timeouts of the TCP flow table. A key left out takes
@@ -299,6 +302,7 @@ impl Config {
                 ));
             }
         }
+        errs.extend(self.heuristics.problems(shown));
         if errs.is_empty() {
             Ok(())
         } else {
@@ -321,6 +325,7 @@ impl Config {
             correlate: self.dns_correlation,
             reassemble: f.reassembly,
             resolvers: self.resolvers(),
+            heuristics: self.heuristics.clone(),
             flows: FlowConfig {
                 max_flows: f.max,
                 embryonic_s: f.embryonic_timeout_s,
@@ -397,6 +402,8 @@ pub struct Overrides {
     pub no_reassembly: bool,
     /// Internal DNS resolvers, replacing the configured ones.
     pub dns_resolvers: Vec<IpAddr>,
+    pub heuristics: Option<crate::detect::heuristics::Settings>,
+    pub no_heuristics: bool,
 }
 
 impl Config {
@@ -442,6 +449,10 @@ impl Config {
         }
         self.dns_correlation &= !o.no_dns_correlation;
         self.flows.reassembly &= !o.no_reassembly;
+        if let Some(h) = &o.heuristics {
+            self.heuristics = h.clone();
+        }
+        self.heuristics.enabled &= !o.no_heuristics;
         if !o.internal.is_empty() {
             self.internal_networks = Some(o.internal.iter().map(|n| n.to_string()).collect());
         }
@@ -497,40 +508,13 @@ pub fn load_inputs(cfg: &Config) -> anyhow::Result<Inputs> {
     };
     let (snapshot, reports, _) = build_snapshot(&feeds);
     for r in &reports {
-        log_feed_problems(r);
+        r.log_problems();
     }
     Ok(Inputs {
         snapshot,
         reports,
         units,
     })
-}
-
-/// A feed that failed, and the first of its rejected entries and warnings.
-fn log_feed_problems(r: &FeedReport) {
-    const SHOWN: usize = 10;
-    if let Some(f) = &r.failed {
-        tracing::error!("feed {:?} not loaded: {f}", r.name);
-    }
-    for rej in r.rejected.iter().take(SHOWN) {
-        tracing::warn!("{rej}");
-    }
-    for w in r.warnings.iter().take(SHOWN) {
-        tracing::warn!(
-            "{}:{}: {:?}: {}",
-            w.file.display(),
-            w.line,
-            w.entry,
-            w.reason
-        );
-    }
-    if r.rejected.len() > SHOWN {
-        tracing::warn!(
-            "feed {:?}: {} more rejected entries",
-            r.name,
-            r.rejected.len() - SHOWN
-        );
-    }
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@
 //! benchmarks and fuzz targets turn it on); never in the release binary.
 
 pub mod attack;
+pub mod behaviour;
 pub mod corpus;
 mod encap;
 mod frames;
@@ -36,7 +37,9 @@ pub use harness::{
 pub use http::http_request;
 pub use names::{dhcp_request, mdns_announcement, nbns_registration};
 pub use pcap::{PcapNgWriter, PcapWriter};
-pub use process::{DEMO_CAPTURES, ICT, bin, bin_path, bin_tz, corpus, demo_replay, root, text};
+pub use process::{
+    DEMO_CAPTURES, ICT, bin, bin_path, bin_tz, corpus, demo_replay, generator, root, text,
+};
 pub use truth::{Summary, capture_files, captures_with_summaries, shared_data, summary_path};
 pub use wait::{wait_for, wait_until};
 

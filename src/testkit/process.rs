@@ -11,6 +11,24 @@ pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// The shared generator, `gen-gateway-pcap.py`, beside the checkout
+/// (`../shared/tools`) or beside `$GATEWATCH_SHARED_DATA` (where it must
+/// then be); `None` when neither has it (the caller says it skipped).
+pub fn generator() -> Option<PathBuf> {
+    let beside = root().join("../shared/tools/gen-gateway-pcap.py");
+    if beside.is_file() {
+        return Some(beside);
+    }
+    let shared = super::shared_data()?;
+    let p = shared.join("../tools/gen-gateway-pcap.py");
+    assert!(
+        p.is_file(),
+        "GATEWATCH_SHARED_DATA is set but {} is missing",
+        p.display()
+    );
+    Some(p)
+}
+
 /// `tests/corpus/<rel>` in the checkout (`corpus("")` is the folder itself).
 pub fn corpus(rel: &str) -> PathBuf {
     root().join("tests/corpus").join(rel)

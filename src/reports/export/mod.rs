@@ -60,6 +60,7 @@ pub fn read_alert_logs(paths: &[impl AsRef<Path>]) -> Result<(OffenderTable, Rea
                 }
             };
             let hits = match rec.event_type.as_str() {
+                _ if !rec.offender => continue,
                 "alert" => 1,
                 "alert_summary" => rec.count.unwrap_or(0),
                 _ => continue,

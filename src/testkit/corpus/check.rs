@@ -34,6 +34,8 @@ pub struct Tally {
     pub expects: usize,
     /// Shared rows not run (no `GATEWATCH_SHARED_DATA`).
     pub skipped_shared: usize,
+    /// Captures replayed with no indicators, to see that none alerts.
+    pub quiet_checked: usize,
 }
 
 impl Tally {
@@ -54,8 +56,13 @@ impl fmt::Display for Tally {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "tshark compared on {} corpus and {} shared captures, names feeds on {} and {}, {} expect blocks",
-            self.tshark.0, self.tshark.1, self.names.0, self.names.1, self.expects
+            "tshark compared on {} corpus and {} shared captures, names feeds on {} and {}, {} expect blocks, {} replayed with no indicators",
+            self.tshark.0,
+            self.tshark.1,
+            self.names.0,
+            self.names.1,
+            self.expects,
+            self.quiet_checked
         )
     }
 }
@@ -95,6 +102,8 @@ impl Run {
         if row.known_gap.is_none() {
             self.flag_counters(m, row, &at, &file, &mut plain);
         }
+        let r = plain.get_or_insert_with(|| plain_replay(&file));
+        self.quiet_without_feeds(&at, row.alerts_without_feeds.as_deref(), r);
         for e in &row.expect {
             self.tally.expects += 1;
             let at = format!("{at} [expect: {}]", e.about);
@@ -117,6 +126,7 @@ impl Run {
             ));
             let plain = plain_replay(&p);
             self.against_tshark(&at, &p, &plain, None, true);
+            self.quiet_without_feeds(&at, None, &plain);
         }
     }
 
@@ -164,6 +174,36 @@ impl Run {
 
     /// Each flag of the row with counters reaches one of them in the plain
     /// replay (made here unless `plain` holds it already).
+    /// With no indicators loaded a clean capture raises no alert: only a
+    /// heuristic could, and on clean traffic it must not. `why` documents
+    /// an exception (which must then still hold).
+    fn quiet_without_feeds(&mut self, at: &str, why: Option<&str>, r: &Replayed) {
+        self.tally.quiet_checked += 1;
+        let hits: Vec<String> = r
+            .sink
+            .hits
+            .iter()
+            .map(|h| {
+                let what = h.heuristic().unwrap_or("list");
+                format!("{what} on {}: {}", h.host, h.observed)
+            })
+            .collect();
+        match (why, hits.is_empty()) {
+            (None, false) => self.failures.add(
+                at,
+                format!(
+                    "alerts with no indicators loaded (a heuristic's false positive, or add alerts_without_feeds with the reason): {}",
+                    hits.join("; ")
+                ),
+            ),
+            (Some(w), true) => self.failures.add(
+                at,
+                format!("alerts_without_feeds says {w:?}, but no alert was raised: remove it"),
+            ),
+            _ => {}
+        }
+    }
+
     fn flag_counters(
         &mut self,
         m: &Manifest,

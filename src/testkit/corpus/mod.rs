@@ -91,6 +91,11 @@ pub struct Capture {
     /// tshark's, and the row fails once it is equal (the gap closed).
     #[serde(default)]
     pub known_gap: Option<String>,
+    /// Why this capture raises alerts with no indicators loaded (a
+    /// heuristic finds something in it). Without it, a replay with no
+    /// feeds must raise none; with it, it must raise some.
+    #[serde(default)]
+    pub alerts_without_feeds: Option<String>,
     /// Runs with feeds and units, and what they must give.
     #[serde(default)]
     pub expect: Vec<Expect>,

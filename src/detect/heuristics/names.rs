@@ -1,0 +1,170 @@
+//! What the DNS heuristics ask of a name: its registered domain (the
+//! Public Suffix List, through the `psl` crate), whether a label looks
+//! machine-made, and whether a zone is one whose look-ups legitimately
+//! encode data in names (antivirus and reputation services, reverse DNS,
+//! DNS blocklists).
+
+/// Zones whose names carry hashes or addresses by design. A suffix match:
+/// `x.avqs.mcafee.com` is under `mcafee.com`.
+const EXEMPT: &[&str] = &[
+    "arpa",
+    // Antivirus and file-reputation look-ups.
+    "mcafee.com",
+    "sophosxl.net",
+    "sophos.com",
+    "trendmicro.com",
+    "trendmicro.co.jp",
+    "eset.com",
+    "e5.sk",
+    "kaspersky.com",
+    "kaspersky-labs.com",
+    "avast.com",
+    "avcdn.net",
+    "avg.com",
+    "bitdefender.net",
+    "bitdefender.com",
+    "norton.com",
+    "symantec.com",
+    "symantecliveupdate.com",
+    "f-secure.com",
+    "fsapi.com",
+    "webroot.com",
+    "brightcloud.com",
+    "malwarebytes.com",
+    "bkav.com",
+    "bkav.com.vn",
+    "cymru.com",
+    // DNS blocklists and mail reputation.
+    "spamhaus.org",
+    "spamhaus.net",
+    "spamcop.net",
+    "sorbs.net",
+    "surbl.org",
+    "uribl.com",
+    "barracudacentral.org",
+    "dnswl.org",
+    "mailspike.net",
+    "senderscore.com",
+    "abuseat.org",
+    "senderbase.org",
+    "spameatingmonkey.net",
+    "dnsbl.info",
+];
+
+/// The registered domain of a lower-case name (`a.b.example.co.uk` ->
+/// `example.co.uk`), or `None` for a single label or a bare suffix.
+pub(super) fn registered(name: &str) -> Option<&str> {
+    psl::domain_str(name)
+}
+
+fn under(name: &str, zone: &str) -> bool {
+    name.len() >= zone.len()
+        && name.ends_with(zone)
+        && (name.len() == zone.len() || name.as_bytes()[name.len() - zone.len() - 1] == b'.')
+}
+
+/// True when `name` is in a built-in exempt zone or one of `extra`.
+pub(super) fn exempt(name: &str, extra: &[String]) -> bool {
+    EXEMPT.iter().any(|z| under(name, z)) || extra.iter().any(|z| under(name, z))
+}
+
+/// True when `name` is `d` or under it, for any `d` in `domains`.
+pub(super) fn under_any(name: &str, domains: &[String]) -> bool {
+    domains.iter().any(|d| under(name, d))
+}
+
+/// Shannon entropy of the bytes, in bits per character.
+pub(super) fn entropy(s: &[u8]) -> f64 {
+    if s.is_empty() {
+        return 0.0;
+    }
+    let mut counts = [0u16; 256];
+    for &b in s {
+        counts[b as usize] += 1;
+    }
+    let n = s.len() as f64;
+    counts
+        .iter()
+        .filter(|&&c| c > 0)
+        .map(|&c| {
+            let p = f64::from(c) / n;
+            -p * p.log2()
+        })
+        .sum()
+}
+
+/// Whether a label looks machine-made: long enough, its characters nearly
+/// all different (entropy close to the most its length allows), and
+/// unlike words (few vowels, or digits mixed in). Words and typos of them
+/// fail the last test; hex and base32 strings pass it.
+pub(super) fn random_label(label: &[u8], min_len: usize) -> bool {
+    if label.len() < min_len {
+        return false;
+    }
+    let n = label.len() as f64;
+    let max = n.log2().min(36f64.log2());
+    if entropy(label) < max - 0.6 {
+        return false;
+    }
+    let vowels = label
+        .iter()
+        .filter(|b| b"aeiouy".contains(&b.to_ascii_lowercase()))
+        .count() as f64;
+    let digits = label.iter().filter(|b| b.is_ascii_digit()).count() as f64;
+    vowels / n < 0.3 || digits / n >= 0.2
+}
+
+/// The part of `name` left of its registered domain, without the dot
+/// (`""` when there is none).
+pub(super) fn below<'a>(name: &'a str, registered: &str) -> &'a str {
+    name.len()
+        .checked_sub(registered.len() + 1)
+        .map_or("", |n| &name[..n])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn registered_domains() {
+        assert_eq!(registered("a.b.example.co.uk"), Some("example.co.uk"));
+        assert_eq!(registered("x7k2q.com"), Some("x7k2q.com"));
+        assert_eq!(registered("localhost"), None);
+        assert_eq!(below("a.b.example.com", "example.com"), "a.b");
+        assert_eq!(below("example.com", "example.com"), "");
+    }
+
+    #[test]
+    fn random_labels_and_words() {
+        for r in [
+            "x7fk2mq9zt4p",
+            "qzvbnhtrkwpl",
+            "3f9a0c7be21d",
+            "k2j4h6g8f0d1s3",
+        ] {
+            assert!(random_label(r.as_bytes(), 8), "{r}");
+        }
+        for w in [
+            "wwgoogle",
+            "facebook",
+            "microsoft",
+            "wikipedia",
+            "microsoftonline",
+            "googleapis",
+            "thegioididong",
+            "dichvucong",
+            "short",
+        ] {
+            assert!(!random_label(w.as_bytes(), 8), "{w}");
+        }
+    }
+
+    #[test]
+    fn exempt_zones_match_on_label_boundaries() {
+        assert!(exempt("abc.avqs.mcafee.com", &[]));
+        assert!(exempt("4.3.2.1.in-addr.arpa", &[]));
+        assert!(!exempt("notmcafee.com", &[]));
+        assert!(exempt("x.corp.example", &["corp.example".into()]));
+    }
+}
