@@ -437,7 +437,7 @@ fn a_flood_of_nxdomain_from_many_hosts_is_bounded() {
     frames.sort_by_key(|(t, _)| *t);
     let mut c = replay_frames(&mut e, frames.iter().map(|(t, f)| (*t, f.as_slice())));
     e.finish(&mut c);
-    assert!(e.heuristics().live()[1] <= 4_096 / 4);
+    assert!(e.heuristics().live()[1] <= 4_096 / 16);
     assert!(
         e.stats.heuristics.evicted[1] > 15_000,
         "{:?}",

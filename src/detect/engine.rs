@@ -212,6 +212,17 @@ impl Engine {
         if self.correlate {
             self.links.prefetch(&d.src, &d.dst);
         }
+        if let Transport::Tcp {
+            syn: true,
+            ack,
+            src_port,
+            dst_port,
+            ..
+        } = d.transport
+        {
+            self.heur
+                .prefetch_syn(d.src, src_port, d.dst, dst_port, ack);
+        }
         let tracked = self.track(raw, &d, &mut p);
         if matches!(d.transport, Transport::Tcp { .. }) {
             self.behave_tcp(&snap, &d, p.ts, sink);

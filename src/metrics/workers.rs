@@ -35,8 +35,46 @@ pub struct WorkerMetrics {
     dns_links: IntGauge,
     dns_links_evicted: IntCounter,
     panics: IntCounterVec,
+    heuristics: HeuristicMetrics,
     drops: IntCounterVec,
     source: Mutex<Option<WorkerSource>>,
+}
+
+/// What the heuristics found, and what their bounded tables had to forget.
+struct HeuristicMetrics {
+    findings: IntCounterVec,
+    evicted: IntCounterVec,
+}
+
+impl HeuristicMetrics {
+    fn new(r: &Registry) -> HeuristicMetrics {
+        HeuristicMetrics {
+            findings: counter_vec(
+                r,
+                "gatewatch_heuristic_findings_total",
+                "Hosts reported by a heuristic (no list named them), by heuristic: scan, dga, sinkhole_answer, dns_tunnel, beacon (a suspicion).",
+                &["heuristic"],
+            ),
+            evicted: counter_vec(
+                r,
+                "gatewatch_heuristic_evictions_total",
+                "Live per-host entries a heuristic's table pushed out for a new one (it is full: raise [heuristics] max_tracked if this grows steadily).",
+                &["table"],
+            ),
+        }
+    }
+
+    fn fold(&self, d: &mut Deltas, s: &crate::detect::heuristics::HeuristicStats) {
+        use crate::detect::Heuristic;
+        for h in Heuristic::ALL {
+            let c = &self.findings.with_label_values(&[h.as_str()]);
+            d.add(format!("heur-{}", h.as_str()), s.reported[h as usize], c);
+        }
+        for (i, t) in ["scan", "dga", "dns_tunnel", "beacon"].iter().enumerate() {
+            let c = &self.evicted.with_label_values(&[t]);
+            d.add(format!("heur-ev-{t}"), s.evicted[i], c);
+        }
+    }
 }
 
 /// `gatewatch_tunnel_headers_total{encap}`: how much of the input a remote
@@ -111,6 +149,7 @@ impl WorkerMetrics {
                 "Panics caught and survived, by stage: a worker (the packet's flow was reset), feed parsing (the feed was refused, its previous version kept), the HTTP listener (answered 500). Each is a bug: report it with the log line.",
                 &["stage"],
             ),
+            heuristics: HeuristicMetrics::new(r),
             drops,
             source: Mutex::new(None),
         }
@@ -145,6 +184,7 @@ impl WorkerMetrics {
         let ev = sum.links.evicted;
         d.add("dns_links_evicted".into(), ev, &self.dns_links_evicted);
         self.fold_panics(d, sum.panics_recovered);
+        self.heuristics.fold(d, &sum.heuristics);
     }
 
     fn fold_panics(&self, d: &mut Deltas, workers: u64) {

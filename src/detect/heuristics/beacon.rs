@@ -15,7 +15,7 @@ use serde_json::json;
 use std::net::IpAddr;
 
 /// Gaps kept per series (the most `min_connections - 1` may use).
-const GAPS: usize = 16;
+const GAPS: usize = 12;
 
 #[derive(Clone, Copy, Default)]
 struct Series {
@@ -33,8 +33,16 @@ impl Keep for Series {
     }
 }
 
+/// Bits of each generation of the first-sighting filter (128 KiB).
+const SEEN_BITS: u32 = 20;
+
 pub(super) struct Beacons {
     series: Table<Series>,
+    /// Destinations seen once, in two generations of `max_period_s` each:
+    /// a series starts at the second connection, so the many destinations
+    /// a host reaches once never take (or evict) a table entry.
+    seen: [Box<[u64]>; 2],
+    generation_at: i64,
 }
 
 /// Mean and standard deviation of the newest `k` gaps, in seconds.
@@ -48,9 +56,30 @@ fn spread(s: &Series, k: usize) -> (f64, f64) {
 
 impl Beacons {
     pub fn new(entries: usize) -> Beacons {
+        let bits = || vec![0u64; 1 << (SEEN_BITS - 6)].into_boxed_slice();
         Beacons {
             series: Table::new(entries),
+            seen: [bits(), bits()],
+            generation_at: i64::MIN,
         }
+    }
+
+    fn bit(k: u64) -> (usize, u64) {
+        let i = (k.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - SEEN_BITS)) as usize;
+        (i / 64, 1 << (i % 64))
+    }
+
+    /// Whether `k` was seen in this generation or the last; marks it.
+    fn seen_before(&mut self, k: u64, ts: i64, max: i64) -> bool {
+        if ts.saturating_sub(self.generation_at) > max {
+            self.seen.swap(0, 1);
+            self.seen[0].fill(0);
+            self.generation_at = ts;
+        }
+        let (w, b) = Self::bit(k);
+        let before = (self.seen[0][w] | self.seen[1][w]) & b != 0;
+        self.seen[0][w] |= b;
+        before
     }
 
     pub fn evicted(&self) -> u64 {
@@ -59,6 +88,13 @@ impl Beacons {
 
     pub fn live(&self) -> usize {
         self.series.live()
+    }
+
+    #[inline]
+    pub fn prefetch(&self, host: IpAddr, dst: IpAddr, dp: u16) {
+        let (w, _) = Self::bit(key((host, dst, dp)));
+        crate::packet::prefetch_read(&self.seen[0][w]);
+        crate::packet::prefetch_read(&self.seen[1][w]);
     }
 
     /// A SYN from internal `host` to external `dst:dp`.
@@ -72,7 +108,11 @@ impl Beacons {
         found: &mut Vec<Finding>,
     ) {
         let max = i64::from(b.max_period_s) * 1_000_000_000;
-        let s = self.series.entry(key((host, dst, dp)), ts, max);
+        let k = key((host, dst, dp));
+        if !self.seen_before(k, ts, max) {
+            return;
+        }
+        let s = self.series.entry(k, ts, max);
         if s.last == 0 {
             s.last = ts;
             return;

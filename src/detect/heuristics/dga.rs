@@ -11,7 +11,7 @@
 
 use super::settings::DgaSettings;
 use super::table::{Keep, Table};
-use super::{Finding, Heuristic, Sample, distinct, key, names, set_bit};
+use super::{Finding, Heuristic, Sample, at_least, distinct, key, names, set_bit};
 use serde_json::json;
 use std::net::{IpAddr, Ipv4Addr};
 
@@ -84,10 +84,10 @@ impl Dga {
         if let Some(free) = b.samples.iter_mut().find(|x| x.is_empty()) {
             *free = Sample::of(name);
         }
-        let n = distinct(&b.domains);
-        if n < s.min_domains {
+        if at_least(&b.domains) < s.min_domains {
             return None;
         }
+        let n = distinct(&b.domains);
         b.reported = true;
         let samples: Vec<&str> = b.samples.iter().map(Sample::as_str).collect();
         let secs = (b.last - b.first) as f64 / 1e9;

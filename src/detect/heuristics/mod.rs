@@ -263,8 +263,11 @@ impl Heuristics {
         let s = &rules.settings;
         Heuristics {
             scan: scan::Scans::new(if s.scan.enabled { n } else { 64 }),
-            dga: dga::Dga::new(if s.dga.enabled { n / 4 } else { 64 }),
-            tunnel: tunnel::Tunnels::new(if s.tunnel.enabled { n / 4 } else { 64 }),
+            // Hosts with random NXDOMAINs or encoded names are few: a
+            // sixteenth of the entries holds them (a flood is evicted,
+            // counted).
+            dga: dga::Dga::new(if s.dga.enabled { n / 16 } else { 64 }),
+            tunnel: tunnel::Tunnels::new(if s.tunnel.enabled { n / 16 } else { 64 }),
             beacon: beacon::Beacons::new(if s.beacon.enabled { n } else { 64 }),
             stats: HeuristicStats::default(),
             found: Vec::new(),
@@ -306,6 +309,26 @@ impl Heuristics {
         if r.settings.beacon.enabled && !dst_in && !r.beacon.destination(dst) {
             self.beacon
                 .connect(&r.settings.beacon, ts, src, dst, dp, &mut self.found);
+        }
+    }
+
+    /// Start loading what [`Heuristics::on_syn`] will touch for this
+    /// segment (called right after decoding, so the loads overlap the
+    /// packet's other work).
+    #[inline]
+    pub(super) fn prefetch_syn(&self, src: IpAddr, sp: u16, dst: IpAddr, dp: u16, ack: bool) {
+        let s = &self.rules.settings;
+        if ack {
+            if s.scan.enabled {
+                self.scan.prefetch(dst, sp);
+            }
+            return;
+        }
+        if s.scan.enabled {
+            self.scan.prefetch(src, dp);
+        }
+        if s.beacon.enabled {
+            self.beacon.prefetch(src, dst, dp);
         }
     }
 
@@ -383,8 +406,15 @@ pub(super) fn key(parts: impl Hash) -> u64 {
     h.finish() | 1
 }
 
+/// Bits set: a count of distinct values that never exceeds the truth (two
+/// values may share a bit). Thresholds compare against it, so a host is
+/// never reported because an estimate ran high.
+pub(super) fn at_least(bits: &[u64]) -> u32 {
+    bits.iter().map(|w| w.count_ones()).sum()
+}
+
 /// `n` distinct values whose bits were set at random in `bits`: the
-/// linear-counting estimate (exact while few collide).
+/// linear-counting estimate (exact while few collide), for the evidence.
 pub(super) fn distinct(bits: &[u64]) -> u32 {
     let m = (bits.len() * 64) as f64;
     let zero = bits.iter().map(|w| w.count_zeros()).sum::<u32>() as f64;

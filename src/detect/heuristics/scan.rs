@@ -10,51 +10,38 @@
 //! if at most `max_answered` of its targets answered. A browser opening
 //! sixty sites is answered by all of them and is never reported.
 //!
-//! Distinct targets are counted in 256-bit sets (linear counting): fixed
-//! size per entry, within a few percent of the truth below a few hundred.
+//! Distinct targets are counted in 256-bit sets: the threshold is compared
+//! with the bits set, which never exceed the targets (a scan of 32 targets
+//! sets about 30, of 36 about 33), and the evidence reports the
+//! linear-counting estimate. Answers, only a share, get 128 bits.
 
 use super::settings::ScanSettings;
 use super::table::{Keep, Table};
-use super::{Finding, Heuristic, distinct, key, set_bit};
+use super::{Finding, Heuristic, at_least, distinct, key, set_bit};
 use serde_json::json;
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::IpAddr;
 
 /// Candidates waiting at once, per engine; more are dropped (counted).
 const MAX_WAITING: usize = 1024;
 const WIDE: u8 = 0;
 const DEEP: u8 = 1;
 
-#[derive(Clone, Copy)]
+/// 72 bytes: the tables are probed on every SYN, and their size decides
+/// how many of those probes hit the cache (see `docs/HEURISTICS.md`).
+#[derive(Clone, Copy, Default)]
 struct Probe {
     first: i64,
-    last: i64,
     tried: [u64; 4],
-    answered: [u64; 4],
-    attempts: u32,
+    answered: [u64; 2],
+    /// Milliseconds from `first` to the latest attempt.
+    last_ms: u32,
+    attempts: u16,
     /// Judge again only when this many targets were tried.
-    next_check: u32,
+    next_check: u16,
+    /// The latest port tried (vertical evidence).
+    last_port: u16,
     waiting: bool,
     reported: bool,
-    /// The latest target: an address (horizontal) or a port (vertical).
-    last_addr: IpAddr,
-    last_port: u16,
-}
-
-impl Default for Probe {
-    fn default() -> Self {
-        Probe {
-            first: 0,
-            last: 0,
-            tried: [0; 4],
-            answered: [0; 4],
-            attempts: 0,
-            next_check: 0,
-            waiting: false,
-            reported: false,
-            last_addr: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
-            last_port: 0,
-        }
-    }
 }
 
 impl Keep for Probe {
@@ -68,7 +55,8 @@ impl Keep for Probe {
 struct Candidate {
     due: i64,
     host: IpAddr,
-    /// `WIDE`: `port` is the port; `DEEP`: `addr` is the address.
+    /// `WIDE`: `port` is the port (`addr` the target that made it a
+    /// candidate); `DEEP`: `addr` is the address.
     kind: u8,
     port: u16,
     addr: IpAddr,
@@ -109,6 +97,12 @@ impl Scans {
         self.wide.live() + self.deep.live()
     }
 
+    /// Start loading the entries a SYN (or SYN-ACK) will touch.
+    #[inline]
+    pub fn prefetch(&self, host: IpAddr, port: u16) {
+        self.wide.prefetch(wide_key(host, port));
+    }
+
     /// A SYN from internal `host` to `dst:dp`.
     pub fn attempt(&mut self, s: &ScanSettings, ts: i64, host: IpAddr, dst: IpAddr, dp: u16) {
         let window = i64::from(s.window_s) * 1_000_000_000;
@@ -121,9 +115,13 @@ impl Scans {
             port: dp,
             addr: dst,
         };
-        let wide = note(w, ts, window, key(dst), s.min_addresses, dst, dp);
-        let d = self.deep.entry(deep_key(host, dst), ts, window);
-        let deep = note(d, ts, window, key(dp), s.min_ports, dst, dp);
+        let wide = note(w, ts, window, key(dst), s.min_addresses, dp);
+        // Only a port new to the host can add to a vertical scan: the
+        // second probe is skipped for the common case (a host's 443 again).
+        let deep = w.attempts == 1 && {
+            let d = self.deep.entry(deep_key(host, dst), ts, window);
+            note(d, ts, window, key(dp), s.min_ports, dp)
+        };
         if wide {
             self.wait(c);
         }
@@ -143,10 +141,15 @@ impl Scans {
 
     /// A SYN-ACK from `remote:sp` to internal `host`.
     pub fn answered(&mut self, ts: i64, host: IpAddr, remote: IpAddr, sp: u16) {
-        if let Some(w) = self.wide.get(wide_key(host, sp), ts) {
-            set_bit(&mut w.answered, key(remote));
-        }
-        if let Some(d) = self.deep.get(deep_key(host, remote), ts) {
+        let Some(w) = self.wide.get(wide_key(host, sp), ts) else {
+            return;
+        };
+        set_bit(&mut w.answered, key(remote));
+        // As in `attempt`: a port the host tried more than twice counted in
+        // no vertical scan.
+        if w.attempts <= 2
+            && let Some(d) = self.deep.get(deep_key(host, remote), ts)
+        {
             set_bit(&mut d.answered, key(sp));
         }
     }
@@ -181,30 +184,21 @@ impl Scans {
 }
 
 /// Count an attempt in `p`; true when it just became a candidate.
-fn note(
-    p: &mut Probe,
-    ts: i64,
-    window: i64,
-    target: u64,
-    min: u32,
-    addr: IpAddr,
-    port: u16,
-) -> bool {
+fn note(p: &mut Probe, ts: i64, window: i64, target: u64, min: u32, port: u16) -> bool {
     if p.attempts == 0 || ts.saturating_sub(p.first) > window {
         *p = Probe {
             first: ts,
-            next_check: min,
+            next_check: min.min(u32::from(u16::MAX)) as u16,
             ..Probe::default()
         };
     }
     p.attempts = p.attempts.saturating_add(1);
-    p.last = ts;
-    p.last_addr = addr;
+    p.last_ms = ((ts - p.first) / 1_000_000).clamp(0, i64::from(u32::MAX)) as u32;
     p.last_port = port;
     if !set_bit(&mut p.tried, target) || p.waiting || p.reported {
         return false;
     }
-    p.waiting = distinct(&p.tried) >= p.next_check;
+    p.waiting = at_least(&p.tried) >= u32::from(p.next_check);
     p.waiting
 }
 
@@ -214,11 +208,12 @@ fn judge(s: &ScanSettings, p: &mut Probe, c: &Candidate) -> Option<Finding> {
     let tried = distinct(&p.tried);
     let answered = distinct(&p.answered).min(tried);
     if f64::from(answered) > s.max_answered * f64::from(tried) {
-        p.next_check = tried + tried / 4 + 1;
+        let bits = at_least(&p.tried);
+        p.next_check = (bits + bits / 4 + 1).min(u32::from(u16::MAX)) as u16;
         return None;
     }
     p.reported = true;
-    let secs = (p.last - p.first) as f64 / 1e9;
+    let secs = f64::from(p.last_ms) / 1e3;
     let (indicator, observed, evidence, what);
     if c.kind == WIDE {
         indicator = format!("tcp/{}", c.port);
@@ -230,7 +225,7 @@ fn judge(s: &ScanSettings, p: &mut Probe, c: &Candidate) -> Option<Finding> {
             "distinct_addresses": tried,
             "answered": answered,
             "attempts": p.attempts,
-            "last_target": p.last_addr.to_string(),
+            "sample_target": c.addr.to_string(),
             "seconds": (secs * 1000.0).round() / 1000.0,
         });
     } else {
@@ -249,9 +244,9 @@ fn judge(s: &ScanSettings, p: &mut Probe, c: &Candidate) -> Option<Finding> {
     }
     Some(Finding {
         heuristic: Heuristic::Scan,
-        ts: p.last,
+        ts: p.first + i64::from(p.last_ms) * 1_000_000,
         host: c.host,
-        remote: if c.kind == WIDE { p.last_addr } else { c.addr },
+        remote: c.addr,
         port: if c.kind == WIDE { c.port } else { p.last_port },
         proto: 6,
         signature: format!(

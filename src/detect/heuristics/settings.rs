@@ -211,7 +211,7 @@ impl Default for Settings {
     fn default() -> Self {
         Settings {
             enabled: true,
-            max_tracked: 1 << 17,
+            max_tracked: 1 << 16,
             allow_hosts: Vec::new(),
             allow_destinations: Vec::new(),
             scan: ScanSettings::default(),
@@ -345,7 +345,7 @@ impl Settings {
         t.allow().problems(&a, &mut e);
         let b = &self.beacon;
         let a = at(".beacon");
-        range(&mut e, &a, "min_connections", b.min_connections, 4, 17);
+        range(&mut e, &a, "min_connections", b.min_connections, 4, 13);
         range(
             &mut e,
             &a,

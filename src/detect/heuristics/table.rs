@@ -38,7 +38,7 @@ impl<T: Copy + Default + Keep> Table<T> {
     pub fn new(entries: usize) -> Table<T> {
         let buckets = (entries / WAYS).max(1).next_power_of_two();
         Table {
-            buckets: vec![[Slot::default(); WAYS]; buckets].into_boxed_slice(),
+            buckets: crate::packet::huge_vec(buckets, [Slot::default(); WAYS]).into_boxed_slice(),
             mask: buckets - 1,
             evicted: 0,
         }
@@ -52,6 +52,19 @@ impl<T: Copy + Default + Keep> Table<T> {
     fn bucket(&mut self, key: u64) -> &mut [Slot<T>; WAYS] {
         // The high bits pick the bucket: the low bit is always set.
         &mut self.buckets[((key >> 32) ^ (key >> 7)) as usize & self.mask]
+    }
+
+    /// Start loading the bucket of `key`, so that the probe after the
+    /// packet's other work finds it in the cache.
+    #[inline]
+    pub fn prefetch(&self, key: u64) {
+        let key = key | 1;
+        let b = &self.buckets[((key >> 32) ^ (key >> 7)) as usize & self.mask];
+        let lines = std::mem::size_of_val(b).div_ceil(64);
+        let p = b.as_ptr().cast::<u8>();
+        for i in 0..lines {
+            crate::packet::prefetch_read(p.wrapping_add(i * 64));
+        }
     }
 
     /// The entry of `key` if it is there, touched at `now`.

@@ -9,7 +9,7 @@
 
 use super::settings::TunnelSettings;
 use super::table::{Keep, Table};
-use super::{Finding, Heuristic, Sample, distinct, key, names, set_bit};
+use super::{Finding, Heuristic, Sample, at_least, distinct, key, names, set_bit};
 use serde_json::json;
 use std::net::{IpAddr, Ipv4Addr};
 
@@ -94,7 +94,7 @@ impl Tunnels {
         z.bytes = z.bytes.saturating_add(data.len() as u32);
         let n = distinct(&z.names);
         let span = z.last - z.first;
-        if n < s.min_names
+        if at_least(&z.names) < s.min_names
             || z.bytes < s.min_bytes
             || span < i64::from(s.min_span_s) * 1_000_000_000
         {
