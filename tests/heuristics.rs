@@ -495,3 +495,14 @@ fn the_heuristics_table_reads_from_a_gatewatch_toml() {
         .to_string();
     assert!(e.contains("min_adresses"), "{e}");
 }
+
+#[test]
+fn the_shipped_config_states_the_defaults() {
+    let p = gatewatch::testkit::root().join("deploy/gatewatch.toml");
+    let c = gatewatch::run::config::Config::load(&p).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        format!("{:?}", c.heuristics),
+        format!("{:?}", Settings::default()),
+        "deploy/gatewatch.toml and Settings::default() disagree"
+    );
+}

@@ -73,7 +73,10 @@ impl Engine {
             return;
         };
         if !m.response {
-            dns::name_into(q.name(), &mut self.name);
+            // `on_dns` left the (only) query's name in `self.name`.
+            if m.queries.len() != 1 {
+                dns::name_into(q.name(), &mut self.name);
+            }
             self.heur
                 .on_query(p.ts, querier, server, self.name.as_str());
         } else if m.rcode == NXDOMAIN {

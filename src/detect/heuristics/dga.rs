@@ -60,12 +60,11 @@ impl Dga {
         host: IpAddr,
         name: &str,
     ) -> Option<Finding> {
-        if names::exempt(name, &[]) {
-            return None;
-        }
         let reg = names::registered(name)?;
         let label = reg.split('.').next().unwrap_or("");
-        if !names::random_label(label.as_bytes(), s.min_length as usize) {
+        if !names::random_label(label.as_bytes(), s.min_length as usize)
+            || names::exempt(name, reg, &[])
+        {
             return None;
         }
         let window = i64::from(s.window_s) * 1_000_000_000;

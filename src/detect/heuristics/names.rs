@@ -4,10 +4,9 @@
 //! encode data in names (antivirus and reputation services, reverse DNS,
 //! DNS blocklists).
 
-/// Zones whose names carry hashes or addresses by design. A suffix match:
-/// `x.avqs.mcafee.com` is under `mcafee.com`.
+/// Registered domains whose names carry hashes or addresses by design:
+/// `x.avqs.mcafee.com` is under `mcafee.com`. Reverse DNS (`.arpa`) too.
 const EXEMPT: &[&str] = &[
-    "arpa",
     // Antivirus and file-reputation look-ups.
     "mcafee.com",
     "sophosxl.net",
@@ -63,9 +62,15 @@ fn under(name: &str, zone: &str) -> bool {
         && (name.len() == zone.len() || name.as_bytes()[name.len() - zone.len() - 1] == b'.')
 }
 
-/// True when `name` is in a built-in exempt zone or one of `extra`.
-pub(super) fn exempt(name: &str, extra: &[String]) -> bool {
-    EXEMPT.iter().any(|z| under(name, z)) || extra.iter().any(|z| under(name, z))
+static EXEMPT_SET: std::sync::LazyLock<rustc_hash::FxHashSet<&'static str>> =
+    std::sync::LazyLock::new(|| EXEMPT.iter().copied().collect());
+
+/// True when `name`, whose registered domain is `reg`, is in a built-in
+/// exempt zone (one hash look-up) or under one of `extra`.
+pub(super) fn exempt(name: &str, reg: &str, extra: &[String]) -> bool {
+    EXEMPT_SET.contains(reg)
+        || under(name, "arpa")
+        || (!extra.is_empty() && extra.iter().any(|z| under(name, z)))
 }
 
 /// True when `name` is `d` or under it, for any `d` in `domains`.
@@ -78,20 +83,37 @@ pub(super) fn entropy(s: &[u8]) -> f64 {
     if s.is_empty() {
         return 0.0;
     }
-    let mut counts = [0u16; 256];
-    for &b in s {
-        counts[b as usize] += 1;
+    // 64 classes keep the table small: letters (either case), digits,
+    // `-`, `.` and `_` each their own; anything else by its low bits.
+    let class = |b: u8| match b {
+        b'a'..=b'z' => b - b'a',
+        b'A'..=b'Z' => b - b'A',
+        b'0'..=b'9' => 26 + b - b'0',
+        b'-' => 36,
+        b'.' => 37,
+        b'_' => 38,
+        _ => 40 + (b & 15),
+    };
+    let mut counts = [0u8; 64];
+    for &b in s.iter().take(255) {
+        let c = &mut counts[usize::from(class(b))];
+        *c = c.saturating_add(1);
     }
-    let n = s.len() as f64;
-    counts
-        .iter()
-        .filter(|&&c| c > 0)
-        .map(|&c| {
-            let p = f64::from(c) / n;
-            -p * p.log2()
-        })
-        .sum()
+    // H = log2(n) - (1/n) Σ c·log2(c), from a table: no logarithm per
+    // character class on the DNS path.
+    let n = s.len().min(255);
+    let sum: f64 = counts.iter().map(|&c| C_LOG2_C[usize::from(c)]).sum();
+    C_LOG2_C[n] / n as f64 - sum / n as f64
 }
+
+/// `c * log2(c)` for every count a name can have.
+static C_LOG2_C: std::sync::LazyLock<[f64; 256]> = std::sync::LazyLock::new(|| {
+    let mut t = [0.0; 256];
+    for (c, v) in t.iter_mut().enumerate().skip(1) {
+        *v = c as f64 * (c as f64).log2();
+    }
+    t
+});
 
 /// Whether a label looks machine-made: long enough, its characters nearly
 /// all different (entropy close to the most its length allows), and
@@ -162,9 +184,13 @@ mod tests {
 
     #[test]
     fn exempt_zones_match_on_label_boundaries() {
-        assert!(exempt("abc.avqs.mcafee.com", &[]));
-        assert!(exempt("4.3.2.1.in-addr.arpa", &[]));
-        assert!(!exempt("notmcafee.com", &[]));
-        assert!(exempt("x.corp.example", &["corp.example".into()]));
+        assert!(exempt("abc.avqs.mcafee.com", "mcafee.com", &[]));
+        assert!(exempt("4.3.2.1.in-addr.arpa", "in-addr.arpa", &[]));
+        assert!(!exempt("x.notmcafee.com", "notmcafee.com", &[]));
+        assert!(exempt(
+            "x.corp.example",
+            "corp.example",
+            &["corp.example".into()]
+        ));
     }
 }

@@ -205,7 +205,10 @@ fn note(p: &mut Probe, ts: i64, window: i64, target: u64, min: u32, port: u16) -
 /// Report `p` if few enough of its targets answered; else wait for more.
 fn judge(s: &ScanSettings, p: &mut Probe, c: &Candidate) -> Option<Finding> {
     p.waiting = false;
-    let tried = distinct(&p.tried);
+    // The estimate, kept between what the bits prove and the attempts.
+    let tried = distinct(&p.tried)
+        .min(u32::from(p.attempts))
+        .max(at_least(&p.tried));
     let answered = distinct(&p.answered).min(tried);
     if f64::from(answered) > s.max_answered * f64::from(tried) {
         let bits = at_least(&p.tried);

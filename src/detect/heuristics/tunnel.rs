@@ -74,7 +74,7 @@ impl Tunnels {
         }
         let reg = names::registered(name)?;
         let data = names::below(name, reg);
-        if !encoded(data, s.min_length as usize) || names::exempt(name, &s.exempt_zones) {
+        if !encoded(data, s.min_length as usize) || names::exempt(name, reg, &s.exempt_zones) {
             return None;
         }
         let window = i64::from(s.window_s) * 1_000_000_000;

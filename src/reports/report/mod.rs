@@ -354,6 +354,12 @@ fn category_vi(c: &str) -> String {
         "phishing" => "lừa đảo",
         "ransomware" => "mã độc tống tiền",
         "reputation" => "địa chỉ có uy tín xấu",
+        // The heuristics' categories (`detect::Heuristic::category`).
+        "scanning" => "dò quét, lây lan trong mạng",
+        "dga" => "tên miền sinh tự động (DGA)",
+        "sinkhole" => "phân giải tới địa chỉ sinkhole",
+        "dns-tunnel" => "truyền dữ liệu qua DNS",
+        "suspicious-beaconing" => "kết nối định kỳ đáng ngờ",
         _ => return c.to_owned(),
     };
     format!("{vi} ({c})")
