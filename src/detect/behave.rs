@@ -224,7 +224,9 @@ impl Engine {
             outbound: true,
             context: Context::None,
             flow_id: None,
-            via_resolver: false,
+            // A configured resolver tunnelling is forwarding some client's
+            // names: said so, as for its list hits.
+            via_resolver: self.is_resolver(f.host),
             host_name: self.known.get(f.host),
             behaviour: Some(Box::new(Behaviour {
                 heuristic: h,
