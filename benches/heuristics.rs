@@ -6,7 +6,8 @@
 //! beside 900 browsing (SYN-heavy), and DGA bursts and DNS
 //! tunnels (DNS-heavy). Prints a Markdown table.
 //!
-//! Usage: cargo bench --bench heuristics -- [ROUNDS]   (default 5)
+//! Usage: cargo bench --bench heuristics -- [ROUNDS] [WORD]   (default 5
+//! rounds, every input; WORD keeps the inputs whose name contains it)
 
 use gatewatch::detect::heuristics::Settings;
 use gatewatch::detect::{Engine, EngineOptions};
@@ -118,11 +119,12 @@ fn time(frames: &Frames, on: bool) -> (f64, u64) {
 }
 
 fn main() {
-    let rounds: usize = std::env::args()
+    let args: Vec<String> = std::env::args()
         .skip(1)
-        .find(|a| !a.starts_with('-'))
-        .and_then(|a| a.parse().ok())
-        .unwrap_or(5);
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    let rounds: usize = args.first().and_then(|a| a.parse().ok()).unwrap_or(5);
+    let only = args.get(1).cloned().unwrap_or_default();
     let inputs = [
         (
             "ordinary mix (gateway-small)",
@@ -137,7 +139,7 @@ fn main() {
     ];
     println!("| input | frames | off Mpps | on Mpps | cost | findings |");
     println!("|---|---|---|---|---|---|");
-    for (name, frames) in &inputs {
+    for (name, frames) in inputs.iter().filter(|(n, _)| n.contains(&only)) {
         let (mut off, mut on, mut found) = (f64::MAX, f64::MAX, 0);
         for _ in 0..rounds {
             off = off.min(time(frames, false).0);

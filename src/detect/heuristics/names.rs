@@ -83,20 +83,9 @@ pub(super) fn entropy(s: &[u8]) -> f64 {
     if s.is_empty() {
         return 0.0;
     }
-    // 64 classes keep the table small: letters (either case), digits,
-    // `-`, `.` and `_` each their own; anything else by its low bits.
-    let class = |b: u8| match b {
-        b'a'..=b'z' => b - b'a',
-        b'A'..=b'Z' => b - b'A',
-        b'0'..=b'9' => 26 + b - b'0',
-        b'-' => 36,
-        b'.' => 37,
-        b'_' => 38,
-        _ => 40 + (b & 15),
-    };
     let mut counts = [0u8; 64];
     for &b in s.iter().take(255) {
-        let c = &mut counts[usize::from(class(b))];
+        let c = &mut counts[usize::from(CLASS[usize::from(b)])];
         *c = c.saturating_add(1);
     }
     // H = log2(n) - (1/n) Σ c·log2(c), from a table: no logarithm per
@@ -105,6 +94,29 @@ pub(super) fn entropy(s: &[u8]) -> f64 {
     let sum: f64 = counts.iter().map(|&c| C_LOG2_C[usize::from(c)]).sum();
     C_LOG2_C[n] / n as f64 - sum / n as f64
 }
+
+/// A byte's character class, by table (a branch per byte cost more than
+/// the rest of the count): letters (either case), digits, `-`, `.` and `_`
+/// each their own; anything else by its low bits. 64 classes keep the
+/// counts small.
+static CLASS: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        t[b] = match c {
+            b'a'..=b'z' => c - b'a',
+            b'A'..=b'Z' => c - b'A',
+            b'0'..=b'9' => 26 + c - b'0',
+            b'-' => 36,
+            b'.' => 37,
+            b'_' => 38,
+            _ => 40 + (c & 15),
+        };
+        b += 1;
+    }
+    t
+};
 
 /// `c * log2(c)` for every count a name can have.
 static C_LOG2_C: std::sync::LazyLock<[f64; 256]> = std::sync::LazyLock::new(|| {
