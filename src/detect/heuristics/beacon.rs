@@ -33,7 +33,8 @@ impl Keep for Series {
     }
 }
 
-/// Bits of each generation of the first-sighting filter (128 KiB).
+/// Most bits of each generation of the first-sighting filter (2^20 bits:
+/// 128 KiB); a small table gets a filter of eight bits an entry.
 const SEEN_BITS: u32 = 20;
 
 pub(super) struct Beacons {
@@ -42,6 +43,8 @@ pub(super) struct Beacons {
     /// a series starts at the second connection, so the many destinations
     /// a host reaches once never take (or evict) a table entry.
     seen: [Box<[u64]>; 2],
+    /// log2 of the bits of each generation.
+    seen_bits: u32,
     generation_at: i64,
 }
 
@@ -56,16 +59,21 @@ fn spread(s: &Series, k: usize) -> (f64, f64) {
 
 impl Beacons {
     pub fn new(entries: usize) -> Beacons {
-        let bits = || vec![0u64; 1 << (SEEN_BITS - 6)].into_boxed_slice();
+        let seen_bits = (entries.max(1) * 8)
+            .next_power_of_two()
+            .ilog2()
+            .clamp(6, SEEN_BITS);
+        let bits = || vec![0u64; 1 << (seen_bits - 6)].into_boxed_slice();
         Beacons {
             series: Table::new(entries),
             seen: [bits(), bits()],
+            seen_bits,
             generation_at: i64::MIN,
         }
     }
 
-    fn bit(k: u64) -> (usize, u64) {
-        let i = (k.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - SEEN_BITS)) as usize;
+    fn bit(&self, k: u64) -> (usize, u64) {
+        let i = (k.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - self.seen_bits)) as usize;
         (i / 64, 1 << (i % 64))
     }
 
@@ -76,7 +84,7 @@ impl Beacons {
             self.seen[0].fill(0);
             self.generation_at = ts;
         }
-        let (w, b) = Self::bit(k);
+        let (w, b) = self.bit(k);
         let before = (self.seen[0][w] | self.seen[1][w]) & b != 0;
         self.seen[0][w] |= b;
         before
@@ -92,7 +100,7 @@ impl Beacons {
 
     #[inline]
     pub fn prefetch(&self, host: IpAddr, dst: IpAddr, dp: u16) {
-        let (w, _) = Self::bit(key((host, dst, dp)));
+        let (w, _) = self.bit(key((host, dst, dp)));
         crate::packet::prefetch_read(&self.seen[0][w]);
         crate::packet::prefetch_read(&self.seen[1][w]);
     }

@@ -275,9 +275,29 @@ fn fuzz_engine() -> crate::detect::Engine {
             reassembly_bytes: 1 << 20,
             ..FlowConfig::default()
         },
+        heuristics: fuzz_heuristics(),
         ..EngineOptions::default()
     };
     Recipe::new(intel.clone(), units.clone(), options).engine(0)
+}
+
+/// Small tables (a fresh engine per input) and thresholds a short input
+/// can reach, so the fuzzer gets into the heuristics' reporting paths.
+fn fuzz_heuristics() -> crate::detect::heuristics::Settings {
+    let mut h = crate::detect::heuristics::Settings {
+        max_tracked: 1_024,
+        allow_destinations: vec!["203.0.113.0/29".into(), "allowed.example".into()],
+        ..Default::default()
+    };
+    h.scan.min_addresses = 3;
+    h.scan.min_ports = 3;
+    h.scan.confirm_ms = 0;
+    h.dga.min_domains = 2;
+    h.tunnel.min_names = 2;
+    h.tunnel.min_bytes = 0;
+    h.tunnel.min_span_s = 0;
+    h.beacon.min_connections = 4;
+    h
 }
 
 const LINKS: [LinkType; 5] = [
