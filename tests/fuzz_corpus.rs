@@ -98,6 +98,18 @@ fn quic_target_decrypts_what_it_seals() {
     }
 }
 
+#[test]
+fn the_behaviour_seed_reaches_every_heuristic_but_the_sinkhole() {
+    let (_, _, bytes) = seeds::built()
+        .into_iter()
+        .find(|s| s.0 == "engine_sequence" && s.1 == "behaviours")
+        .expect("the behaviours seed");
+    let hits = gatewatch::testkit::fuzz::engine_sequence_hits(&bytes).hits;
+    let found: std::collections::BTreeSet<_> = hits.iter().filter_map(|h| h.heuristic()).collect();
+    let want = ["beacon", "dga", "dns_tunnel", "scan"];
+    assert_eq!(found.into_iter().collect::<Vec<_>>(), want);
+}
+
 /// Found by the `capture` target: a pcapng process information block whose
 /// length is under the 12 bytes every block has. pcap-parser 0.17
 /// subtracts 12 from it unchecked (a panic with overflow checks, as in this

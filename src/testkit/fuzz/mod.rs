@@ -297,6 +297,7 @@ fn fuzz_heuristics() -> crate::detect::heuristics::Settings {
     h.tunnel.min_bytes = 0;
     h.tunnel.min_span_s = 0;
     h.beacon.min_connections = 4;
+    h.beacon.min_period_s = 1;
     h
 }
 
@@ -329,6 +330,12 @@ pub fn engine_frame(d: &[u8]) {
 /// so flows, reassembly, QUIC assembly, DNS correlation and host names
 /// carry state from frame to frame; all Ethernet, times moving forward.
 pub fn engine_sequence(d: &[u8]) {
+    engine_sequence_hits(d);
+}
+
+/// [`engine_sequence`], keeping what the engine found (for the tests of
+/// the seeds).
+pub fn engine_sequence_hits(d: &[u8]) -> super::Collector {
     let mut e = fuzz_engine();
     let mut sink = super::Collector::default();
     let mut ts_ns = 1_700_000_000_000_000_000i64;
@@ -347,6 +354,7 @@ pub fn engine_sequence(d: &[u8]) {
         rest = &rest[3 + len..];
     }
     e.finish(&mut sink);
+    sink
 }
 
 fn split_at_nul(d: &[u8]) -> (&[u8], Option<&[u8]>) {

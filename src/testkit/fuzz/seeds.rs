@@ -83,6 +83,11 @@ pub fn built() -> Vec<(&'static str, String, Vec<u8>)> {
         "dns-then-connect",
         sequence(&crafted_frames()),
     );
+    add(
+        "engine_sequence",
+        "behaviours",
+        sequence(&behaviour_frames()),
+    );
     for (k, f) in crafted_frames().into_iter().enumerate() {
         let mut d = vec![0u8];
         d.extend_from_slice(&f);
@@ -232,6 +237,31 @@ fn crafted_frames() -> Vec<Vec<u8>> {
             b"GET / HTTP/1.1\r\nHost: c2.test\r\n\r\n",
         ),
     ]
+}
+
+/// What the heuristics judge, a little of each: a scan met with resets,
+/// NXDOMAIN answers for random names, encoded query names, repeated
+/// connections to one address (the fuzz engine's thresholds are low).
+fn behaviour_frames() -> Vec<Vec<u8>> {
+    use crate::testkit::behaviour::{dga_names, lookups, scan, tunnel_names};
+    use crate::testkit::synth::Rng;
+    use hickory_proto::op::ResponseCode;
+    let (host, resolver) = (ip("10.1.2.3"), ip("10.1.0.53"));
+    let mut rng = Rng::new(1);
+    let targets: Vec<_> = (1..6).map(|i| (ip(&format!("10.1.9.{i}")), 445)).collect();
+    let again: Vec<_> = (0..5).map(|_| (ip("198.18.0.9"), 8443)).collect();
+    let dga = dga_names(&mut rng, 3);
+    let tunnel = tunnel_names(&mut rng, "t.exfil.example", 3);
+    [
+        scan(host, &targets, 0, 1, None, true),
+        scan(host, &again, 0, 1, Some(1), false),
+        lookups(host, resolver, &dga, ResponseCode::NXDomain, 0, 1),
+        lookups(host, resolver, &tunnel, ResponseCode::NoError, 0, 1),
+    ]
+    .into_iter()
+    .flatten()
+    .map(|(_, f)| f)
+    .collect()
 }
 
 /// Frames in the `engine_sequence` input form, one second apart.
