@@ -163,6 +163,12 @@ fn print_outcome(
             c.flows
         );
     }
+    if c.hygiene > 0 {
+        println!(
+            "{} hygiene event(s): hosts with a sign of cracked software (estimates, not infections)",
+            c.hygiene
+        );
+    }
     if a.stats {
         println!("\n{}", report.stats);
     }

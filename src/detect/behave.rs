@@ -40,6 +40,9 @@ impl Engine {
                     .on_syn(ts, d.src, src_port, d.dst, dst_port, ack, src_in, dst_in);
                 self.sync_heuristic_stats();
             }
+            if src_in && !dst_in && !ack {
+                self.hygiene_syn(ts, d.src, d.dst, dst_port, sink);
+            }
         }
         self.behave_tick(snap, ts, sink);
     }

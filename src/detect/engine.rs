@@ -4,6 +4,7 @@
 use super::attribution::Units;
 use super::correlate::{DnsLinks, Pending};
 use super::heuristics::Heuristics;
+use super::hygiene::Hygiene;
 use super::recipe::Recipe;
 use super::{FlowAlert, FlowRecord, Sink, Stats};
 use crate::decode::{self, Decoded, Fragment, Transport};
@@ -87,6 +88,8 @@ pub struct Engine {
     pub(super) names_scratch: Vec<HostName>,
     /// Behaviour no list names (see [`super::heuristics`]).
     pub(super) heur: Heuristics,
+    /// Signs of cracked software reported (see [`super::hygiene`]).
+    pub(super) hygiene: Hygiene,
 }
 
 /// Facts about the current packet that every hit needs.
@@ -129,6 +132,7 @@ impl Engine {
             name_sent: Default::default(),
             names_scratch: Vec::new(),
             heur: Heuristics::new(recipe.rules().clone()),
+            hygiene: Hygiene::new(o.hygiene.clone()),
         }
     }
 

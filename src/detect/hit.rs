@@ -4,6 +4,7 @@
 use super::HitSource;
 use super::attribution::Unit;
 use super::heuristics::Behaviour;
+use super::hygiene::HygieneEvent;
 use crate::intel::Indicator;
 use crate::packet::FlowKey;
 use crate::protocols::dns;
@@ -135,6 +136,8 @@ pub enum Event {
     Flow(Box<FlowRecord>),
     /// A name an internal address announced, at packet time.
     Name(i64, Box<HostName>),
+    /// A host's first sign of cracked software (not a hit).
+    Hygiene(Box<HygieneEvent>),
 }
 
 /// Where hits (and optionally observations) go.
@@ -145,6 +148,8 @@ pub trait Sink {
     /// An internal address announced its name (new, changed, or again
     /// after a while).
     fn host_name(&mut self, _ts_ns: i64, _name: HostName) {}
+    /// A host's first observation of a hygiene signal.
+    fn hygiene(&mut self, _e: HygieneEvent) {}
     fn wants_observations(&self) -> bool {
         false
     }

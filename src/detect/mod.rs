@@ -15,6 +15,7 @@
 //!   `behave.rs` feeds them packets and turns their findings into hits;
 //! - [`correlate`]: addresses learned from DNS answers, shared by engines;
 //! - [`attribution`]: units and internal networks, address -> unit;
+//! - [`hygiene`]: signs of cracked software per host (estimates, not hits);
 //! - `recipe.rs`: the one way engines are made; `stats.rs`: their counters.
 
 pub mod attribution;
@@ -26,6 +27,7 @@ mod emit;
 mod engine;
 pub mod heuristics;
 mod hit;
+pub mod hygiene;
 mod recipe;
 mod stats;
 mod tcp;

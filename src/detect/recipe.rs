@@ -7,6 +7,7 @@
 use super::Engine;
 use super::attribution::Units;
 use super::heuristics::{Rules, Settings};
+use super::hygiene::HygieneSettings;
 use crate::intel::Intel;
 use crate::protocols::hostnames::known::KnownNames;
 use crate::tcp::flow::FlowConfig;
@@ -30,6 +31,8 @@ pub struct EngineOptions {
     pub flows: FlowConfig,
     /// `[heuristics]`: what each finds, at which thresholds.
     pub heuristics: Settings,
+    /// `[hygiene]`: which signs of cracked software are reported.
+    pub hygiene: HygieneSettings,
 }
 
 impl Default for EngineOptions {
@@ -40,6 +43,7 @@ impl Default for EngineOptions {
             resolvers: Vec::new(),
             flows: FlowConfig::default(),
             heuristics: Settings::default(),
+            hygiene: HygieneSettings::default(),
         }
     }
 }

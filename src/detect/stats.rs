@@ -113,6 +113,8 @@ pub struct Stats {
     pub panics_recovered: u64,
     /// What the heuristics reported, allowlisted and evicted.
     pub heuristics: HeuristicStats,
+    /// Hygiene events (first observations of a signal per host).
+    pub hygiene_events: u64,
 }
 
 impl Stats {
@@ -159,6 +161,7 @@ impl Stats {
         self.dns_pending_evicted += o.dns_pending_evicted;
         self.panics_recovered += o.panics_recovered;
         self.heuristics.merge(&o.heuristics);
+        self.hygiene_events += o.hygiene_events;
         self.links.merge(&o.links);
         self.flows.merge(&o.flows);
         self.flow_events += o.flow_events;
@@ -227,6 +230,7 @@ impl Stats {
             ("tcp_reassembly_dropped", self.flows.reassembly_dropped),
             ("tcp_reassembly_bytes", self.flows.reassembly_bytes),
             ("panics_recovered", self.panics_recovered),
+            ("hygiene_events", self.hygiene_events),
         ];
         v.extend(self.heuristics.counters());
         v

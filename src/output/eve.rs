@@ -142,6 +142,45 @@ pub(crate) fn is_true(b: &bool) -> bool {
     *b
 }
 
+/// A `hygiene` event: a host's first sign of cracked software, with the
+/// server it talked to and the basis of the estimate.
+#[derive(Serialize)]
+struct EveHygiene<'a> {
+    timestamp: String,
+    event_type: &'static str,
+    host: &'a str,
+    sensor_id: &'a str,
+    signal: &'static str,
+    host_ip: IpAddr,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    hostname: Option<&'a str>,
+    unit: &'a str,
+    unit_name: &'a str,
+    dest_ip: IpAddr,
+    dest_port: u16,
+    /// An estimate, not an infection: what the signal suggests and why.
+    basis: &'static str,
+}
+
+/// One hygiene event as a JSON line (no trailing newline).
+pub fn hygiene_json(e: &crate::detect::hygiene::HygieneEvent, sensor_id: &str) -> String {
+    let ev = EveHygiene {
+        timestamp: eve_time(e.ts_ns),
+        event_type: "hygiene",
+        host: sensor_id,
+        sensor_id,
+        signal: e.signal.as_str(),
+        host_ip: e.host,
+        hostname: e.host_name.as_deref(),
+        unit: &e.unit.code,
+        unit_name: &e.unit.name,
+        dest_ip: e.server,
+        dest_port: e.port,
+        basis: e.signal.basis(),
+    };
+    serde_json::to_string(&ev).unwrap_or_default()
+}
+
 /// One alert as a JSON line (no trailing newline).
 pub fn alert_json(hit: &Hit, sensor_id: &str) -> String {
     let ind = &hit.indicator;

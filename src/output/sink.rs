@@ -10,8 +10,9 @@
 //! replay waits for the store, live drops (counted) rather than stall.
 
 use super::aggregate::{Aggregator, DEFAULT_PAIRS};
-use super::eve::{alert_json, flow_json, observation_json};
+use super::eve::{alert_json, flow_json, hygiene_json, observation_json};
 use super::offenders::OffenderTable;
+use crate::detect::hygiene::HygieneEvent;
 use crate::detect::{Event, FlowRecord, Hit, Observation, Sink};
 use crate::packet::FlowKey;
 use crate::protocols::hostnames::HostName;
@@ -88,6 +89,8 @@ pub struct SinkCounts {
     pub flows: u64,
     /// Host names passed on to the store.
     pub names: u64,
+    /// `hygiene` lines written (signs of cracked software, per host).
+    pub hygiene: u64,
 }
 
 /// What the sink hands back at the end.
@@ -142,6 +145,7 @@ impl<'w> HitSink<'w> {
             Event::Hit(h) => self.hit(*h),
             Event::Flow(f) => self.flow(*f),
             Event::Name(ts, n) => self.host_name(ts, *n),
+            Event::Hygiene(h) => self.hygiene(*h),
         }
     }
 
@@ -301,6 +305,12 @@ impl Sink for HitSink<'_> {
             }
         }
         self.counts.names += 1;
+    }
+
+    fn hygiene(&mut self, e: HygieneEvent) {
+        let line = hygiene_json(&e, &self.opts.sensor_id);
+        self.write_line(&line);
+        self.counts.hygiene += 1;
     }
 
     fn wants_observations(&self) -> bool {

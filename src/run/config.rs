@@ -97,6 +97,9 @@ pub struct Config {
     /// `[heuristics]`: scans, DGA, sinkhole answers, tunnels, beacons.
     #[serde(default)]
     pub heuristics: crate::detect::heuristics::Settings,
+    /// `[hygiene]`: signs of cracked software per host.
+    #[serde(default)]
+    pub hygiene: crate::detect::hygiene::HygieneSettings,
 }
 
 /// `[flows]`: size and timeouts of the TCP flow table. A key left out takes
@@ -326,6 +329,7 @@ impl Config {
             reassemble: f.reassembly,
             resolvers: self.resolvers(),
             heuristics: self.heuristics.clone(),
+            hygiene: self.hygiene.clone(),
             flows: FlowConfig {
                 max_flows: f.max,
                 embryonic_s: f.embryonic_timeout_s,

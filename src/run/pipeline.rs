@@ -196,6 +196,10 @@ impl Sink for HitForwarder<'_> {
     fn host_name(&mut self, ts_ns: i64, name: HostName) {
         let _ = self.tx.send(Event::Name(ts_ns, Box::new(name)));
     }
+
+    fn hygiene(&mut self, e: crate::detect::hygiene::HygieneEvent) {
+        let _ = self.tx.send(Event::Hygiene(Box::new(e)));
+    }
 }
 
 /// A worker with no batch for this long ends the flows that timed out.

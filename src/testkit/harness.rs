@@ -53,6 +53,7 @@ pub struct Collector {
     pub hits: Vec<Hit>,
     pub seen: Vec<Seen>,
     pub flows: Vec<FlowRecord>,
+    pub hygiene: Vec<crate::detect::hygiene::HygieneEvent>,
 }
 
 impl Sink for Collector {
@@ -61,6 +62,9 @@ impl Sink for Collector {
     }
     fn flow(&mut self, flow: FlowRecord) {
         self.flows.push(flow);
+    }
+    fn hygiene(&mut self, e: crate::detect::hygiene::HygieneEvent) {
+        self.hygiene.push(e);
     }
     fn wants_observations(&self) -> bool {
         true

@@ -18,7 +18,7 @@ mod dga;
 mod names;
 mod scan;
 pub mod settings;
-mod table;
+pub(super) mod table;
 mod tunnel;
 
 pub use settings::Settings;

@@ -18,7 +18,7 @@ struct Slot<T> {
     val: T,
 }
 
-pub(super) struct Table<T> {
+pub(in crate::detect) struct Table<T> {
     buckets: Box<[[Slot<T>; WAYS]]>,
     mask: usize,
     /// Live entries pushed out by new keys.
@@ -27,7 +27,7 @@ pub(super) struct Table<T> {
 
 /// A value that can say how much it is worth keeping when its bucket is
 /// full (a beacon series half built is worth more than a one-off).
-pub(super) trait Keep {
+pub(in crate::detect) trait Keep {
     fn worth(&self) -> u32 {
         0
     }
