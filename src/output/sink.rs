@@ -75,7 +75,7 @@ impl SinkOptions<'_> {
 }
 
 /// What the sink wrote. Every line of the alert log is counted in exactly
-/// one of `alerts`, `summaries` and `flows`.
+/// one of `alerts`, `summaries`, `flows` and `hygiene`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct SinkCounts {
     /// Hits received (each is in the store, the metrics and the offender
