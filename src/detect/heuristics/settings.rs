@@ -286,13 +286,8 @@ pub fn load(path: &std::path::Path) -> Result<Settings, crate::intel::feeds::Con
         #[serde(default)]
         heuristics: Settings,
     }
-    let f: File = toml::from_str(&text).map_err(|e: toml::de::Error| {
-        let line = e
-            .span()
-            .map(|s| text[..s.start.min(text.len())].lines().count().max(1));
-        let at = line.map_or(String::new(), |l| format!(":{l}"));
-        ConfigErrors(vec![format!("{shown}{at}: {}", e.message())])
-    })?;
+    let f: File =
+        toml::from_str(&text).map_err(|e| crate::intel::feeds::toml_error(&shown, &text, &e))?;
     let problems = f.heuristics.problems(&shown);
     if problems.is_empty() {
         Ok(f.heuristics)
