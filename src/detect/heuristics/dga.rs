@@ -13,7 +13,7 @@ use super::settings::DgaSettings;
 use super::table::{Keep, Table};
 use super::{Finding, Heuristic, Sample, at_least, distinct, key, names, set_bit};
 use serde_json::json;
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::IpAddr;
 
 const SAMPLES: usize = 3;
 
@@ -52,12 +52,14 @@ impl Dga {
         self.hosts.live()
     }
 
-    /// An NXDOMAIN answer to `host` for `name` (lower case, no final dot).
+    /// An NXDOMAIN answer from `server` to `host` for `name` (lower case,
+    /// no final dot).
     pub fn nxdomain(
         &mut self,
         s: &DgaSettings,
         ts: i64,
         host: IpAddr,
+        server: IpAddr,
         name: &str,
     ) -> Option<Finding> {
         let reg = names::registered(name)?;
@@ -94,7 +96,7 @@ impl Dga {
             heuristic: Heuristic::Dga,
             ts,
             host,
-            remote: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            remote: server,
             port: 53,
             proto: 17,
             indicator: "nxdomain".into(),

@@ -107,8 +107,7 @@ pub(super) struct Finding {
     pub heuristic: Heuristic,
     pub ts: i64,
     pub host: IpAddr,
-    /// The target (scan of one address, beacon), else the resolver or
-    /// unspecified.
+    /// The target (scan, beacon) or the DNS server (DGA, tunnel).
     pub remote: IpAddr,
     pub port: u16,
     pub proto: u8,
@@ -344,11 +343,8 @@ impl Heuristics {
     pub(super) fn on_nxdomain(&mut self, ts: i64, host: IpAddr, server: IpAddr, name: &str) {
         let r = &*self.rules;
         if r.settings.dga.enabled && !r.dga.domain(name) {
-            let f = self.dga.nxdomain(&r.settings.dga, ts, host, name);
-            self.found.extend(f.map(|mut f| {
-                f.remote = server;
-                f
-            }));
+            let f = self.dga.nxdomain(&r.settings.dga, ts, host, server, name);
+            self.found.extend(f);
         }
     }
 
@@ -356,11 +352,10 @@ impl Heuristics {
     pub(super) fn on_query(&mut self, ts: i64, host: IpAddr, server: IpAddr, name: &str) {
         let r = &*self.rules;
         if r.settings.tunnel.enabled && !r.tunnel.domain(name) {
-            let f = self.tunnel.query(&r.settings.tunnel, ts, host, name);
-            self.found.extend(f.map(|mut f| {
-                f.remote = server;
-                f
-            }));
+            let f = self
+                .tunnel
+                .query(&r.settings.tunnel, ts, host, server, name);
+            self.found.extend(f);
         }
     }
 

@@ -11,7 +11,7 @@ use super::settings::TunnelSettings;
 use super::table::{Keep, Table};
 use super::{Finding, Heuristic, Sample, at_least, distinct, key, names, set_bit};
 use serde_json::json;
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::IpAddr;
 
 #[derive(Clone, Copy, Default)]
 struct Zone {
@@ -60,12 +60,14 @@ impl Tunnels {
         self.zones.live()
     }
 
-    /// A query from `host` for `name` (lower case, no final dot).
+    /// A query from `host` to `server` for `name` (lower case, no final
+    /// dot).
     pub fn query(
         &mut self,
         s: &TunnelSettings,
         ts: i64,
         host: IpAddr,
+        server: IpAddr,
         name: &str,
     ) -> Option<Finding> {
         // Most names are short: no suffix look-up for them.
@@ -106,7 +108,7 @@ impl Tunnels {
             heuristic: Heuristic::DnsTunnel,
             ts,
             host,
-            remote: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            remote: server,
             port: 53,
             proto: 17,
             indicator: reg.into(),
