@@ -9,7 +9,7 @@ use gatewatch::testkit::behaviour::{
     self, Beacon, Frames, browser, dga_names, lookups, merge, outside, scan, tunnel_names,
 };
 use gatewatch::testkit::synth::Rng;
-use gatewatch::testkit::{T0_US, crafted_recipe, ip, replay_frames};
+use gatewatch::testkit::{T0_US, crafted_recipe, ip, replay_to_end};
 use hickory_proto::op::ResponseCode;
 use std::net::IpAddr;
 
@@ -21,10 +21,7 @@ fn run_with(settings: Settings, block: &[&str], frames: &Frames) -> Vec<Hit> {
         heuristics: settings,
         ..EngineOptions::default()
     };
-    let mut e = crafted_recipe(block, options).engine(0);
-    let mut c = replay_frames(&mut e, frames.iter().map(|(t, f)| (*t, f.as_slice())));
-    e.finish(&mut c);
-    c.hits
+    replay_to_end(&mut crafted_recipe(block, options).engine(0), frames).hits
 }
 
 fn run(frames: &Frames) -> Vec<Hit> {
@@ -332,8 +329,7 @@ fn allowlists_by_host_network_and_destination() {
         options,
     );
     let mut e = recipe.engine(0);
-    let mut c = replay_frames(&mut e, f.iter().map(|(t, x)| (*t, x.as_slice())));
-    e.finish(&mut c);
+    let c = replay_to_end(&mut e, &f);
     let left = heuristic_hits(&c.hits);
     assert_eq!(left.len(), 1, "{left:?}");
     assert_eq!(left[0].1, "dga");
@@ -354,17 +350,23 @@ fn every_heuristic_can_be_switched_off() {
     assert_eq!(left[0].1, "dga");
 }
 
-#[test]
-fn a_flood_of_new_hosts_keeps_state_bounded_and_a_scanner_still_found() {
-    let s = Settings {
+/// An engine whose heuristic tables hold 4,096 entries each (the DGA and
+/// tunnel tables a sixteenth), for the flood tests.
+fn small_tables() -> gatewatch::detect::Engine {
+    let heuristics = Settings {
         max_tracked: 4_096,
         ..Settings::default()
     };
     let options = EngineOptions {
-        heuristics: s,
+        heuristics,
         ..EngineOptions::default()
     };
-    let mut e = crafted_recipe(&[], options).engine(0);
+    crafted_recipe(&[], options).engine(0)
+}
+
+#[test]
+fn a_flood_of_new_hosts_keeps_state_bounded_and_a_scanner_still_found() {
+    let mut e = small_tables();
     // 60,000 spoofed internal sources, one SYN each, with a real scanner
     // among them.
     let mut frames = Vec::new();
@@ -392,8 +394,7 @@ fn a_flood_of_new_hosts_keeps_state_bounded_and_a_scanner_still_found() {
         false,
     ));
     frames.sort_by_key(|(t, _)| *t);
-    let mut c = replay_frames(&mut e, frames.iter().map(|(t, f)| (*t, f.as_slice())));
-    e.finish(&mut c);
+    let c = replay_to_end(&mut e, &frames);
     let live = e.heuristics().live();
     assert!(live[0] <= 2 * 4_096, "scan tables hold {}", live[0]);
     assert!(live[3] <= 4_096, "beacon table holds {}", live[3]);
@@ -410,15 +411,7 @@ fn a_flood_of_new_hosts_keeps_state_bounded_and_a_scanner_still_found() {
 
 #[test]
 fn a_flood_of_nxdomain_from_many_hosts_is_bounded() {
-    let s = Settings {
-        max_tracked: 4_096,
-        ..Settings::default()
-    };
-    let options = EngineOptions {
-        heuristics: s,
-        ..EngineOptions::default()
-    };
-    let mut e = crafted_recipe(&[], options).engine(0);
+    let mut e = small_tables();
     let mut rng = Rng::new(12);
     let names = dga_names(&mut rng, 20_000);
     let mut frames = Vec::new();
@@ -435,8 +428,7 @@ fn a_flood_of_nxdomain_from_many_hosts_is_bounded() {
         frames.extend(one);
     }
     frames.sort_by_key(|(t, _)| *t);
-    let mut c = replay_frames(&mut e, frames.iter().map(|(t, f)| (*t, f.as_slice())));
-    e.finish(&mut c);
+    let c = replay_to_end(&mut e, &frames);
     assert!(e.heuristics().live()[1] <= 4_096 / 16);
     assert!(
         e.stats.heuristics.evicted[1] > 15_000,

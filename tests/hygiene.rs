@@ -8,7 +8,7 @@ use gatewatch::detect::hygiene::{HygieneSettings, KMS_PORT, Signal};
 use gatewatch::testkit::corpus::csv_columns;
 use gatewatch::testkit::tcp::{SYN, SYN_ACK, segment};
 use gatewatch::testkit::{
-    Collector, T0_US, bin, crafted_recipe, generator, ip, replay_frames, text,
+    Collector, T0_US, bin, crafted_recipe, generator, ip, replay_to_end, text,
 };
 use std::collections::BTreeSet;
 
@@ -23,10 +23,7 @@ fn activations(options: EngineOptions, server: &str, times: u64) -> Collector {
             segment(server, host, KMS_PORT, sport, 9, SYN_ACK, &[]),
         ));
     }
-    let mut e = crafted_recipe(&[], options).engine(0);
-    let mut c = replay_frames(&mut e, frames.iter().map(|(t, f)| (*t, f.as_slice())));
-    e.finish(&mut c);
-    c
+    replay_to_end(&mut crafted_recipe(&[], options).engine(0), &frames)
 }
 
 #[test]

@@ -149,6 +149,15 @@ pub fn replay_frames<'a>(
     c
 }
 
+/// [`replay_frames`] of `(microseconds, frame)` pairs, then
+/// [`Engine::finish`]: what the engine found once the capture is over
+/// (flows ended, heuristics' candidates judged).
+pub fn replay_to_end(e: &mut Engine, frames: &[(u64, Vec<u8>)]) -> Collector {
+    let mut c = replay_frames(e, frames.iter().map(|(t, f)| (*t, f.as_slice())));
+    e.finish(&mut c);
+    c
+}
+
 /// The time of the first frame of a crafted capture, in microseconds since
 /// the epoch (2023-11-14 22:13:20 UTC).
 pub const T0_US: u64 = 1_700_000_000_000_000;

@@ -32,7 +32,8 @@ pub use frames::{client_hello_record, dns_query, dns_response, ip, sni_ext, tcp_
 pub use harness::{
     Collector, Replayed, Seen, T0_US, crafted_engine, crafted_recipe, dir_recipe, engine,
     gateway_small_hits, load_feeds, load_units, no_units, one_unit, recipe_with, replay_at_secs,
-    replay_collect, replay_dir, replay_frames, replay_recipe, snapshot_of, units_from,
+    replay_collect, replay_dir, replay_frames, replay_recipe, replay_to_end, snapshot_of,
+    units_from,
 };
 pub use http::http_request;
 pub use names::{dhcp_request, mdns_announcement, nbns_registration};
