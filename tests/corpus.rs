@@ -58,6 +58,11 @@ fn minimums(run: &mut Run, shared: bool) {
         (t.tshark.0, 10, "corpus captures compared with tshark"),
         (t.names.0, 8, "corpus captures had a names-feed check"),
         (t.quiet_checked, 10, "captures replayed with no indicators"),
+        (
+            t.retro_checked,
+            20,
+            "expect blocks and names feeds retro-hunted",
+        ),
     ];
     if shared {
         want.push((t.tshark.1, 30, "shared captures compared with tshark"));

@@ -11,7 +11,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-const HEADERS: [&str; 12] = [
+const HEADERS: [&str; 14] = [
     "Địa chỉ IP",
     "Tên máy",
     "Mã đơn vị",
@@ -24,6 +24,8 @@ const HEADERS: [&str; 12] = [
     "Địa chỉ độc hại (nhiều nhất)",
     "Loại",
     "Mức độ",
+    "Dấu hiệu bẻ khóa (ước tính)",
+    "Phần mềm diệt virus (lần cuối thấy)",
 ];
 const SUMMARY: &str = "Tổng hợp";
 const UNITS: [&str; 5] = ["SO-TTTT", "U001", "U002", "U003", "U004"];
@@ -138,6 +140,9 @@ fn expected_row(d: &OffenderDetail, status_label: &str) -> Vec<String> {
         top(d),
         d.categories.join(", "),
         d.severity.clone(),
+        // The demo captures carry no hygiene signal.
+        String::new(),
+        String::new(),
     ]
 }
 
@@ -190,6 +195,8 @@ fn assert_c2_row(c2: &[Vec<Data>]) {
             "91.254.215.167 ×1",
             "botnet-c2",
             "high",
+            "",
+            "",
         ]
     );
 }
@@ -319,6 +326,8 @@ fn json_rows_keep_stable_keys_and_equal_the_store() {
         "top_indicators",
         "categories",
         "severity",
+        "cracked_signs",
+        "antivirus",
     ]
     .into();
     for r in rows {
@@ -346,6 +355,8 @@ fn json_rows_keep_stable_keys_and_equal_the_store() {
                 "top_indicators": tops,
                 "categories": d.categories,
                 "severity": d.severity,
+                "cracked_signs": [],
+                "antivirus": [],
             })
         );
     }

@@ -497,4 +497,21 @@ fn the_shipped_config_states_the_defaults() {
         format!("{:?}", Settings::default()),
         "deploy/gatewatch.toml and Settings::default() disagree"
     );
+    let d = gatewatch::run::config::Config::default();
+    assert_eq!(c.history, d.history, "[history] differs from the defaults");
+    let key = |h: &gatewatch::detect::hygiene::HygieneSettings| {
+        let lists = (h.crack_list.clone(), h.antivirus_list.clone());
+        (
+            h.kms_activation,
+            h.crack_domains,
+            h.antivirus,
+            lists,
+            h.lists.counts(),
+        )
+    };
+    assert_eq!(
+        key(&c.hygiene),
+        key(&d.hygiene),
+        "[hygiene] differs from the defaults"
+    );
 }

@@ -6,7 +6,9 @@
 //! are escaped.
 
 use calamine::{Data, Reader, Xlsx, open_workbook};
-use gatewatch::reports::report::{CLEANED, DETECTED, NOT_CLEANED, REINFECTED, ROLLUP_TITLE, TOTAL};
+use gatewatch::reports::report::{
+    CLEANED, DETECTED, LINES, NOT_CLEANED, REINFECTED, ROLLUP_TITLE, TOTAL,
+};
 use gatewatch::store::Store;
 use gatewatch::testkit::{ICT, bin_tz, shared_data, text};
 use std::collections::BTreeMap;
@@ -101,14 +103,23 @@ fn md_figures(md: &str) -> (Figures, Figures) {
             None => panic!("unexpected section {head:?}"),
         };
         let mut v = [u64::MAX; 4];
-        for row in sec.lines().filter(|l| l.starts_with('|')) {
+        // The per-unit lines are the LINES table's only (the estimates'
+        // per-unit table has the same shape).
+        let mut in_lines = false;
+        for row in sec.lines() {
+            if let Some(h) = row.strip_prefix("### ") {
+                in_lines = h == LINES;
+            }
+            if !row.starts_with('|') {
+                continue;
+            }
             let cells: Vec<&str> = row.split('|').map(str::trim).collect();
             if cells.len() == 5 {
                 let label = cells[2].trim_matches('*');
                 if let Some(i) = LABELS.iter().position(|l| *l == label) {
                     v[i] = cells[3].parse().unwrap();
                 }
-            } else if cells.len() == 9 && cells[4].parse::<u64>().is_ok() {
+            } else if in_lines && cells.len() == 9 && cells[4].parse::<u64>().is_ok() {
                 let unit = if cells[3] == format!("**{TOTAL}**") {
                     ALL.into()
                 } else {
@@ -149,7 +160,11 @@ fn html_figures(html: &str) -> (Figures, Figures) {
             v[i] = num_cells(&row[..row.find("</tr>").unwrap()])[0];
         }
         tables.insert(key, v);
-        for row in sec.split("<tr").skip(1) {
+        let lines_table = sec
+            .split("<table class=\"lines\">")
+            .nth(1)
+            .map_or("", |t| &t[..t.find("</table>").unwrap()]);
+        for row in lines_table.split("<tr").skip(1) {
             let row = &row[..row.find("</tr>").unwrap()];
             let unit = if let Some(a) = row.strip_prefix(" data-unit=\"") {
                 a[..a.find('"').unwrap()].to_owned()
@@ -213,7 +228,11 @@ fn xlsx_figures(path: &Path) -> (Figures, Figures, BTreeMap<String, String>) {
                 .unwrap();
             for r in &rows[head + 1..] {
                 let unit = match (cell_str(r, 1), cell_str(r, 2)) {
-                    (_, t) if t == TOTAL => ALL.to_owned(),
+                    (_, t) if t == TOTAL => {
+                        // The lines end at their total.
+                        lines.insert(ALL.to_owned(), [3, 4, 5, 6].map(|c| cell_num(r, c)));
+                        break;
+                    }
                     (c, _) if !c.is_empty() => c,
                     _ => continue,
                 };

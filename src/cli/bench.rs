@@ -25,6 +25,10 @@ pub struct BenchArgs {
     /// (default: 1 and cores minus one).
     #[arg(long)]
     pub workers: Vec<usize>,
+    /// Record the retro-hunt's history as a sensor with a store does (the
+    /// items reach the sink, which drops them): its cost on the hot path.
+    #[arg(long)]
+    pub history: bool,
 }
 
 pub fn cmd_bench(a: BenchArgs) -> Result<ExitCode> {
@@ -45,7 +49,9 @@ pub fn cmd_bench(a: BenchArgs) -> Result<ExitCode> {
     } else {
         a.workers.clone()
     };
-    let rows = measure(&a.files, &intel, &units, &cfg.engine_options(), &counts)
+    let mut options = cfg.engine_options();
+    options.history = a.history;
+    let rows = measure(&a.files, &intel, &units, &options, &counts)
         .context("benchmark input must be classic pcap files")?;
     print(&mut std::io::stdout().lock(), &rows)?;
     Ok(ExitCode::SUCCESS)

@@ -3,12 +3,13 @@
 
 use crate::detect::attribution::Units;
 use crate::reports::export::{ExportFormat, read_alert_logs, select, write_rows};
-use crate::reports::export::{parse_since, select_offenders, text, xlsx};
+use crate::reports::export::{parse_since, select_hygiene, select_offenders, text, xlsx};
 use crate::run::config::DEFAULT_STORE;
 use crate::store::Store;
 use anyhow::{Context as _, Result, bail};
 use clap::Args;
-use std::path::PathBuf;
+use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 #[derive(Args, Debug)]
@@ -36,6 +37,11 @@ pub struct ExportArgs {
     /// With --alerts: units file, to accept a unit code that has no offenders.
     #[arg(long, default_value = "feeds/units.csv")]
     pub units: PathBuf,
+    /// List every host with a sign of cracked software or an antivirus
+    /// update, or seen on the network (history), offender or not, instead
+    /// of the offenders: estimates to check, not infections.
+    #[arg(long, conflicts_with = "alerts")]
+    pub hygiene: bool,
     /// Output file; standard output if omitted.
     #[arg(long, short)]
     pub output: Option<PathBuf>,
@@ -48,39 +54,76 @@ pub fn cmd_export(a: ExportArgs) -> Result<ExitCode> {
     if !a.alerts.is_empty() {
         return export_alert_logs(a);
     }
-    let store = Store::open_read_only(&a.store).context(
+    let mut store = Store::open_read_only(&a.store).context(
         "cannot export from the offender store (for an alert log from before the store, pass --alerts FILE)",
     )?;
-    let sel = select_offenders(&store, a.unit.as_deref(), a.since)?;
-    let Some(p) = &a.output else {
-        let mut out = std::io::stdout().lock();
-        match a.format {
-            ExportFormat::Json => text::write_json(&sel.rows, &mut out)?,
-            _ => text::write_csv(&sel.rows, &mut out)?,
-        }
-        return Ok(ExitCode::SUCCESS);
-    };
-    match a.format {
-        ExportFormat::Xlsx => xlsx::write_xlsx(&sel, p)?,
-        f => {
-            let file = std::fs::File::create(p)
-                .with_context(|| format!("{}: cannot create", p.display()))?;
-            let mut w = std::io::BufWriter::new(file);
-            match f {
-                ExportFormat::Json => text::write_json(&sel.rows, &mut w)?,
-                _ => text::write_csv(&sel.rows, &mut w)?,
-            }
-            std::io::Write::flush(&mut w)
-                .with_context(|| format!("{}: cannot write", p.display()))?;
-        }
+    if a.hygiene {
+        return export_hygiene(&a, &mut store);
     }
-    tracing::info!(
-        "{} host(s) in {} unit(s) written to {}",
-        sel.rows.len(),
-        sel.units.len(),
-        p.display()
-    );
+    let sel = select_offenders(&store, a.unit.as_deref(), a.since)?;
+    let wrote = emit(
+        &a,
+        &|w| match a.format {
+            ExportFormat::Json => text::write_json(&sel.rows, w),
+            _ => text::write_csv(&sel.rows, w),
+        },
+        &|p| xlsx::write_xlsx(&sel, p),
+    )?;
+    if let Some(p) = wrote {
+        tracing::info!(
+            "{} host(s) in {} unit(s) written to {}",
+            sel.rows.len(),
+            sel.units.len(),
+            p.display()
+        );
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `--hygiene`: the hygiene hosts, in the formats of the offender export.
+fn export_hygiene(a: &ExportArgs, store: &mut Store) -> Result<ExitCode> {
+    let sel = select_hygiene(store, a.unit.as_deref(), a.since)?;
+    let wrote = emit(
+        a,
+        &|w| match a.format {
+            ExportFormat::Json => text::write_json(&sel.rows, w),
+            _ => text::write_hygiene_csv(&sel.rows, w),
+        },
+        &|p| xlsx::write_hygiene_xlsx(&sel, p),
+    )?;
+    if let Some(p) = wrote {
+        tracing::info!(
+            "{} hygiene host(s) in {} unit(s) written to {} (estimates, not infections)",
+            sel.rows.len(),
+            sel.units.len(),
+            p.display()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Write an export to standard output or `-o` (a workbook for xlsx);
+/// returns the file written, if any.
+fn emit<'a>(
+    a: &'a ExportArgs,
+    text_out: &dyn Fn(&mut dyn Write) -> Result<()>,
+    workbook: &dyn Fn(&Path) -> Result<()>,
+) -> Result<Option<&'a Path>> {
+    let Some(p) = a.output.as_deref() else {
+        text_out(&mut std::io::stdout().lock())?;
+        return Ok(None);
+    };
+    if a.format == ExportFormat::Xlsx {
+        workbook(p)?;
+        return Ok(Some(p));
+    }
+    let file =
+        std::fs::File::create(p).with_context(|| format!("{}: cannot create", p.display()))?;
+    let mut w = std::io::BufWriter::new(file);
+    text_out(&mut w)?;
+    w.flush()
+        .with_context(|| format!("{}: cannot write", p.display()))?;
+    Ok(Some(p))
 }
 
 /// The export as it was before the store: from alert logs.

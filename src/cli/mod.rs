@@ -11,6 +11,7 @@ mod feeds;
 mod hosts;
 mod replay;
 mod report;
+mod retro;
 mod run;
 
 use crate::run::config::{Config, Overrides};
@@ -62,6 +63,9 @@ pub enum Cmd {
     /// Campaign report per unit for a period (md, html or xlsx), after the
     /// form "Mẫu thống kê, báo cáo kết quả triển khai".
     Report(report::ReportArgs),
+    /// Hunt the store's history with the feeds as they are now: past
+    /// contacts with indicators learned since become hits marked `retro`.
+    Retro(retro::RetroArgs),
 }
 
 /// The feeds, the units and the internal networks.
@@ -162,5 +166,6 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Cmd::Bench(a) => bench::cmd_bench(a),
         Cmd::Hosts(hosts::HostsCmd::MarkCleaned(a)) => hosts::cmd_mark_cleaned(a),
         Cmd::Report(a) => report::cmd_report(a),
+        Cmd::Retro(a) => retro::cmd_retro(a),
     }
 }

@@ -108,7 +108,7 @@ pub fn cmd_replay(a: ReplayArgs) -> Result<ExitCode> {
 fn sink_options(cfg: &Config, a: &ReplayArgs) -> Result<SinkOptions<'static>> {
     let mut o = SinkOptions::new(&cfg.sensor_id, cfg.alert_summary_interval_s);
     if let Some(p) = cfg.store_path() {
-        let w = StoreWriter::start(Store::open(&p)?, STORE_QUEUE, None);
+        let w = StoreWriter::start_with(Store::open(&p)?, STORE_QUEUE, None, cfg.history.clone());
         o.store = Some((w, StorePolicy::Wait));
     }
     if let Some(p) = &a.observations {

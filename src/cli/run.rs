@@ -3,6 +3,7 @@
 
 use super::STORE_QUEUE;
 use crate::detect::Recipe;
+use crate::detect::attribution::Units;
 use crate::intel::Intel;
 use crate::intel::feeds::{FeedReport, FeedsConfig};
 use crate::intel::reload::Reloader;
@@ -11,6 +12,7 @@ use crate::metrics::{Api, Metrics, serve};
 use crate::output::sink::{HitSink, SinkOptions, SinkResult, StorePolicy, open_output};
 use crate::run::config::{Config, Overrides, load_inputs};
 use crate::run::pipeline::RunOutcome;
+use crate::run::retro::{LiveRetro, RetroOptions};
 use crate::run::sensor::{capture_summary, capture_table, open_interfaces, run_live, sizing};
 use crate::store::Store;
 use crate::store::writer::StoreWriter;
@@ -110,10 +112,11 @@ pub fn cmd_run(a: RunArgs) -> Result<ExitCode> {
     let opened = open_interfaces(&cfg)?;
     let sink = live_sink(&cfg, &metrics)?;
     let intel = Arc::new(Intel::new(inputs.snapshot));
-    let _triggers = start_reloading(&cfg, &inputs.reports, &intel, &metrics)?;
-    let recipe = Recipe::new(intel, Arc::new(inputs.units), cfg.engine_options())
-        .workers(sizing(&cfg).workers);
-    let o = run_live(&cfg, opened, &recipe, metrics, sink)?;
+    let units = Arc::new(inputs.units);
+    let retro = live_retro(&cfg, &units, &metrics);
+    let _triggers = start_reloading(&cfg, &inputs.reports, &intel, &metrics, retro.clone())?;
+    let recipe = Recipe::new(intel, units, cfg.engine_options()).workers(sizing(&cfg).workers);
+    let o = run_live(&cfg, opened, &recipe, metrics, sink, retro)?;
     print_outcome(&o, &cfg, a.stats);
     if let Some(e) = &o.sink.io_error {
         anyhow::bail!("{}: writing alerts failed: {e}", cfg.alerts.display());
@@ -131,7 +134,7 @@ fn live_sink(cfg: &Config, metrics: &Arc<Metrics>) -> Result<HitSink<'static>> {
         let s = Store::open(&p)?;
         tracing::info!("offender store {}", p.display());
         let keep = Duration::from_secs(u64::from(cfg.store_retention_days) * 86_400);
-        let w = StoreWriter::start(s, STORE_QUEUE, Some(keep));
+        let w = StoreWriter::start_with(s, STORE_QUEUE, Some(keep), cfg.history.clone());
         metrics.sink.watch_store(w.stats.clone());
         o.store = Some((w, StorePolicy::DropWhenFull));
     }
@@ -139,19 +142,43 @@ fn live_sink(cfg: &Config, metrics: &Arc<Metrics>) -> Result<HitSink<'static>> {
     Ok(HitSink::new(out, o))
 }
 
+/// The retro-hunt after reloads, when the store keeps a history.
+fn live_retro(cfg: &Config, units: &Arc<Units>, metrics: &Arc<Metrics>) -> Option<Arc<LiveRetro>> {
+    let store = cfg.store_path().filter(|_| cfg.history.enabled)?;
+    let h = &cfg.heuristics;
+    let options = RetroOptions {
+        since_ns: None,
+        sinkhole: h.enabled && h.sinkhole.enabled,
+    };
+    Some(LiveRetro::new(
+        store,
+        units.clone(),
+        options,
+        metrics.clone(),
+    ))
+}
+
 /// Feed reloads on SIGHUP, `POST /api/reload` and file changes, each
-/// recorded in the metrics.
+/// recorded in the metrics; one that publishes a new snapshot starts a
+/// retro-hunt.
 fn start_reloading(
     cfg: &Config,
     reports: &[FeedReport],
     intel: &Arc<Intel>,
     metrics: &Arc<Metrics>,
+    retro: Option<Arc<LiveRetro>>,
 ) -> Result<triggers::Triggers> {
     let feeds_cfg = FeedsConfig::load(&cfg.feeds).map_err(|e| anyhow::anyhow!("{e}"))?;
     let reloader = Arc::new(Reloader::new(&feeds_cfg, reports, intel.clone()));
     let on_reload: OnReload = {
         let (m, intel) = (metrics.clone(), intel.clone());
-        Arc::new(move |r| m.feeds.reloaded(r, &intel.load_full()))
+        Arc::new(move |r| {
+            let snap = intel.load_full();
+            m.feeds.reloaded(r, &snap);
+            if let Some(retro) = retro.as_ref().filter(|_| r.swapped) {
+                retro.after_reload(snap);
+            }
+        })
     };
     {
         let (r, on) = (reloader.clone(), on_reload.clone());

@@ -75,6 +75,13 @@ impl Engine {
         let Some(q) = m.queries.first() else {
             return;
         };
+        if m.response && m.rcode != NXDOMAIN {
+            for (_, a) in &m.answers {
+                if let dns::Answer::A(ip, _) = *a {
+                    self.history_address(p.ts, querier, ip, HitSource::DnsAnswer, 0, sink);
+                }
+            }
+        }
         if !m.response {
             // `on_dns` left the (only) query's name in `self.name`.
             if m.queries.len() != 1 {
@@ -161,6 +168,7 @@ impl Engine {
             via_resolver: p.via_resolver,
             host_name: self.known.get(host),
             behaviour: Some(Box::new(behaviour)),
+            retro: false,
         });
     }
 
@@ -237,6 +245,7 @@ impl Engine {
                 signature: f.signature.clone(),
                 offender,
             })),
+            retro: false,
         });
     }
 }

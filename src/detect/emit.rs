@@ -139,6 +139,8 @@ impl Engine {
         if self.name.is_empty() {
             return false;
         }
+        self.history_name(p.ts, client, source, sink);
+        self.hygiene_name(client, source, p, sink);
         let Some(id) = snap.match_domain(self.name.as_str()) else {
             return false;
         };
@@ -234,6 +236,7 @@ impl Engine {
             via_resolver: p.via_resolver,
             host_name: self.known.get(host),
             behaviour: None,
+            retro: false,
         });
     }
 }

@@ -4,6 +4,7 @@
 use super::attribution::Units;
 use super::correlate::{DnsLinks, Pending};
 use super::heuristics::Heuristics;
+use super::history::History;
 use super::hygiene::Hygiene;
 use super::recipe::Recipe;
 use super::{FlowAlert, FlowRecord, Sink, Stats};
@@ -90,6 +91,8 @@ pub struct Engine {
     pub(super) heur: Heuristics,
     /// Signs of cracked software reported (see [`super::hygiene`]).
     pub(super) hygiene: Hygiene,
+    /// What hosts did, for the retro-hunt (see [`super::history`]).
+    pub(super) history: History,
 }
 
 /// Facts about the current packet that every hit needs.
@@ -133,6 +136,7 @@ impl Engine {
             names_scratch: Vec::new(),
             heur: Heuristics::new(recipe.rules().clone()),
             hygiene: Hygiene::new(o.hygiene.clone()),
+            history: History::new(o.history),
         }
     }
 
@@ -233,6 +237,14 @@ impl Engine {
         }
         #[cfg(feature = "testkit")]
         crate::packet::inject::check(raw.data);
+        let first = |f: &crate::tcp::flow::Flow<_>| f.pkts[0] + f.pkts[1] == 1;
+        if p.tracked
+            .is_none_or(|(slot, _)| first(self.flows.get_mut(slot)))
+        {
+            // A flow's first packet (or an untracked one): what the
+            // retro-hunt will match addresses against.
+            self.history_contact(p.ts, &p.flow, sink);
+        }
         self.match_ips(&snap, &d, &p, sink);
         self.dispatch(&snap, &d, &p, sink);
         if let Some((t, seg, payload)) = tracked {

@@ -4,6 +4,7 @@
 use super::HitSource;
 use super::attribution::Unit;
 use super::heuristics::Behaviour;
+use super::history::HistoryItem;
 use super::hygiene::HygieneEvent;
 use crate::intel::Indicator;
 use crate::packet::FlowKey;
@@ -66,6 +67,8 @@ pub struct Hit {
     pub host_name: Option<Arc<str>>,
     /// Set when a heuristic, not a list, found it.
     pub behaviour: Option<Box<Behaviour>>,
+    /// Found by the retro-hunt (`run::retro`) in the history, not in a packet.
+    pub retro: bool,
 }
 
 impl Hit {
@@ -138,6 +141,8 @@ pub enum Event {
     Name(i64, Box<HostName>),
     /// A host's first sign of cracked software (not a hit).
     Hygiene(Box<HygieneEvent>),
+    /// Something a host did, for the retro-hunt's history.
+    History(Box<HistoryItem>),
 }
 
 /// Where hits (and optionally observations) go.
@@ -150,6 +155,8 @@ pub trait Sink {
     fn host_name(&mut self, _ts_ns: i64, _name: HostName) {}
     /// A host's first observation of a hygiene signal.
     fn hygiene(&mut self, _e: HygieneEvent) {}
+    /// Something an internal host did today, new to this worker's memory.
+    fn history(&mut self, _item: HistoryItem) {}
     fn wants_observations(&self) -> bool {
         false
     }

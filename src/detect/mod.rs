@@ -15,6 +15,8 @@
 //!   `behave.rs` feeds them packets and turns their findings into hits;
 //! - [`correlate`]: addresses learned from DNS answers, shared by engines;
 //! - [`attribution`]: units and internal networks, address -> unit;
+//! - [`history`]: what each host resolved, named and contacted per day,
+//!   for the retro-hunt;
 //! - [`hygiene`]: signs of cracked software per host (estimates, not hits);
 //! - `recipe.rs`: the one way engines are made; `stats.rs`: their counters.
 
@@ -26,6 +28,7 @@ mod dns;
 mod emit;
 mod engine;
 pub mod heuristics;
+pub mod history;
 mod hit;
 pub mod hygiene;
 mod recipe;

@@ -33,6 +33,9 @@ pub struct EngineOptions {
     pub heuristics: Settings,
     /// `[hygiene]`: which signs of cracked software are reported.
     pub hygiene: HygieneSettings,
+    /// Pass what hosts do to the sink for the retro-hunt's history (on when
+    /// there is a store to keep it).
+    pub history: bool,
 }
 
 impl Default for EngineOptions {
@@ -44,6 +47,7 @@ impl Default for EngineOptions {
             flows: FlowConfig::default(),
             heuristics: Settings::default(),
             hygiene: HygieneSettings::default(),
+            history: false,
         }
     }
 }

@@ -281,6 +281,12 @@ impl Snapshot {
         ac.find(haystack).map(|m| ids[m.pattern().as_usize()])
     }
 
+    /// Whether any feed lists `address:port` entries (then a contact
+    /// matches on its port too).
+    pub fn has_port_entries(&self) -> bool {
+        self.any_ports
+    }
+
     pub fn has_patterns(&self) -> bool {
         self.patterns.is_some()
     }

@@ -1,11 +1,13 @@
 //! The sink and the offender store: hits by feed, category, severity and
-//! unit; offender hosts per unit; lines written; store commits and losses.
+//! unit; offender hosts per unit; lines written; store commits and losses;
+//! hygiene events; the retro-hunt's history and hunts.
 
-use super::family::{Deltas, counter, counter_vec, gauge_vec};
+use super::family::{Deltas, counter, counter_vec, float_gauge, gauge_vec};
 use crate::detect::Hit;
+use crate::detect::hygiene::HygieneEvent;
 use crate::output::sink::SinkObserver;
 use crate::store::writer::WriterStats;
-use prometheus::{IntCounter, IntCounterVec, IntGaugeVec, Registry};
+use prometheus::{Gauge, IntCounter, IntCounterVec, IntGaugeVec, Registry};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 
@@ -18,6 +20,11 @@ pub struct SinkMetrics {
     store_errors: IntCounter,
     drops: IntCounterVec,
     store: Mutex<Option<Arc<WriterStats>>>,
+    hygiene: IntCounterVec,
+    history: IntCounterVec,
+    retro_hits: IntCounter,
+    retro_runs: IntCounter,
+    retro_seconds: Gauge,
 }
 
 impl SinkMetrics {
@@ -58,7 +65,40 @@ impl SinkMetrics {
             ),
             drops,
             store: Mutex::new(None),
+            hygiene: counter_vec(
+                r,
+                "gatewatch_hygiene_events_total",
+                "Hygiene events (estimates, not infections): a host's first sign of a signal that day.",
+                &["signal", "unit"],
+            ),
+            history: counter_vec(
+                r,
+                "gatewatch_history_items_total",
+                "Retro-hunt history items by outcome: new rows, repeats, dropped (host's day full), overflow (queue full).",
+                &["outcome"],
+            ),
+            retro_hits: counter(
+                r,
+                "gatewatch_retro_hits_total",
+                "Hits the retro-hunt found in the history after a feed reload.",
+            ),
+            retro_runs: counter(
+                r,
+                "gatewatch_retro_runs_total",
+                "Retro-hunts run after feed reloads.",
+            ),
+            retro_seconds: float_gauge(
+                r,
+                "gatewatch_retro_last_seconds",
+                "How long the last retro-hunt took.",
+            ),
         }
+    }
+
+    /// A retro-hunt finished in `secs`.
+    pub fn retro_run(&self, secs: f64) {
+        self.retro_runs.inc();
+        self.retro_seconds.set(secs);
     }
 
     pub fn watch_store(&self, s: Arc<WriterStats>) {
@@ -86,6 +126,15 @@ impl SinkMetrics {
             lost,
             &self.drops.with_label_values(&["store"]),
         );
+        for (outcome, n) in [
+            ("new", &st.history_new),
+            ("repeat", &st.history_repeat),
+            ("dropped", &st.history_dropped),
+            ("overflow", &st.history_overflow),
+        ] {
+            let c = self.history.with_label_values(&[outcome]);
+            d.add(format!("hist-{outcome}"), n.load(Ordering::Relaxed), &c);
+        }
     }
 }
 
@@ -98,6 +147,9 @@ impl SinkObserver for SinkMetrics {
         if alerted {
             self.alerts_written.inc();
         }
+        if hit.retro {
+            self.retro_hits.inc();
+        }
         if let Some(n) = unit_hosts {
             self.offender_hosts
                 .with_label_values(&[&hit.unit.code])
@@ -107,5 +159,11 @@ impl SinkObserver for SinkMetrics {
 
     fn flow_event(&self) {
         self.flow_events.inc();
+    }
+
+    fn hygiene(&self, e: &HygieneEvent) {
+        self.hygiene
+            .with_label_values(&[e.signal.as_str(), &e.unit.code])
+            .inc();
     }
 }

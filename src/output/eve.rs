@@ -136,14 +136,19 @@ struct EveAlert<'a> {
     /// `false` for a suspicion that does not make the host an offender.
     #[serde(skip_serializing_if = "is_true")]
     offender: bool,
+    /// Found by the retro-hunt in the history, at the time of the contact:
+    /// the indicator was not known then.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    retro: bool,
 }
 
 pub(crate) fn is_true(b: &bool) -> bool {
     *b
 }
 
-/// A `hygiene` event: a host's first sign of cracked software, with the
-/// server it talked to and the basis of the estimate.
+/// A `hygiene` event: a host's first sign of cracked software or of
+/// antivirus updates that day, with the server it talked to, the name and
+/// vendor for the domain signals, and the basis of the estimate.
 #[derive(Serialize)]
 struct EveHygiene<'a> {
     timestamp: String,
@@ -158,6 +163,10 @@ struct EveHygiene<'a> {
     unit_name: &'a str,
     dest_ip: IpAddr,
     dest_port: u16,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    domain: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    vendor: Option<&'a str>,
     /// An estimate, not an infection: what the signal suggests and why.
     basis: &'static str,
 }
@@ -176,6 +185,8 @@ pub fn hygiene_json(e: &crate::detect::hygiene::HygieneEvent, sensor_id: &str) -
         unit_name: &e.unit.name,
         dest_ip: e.server,
         dest_port: e.port,
+        domain: e.domain.as_deref(),
+        vendor: e.vendor.as_deref(),
         basis: e.signal.basis(),
     };
     serde_json::to_string(&ev).unwrap_or_default()
@@ -222,6 +233,7 @@ pub fn alert_json(hit: &Hit, sensor_id: &str) -> String {
         heuristic: hit.heuristic(),
         evidence: hit.behaviour.as_ref().map(|b| &b.evidence),
         offender: hit.offender(),
+        retro: hit.retro,
     };
     serde_json::to_string(&ev).unwrap_or_default()
 }

@@ -12,10 +12,12 @@
 use super::aggregate::{Aggregator, DEFAULT_PAIRS};
 use super::eve::{alert_json, flow_json, hygiene_json, observation_json};
 use super::offenders::OffenderTable;
+use crate::detect::history::HistoryItem;
 use crate::detect::hygiene::HygieneEvent;
 use crate::detect::{Event, FlowRecord, Hit, Observation, Sink};
 use crate::packet::FlowKey;
 use crate::protocols::hostnames::HostName;
+use crate::store::hygiene::HygieneRecord;
 use crate::store::writer::{NameRecord, StoreRecord, StoreWriter, WriterStats};
 use crossbeam_channel::{Receiver, RecvTimeoutError};
 use std::collections::HashMap;
@@ -45,6 +47,8 @@ pub trait SinkObserver: Send + Sync {
     fn hit(&self, hit: &Hit, alerted: bool, unit_hosts: Option<u64>);
     /// A `flow` event was written.
     fn flow_event(&self);
+    /// A `hygiene` event was written.
+    fn hygiene(&self, _e: &HygieneEvent) {}
 }
 
 /// What the sink is set up with besides the alert log.
@@ -91,6 +95,8 @@ pub struct SinkCounts {
     pub names: u64,
     /// `hygiene` lines written (signs of cracked software, per host).
     pub hygiene: u64,
+    /// History items passed on to the store (for the retro-hunt).
+    pub history: u64,
 }
 
 /// What the sink hands back at the end.
@@ -146,6 +152,7 @@ impl<'w> HitSink<'w> {
             Event::Flow(f) => self.flow(*f),
             Event::Name(ts, n) => self.host_name(ts, *n),
             Event::Hygiene(h) => self.hygiene(*h),
+            Event::History(h) => self.history(*h),
         }
     }
 
@@ -311,6 +318,19 @@ impl Sink for HitSink<'_> {
         let line = hygiene_json(&e, &self.opts.sensor_id);
         self.write_line(&line);
         self.counts.hygiene += 1;
+        if let Some(o) = &self.opts.observer {
+            o.hygiene(&e);
+        }
+        if let Some((s, policy)) = &self.opts.store {
+            s.hygiene(HygieneRecord::from_event(&e), *policy == StorePolicy::Wait);
+        }
+    }
+
+    fn history(&mut self, item: HistoryItem) {
+        if let Some((s, policy)) = &self.opts.store {
+            s.history(item, *policy == StorePolicy::Wait);
+            self.counts.history += 1;
+        }
     }
 
     fn wants_observations(&self) -> bool {

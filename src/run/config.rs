@@ -2,6 +2,7 @@
 //! every problem listed at once; the command line's [`Overrides`], applied in
 //! one place ([`Config::resolve`]); and the engine options it gives.
 
+pub use super::overrides::Overrides;
 pub use crate::capture::live::InterfaceConfig;
 use crate::detect::EngineOptions;
 use crate::detect::attribution::Units;
@@ -100,6 +101,9 @@ pub struct Config {
     /// `[hygiene]`: signs of cracked software per host.
     #[serde(default)]
     pub hygiene: crate::detect::hygiene::HygieneSettings,
+    /// `[history]`: what hosts did, kept for the retro-hunt.
+    #[serde(default)]
+    pub history: crate::detect::history::HistorySettings,
 }
 
 /// `[flows]`: size and timeouts of the TCP flow table. A key left out takes
@@ -222,13 +226,25 @@ impl Config {
         {
             *p = base.join(&*p);
         }
-        if let Some(p) = &mut c.metrics.api_token_file
-            && p.is_relative()
-        {
-            *p = base.join(&*p);
+        let h = &mut c.hygiene;
+        for p in [
+            &mut c.metrics.api_token_file,
+            &mut h.crack_list,
+            &mut h.antivirus_list,
+        ] {
+            if let Some(p) = p.as_mut().filter(|p| p.is_relative()) {
+                *p = base.join(&*p);
+            }
         }
-        c.validate(shown)?;
-        Ok(c)
+        let lists = h.load_lists().err().unwrap_or_default();
+        match c.validate(shown) {
+            Err(mut e) if !lists.is_empty() => {
+                e.0.extend(lists);
+                Err(e)
+            }
+            Ok(()) if !lists.is_empty() => Err(ConfigErrors(lists)),
+            r => r.map(|()| c),
+        }
     }
 
     /// Check everything that can be checked before opening anything.
@@ -284,6 +300,20 @@ impl Config {
                 errs.push(format!("{shown}: internal_networks: {n:?} is not a CIDR"));
             }
         }
+        errs.extend(self.interface_problems(shown));
+        errs.extend(self.heuristics.problems(shown));
+        let history = self.history.problems();
+        errs.extend(history.into_iter().map(|p| format!("{shown}: {p}")));
+        if errs.is_empty() {
+            Ok(())
+        } else {
+            Err(ConfigErrors(errs))
+        }
+    }
+
+    /// What is wrong with the `[[interface]]` tables, one line each.
+    fn interface_problems(&self, shown: &str) -> Vec<String> {
+        let mut errs = Vec::new();
         let mut names = std::collections::BTreeSet::new();
         for i in &self.interface {
             if i.name.is_empty() {
@@ -305,12 +335,7 @@ impl Config {
                 ));
             }
         }
-        errs.extend(self.heuristics.problems(shown));
-        if errs.is_empty() {
-            Ok(())
-        } else {
-            Err(ConfigErrors(errs))
-        }
+        errs
     }
 
     pub fn resolvers(&self) -> Vec<IpAddr> {
@@ -330,6 +355,7 @@ impl Config {
             resolvers: self.resolvers(),
             heuristics: self.heuristics.clone(),
             hygiene: self.hygiene.clone(),
+            history: self.history.enabled && self.store_path().is_some(),
             flows: FlowConfig {
                 max_flows: f.max,
                 embryonic_s: f.embryonic_timeout_s,
@@ -381,106 +407,6 @@ impl Config {
         } else {
             self.workers
         }
-    }
-}
-
-/// Settings given on the command line. Each one that is set replaces the
-/// config file's value; [`Config::apply`] is the only place that does it.
-#[derive(Clone, Debug, Default)]
-pub struct Overrides {
-    /// Interfaces to capture on, replacing the configured list (keeping the
-    /// settings configured for the same name).
-    pub interfaces: Vec<String>,
-    pub metrics_listen: Option<String>,
-    pub workers: Option<usize>,
-    pub alerts: Option<PathBuf>,
-    pub feeds: Option<PathBuf>,
-    pub units: Option<PathBuf>,
-    /// Internal networks, replacing the configured ones (or the defaults).
-    pub internal: Vec<IpNet>,
-    pub sensor_id: Option<String>,
-    pub store: Option<PathBuf>,
-    pub no_store: bool,
-    pub summary_interval_s: Option<u64>,
-    pub no_dns_correlation: bool,
-    pub no_reassembly: bool,
-    /// Internal DNS resolvers, replacing the configured ones.
-    pub dns_resolvers: Vec<IpAddr>,
-    pub heuristics: Option<crate::detect::heuristics::Settings>,
-    pub no_heuristics: bool,
-}
-
-impl Config {
-    /// The config file (the defaults without one), then `o` on top. The
-    /// result is validated by [`load_inputs`], with the feeds and units.
-    pub fn resolve(path: Option<&Path>, o: &Overrides) -> Result<Config, ConfigErrors> {
-        let mut cfg = match path {
-            Some(p) => Config::load(p)?,
-            None => Config::default(),
-        };
-        cfg.apply(o);
-        Ok(cfg)
-    }
-
-    /// Put the command line's settings over the file's.
-    pub fn apply(&mut self, o: &Overrides) {
-        self.apply_interfaces(&o.interfaces);
-        let set = |dst: &mut PathBuf, v: &Option<PathBuf>| {
-            if let Some(v) = v {
-                *dst = v.clone();
-            }
-        };
-        set(&mut self.alerts, &o.alerts);
-        set(&mut self.feeds, &o.feeds);
-        set(&mut self.units, &o.units);
-        if let Some(v) = &o.metrics_listen {
-            self.metrics.listen = v.clone();
-        }
-        if let Some(v) = o.workers {
-            self.workers = v;
-        }
-        if let Some(v) = &o.sensor_id {
-            self.sensor_id = v.clone();
-        }
-        if o.store.is_some() {
-            self.store = o.store.clone();
-        }
-        if o.no_store {
-            self.store = Some(PathBuf::new());
-        }
-        if let Some(v) = o.summary_interval_s {
-            self.alert_summary_interval_s = v;
-        }
-        self.dns_correlation &= !o.no_dns_correlation;
-        self.flows.reassembly &= !o.no_reassembly;
-        if let Some(h) = &o.heuristics {
-            self.heuristics = h.clone();
-        }
-        self.heuristics.enabled &= !o.no_heuristics;
-        if !o.internal.is_empty() {
-            self.internal_networks = Some(o.internal.iter().map(|n| n.to_string()).collect());
-        }
-        if !o.dns_resolvers.is_empty() {
-            self.dns_resolvers = o.dns_resolvers.iter().map(|r| r.to_string()).collect();
-        }
-    }
-
-    /// Interfaces named on the command line replace the configured ones,
-    /// keeping any settings configured for the same name.
-    fn apply_interfaces(&mut self, names: &[String]) {
-        if names.is_empty() {
-            return;
-        }
-        self.interface = names
-            .iter()
-            .map(|n| {
-                self.interface
-                    .iter()
-                    .find(|i| &i.name == n)
-                    .cloned()
-                    .unwrap_or_else(|| InterfaceConfig::named(n))
-            })
-            .collect();
     }
 }
 

@@ -200,6 +200,10 @@ impl Sink for HitForwarder<'_> {
     fn hygiene(&mut self, e: crate::detect::hygiene::HygieneEvent) {
         let _ = self.tx.send(Event::Hygiene(Box::new(e)));
     }
+
+    fn history(&mut self, item: crate::detect::history::HistoryItem) {
+        let _ = self.tx.send(Event::History(Box::new(item)));
+    }
 }
 
 /// A worker with no batch for this long ends the flows that timed out.

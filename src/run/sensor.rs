@@ -82,6 +82,7 @@ pub fn run_live(
     recipe: &Recipe,
     metrics: Arc<Metrics>,
     sink: HitSink<'static>,
+    retro: Option<Arc<super::retro::LiveRetro>>,
 ) -> Result<RunOutcome> {
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
@@ -89,6 +90,9 @@ pub fn run_live(
     }
     let sizing = sizing(cfg);
     let (tx, rx) = bounded::<Event>(EVENT_QUEUE);
+    if let Some(r) = &retro {
+        r.connect(tx.clone());
+    }
     let sink = sink.spawn(rx);
     let pipe = Pipeline::start(sizing, recipe, tx);
     metrics.workers.watch(pipe.worker_source());
@@ -99,6 +103,9 @@ pub fn run_live(
         shared.push(c);
     }
     tracing::info!("stopping: capture closed, draining queues");
+    if let Some(r) = &retro {
+        r.disconnect();
+    }
     let queue_drops = pipe.queue_drops();
     let stats = pipe.finish();
     let sink = sink

@@ -10,6 +10,8 @@
 //!   one transaction each, and a database from a newer gatewatch is refused.
 
 pub mod api;
+pub mod history;
+pub mod hygiene;
 pub mod query;
 pub mod writer;
 
@@ -17,10 +19,11 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
-/// Schema versions, oldest first; index + 1 is the version a step produces.
-const MIGRATIONS: &[&str] = &[
+/// Schema versions, oldest first; index + 1 is the version a step
+/// produces. A step is one or more SQL batches, run in one transaction.
+const MIGRATIONS: &[&[&str]] = &[
     // 1: hosts, indicators, aggregates, alerts, status history.
-    "CREATE TABLE units (
+    &["CREATE TABLE units (
         code TEXT PRIMARY KEY,
         name TEXT NOT NULL
     );
@@ -68,11 +71,11 @@ const MIGRATIONS: &[&str] = &[
         status TEXT NOT NULL,
         actor  TEXT NOT NULL,
         note   TEXT NOT NULL
-    );",
+    );"],
     // 2: what each address was called, per name source, with when: the
     // history behind hosts.hostname (the latest name). One row per
     // (ip, name, source, mac); a NULL mac (no DHCP) is its own key.
-    "CREATE TABLE host_names (
+    &["CREATE TABLE host_names (
         ip         TEXT NOT NULL,
         name       TEXT NOT NULL,
         mac        TEXT,
@@ -81,7 +84,10 @@ const MIGRATIONS: &[&str] = &[
         last_seen  INTEGER NOT NULL
     );
     CREATE UNIQUE INDEX host_names_key
-        ON host_names (ip, name, source, coalesce(mac, ''));",
+        ON host_names (ip, name, source, coalesce(mac, ''));"],
+    // 3: the retro-hunt's history per host and day, and hygiene signals
+    // per host.
+    &[history::SCHEMA, hygiene::SCHEMA],
 ];
 
 /// Order of an address's names, latest first: the name seen most recently;
@@ -268,13 +274,15 @@ impl Store {
     /// Run the steps that take schema `from` to schema `upto`.
     fn migrate_range(&mut self, from: i64, upto: i64) -> Result<(), StoreError> {
         let steps = MIGRATIONS.iter().enumerate().take(upto as usize);
-        for (i, sql) in steps.skip(from as usize) {
+        for (i, batches) in steps.skip(from as usize) {
             let to = i as i64 + 1;
             let tx = self
                 .conn
                 .transaction()
                 .map_err(|e| sql_error(&self.path, e))?;
-            tx.execute_batch(sql)
+            batches
+                .iter()
+                .try_for_each(|sql| tx.execute_batch(sql))
                 .and_then(|()| tx.pragma_update(None, "user_version", to))
                 .and_then(|()| tx.commit())
                 .map_err(|e| sql_error(&self.path, e))?;

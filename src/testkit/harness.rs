@@ -54,6 +54,7 @@ pub struct Collector {
     pub seen: Vec<Seen>,
     pub flows: Vec<FlowRecord>,
     pub hygiene: Vec<crate::detect::hygiene::HygieneEvent>,
+    pub history: Vec<crate::detect::history::HistoryItem>,
 }
 
 impl Sink for Collector {
@@ -65,6 +66,9 @@ impl Sink for Collector {
     }
     fn hygiene(&mut self, e: crate::detect::hygiene::HygieneEvent) {
         self.hygiene.push(e);
+    }
+    fn history(&mut self, item: crate::detect::history::HistoryItem) {
+        self.history.push(item);
     }
     fn wants_observations(&self) -> bool {
         true

@@ -15,6 +15,7 @@ mod encap;
 mod frames;
 pub mod fuzz;
 mod harness;
+pub mod history;
 mod http;
 pub mod live;
 pub mod names;

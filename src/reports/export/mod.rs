@@ -4,10 +4,12 @@
 //! and JSON, [`xlsx`] the workbook). Alert logs from before the store are
 //! still read by [`read_alert_logs`], in the older column layout.
 
+pub mod hygiene;
 pub mod table;
 pub mod text;
 pub mod xlsx;
 
+pub use hygiene::{HygieneSelection, select_hygiene};
 pub use table::{ExportRow, Selection, parse_since, select_offenders};
 
 use crate::output::eve::{AlertRecord, parse_eve_time};

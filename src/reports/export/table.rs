@@ -1,6 +1,10 @@
 //! The offender rows every store export writes, whatever the format, and
 //! which hosts and units an export covers.
 
+use super::hygiene::{
+    ANTIVIRUS_HEADER, AntivirusSeen, CRACKED_HEADER, CrackedSign, HostHygiene, antivirus_text,
+    cracked_text,
+};
 use crate::store::query::{OffenderDetail, UnitRow};
 use crate::store::{Status, Store};
 use anyhow::{Result, bail};
@@ -11,7 +15,7 @@ use std::net::IpAddr;
 /// Column headers of the CSV file and the unit sheets, in the order of
 /// [`ExportRow::cells`]. Vietnamese: unit staff read them, not programs
 /// (JSON keeps the field names).
-pub const HEADERS: [&str; 12] = [
+pub const HEADERS: [&str; 14] = [
     "Địa chỉ IP",
     "Tên máy",
     "Mã đơn vị",
@@ -24,6 +28,8 @@ pub const HEADERS: [&str; 12] = [
     "Địa chỉ độc hại (nhiều nhất)",
     "Loại",
     "Mức độ",
+    CRACKED_HEADER,
+    ANTIVIRUS_HEADER,
 ];
 
 /// One cell: counts stay numbers so a sheet can sort and sum them.
@@ -59,11 +65,18 @@ pub struct ExportRow {
     pub top_indicators: Vec<IndicatorHits>,
     pub categories: Vec<String>,
     pub severity: String,
+    /// Signs of cracked software on the host (estimates, not infections).
+    pub cracked_signs: Vec<CrackedSign>,
+    /// Antivirus products seen updating on the host.
+    pub antivirus: Vec<AntivirusSeen>,
 }
 
 impl ExportRow {
-    fn from_detail(d: OffenderDetail) -> ExportRow {
+    fn from_detail(d: OffenderDetail, hygiene: Option<HostHygiene>) -> ExportRow {
+        let h = hygiene.unwrap_or_default();
         ExportRow {
+            cracked_signs: h.cracked,
+            antivirus: h.antivirus,
             status_label: Status::parse(d.status).map_or(d.status, Status::label_vi),
             status: d.status,
             first_seen: local_time(d.first_seen_ns),
@@ -85,7 +98,7 @@ impl ExportRow {
     }
 
     /// The row under [`HEADERS`].
-    pub fn cells(&self) -> [Cell; 12] {
+    pub fn cells(&self) -> [Cell; 14] {
         let top: Vec<String> = self
             .top_indicators
             .iter()
@@ -104,6 +117,8 @@ impl ExportRow {
             Cell::Text(top.join("; ")),
             Cell::Text(self.categories.join(", ")),
             Cell::Text(self.severity.clone()),
+            Cell::Text(cracked_text(&self.cracked_signs)),
+            Cell::Text(antivirus_text(&self.antivirus)),
         ]
     }
 }
@@ -203,10 +218,14 @@ pub fn select_offenders(
             }
         );
     }
+    let mut hygiene = super::hygiene::read(store, unit, since_ns)?;
     let mut rows: Vec<ExportRow> = store
         .offenders(unit, since_ns, None)?
         .into_iter()
-        .map(ExportRow::from_detail)
+        .map(|d| {
+            let h = d.ip.parse().ok().and_then(|ip| hygiene.remove(&ip));
+            ExportRow::from_detail(d, h)
+        })
         .collect();
     // Numeric address order: 10.0.0.9 before 10.0.0.10, as people expect.
     rows.sort_by_cached_key(|r| (r.unit.clone(), r.host_ip.parse::<IpAddr>().ok()));

@@ -1,7 +1,9 @@
 //! Store exports as CSV (for spreadsheets) and JSON (for programs).
 
+use super::hygiene::{HYGIENE_HEADERS, HygieneHostRow};
 use super::table::{Cell, ExportRow, HEADERS};
 use anyhow::Result;
+use serde::Serialize;
 use std::io::Write;
 
 /// UTF-8 byte order mark: without it Excel decodes a CSV file in the local
@@ -10,18 +12,35 @@ pub const BOM: &[u8] = b"\xEF\xBB\xBF";
 
 /// CSV with a BOM and the Vietnamese header row.
 pub fn write_csv(rows: &[ExportRow], out: &mut dyn Write) -> Result<()> {
+    write_cells(&HEADERS, rows.iter().map(|r| r.cells().to_vec()), out)
+}
+
+/// `export --hygiene` as CSV, like [`write_csv`].
+pub fn write_hygiene_csv(rows: &[HygieneHostRow], out: &mut dyn Write) -> Result<()> {
+    write_cells(
+        &HYGIENE_HEADERS,
+        rows.iter().map(|r| r.cells().to_vec()),
+        out,
+    )
+}
+
+fn write_cells(
+    headers: &[&str],
+    rows: impl Iterator<Item = Vec<Cell>>,
+    out: &mut dyn Write,
+) -> Result<()> {
     out.write_all(BOM)?;
     let mut w = csv::Writer::from_writer(out);
-    w.write_record(HEADERS)?;
+    w.write_record(headers)?;
     for r in rows {
-        w.write_record(r.cells().iter().map(csv_field))?;
+        w.write_record(r.iter().map(csv_field))?;
     }
     w.flush()?;
     Ok(())
 }
 
 /// A JSON array of rows, with the stable snake_case field names.
-pub fn write_json(rows: &[ExportRow], out: &mut dyn Write) -> Result<()> {
+pub fn write_json<T: Serialize>(rows: &[T], out: &mut dyn Write) -> Result<()> {
     serde_json::to_writer_pretty(&mut *out, rows)?;
     writeln!(out)?;
     Ok(())

@@ -1,6 +1,7 @@
 //! Store exports as an Excel workbook: one sheet per unit, so each unit can
 //! be handed its own list, and with `--all` a summary sheet first.
 
+use super::hygiene::{HYGIENE_HEADERS, HygieneSelection};
 use super::table::{Cell, HEADERS, Selection, local_time};
 use anyhow::{Context as _, Result};
 use rust_xlsxwriter::{Format, Workbook, Worksheet};
@@ -43,6 +44,26 @@ pub fn write_xlsx(sel: &Selection, path: &Path) -> Result<()> {
         ws.set_name(names.claim(code))?;
         let rows: Vec<Vec<Cell>> = sel.rows_of(code).map(|r| r.cells().to_vec()).collect();
         write_table(ws, &HEADERS, &rows, &bold)?;
+    }
+    wb.save(path)
+        .with_context(|| format!("{}: cannot write the workbook", path.display()))
+}
+
+/// `export --hygiene` as a workbook: one sheet per unit, no summary (the
+/// report carries the per-unit counts).
+pub fn write_hygiene_xlsx(sel: &HygieneSelection, path: &Path) -> Result<()> {
+    let mut wb = Workbook::new();
+    let mut names = SheetNames::default();
+    let bold = Format::new().set_bold();
+    for (code, _) in &sel.units {
+        let ws = wb.add_worksheet();
+        ws.set_name(names.claim(code))?;
+        let rows: Vec<Vec<Cell>> = sel.rows_of(code).map(|r| r.cells().to_vec()).collect();
+        write_table(ws, &HYGIENE_HEADERS, &rows, &bold)?;
+    }
+    if sel.units.is_empty() {
+        // A workbook needs a sheet: the headers alone say "nothing found".
+        write_table(wb.add_worksheet(), &HYGIENE_HEADERS, &[], &bold)?;
     }
     wb.save(path)
         .with_context(|| format!("{}: cannot write the workbook", path.display()))

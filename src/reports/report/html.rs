@@ -20,6 +20,8 @@ th, td { border: 1px solid #000; padding: .25em .5em; vertical-align: top; }
 thead th { background: #eee; }
 th[scope=row] { text-align: left; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
+td.na { text-align: right; font-style: italic; }
+ul.basis { font-size: 11pt; }
 tr.total th, tr.total td { font-weight: bold; }
 @page { size: A4; margin: 15mm; }
 @media print {
@@ -47,6 +49,11 @@ pub fn render(r: &Report) -> String {
         assessment(&mut out, &r.rollup_assessment(total));
         figures(&mut out, total);
         lines(&mut out, &r.units, total);
+        if let Some(h) = &r.rollup_hygiene {
+            hygiene_table(&mut out, h);
+            hygiene_lines(&mut out, &r.hygiene, h);
+            basis(&mut out, &hygiene::basis(h, true));
+        }
         out.push_str("</section>\n");
     }
     for u in &r.units {
@@ -92,6 +99,9 @@ fn unit(out: &mut String, r: &Report, u: &UnitFigures) {
     );
     assessment(out, &r.unit_assessment(u));
     figures(out, u);
+    let h = r.hygiene_of(&u.code);
+    hygiene_table(out, &h);
+    basis(out, &hygiene::basis(&h, false));
     out.push_str("</section>\n");
 }
 
@@ -167,6 +177,95 @@ fn counts(out: &mut String, f: &UnitFigures) {
         let _ = write!(out, "<td class=\"num\">{n}</td>");
     }
     out.push_str("</tr>\n");
+}
+
+/// The estimates of one unit or the province, in a table of their own.
+fn hygiene_table(out: &mut String, h: &Hygiene) {
+    let _ = writeln!(
+        out,
+        "<h3>{}</h3>\n<table class=\"hygiene\">\n<thead><tr><th>{}</th><th>{}</th><th>{}</th></tr></thead>\n<tbody>",
+        esc(hygiene::HYGIENE_TITLE),
+        esc(NO),
+        esc(ITEM),
+        esc(COUNT)
+    );
+    for (i, (label, n)) in h.rows().iter().enumerate() {
+        let _ = write!(
+            out,
+            "<tr><td class=\"num\">{}</td><th scope=\"row\">{}</th>",
+            i + 1,
+            esc(label)
+        );
+        count_cell(out, *n);
+        out.push_str("</tr>\n");
+    }
+    out.push_str("</tbody>\n</table>\n");
+}
+
+/// The estimates per unit, then the province.
+fn hygiene_lines(out: &mut String, units: &[Hygiene], total: &Hygiene) {
+    let _ = write!(
+        out,
+        "<h3>{}</h3>\n<table class=\"hygiene-lines\">\n<thead><tr><th>{}</th><th>{}</th><th>{}</th>",
+        esc(hygiene::HYGIENE_LINES),
+        esc(NO),
+        esc(UNIT_CODE),
+        esc(UNIT_NAME)
+    );
+    for (label, _) in total.rows() {
+        let _ = write!(out, "<th>{}</th>", esc(label));
+    }
+    out.push_str("</tr></thead>\n<tbody>\n");
+    for (i, u) in units.iter().enumerate() {
+        let _ = write!(
+            out,
+            "<tr data-unit=\"{}\"><td class=\"num\">{}</td><td>{}</td><td>{}</td>",
+            esc(&u.code),
+            i + 1,
+            esc(&u.code),
+            esc(u.title())
+        );
+        hygiene_counts(out, u);
+    }
+    let _ = write!(
+        out,
+        "<tr class=\"total\"><td></td><td></td><th scope=\"row\">{}</th>",
+        esc(TOTAL)
+    );
+    hygiene_counts(out, total);
+    out.push_str("</tbody>\n</table>\n");
+}
+
+fn hygiene_counts(out: &mut String, h: &Hygiene) {
+    for (_, n) in h.rows() {
+        count_cell(out, n);
+    }
+    out.push_str("</tr>\n");
+}
+
+/// A count, or the not-available text in a cell of its own class.
+fn count_cell(out: &mut String, n: Option<u64>) {
+    match n {
+        Some(n) => {
+            let _ = write!(out, "<td class=\"num\">{n}</td>");
+        }
+        None => {
+            let _ = write!(out, "<td class=\"na\">{}</td>", esc(hygiene::NOT_AVAILABLE));
+        }
+    }
+}
+
+/// The estimates' basis, under their tables.
+fn basis(out: &mut String, sentences: &[String]) {
+    let _ = writeln!(
+        out,
+        "<p><strong>{}:</strong></p>\n<ul class=\"basis\">",
+        esc(hygiene::BASIS)
+    );
+    for s in sentences {
+        let _ = writeln!(out, "<li>{}</li>", esc(s));
+    }
+    out.push_str("</ul>\n");
 }
 
 /// Escape text for element content and double- or single-quoted attributes.

@@ -13,6 +13,11 @@ pub fn render(r: &Report) -> String {
         figures(&mut out, total);
         lines(&mut out, &r.units, total);
     }
+    if let Some(h) = &r.rollup_hygiene {
+        hygiene_table(&mut out, h);
+        hygiene_lines(&mut out, &r.hygiene, h);
+        basis(&mut out, &hygiene::basis(h, true));
+    }
     for u in &r.units {
         let _ = writeln!(
             out,
@@ -24,6 +29,9 @@ pub fn render(r: &Report) -> String {
         let _ = writeln!(out, "- {UNIT_NAME}: {}\n", esc(unit_title(u)));
         assessment(&mut out, &r.unit_assessment(u));
         figures(&mut out, u);
+        let h = r.hygiene_of(&u.code);
+        hygiene_table(&mut out, &h);
+        basis(&mut out, &hygiene::basis(&h, false));
     }
     out
 }
@@ -72,6 +80,53 @@ fn lines(out: &mut String, units: &[UnitFigures], total: &UnitFigures) {
         );
     }
     let _ = writeln!(out, "|  |  | **{TOTAL}** | {} |", counts(total));
+}
+
+/// The estimates of one unit or the province, in a table of their own.
+fn hygiene_table(out: &mut String, h: &Hygiene) {
+    let _ = writeln!(out, "\n### {}\n", hygiene::HYGIENE_TITLE);
+    let _ = writeln!(out, "| {NO} | {ITEM} | {COUNT} |\n|---:|---|---:|");
+    for (i, (label, n)) in h.rows().iter().enumerate() {
+        let _ = writeln!(out, "| {} | **{label}** | {} |", i + 1, hygiene::show(*n));
+    }
+}
+
+/// The estimates per unit, then the province.
+fn hygiene_lines(out: &mut String, units: &[Hygiene], total: &Hygiene) {
+    let _ = writeln!(out, "\n### {}\n", hygiene::HYGIENE_LINES);
+    let labels: Vec<&str> = total.rows().iter().map(|x| x.0).collect();
+    let _ = writeln!(
+        out,
+        "| {NO} | {UNIT_CODE} | {UNIT_NAME} | {} |\n|---:|---|---|---:|---:|---:|---:|",
+        labels.join(" | ")
+    );
+    for (i, u) in units.iter().enumerate() {
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} |",
+            i + 1,
+            esc(&u.code),
+            esc(u.title()),
+            hygiene_counts(u)
+        );
+    }
+    let _ = writeln!(out, "|  |  | **{TOTAL}** | {} |", hygiene_counts(total));
+}
+
+fn hygiene_counts(h: &Hygiene) -> String {
+    h.rows()
+        .iter()
+        .map(|x| hygiene::show(x.1))
+        .collect::<Vec<_>>()
+        .join(" | ")
+}
+
+/// The estimates' basis, under their tables.
+fn basis(out: &mut String, sentences: &[String]) {
+    let _ = writeln!(out, "\n**{}:**\n", hygiene::BASIS);
+    for s in sentences {
+        let _ = writeln!(out, "- {}", esc(s));
+    }
 }
 
 fn counts(f: &UnitFigures) -> String {

@@ -8,10 +8,12 @@
 //! the units in order of code.
 
 pub mod html;
+pub mod hygiene;
 pub mod markdown;
 pub mod period;
 pub mod xlsx;
 
+pub use hygiene::Hygiene;
 pub use period::{DateArg, Period};
 
 use crate::store::query::{TOP_INDICATORS, UnitFigures};
@@ -82,6 +84,11 @@ pub struct Report {
     pub units: Vec<UnitFigures>,
     /// The sum of all units; `None` for a one-unit report.
     pub rollup: Option<UnitFigures>,
+    /// Network-based estimates by unit code: the units above and any other
+    /// unit with hygiene rows or history in the period.
+    pub hygiene: Vec<Hygiene>,
+    /// The estimates' province roll-up; `None` for a one-unit report.
+    pub rollup_hygiene: Option<Hygiene>,
 }
 
 /// What the report is asked for.
@@ -115,6 +122,12 @@ impl Report {
             }
         }
         let rollup = req.unit.is_none().then(|| rollup(&units));
+        let named: Vec<(String, String)> = units
+            .iter()
+            .map(|u| (u.code.clone(), u.name.clone()))
+            .collect();
+        let hygiene = hygiene::build(store, req.unit, p, &named, &req.known_units)?;
+        let rollup_hygiene = req.unit.is_none().then(|| hygiene::rollup(&hygiene));
         Ok(Report {
             period: p.clone(),
             store: store.path().display().to_string(),
@@ -122,7 +135,22 @@ impl Report {
             generated: period::now_label(),
             units,
             rollup,
+            hygiene,
+            rollup_hygiene,
         })
+    }
+
+    /// The estimates of one unit (all zero, none available, if the store
+    /// has nothing on it).
+    pub fn hygiene_of(&self, code: &str) -> Hygiene {
+        self.hygiene
+            .iter()
+            .find(|h| h.code == code)
+            .cloned()
+            .unwrap_or_else(|| Hygiene {
+                code: code.to_owned(),
+                ..Default::default()
+            })
     }
 
     /// The header's period line.
@@ -183,22 +211,32 @@ pub fn unit_title(f: &UnitFigures) -> &str {
     if f.name.is_empty() { &f.code } else { &f.name }
 }
 
-/// A named unit with nothing detected in the period.
+/// A named unit with nothing detected in the period: one the store knows
+/// (offenders, hygiene rows, or only history) or the units file names.
 fn empty_unit(
-    store: &Store,
+    store: &mut Store,
     code: &str,
     known: &[(String, String)],
 ) -> Result<UnitFigures, ReportError> {
-    let stored = store.units()?;
-    let name = stored
+    let stored = hygiene::stored_units(store)?;
+    let mut name = stored
         .iter()
-        .map(|u| (&u.code, &u.name))
-        .chain(known.iter().map(|(c, n)| (c, n)))
-        .find(|(c, _)| c.as_str() == code)
+        .chain(known)
+        .find(|(c, _)| c == code)
         .map(|(_, n)| n.clone());
+    if name.is_none()
+        && !store
+            .active_hosts(Some(code), i64::MIN, i64::MAX)?
+            .is_empty()
+    {
+        name = Some(String::new());
+    }
     let Some(name) = name else {
-        let mut all: Vec<&str> = stored.iter().map(|u| u.code.as_str()).collect();
-        all.extend(known.iter().map(|(c, _)| c.as_str()));
+        let mut all: Vec<&str> = stored
+            .iter()
+            .chain(known)
+            .map(|(c, _)| c.as_str())
+            .collect();
         all.sort_unstable();
         all.dedup();
         return Err(ReportError::UnknownUnit {

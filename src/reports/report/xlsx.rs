@@ -18,6 +18,7 @@ struct Styles {
     label: Format,
     cell: Format,
     num: Format,
+    na: Format,
 }
 
 impl Styles {
@@ -30,6 +31,11 @@ impl Styles {
             label: border(Format::new().set_bold()),
             cell: border(Format::new()),
             num: border(Format::new().set_num_format("0")),
+            na: border(
+                Format::new()
+                    .set_italic()
+                    .set_align(rust_xlsxwriter::FormatAlign::Right),
+            ),
         }
     }
 }
@@ -45,7 +51,12 @@ pub fn write(r: &Report, path: &Path) -> Result<(), XlsxError> {
         let row = header(ws, &st, r, ROLLUP_TITLE)?;
         let row = sentences(ws, &st, &r.rollup_assessment(total), row)?;
         let row = figures(ws, &st, total, row)?;
-        lines(ws, &st, &r.units, total, row)?;
+        let row = lines(ws, &st, &r.units, total, row)?;
+        if let Some(h) = &r.rollup_hygiene {
+            let row = hygiene_table(ws, &st, h, row)?;
+            let row = hygiene_lines(ws, &st, &r.hygiene, h, row)?;
+            sentences_titled(ws, &st, hygiene::BASIS, &hygiene::basis(h, true), row)?;
+        }
     }
     for u in &r.units {
         let ws = wb.add_worksheet();
@@ -58,7 +69,10 @@ pub fn write(r: &Report, path: &Path) -> Result<(), XlsxError> {
             row += 1;
         }
         let row = sentences(ws, &st, &r.unit_assessment(u), row + 1)?;
-        figures(ws, &st, u, row)?;
+        let row = figures(ws, &st, u, row)?;
+        let h = r.hygiene_of(&u.code);
+        let row = hygiene_table(ws, &st, &h, row)?;
+        sentences_titled(ws, &st, hygiene::BASIS, &hygiene::basis(&h, false), row)?;
     }
     wb.save(path)
 }
@@ -88,7 +102,18 @@ fn header(ws: &mut Worksheet, st: &Styles, r: &Report, heading: &str) -> Result<
 }
 
 fn sentences(ws: &mut Worksheet, st: &Styles, s: &[String], row: u32) -> Result<u32, XlsxError> {
-    ws.write_string_with_format(row, 0, ASSESSMENT, &st.bold)?;
+    sentences_titled(ws, st, ASSESSMENT, s, row)
+}
+
+/// A bold title, then one "- sentence" a row; returns the next free row.
+fn sentences_titled(
+    ws: &mut Worksheet,
+    st: &Styles,
+    title: &str,
+    s: &[String],
+    row: u32,
+) -> Result<u32, XlsxError> {
+    ws.write_string_with_format(row, 0, title, &st.bold)?;
     for (i, line) in s.iter().enumerate() {
         ws.write_string(row + 1 + i as u32, 0, format!("- {line}"))?;
     }
@@ -118,7 +143,7 @@ fn lines(
     units: &[UnitFigures],
     total: &UnitFigures,
     row: u32,
-) -> Result<(), XlsxError> {
+) -> Result<u32, XlsxError> {
     ws.write_string_with_format(row, 0, LINES, &st.bold)?;
     let mut heads = vec![NO, UNIT_CODE, UNIT_NAME];
     heads.extend(figure_rows(total).iter().map(|x| x.0));
@@ -137,13 +162,77 @@ fn lines(
         r += 1;
     }
     ws.write_string_with_format(r, 2, TOTAL, &st.label)?;
-    counts(ws, st, total, r)
+    counts(ws, st, total, r)?;
+    Ok(r + 2)
 }
 
 fn counts(ws: &mut Worksheet, st: &Styles, f: &UnitFigures, r: u32) -> Result<(), XlsxError> {
     for (c, (_, n)) in figure_rows(f).iter().enumerate() {
         ws.write_number_with_format(r, 3 + c as u16, *n as f64, &st.num)?;
     }
+    Ok(())
+}
+
+/// The estimates of one unit or the province, in a table of their own;
+/// returns the next free row.
+fn hygiene_table(ws: &mut Worksheet, st: &Styles, h: &Hygiene, row: u32) -> Result<u32, XlsxError> {
+    ws.write_string_with_format(row, 0, hygiene::HYGIENE_TITLE, &st.bold)?;
+    for (c, head) in [NO, ITEM, COUNT].iter().enumerate() {
+        ws.write_string_with_format(row + 1, c as u16, *head, &st.head)?;
+    }
+    let rows = h.rows();
+    for (i, (label, n)) in rows.iter().enumerate() {
+        let r = row + 2 + i as u32;
+        ws.write_number_with_format(r, 0, (i + 1) as f64, &st.cell)?;
+        ws.write_string_with_format(r, 1, *label, &st.label)?;
+        count_cell(ws, st, r, 2, *n)?;
+    }
+    Ok(row + 3 + rows.len() as u32)
+}
+
+/// The estimates per unit, then the province; returns the next free row.
+fn hygiene_lines(
+    ws: &mut Worksheet,
+    st: &Styles,
+    units: &[Hygiene],
+    total: &Hygiene,
+    row: u32,
+) -> Result<u32, XlsxError> {
+    ws.write_string_with_format(row, 0, hygiene::HYGIENE_LINES, &st.bold)?;
+    let mut heads = vec![NO, UNIT_CODE, UNIT_NAME];
+    heads.extend(total.rows().iter().map(|x| x.0));
+    for (c, h) in heads.iter().enumerate() {
+        ws.write_string_with_format(row + 1, c as u16, *h, &st.head)?;
+    }
+    let mut r = row + 2;
+    for (i, u) in units.iter().enumerate() {
+        ws.write_number_with_format(r, 0, (i + 1) as f64, &st.cell)?;
+        ws.write_string_with_format(r, 1, &u.code, &st.cell)?;
+        ws.write_string_with_format(r, 2, u.title(), &st.cell)?;
+        for (c, (_, n)) in u.rows().iter().enumerate() {
+            count_cell(ws, st, r, 3 + c as u16, *n)?;
+        }
+        r += 1;
+    }
+    ws.write_string_with_format(r, 2, TOTAL, &st.label)?;
+    for (c, (_, n)) in total.rows().iter().enumerate() {
+        count_cell(ws, st, r, 3 + c as u16, *n)?;
+    }
+    Ok(r + 2)
+}
+
+/// A count as a number, or the not-available text.
+fn count_cell(
+    ws: &mut Worksheet,
+    st: &Styles,
+    r: u32,
+    c: u16,
+    n: Option<u64>,
+) -> Result<(), XlsxError> {
+    match n {
+        Some(n) => ws.write_number_with_format(r, c, n as f64, &st.num)?,
+        None => ws.write_string_with_format(r, c, hygiene::NOT_AVAILABLE, &st.na)?,
+    };
     Ok(())
 }
 

@@ -8,15 +8,24 @@
 //! failed commit (disk full, locked) is counted, logged and retried with the
 //! same batch on the next tick.
 //!
-//! Host names share the queue with hits, in arrival order, so a hit that
-//! creates a host picks up a name learned just before it, and a name learned
-//! later updates the host (`hosts.hostname` is always the latest name).
+//! Host names and hygiene signals share the queue with hits, in arrival
+//! order, so a hit that creates a host picks up a name learned just before
+//! it, and a name learned later updates the host (`hosts.hostname` is always
+//! the latest name). The retro-hunt's history has a queue of its own, read
+//! after the main one: a burst of history can fill only its own queue,
+//! never crowd hits out.
 
-use super::{NAME_ORDER, Store, StoreError};
+mod hits;
+
+use super::history::{HistoryCache, HistoryWriter, Written};
+use super::hygiene::{HygieneRecord, HygieneWriter};
+use super::{Store, StoreError};
 use crate::detect::Hit;
+use crate::detect::history::{HistoryItem, HistorySettings};
 use crate::protocols::hostnames::{HostName, NameSource};
-use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TrySendError, bounded};
-use rusqlite::{CachedStatement, OptionalExtension, Transaction, params};
+use crossbeam_channel::{Receiver, Select, Sender, TryRecvError, TrySendError, bounded};
+use hits::Statements;
+use rusqlite::{Transaction, params};
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -96,10 +105,13 @@ pub fn mac_text(m: &[u8; 6]) -> String {
     )
 }
 
-/// What the queue carries: hits and names in the order they were seen.
+/// What the queues carry: hits, names and hygiene in the order they were
+/// seen; history on its own queue.
 enum StoreMsg {
     Hit(StoreRecord),
     Name(NameRecord),
+    Hygiene(HygieneRecord),
+    History(Box<HistoryItem>),
 }
 
 /// Counters shared with metrics.
@@ -117,24 +129,39 @@ pub struct WriterStats {
     pub names_written: AtomicU64,
     /// Host-name records refused because the queue (or backlog) was full.
     pub names_overflow: AtomicU64,
+    /// Hygiene records committed.
+    pub hygiene_written: AtomicU64,
+    /// History items committed: new rows, and repeats that moved a row's
+    /// times.
+    pub history_new: AtomicU64,
+    pub history_repeat: AtomicU64,
+    /// History items left out because their host's day was full.
+    pub history_dropped: AtomicU64,
+    /// History items refused because their queue was full.
+    pub history_overflow: AtomicU64,
+    /// Other records (names, hygiene) refused because the queue was full.
+    pub other_overflow: AtomicU64,
 }
 
 impl WriterStats {
     /// Count records that will not be written, by kind.
     fn lost(&self, msgs: &[StoreMsg]) {
-        let names = msgs
-            .iter()
-            .filter(|m| matches!(m, StoreMsg::Name(_)))
-            .count() as u64;
-        self.names_overflow.fetch_add(names, Ordering::Relaxed);
-        self.overflow
-            .fetch_add(msgs.len() as u64 - names, Ordering::Relaxed);
+        for m in msgs {
+            let c = match m {
+                StoreMsg::Hit(_) => &self.overflow,
+                StoreMsg::Name(_) => &self.names_overflow,
+                StoreMsg::Hygiene(_) => &self.other_overflow,
+                StoreMsg::History(_) => &self.history_overflow,
+            };
+            c.fetch_add(1, Ordering::Relaxed);
+        }
     }
 }
 
 /// Handle to the writer thread.
 pub struct StoreWriter {
     tx: Sender<StoreMsg>,
+    history: Sender<StoreMsg>,
     handle: std::thread::JoinHandle<()>,
     pub stats: Arc<WriterStats>,
 }
@@ -144,14 +171,31 @@ impl StoreWriter {
     /// backlog kept for retry; `retention` prunes raw alerts older than that
     /// (relative to the newest hit, so replaying old captures keeps them).
     pub fn start(store: Store, capacity: usize, retention: Option<Duration>) -> StoreWriter {
+        Self::start_with(store, capacity, retention, HistorySettings::default())
+    }
+
+    /// [`StoreWriter::start`], with the history's retention and bound.
+    pub fn start_with(
+        store: Store,
+        capacity: usize,
+        retention: Option<Duration>,
+        history: HistorySettings,
+    ) -> StoreWriter {
         let (tx, rx) = bounded(capacity.max(1));
+        let (htx, hrx) = bounded(capacity.max(1));
         let stats = Arc::new(WriterStats::default());
         let st = stats.clone();
+        let queues = Queues { rx, history: hrx };
         let handle = std::thread::Builder::new()
             .name("gw-store".into())
-            .spawn(move || run(store, rx, st, capacity.max(1), retention))
+            .spawn(move || run(store, queues, st, capacity.max(1), retention, history))
             .expect("spawn store thread");
-        StoreWriter { tx, handle, stats }
+        StoreWriter {
+            tx,
+            history: htx,
+            handle,
+            stats,
+        }
     }
 
     /// Queue a record without waiting; false (and counted) when full.
@@ -178,6 +222,33 @@ impl StoreWriter {
         self.queue(StoreMsg::Name(rec));
     }
 
+    /// Queue a hygiene record without waiting (live) or waiting (`wait`,
+    /// replay).
+    pub fn hygiene(&self, rec: HygieneRecord, wait: bool) -> bool {
+        let m = StoreMsg::Hygiene(rec);
+        if wait {
+            self.queue(m);
+            true
+        } else {
+            self.try_queue(m)
+        }
+    }
+
+    /// Queue a history item on the history queue, without waiting (live)
+    /// or waiting (`wait`, replay).
+    pub fn history(&self, item: HistoryItem, wait: bool) -> bool {
+        let m = StoreMsg::History(Box::new(item));
+        let r = if wait {
+            self.history.send(m).map_err(|e| e.0)
+        } else {
+            self.history.try_send(m).map_err(|e| match e {
+                TrySendError::Full(m) | TrySendError::Disconnected(m) => m,
+            })
+        };
+        r.map_err(|m| self.stats.lost(std::slice::from_ref(&m)))
+            .is_ok()
+    }
+
     fn try_queue(&self, msg: StoreMsg) -> bool {
         match self.tx.try_send(msg) {
             Ok(()) => true,
@@ -198,6 +269,7 @@ impl StoreWriter {
     /// given up after repeated failures, which are logged).
     pub fn finish(self) -> Arc<WriterStats> {
         drop(self.tx);
+        drop(self.history);
         if self.handle.join().is_err() {
             tracing::error!("store writer thread panicked");
         }
@@ -205,25 +277,54 @@ impl StoreWriter {
     }
 }
 
-fn run(
-    mut store: Store,
+/// The writer's two queues.
+struct Queues {
     rx: Receiver<StoreMsg>,
+    history: Receiver<StoreMsg>,
+}
+
+/// What the writer thread keeps between batches.
+struct Writer {
+    store: Store,
     stats: Arc<WriterStats>,
     capacity: usize,
     retention: Option<Duration>,
+    history: HistorySettings,
+    ids: HashMap<(String, String), i64>,
+    cache: HistoryCache,
+    newest_ns: i64,
+    /// None: prune after the first commit, then every PRUNE_EVERY.
+    last_prune: Option<Instant>,
+    failures_in_a_row: u32,
+}
+
+fn run(
+    store: Store,
+    q: Queues,
+    stats: Arc<WriterStats>,
+    capacity: usize,
+    retention: Option<Duration>,
+    history: HistorySettings,
 ) {
+    let mut w = Writer {
+        store,
+        stats,
+        capacity,
+        retention,
+        history,
+        ids: HashMap::new(),
+        cache: HistoryCache::default(),
+        newest_ns: i64::MIN,
+        last_prune: None,
+        failures_in_a_row: 0,
+    };
     let mut batch: Vec<StoreMsg> = Vec::new();
-    let mut ids: HashMap<(String, String), i64> = HashMap::new();
     let mut last_flush = Instant::now();
-    // None: prune after the first commit, then every PRUNE_EVERY.
-    let mut last_prune: Option<Instant> = None;
-    let mut newest_ns = i64::MIN;
     let mut closed = false;
-    let mut failures_in_a_row = 0u32;
     while !closed || !batch.is_empty() {
         if !closed {
             let wait = FLUSH_EVERY.saturating_sub(last_flush.elapsed());
-            closed = receive(&rx, &mut batch, wait);
+            closed = receive(&q, &mut batch, wait);
         }
         let due = closed || batch.len() >= MAX_BATCH || last_flush.elapsed() >= FLUSH_EVERY;
         if !due || batch.is_empty() {
@@ -233,62 +334,110 @@ fn run(
             continue;
         }
         last_flush = Instant::now();
-        match commit(&mut store, &batch, &mut ids) {
-            Ok(()) => {
-                committed(&mut batch, &stats, &mut newest_ns);
-                failures_in_a_row = 0;
+        w.commit_batch(&mut batch, closed);
+        w.prune_due();
+    }
+}
+
+impl Writer {
+    fn commit_batch(&mut self, batch: &mut Vec<StoreMsg>, closed: bool) {
+        let cap = self.history.max_items_per_host_day;
+        match commit(&mut self.store, batch, &mut self.ids, &mut self.cache, cap) {
+            Ok(tally) => {
+                committed(batch, &self.stats, &mut self.newest_ns, tally);
+                self.failures_in_a_row = 0;
             }
             Err(e) => {
-                stats.errors.fetch_add(1, Ordering::Relaxed);
-                failures_in_a_row += 1;
-                // The ids cache may name rows of a rolled-back transaction.
-                ids.clear();
-                retry_later(&e, &mut batch, &stats, capacity, closed, failures_in_a_row);
+                self.stats.errors.fetch_add(1, Ordering::Relaxed);
+                self.failures_in_a_row += 1;
+                // The caches may name rows of a rolled-back transaction.
+                self.ids.clear();
+                self.cache.clear();
+                let n = self.failures_in_a_row;
+                retry_later(&e, batch, &self.stats, self.capacity, closed, n);
             }
         }
-        if let Some(keep) = retention
-            && last_prune.is_none_or(|t| t.elapsed() >= PRUNE_EVERY)
-            && newest_ns != i64::MIN
+    }
+
+    /// Prune raw alerts past their retention and history days past theirs,
+    /// at most every [`PRUNE_EVERY`].
+    fn prune_due(&mut self) {
+        if self.last_prune.is_some_and(|t| t.elapsed() < PRUNE_EVERY) {
+            return;
+        }
+        self.last_prune = Some(Instant::now());
+        if let Some(keep) = self.retention
+            && self.newest_ns != i64::MIN
         {
-            last_prune = Some(Instant::now());
-            prune(&mut store, newest_ns, keep);
+            prune(&mut self.store, self.newest_ns, keep);
+        }
+        if let Some(day) = self.cache.newest_day {
+            match self.store.prune_history(day, self.history.retention_days) {
+                Ok(n) if n > 0 => tracing::info!("store: pruned {n} history row(s) past retention"),
+                Ok(_) => {}
+                Err(e) => tracing::warn!("store: pruning history failed: {e}"),
+            }
         }
     }
 }
 
-/// Wait up to `wait` for a record, then take whatever else is queued, up to
-/// [`MAX_BATCH`]. True once the queue is closed (every sender gone).
-fn receive(rx: &Receiver<StoreMsg>, batch: &mut Vec<StoreMsg>, wait: Duration) -> bool {
-    match rx.recv_timeout(wait) {
-        Ok(r) => {
-            batch.push(r);
-            while batch.len() < MAX_BATCH {
-                match rx.try_recv() {
-                    Ok(r) => batch.push(r),
-                    Err(_) => break,
-                }
-            }
-            false
+/// Wait up to `wait` for a record on either queue, then take whatever is
+/// queued, up to [`MAX_BATCH`] from each. True once both queues are closed
+/// (every sender gone) and drained.
+fn receive(q: &Queues, batch: &mut Vec<StoreMsg>, wait: Duration) -> bool {
+    let mut sel = Select::new();
+    sel.recv(&q.rx);
+    sel.recv(&q.history);
+    // Ready, closed, or the flush interval is over: drain either way.
+    let _ = sel.ready_timeout(wait);
+    let main_closed = drain(&q.rx, batch);
+    let history_closed = drain(&q.history, batch);
+    main_closed && history_closed
+}
+
+/// Take up to [`MAX_BATCH`] records from `rx`; true when it is closed and
+/// empty.
+fn drain(rx: &Receiver<StoreMsg>, batch: &mut Vec<StoreMsg>) -> bool {
+    for _ in 0..MAX_BATCH {
+        match rx.try_recv() {
+            Ok(m) => batch.push(m),
+            Err(TryRecvError::Empty) => return false,
+            Err(TryRecvError::Disconnected) => return true,
         }
-        Err(RecvTimeoutError::Timeout) => false,
-        Err(RecvTimeoutError::Disconnected) => true,
     }
+    false
+}
+
+/// History items written in one batch, by outcome.
+#[derive(Default)]
+struct Tally {
+    new: u64,
+    repeat: u64,
+    dropped: u64,
 }
 
 /// Count a committed batch by kind and empty it; `newest_ns` follows the
 /// newest hit, which retention is measured from.
-fn committed(batch: &mut Vec<StoreMsg>, stats: &WriterStats, newest_ns: &mut i64) {
-    let mut names = 0;
+fn committed(batch: &mut Vec<StoreMsg>, stats: &WriterStats, newest_ns: &mut i64, t: Tally) {
+    let (mut hits, mut names, mut hygiene) = (0, 0, 0);
     for m in batch.iter() {
         match m {
-            StoreMsg::Hit(r) => *newest_ns = (*newest_ns).max(r.ts_ns),
+            StoreMsg::Hit(r) => {
+                hits += 1;
+                *newest_ns = (*newest_ns).max(r.ts_ns);
+            }
             StoreMsg::Name(_) => names += 1,
+            StoreMsg::Hygiene(_) => hygiene += 1,
+            StoreMsg::History(_) => {}
         }
     }
-    stats.names_written.fetch_add(names, Ordering::Relaxed);
-    stats
-        .written
-        .fetch_add(batch.len() as u64 - names, Ordering::Relaxed);
+    let add = |c: &AtomicU64, n: u64| c.fetch_add(n, Ordering::Relaxed);
+    add(&stats.written, hits);
+    add(&stats.names_written, names);
+    add(&stats.hygiene_written, hygiene);
+    add(&stats.history_new, t.new);
+    add(&stats.history_repeat, t.repeat);
+    add(&stats.history_dropped, t.dropped);
     stats.batches.fetch_add(1, Ordering::Relaxed);
     batch.clear();
 }
@@ -340,170 +489,61 @@ fn commit(
     store: &mut Store,
     batch: &[StoreMsg],
     ids: &mut HashMap<(String, String), i64>,
-) -> Result<(), StoreError> {
+    cache: &mut HistoryCache,
+    cap: u32,
+) -> Result<Tally, StoreError> {
     let path = store.path().to_path_buf();
     let sql = |e| super::sql_error(&path, e);
     let tx = store.conn_mut().transaction().map_err(sql)?;
-    write_all(&tx, batch, ids).map_err(sql)?;
-    tx.commit().map_err(sql)
+    let tally = write_all(&tx, batch, ids, cache, cap).map_err(sql)?;
+    tx.commit().map_err(sql)?;
+    Ok(tally)
 }
 
 /// Write every record of `batch` inside `tx`. `ids` caches indicator row ids
-/// across batches.
+/// across batches, `cache` the history's value ids and host-days.
 fn write_all(
     tx: &Transaction<'_>,
     batch: &[StoreMsg],
     ids: &mut HashMap<(String, String), i64>,
-) -> rusqlite::Result<()> {
+    cache: &mut HistoryCache,
+    cap: u32,
+) -> rusqlite::Result<Tally> {
     let mut st = Statements::prepare(tx)?;
-    let mut units_seen: Vec<&str> = Vec::new();
+    let mut hygiene = HygieneWriter::prepare(tx)?;
+    let mut history = HistoryWriter::prepare(tx)?;
+    let mut tally = Tally::default();
+    let mut units_seen: Vec<(&str, &str)> = Vec::new();
     for msg in batch {
-        let r = match msg {
-            StoreMsg::Hit(r) => r,
+        let (unit, unit_name) = match msg {
+            StoreMsg::Hit(r) => (r.unit.as_str(), r.unit_name.as_str()),
+            StoreMsg::Hygiene(r) => (r.unit.as_str(), r.unit_name.as_str()),
             StoreMsg::Name(n) => {
                 st.name(n)?;
                 continue;
             }
+            StoreMsg::History(it) => {
+                match history.write(it, cap, cache)? {
+                    Written::New => tally.new += 1,
+                    Written::Repeat => tally.repeat += 1,
+                    Written::Dropped => tally.dropped += 1,
+                }
+                continue;
+            }
         };
-        if !units_seen.contains(&r.unit.as_str()) {
-            st.unit.execute(params![r.unit, r.unit_name])?;
-            units_seen.push(&r.unit);
+        if !units_seen.iter().any(|&(u, _)| u == unit) {
+            st.unit.execute(params![unit, unit_name])?;
+            units_seen.push((unit, unit_name));
         }
-        let id = st.indicator_id(r, ids)?;
-        st.hit(r, id)?;
-    }
-    Ok(())
-}
-
-/// The statements a batch runs, prepared once per transaction (and cached
-/// by the connection across transactions).
-struct Statements<'c> {
-    unit: CachedStatement<'c>,
-    indicator: CachedStatement<'c>,
-    prior: CachedStatement<'c>,
-    host: CachedStatement<'c>,
-    event: CachedStatement<'c>,
-    pair: CachedStatement<'c>,
-    alert: CachedStatement<'c>,
-    name: CachedStatement<'c>,
-    host_name: CachedStatement<'c>,
-}
-
-impl<'c> Statements<'c> {
-    /// Every statement the batch may need, prepared before the first record.
-    fn prepare(tx: &'c Transaction<'_>) -> rusqlite::Result<Statements<'c>> {
-        let unit = tx.prepare_cached(
-            "INSERT INTO units (code, name) VALUES (?1, ?2)
-         ON CONFLICT (code) DO UPDATE SET name = excluded.name",
-        )?;
-        let indicator = tx.prepare_cached(
-            "INSERT INTO indicators (value, kind, feed, category, severity)
-         VALUES (?1, ?2, ?3, ?4, ?5)
-         ON CONFLICT (value, feed) DO UPDATE
-           SET kind = excluded.kind, category = excluded.category, severity = excluded.severity
-         RETURNING id",
-        )?;
-        let prior = tx.prepare_cached("SELECT status, cleaned_at FROM hosts WHERE ip = ?1")?;
-        let latest =
-            format!("(SELECT name FROM host_names WHERE ip = ?1 ORDER BY {NAME_ORDER} LIMIT 1)");
-        // A new host takes the latest name already learned for its address.
-        let host = tx.prepare_cached(&format!(
-            "INSERT INTO hosts (ip, unit, hostname, first_seen, last_seen, hits)
-         VALUES (?1, ?2, {latest}, ?3, ?3, 1)
-         ON CONFLICT (ip) DO UPDATE SET
-           unit = excluded.unit,
-           first_seen = min(first_seen, excluded.first_seen),
-           last_seen = max(last_seen, excluded.last_seen),
-           hits = hits + 1,
-           status = CASE WHEN status = 'cleaned' AND excluded.last_seen > cleaned_at
-                         THEN 'reinfected' ELSE status END"
-        ))?;
-        let event = tx.prepare_cached(
-            "INSERT INTO host_events (ip, at, status, actor, note)
-         VALUES (?1, ?2, 'reinfected', 'gatewatch', ?3)",
-        )?;
-        let pair = tx.prepare_cached(
-            "INSERT INTO host_indicators (ip, indicator, first_seen, last_seen, hits)
-         VALUES (?1, ?2, ?3, ?3, 1)
-         ON CONFLICT (ip, indicator) DO UPDATE SET
-           first_seen = min(first_seen, excluded.first_seen),
-           last_seen = max(last_seen, excluded.last_seen),
-           hits = hits + 1",
-        )?;
-        let alert = tx.prepare_cached(
-            "INSERT INTO alerts (ts, ip, indicator, json) VALUES (?1, ?2, ?3, ?4)",
-        )?;
-        let name = tx.prepare_cached(
-            "INSERT INTO host_names (ip, name, mac, source, first_seen, last_seen)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?5)
-         ON CONFLICT (ip, name, source, coalesce(mac, '')) DO UPDATE SET
-           first_seen = min(first_seen, excluded.first_seen),
-           last_seen = max(last_seen, excluded.last_seen)",
-        )?;
-        let host_name = tx.prepare_cached(&format!(
-            "UPDATE hosts SET hostname = {latest} WHERE ip = ?1"
-        ))?;
-        Ok(Statements {
-            unit,
-            indicator,
-            prior,
-            host,
-            event,
-            pair,
-            alert,
-            name,
-            host_name,
-        })
-    }
-
-    /// Record a host name and refresh the host's name to the latest one.
-    fn name(&mut self, n: &NameRecord) -> rusqlite::Result<()> {
-        let ip = n.ip.to_string();
-        let mac = n.mac.as_ref().map(mac_text);
-        self.name
-            .execute(params![ip, n.name, mac, n.source.as_str(), n.ts_ns])?;
-        self.host_name.execute(params![ip])?;
-        Ok(())
-    }
-
-    /// The row id of the hit's indicator: from `ids`, else inserted (or
-    /// updated) and remembered.
-    fn indicator_id(
-        &mut self,
-        r: &StoreRecord,
-        ids: &mut HashMap<(String, String), i64>,
-    ) -> rusqlite::Result<i64> {
-        let key = (r.value.clone(), r.feed.clone());
-        if let Some(&id) = ids.get(&key) {
-            return Ok(id);
+        match msg {
+            StoreMsg::Hit(r) => {
+                let id = st.indicator_id(r, ids)?;
+                st.hit(r, id)?;
+            }
+            StoreMsg::Hygiene(r) => hygiene.write(r)?,
+            _ => {}
         }
-        let id: i64 = self.indicator.query_row(
-            params![r.value, r.kind, r.feed, r.category, r.severity],
-            |row| row.get(0),
-        )?;
-        ids.insert(key, id);
-        Ok(id)
     }
-
-    /// Record a hit on indicator row `id`: the host, the host-indicator
-    /// pair and the raw alert, and a `reinfected` event when a cleaned host
-    /// hits after it was cleaned.
-    fn hit(&mut self, r: &StoreRecord, id: i64) -> rusqlite::Result<()> {
-        let ip = r.host.to_string();
-        let was: Option<(String, Option<i64>)> = self
-            .prior
-            .query_row(params![ip], |row| Ok((row.get(0)?, row.get(1)?)))
-            .optional()?;
-        self.host.execute(params![ip, r.unit, r.ts_ns])?;
-        if let Some((status, Some(cleaned_at))) = was
-            && status == "cleaned"
-            && r.ts_ns > cleaned_at
-        {
-            self.event
-                .execute(params![ip, r.ts_ns, format!("hit {} again", r.value)])?;
-        }
-        self.pair.execute(params![ip, id, r.ts_ns])?;
-        self.alert.execute(params![r.ts_ns, ip, id, r.json])?;
-        Ok(())
-    }
+    history.finish()?;
+    Ok(tally)
 }

@@ -36,6 +36,8 @@ pub struct Tally {
     pub skipped_shared: usize,
     /// Captures replayed with no indicators, to see that none alerts.
     pub quiet_checked: usize,
+    /// Expect blocks whose retro-hunt gave the fresh replay's pairs.
+    pub retro_checked: usize,
 }
 
 impl Tally {
@@ -56,12 +58,13 @@ impl fmt::Display for Tally {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "tshark compared on {} corpus and {} shared captures, names feeds on {} and {}, {} expect blocks, {} replayed with no indicators",
+            "tshark compared on {} corpus and {} shared captures, names feeds on {} and {}, {} expect blocks, {} retro-hunts, {} replayed with no indicators",
             self.tshark.0,
             self.tshark.1,
             self.names.0,
             self.names.1,
             self.expects,
+            self.retro_checked,
             self.quiet_checked
         )
     }
@@ -107,7 +110,9 @@ impl Run {
         for e in &row.expect {
             self.tally.expects += 1;
             let at = format!("{at} [expect: {}]", e.about);
-            check_expect(&at, &file, &base, e, &mut self.failures);
+            if check_expect(&at, &file, &base, e, &mut self.failures) {
+                self.tally.retro_checked += 1;
+            }
         }
     }
 
@@ -169,6 +174,8 @@ impl Run {
         let s = read_summary(file);
         compare_with_tshark(at, &s, r, gap, &mut self.failures);
         let named = names_check(at, file, &s, gap, &mut self.failures);
+        // The names check hunts its capture's history too.
+        self.tally.retro_checked += usize::from(named);
         self.tally.compared(shared, named);
     }
 

@@ -13,15 +13,22 @@ use std::fmt::Debug;
 use std::path::Path;
 
 /// Run block `e` of the row of capture `file` (its paths relative to
-/// `base`); every failure is named `at`.
-pub fn check_expect(at: &str, file: &Path, base: &Path, e: &Expect, fail: &mut Failures) {
+/// `base`); every failure is named `at`. True when the retro-hunt rule ran
+/// too (a block with feeds).
+pub fn check_expect(at: &str, file: &Path, base: &Path, e: &Expect, fail: &mut Failures) -> bool {
     let feeds = match e.feeds(base) {
         Ok(f) => f,
-        Err(err) => return fail.add(at, format!("feeds:\n{err}")),
+        Err(err) => {
+            fail.add(at, format!("feeds:\n{err}"));
+            return false;
+        }
     };
     let units = match e.units(base) {
         Ok(u) => u,
-        Err(err) => return fail.add(at, format!("units:\n{err}")),
+        Err(err) => {
+            fail.add(at, format!("units:\n{err}"));
+            return false;
+        }
     };
     for (rep, path) in feeds.reports.iter().zip(&feeds.files) {
         feed_report(at, e, rep, path, fail);
@@ -32,6 +39,7 @@ pub fn check_expect(at: &str, file: &Path, base: &Path, e: &Expect, fail: &mut F
     }
     replay_checks(at, e, &r, fail);
     csv_checks(at, base, e, &r.sink.hits, fail);
+    e.has_feeds() && super::retro::check_retro(at, file, base, e, &r.sink.hits, fail)
 }
 
 /// One feed (read from `path`) loaded, with more than `feeds_accepted_over`

@@ -10,6 +10,7 @@ mod check;
 mod expect;
 mod files;
 mod hits;
+mod retro;
 mod tshark;
 mod validate;
 

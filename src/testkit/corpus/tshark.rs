@@ -208,6 +208,10 @@ pub fn names_check(
             format!("names feed hit outside the unit: {}", describe(h)),
         );
     }
+    if let Ok(units) = clients_unit(&clients) {
+        let at = format!("{at} (names feed)");
+        super::retro::retro_matches(&at, p, names_feed(&names), units, &r.sink.hits, fail);
+    }
     true
 }
 

@@ -1,0 +1,215 @@
+//! The retro-hunt's memory (issue 16): what each internal host resolved,
+//! named (SNI, HTTP Host) and contacted, per day, so that indicators a feed
+//! learns later can be matched against the past (`run::retro`).
+//!
+//! Invariants:
+//! - Only internal hosts are remembered, and only what the engine would
+//!   match: names where `match_name` looks (DNS questions and CNAME targets,
+//!   TLS/QUIC server names, HTTP Host), the remote address and port of each
+//!   new flow (or of every untracked packet), and DNS answer addresses (what
+//!   the sinkhole check matches).
+//! - Per worker, a fixed table remembers which (host, day, item) were
+//!   passed on, so an item reaches the store about once an hour per host and
+//!   day (the repeat moves its last-seen time), not once per packet. A
+//!   forgotten entry only repeats an item; the store merges repeats.
+//! - A name costs one allocation when it is passed on; addresses none.
+
+use super::HitSource;
+use super::attribution::Unit;
+use super::engine::Engine;
+use super::heuristics::table::{Keep, Table};
+use super::{Sink, heuristics};
+use serde::Deserialize;
+use std::net::IpAddr;
+use std::sync::Arc;
+
+/// Nanoseconds in a day: history is kept per UTC day.
+pub const DAY_NS: i64 = 86_400 * 1_000_000_000;
+/// An item already passed on is passed on again after this long.
+const REFRESH_NS: i64 = 3_600 * 1_000_000_000;
+/// (host, day, item) entries remembered per worker.
+const ENTRIES: usize = 1 << 18;
+
+/// The UTC day of a packet time.
+pub fn day_of(ts_ns: i64) -> i64 {
+    ts_ns.div_euclid(DAY_NS)
+}
+
+/// What was seen: a name or an address.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Seen {
+    Name(Box<str>),
+    Address(IpAddr),
+}
+
+/// One thing a host did, passed on to the store.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HistoryItem {
+    pub ts_ns: i64,
+    pub host: IpAddr,
+    /// The host's unit when it was seen.
+    pub unit: Arc<Unit>,
+    /// Where it was seen: `DnsQuery`, `DnsAnswer` (a CNAME target, or an
+    /// answer address), `TlsSni`, `QuicSni`, `HttpHost`, or `Ip` (a
+    /// contact).
+    pub how: HitSource,
+    /// The remote port of a contact; 0 otherwise.
+    pub port: u16,
+    pub value: Seen,
+}
+
+/// `[history]` in `gatewatch.toml`.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct HistorySettings {
+    /// Keep the history (it needs `--store`).
+    pub enabled: bool,
+    /// Days kept, counted back from the newest day recorded.
+    pub retention_days: u32,
+    /// Items kept per host and day; past it the day is marked incomplete
+    /// (a scanner or a crawler must not fill the store).
+    pub max_items_per_host_day: u32,
+}
+
+impl Default for HistorySettings {
+    fn default() -> Self {
+        HistorySettings {
+            enabled: true,
+            retention_days: 30,
+            max_items_per_host_day: 5_000,
+        }
+    }
+}
+
+impl HistorySettings {
+    /// What is wrong with the settings, one line each.
+    pub fn problems(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if self.retention_days == 0 || self.retention_days > 3_660 {
+            out.push(format!(
+                "[history] retention_days = {}: give 1 to 3660 days (or enabled = false)",
+                self.retention_days
+            ));
+        }
+        if self.max_items_per_host_day == 0 {
+            out.push(
+                "[history] max_items_per_host_day = 0: give at least 1 (or enabled = false)".into(),
+            );
+        }
+        out
+    }
+}
+
+#[derive(Clone, Copy, Default)]
+struct Sent {
+    at: i64,
+}
+
+impl Keep for Sent {}
+
+/// One worker's record of what it passed on.
+pub struct History {
+    on: bool,
+    sent: Table<Sent>,
+}
+
+impl History {
+    pub fn new(on: bool) -> History {
+        History {
+            on,
+            sent: Table::new(if on { ENTRIES } else { 4 }),
+        }
+    }
+
+    /// True when the item was not passed on within [`REFRESH_NS`]; marks it.
+    fn due(&mut self, key: u64, ts: i64) -> bool {
+        let s = self.sent.entry(key, ts, DAY_NS);
+        let due = s.at == 0 || ts.saturating_sub(s.at) >= REFRESH_NS;
+        if due {
+            s.at = ts.max(1);
+        }
+        due
+    }
+
+    /// Entries pushed out by new ones (each may repeat an item).
+    pub fn evicted(&self) -> u64 {
+        self.sent.evicted
+    }
+}
+
+impl Engine {
+    /// The name in `self.name`, seen from internal `host`.
+    pub(super) fn history_name<S: Sink>(
+        &mut self,
+        ts: i64,
+        host: IpAddr,
+        how: HitSource,
+        sink: &mut S,
+    ) {
+        if !self.history.on || self.name.is_empty() || !self.units.is_internal(host) {
+            return;
+        }
+        let name = self.name.as_str();
+        let key = heuristics::key((host, day_of(ts), how, name));
+        if self.history.due(key, ts) {
+            sink.history(HistoryItem {
+                ts_ns: ts,
+                host,
+                unit: self.units.unit_of(host).clone(),
+                how,
+                port: 0,
+                value: Seen::Name(name.into()),
+            });
+        }
+    }
+
+    /// An address internal `host` exchanged packets with (`how` is `Ip`,
+    /// with the remote port) or got in a DNS answer (`DnsAnswer`, port 0).
+    pub(super) fn history_address<S: Sink>(
+        &mut self,
+        ts: i64,
+        host: IpAddr,
+        remote: IpAddr,
+        how: HitSource,
+        port: u16,
+        sink: &mut S,
+    ) {
+        if !self.history.on {
+            return;
+        }
+        let key = heuristics::key((host, day_of(ts), how, remote, port));
+        if self.history.due(key, ts) {
+            sink.history(HistoryItem {
+                ts_ns: ts,
+                host,
+                unit: self.units.unit_of(host).clone(),
+                how,
+                port,
+                value: Seen::Address(remote),
+            });
+        }
+    }
+
+    /// A packet between `src` and `dst`: the contact of its internal end
+    /// with the external one, as `match_ips` would blame it.
+    pub(super) fn history_contact<S: Sink>(
+        &mut self,
+        ts: i64,
+        flow: &crate::packet::FlowKey,
+        sink: &mut S,
+    ) {
+        if !self.history.on {
+            return;
+        }
+        let src_in = self.units.is_internal(flow.src);
+        if src_in == self.units.is_internal(flow.dst) {
+            return;
+        }
+        let (host, remote, port) = if src_in {
+            (flow.src, flow.dst, flow.dst_port)
+        } else {
+            (flow.dst, flow.src, flow.src_port)
+        };
+        self.history_address(ts, host, remote, HitSource::Ip, port, sink);
+    }
+}
