@@ -42,9 +42,10 @@ fn write_history(db: &Path, days: u32, hosts: u32, items: u32) {
     let t = Instant::now();
     let mut sent = 0u64;
     for day in 0..i64::from(days) {
-        for it in office_day(day, hosts, items, 7) {
-            w.history(it, true);
-            sent += 1;
+        let day = office_day(day, hosts, items, 7);
+        sent += day.len() as u64;
+        for chunk in day.chunks(gatewatch::detect::history::BATCH) {
+            w.history(chunk.to_vec(), true);
         }
     }
     let st = w.finish();

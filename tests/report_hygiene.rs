@@ -135,9 +135,9 @@ fn store(dir: &Path, history: bool) -> PathBuf {
             ("10.4.0.1", "U-D"),
             ("10.4.0.2", "U-D"),
         ] {
-            w.history(seen(h, u, IN), true);
+            w.history(vec![seen(h, u, IN)], true);
         }
-        w.history(seen("10.1.0.5", "U-A", OUT), true);
+        w.history(vec![seen("10.1.0.5", "U-A", OUT)], true);
     }
     w.put_name(NameRecord {
         ts_ns: IN,

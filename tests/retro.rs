@@ -248,11 +248,11 @@ fn history_is_bounded_per_host_and_day_and_pruned_past_retention() {
     let w = StoreWriter::start_with(Store::open(&db).unwrap(), 1000, None, settings);
     for day in 0..4 {
         for n in 0..5 {
-            assert!(w.history(item("10.1.0.7", day, n), true));
+            assert!(w.history(vec![item("10.1.0.7", day, n)], true));
             // A repeat moves the row's times, and is no new item.
-            assert!(w.history(item("10.1.0.7", day, n), true));
+            assert!(w.history(vec![item("10.1.0.7", day, n)], true));
         }
-        assert!(w.history(item("10.1.0.8", day, 9), true));
+        assert!(w.history(vec![item("10.1.0.8", day, 9)], true));
     }
     let st = w.finish();
     assert_eq!(st.history_new.load(Ordering::Relaxed), 4 * 4);

@@ -78,7 +78,7 @@ impl Engine {
         if m.response && m.rcode != NXDOMAIN {
             for (_, a) in &m.answers {
                 if let dns::Answer::A(ip, _) = *a {
-                    self.history_address(p.ts, querier, ip, HitSource::DnsAnswer, 0, sink);
+                    self.history_address(p.ts, querier, ip, HitSource::DnsAnswer, 0);
                 }
             }
         }

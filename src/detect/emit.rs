@@ -139,9 +139,11 @@ impl Engine {
         if self.name.is_empty() {
             return false;
         }
-        self.history_name(p.ts, client, source, sink);
+        self.history_prefetch_name(p.ts, client, source);
         self.hygiene_name(client, source, p, sink);
-        let Some(id) = snap.match_domain(self.name.as_str()) else {
+        let listed = snap.match_domain(self.name.as_str());
+        self.history_name(p.ts, client, source);
+        let Some(id) = listed else {
             return false;
         };
         if snap.allow_domain(self.name.as_str()) {

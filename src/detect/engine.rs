@@ -166,6 +166,7 @@ impl Engine {
         let snap = self.take_snapshot();
         self.behave_tick(&snap, i64::MAX, sink);
         self.snap_back(snap);
+        self.history_flush(None, sink);
     }
 
     /// The heuristics' state and counters.
@@ -186,6 +187,7 @@ impl Engine {
         let snap = self.take_snapshot();
         self.behave_tick(&snap, now, sink);
         self.snap_back(snap);
+        self.history_flush(None, sink);
     }
 
     fn report_ended<S: Sink>(&mut self, sink: &mut S) {
@@ -230,6 +232,9 @@ impl Engine {
         {
             self.heur
                 .prefetch_syn(d.src, src_port, d.dst, dst_port, ack);
+            if !ack {
+                self.history_prefetch_syn(raw.ts_ns, d.src, d.dst, dst_port);
+            }
         }
         let tracked = self.track(raw, &d, &mut p);
         if matches!(d.transport, Transport::Tcp { .. }) {
@@ -243,7 +248,7 @@ impl Engine {
         {
             // A flow's first packet (or an untracked one): what the
             // retro-hunt will match addresses against.
-            self.history_contact(p.ts, &p.flow, sink);
+            self.history_contact(p.ts, &p.flow);
         }
         self.match_ips(&snap, &d, &p, sink);
         self.dispatch(&snap, &d, &p, sink);
@@ -263,6 +268,7 @@ impl Engine {
         if !self.ended.is_empty() {
             self.report_ended(sink);
         }
+        self.history_flush(Some(p.ts), sink);
         self.snap_back(snap);
     }
 

@@ -13,6 +13,8 @@
 //!   day (the repeat moves its last-seen time), not once per packet. A
 //!   forgotten entry only repeats an item; the store merges repeats.
 //! - A name costs one allocation when it is passed on; addresses none.
+//!   Items cross to the sink in batches (up to [`BATCH`], or what waited a
+//!   second of packet time), not one by one.
 
 use super::HitSource;
 use super::attribution::Unit;
@@ -29,6 +31,10 @@ pub const DAY_NS: i64 = 86_400 * 1_000_000_000;
 const REFRESH_NS: i64 = 3_600 * 1_000_000_000;
 /// (host, day, item) entries remembered per worker.
 const ENTRIES: usize = 1 << 18;
+/// Items handed to the sink at once.
+pub const BATCH: usize = 256;
+/// The longest an item waits in a batch, in packet time.
+const WAIT_NS: i64 = 1_000_000_000;
 
 /// The UTC day of a packet time.
 pub fn day_of(ts_ns: i64) -> i64 {
@@ -111,6 +117,9 @@ impl Keep for Sent {}
 pub struct History {
     on: bool,
     sent: Table<Sent>,
+    /// Items not yet handed to the sink, and when the first was seen.
+    out: Vec<HistoryItem>,
+    since: i64,
 }
 
 impl History {
@@ -118,7 +127,17 @@ impl History {
         History {
             on,
             sent: Table::new(if on { ENTRIES } else { 4 }),
+            out: Vec::new(),
+            since: 0,
         }
+    }
+
+    fn push(&mut self, it: HistoryItem) {
+        if self.out.is_empty() {
+            self.since = it.ts_ns;
+            self.out.reserve(BATCH);
+        }
+        self.out.push(it);
     }
 
     /// True when the item was not passed on within [`REFRESH_NS`]; marks it.
@@ -137,25 +156,50 @@ impl History {
     }
 }
 
+/// The table key of a name seen from `host`.
+fn name_key(ts: i64, host: IpAddr, how: HitSource, name: &str) -> u64 {
+    heuristics::key((host, day_of(ts), how, name))
+}
+
+/// The table key of an address seen by `host` (`how` `Ip`: contacted on
+/// `port`; `DnsAnswer`: answered).
+fn address_key(ts: i64, host: IpAddr, remote: IpAddr, how: HitSource, port: u16) -> u64 {
+    heuristics::key((host, day_of(ts), how, remote, port))
+}
+
 impl Engine {
+    /// Start loading the table line of the name in `self.name`, so the
+    /// probe after the feed look-up finds it in the cache.
+    #[inline]
+    pub(super) fn history_prefetch_name(&self, ts: i64, host: IpAddr, how: HitSource) {
+        if self.history.on {
+            let key = name_key(ts, host, how, self.name.as_str());
+            self.history.sent.prefetch(key);
+        }
+    }
+
+    /// Likewise for the contact a client's SYN may open.
+    #[inline]
+    pub(super) fn history_prefetch_syn(&self, ts: i64, src: IpAddr, dst: IpAddr, port: u16) {
+        if self.history.on {
+            let key = address_key(ts, src, dst, HitSource::Ip, port);
+            self.history.sent.prefetch(key);
+        }
+    }
+
     /// The name in `self.name`, seen from internal `host`.
-    pub(super) fn history_name<S: Sink>(
-        &mut self,
-        ts: i64,
-        host: IpAddr,
-        how: HitSource,
-        sink: &mut S,
-    ) {
+    pub(super) fn history_name(&mut self, ts: i64, host: IpAddr, how: HitSource) {
         if !self.history.on || self.name.is_empty() || !self.units.is_internal(host) {
             return;
         }
         let name = self.name.as_str();
-        let key = heuristics::key((host, day_of(ts), how, name));
+        let key = name_key(ts, host, how, name);
         if self.history.due(key, ts) {
-            sink.history(HistoryItem {
+            let unit = self.units.unit_of(host).clone();
+            self.history.push(HistoryItem {
                 ts_ns: ts,
                 host,
-                unit: self.units.unit_of(host).clone(),
+                unit,
                 how,
                 port: 0,
                 value: Seen::Name(name.into()),
@@ -165,24 +209,24 @@ impl Engine {
 
     /// An address internal `host` exchanged packets with (`how` is `Ip`,
     /// with the remote port) or got in a DNS answer (`DnsAnswer`, port 0).
-    pub(super) fn history_address<S: Sink>(
+    pub(super) fn history_address(
         &mut self,
         ts: i64,
         host: IpAddr,
         remote: IpAddr,
         how: HitSource,
         port: u16,
-        sink: &mut S,
     ) {
         if !self.history.on {
             return;
         }
-        let key = heuristics::key((host, day_of(ts), how, remote, port));
+        let key = address_key(ts, host, remote, how, port);
         if self.history.due(key, ts) {
-            sink.history(HistoryItem {
+            let unit = self.units.unit_of(host).clone();
+            self.history.push(HistoryItem {
                 ts_ns: ts,
                 host,
-                unit: self.units.unit_of(host).clone(),
+                unit,
                 how,
                 port,
                 value: Seen::Address(remote),
@@ -190,14 +234,22 @@ impl Engine {
         }
     }
 
+    /// Hand the waiting items to the sink when there are [`BATCH`] of
+    /// them, the first waited [`WAIT_NS`], or `now` is `None` (idle, end).
+    pub(super) fn history_flush<S: Sink>(&mut self, now: Option<i64>, sink: &mut S) {
+        let h = &mut self.history;
+        if h.out.is_empty() {
+            return;
+        }
+        let due = now.is_none_or(|t| h.out.len() >= BATCH || t.saturating_sub(h.since) >= WAIT_NS);
+        if due {
+            sink.history(std::mem::take(&mut h.out));
+        }
+    }
+
     /// A packet between `src` and `dst`: the contact of its internal end
     /// with the external one, as `match_ips` would blame it.
-    pub(super) fn history_contact<S: Sink>(
-        &mut self,
-        ts: i64,
-        flow: &crate::packet::FlowKey,
-        sink: &mut S,
-    ) {
+    pub(super) fn history_contact(&mut self, ts: i64, flow: &crate::packet::FlowKey) {
         if !self.history.on {
             return;
         }
@@ -210,6 +262,6 @@ impl Engine {
         } else {
             (flow.dst, flow.src, flow.src_port)
         };
-        self.history_address(ts, host, remote, HitSource::Ip, port, sink);
+        self.history_address(ts, host, remote, HitSource::Ip, port);
     }
 }

@@ -141,8 +141,8 @@ pub enum Event {
     Name(i64, Box<HostName>),
     /// A host's first sign of cracked software (not a hit).
     Hygiene(Box<HygieneEvent>),
-    /// Something a host did, for the retro-hunt's history.
-    History(Box<HistoryItem>),
+    /// What hosts did, for the retro-hunt's history: one batch.
+    History(Vec<HistoryItem>),
 }
 
 /// Where hits (and optionally observations) go.
@@ -155,8 +155,9 @@ pub trait Sink {
     fn host_name(&mut self, _ts_ns: i64, _name: HostName) {}
     /// A host's first observation of a hygiene signal.
     fn hygiene(&mut self, _e: HygieneEvent) {}
-    /// Something an internal host did today, new to this worker's memory.
-    fn history(&mut self, _item: HistoryItem) {}
+    /// What internal hosts did, new to this worker's memory that hour: a
+    /// batch (see [`super::history`]).
+    fn history(&mut self, _items: Vec<HistoryItem>) {}
     fn wants_observations(&self) -> bool {
         false
     }

@@ -152,7 +152,7 @@ impl<'w> HitSink<'w> {
             Event::Flow(f) => self.flow(*f),
             Event::Name(ts, n) => self.host_name(ts, *n),
             Event::Hygiene(h) => self.hygiene(*h),
-            Event::History(h) => self.history(*h),
+            Event::History(h) => self.history(h),
         }
     }
 
@@ -326,10 +326,10 @@ impl Sink for HitSink<'_> {
         }
     }
 
-    fn history(&mut self, item: HistoryItem) {
+    fn history(&mut self, items: Vec<HistoryItem>) {
         if let Some((s, policy)) = &self.opts.store {
-            s.history(item, *policy == StorePolicy::Wait);
-            self.counts.history += 1;
+            self.counts.history += items.len() as u64;
+            s.history(items, *policy == StorePolicy::Wait);
         }
     }
 

@@ -201,8 +201,8 @@ impl Sink for HitForwarder<'_> {
         let _ = self.tx.send(Event::Hygiene(Box::new(e)));
     }
 
-    fn history(&mut self, item: crate::detect::history::HistoryItem) {
-        let _ = self.tx.send(Event::History(Box::new(item)));
+    fn history(&mut self, items: Vec<crate::detect::history::HistoryItem>) {
+        let _ = self.tx.send(Event::History(items));
     }
 }
 

@@ -67,8 +67,8 @@ impl Sink for Collector {
     fn hygiene(&mut self, e: crate::detect::hygiene::HygieneEvent) {
         self.hygiene.push(e);
     }
-    fn history(&mut self, item: crate::detect::history::HistoryItem) {
-        self.history.push(item);
+    fn history(&mut self, items: Vec<crate::detect::history::HistoryItem>) {
+        self.history.extend(items);
     }
     fn wants_observations(&self) -> bool {
         true

@@ -111,7 +111,8 @@ enum StoreMsg {
     Hit(StoreRecord),
     Name(NameRecord),
     Hygiene(HygieneRecord),
-    History(Box<HistoryItem>),
+    /// A batch, as an engine handed it over.
+    History(Vec<HistoryItem>),
 }
 
 /// Counters shared with metrics.
@@ -147,13 +148,13 @@ impl WriterStats {
     /// Count records that will not be written, by kind.
     fn lost(&self, msgs: &[StoreMsg]) {
         for m in msgs {
-            let c = match m {
-                StoreMsg::Hit(_) => &self.overflow,
-                StoreMsg::Name(_) => &self.names_overflow,
-                StoreMsg::Hygiene(_) => &self.other_overflow,
-                StoreMsg::History(_) => &self.history_overflow,
+            let (c, n) = match m {
+                StoreMsg::Hit(_) => (&self.overflow, 1),
+                StoreMsg::Name(_) => (&self.names_overflow, 1),
+                StoreMsg::Hygiene(_) => (&self.other_overflow, 1),
+                StoreMsg::History(v) => (&self.history_overflow, v.len() as u64),
             };
-            c.fetch_add(1, Ordering::Relaxed);
+            c.fetch_add(n, Ordering::Relaxed);
         }
     }
 }
@@ -234,10 +235,11 @@ impl StoreWriter {
         }
     }
 
-    /// Queue a history item on the history queue, without waiting (live)
-    /// or waiting (`wait`, replay).
-    pub fn history(&self, item: HistoryItem, wait: bool) -> bool {
-        let m = StoreMsg::History(Box::new(item));
+    /// Queue a batch of history items on the history queue, without
+    /// waiting (live) or waiting (`wait`, replay). The queue's capacity
+    /// counts batches.
+    pub fn history(&self, items: Vec<HistoryItem>, wait: bool) -> bool {
+        let m = StoreMsg::History(items);
         let r = if wait {
             self.history.send(m).map_err(|e| e.0)
         } else {
@@ -382,7 +384,8 @@ impl Writer {
 }
 
 /// Wait up to `wait` for a record on either queue, then take whatever is
-/// queued, up to [`MAX_BATCH`] from each. True once both queues are closed
+/// queued, up to [`MAX_BATCH`] records (and a 64th as many history
+/// batches). True once both queues are closed
 /// (every sender gone) and drained.
 fn receive(q: &Queues, batch: &mut Vec<StoreMsg>, wait: Duration) -> bool {
     let mut sel = Select::new();
@@ -390,15 +393,15 @@ fn receive(q: &Queues, batch: &mut Vec<StoreMsg>, wait: Duration) -> bool {
     sel.recv(&q.history);
     // Ready, closed, or the flush interval is over: drain either way.
     let _ = sel.ready_timeout(wait);
-    let main_closed = drain(&q.rx, batch);
-    let history_closed = drain(&q.history, batch);
+    let main_closed = drain(&q.rx, batch, MAX_BATCH);
+    // History comes in batches of up to 256 items.
+    let history_closed = drain(&q.history, batch, MAX_BATCH / 64);
     main_closed && history_closed
 }
 
-/// Take up to [`MAX_BATCH`] records from `rx`; true when it is closed and
-/// empty.
-fn drain(rx: &Receiver<StoreMsg>, batch: &mut Vec<StoreMsg>) -> bool {
-    for _ in 0..MAX_BATCH {
+/// Take up to `n` messages from `rx`; true when it is closed and empty.
+fn drain(rx: &Receiver<StoreMsg>, batch: &mut Vec<StoreMsg>, n: usize) -> bool {
+    for _ in 0..n {
         match rx.try_recv() {
             Ok(m) => batch.push(m),
             Err(TryRecvError::Empty) => return false,
@@ -522,11 +525,13 @@ fn write_all(
                 st.name(n)?;
                 continue;
             }
-            StoreMsg::History(it) => {
-                match history.write(it, cap, cache)? {
-                    Written::New => tally.new += 1,
-                    Written::Repeat => tally.repeat += 1,
-                    Written::Dropped => tally.dropped += 1,
+            StoreMsg::History(items) => {
+                for it in items {
+                    match history.write(it, cap, cache)? {
+                        Written::New => tally.new += 1,
+                        Written::Repeat => tally.repeat += 1,
+                        Written::Dropped => tally.dropped += 1,
+                    }
                 }
                 continue;
             }
