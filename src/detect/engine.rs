@@ -136,7 +136,7 @@ impl Engine {
             names_scratch: Vec::new(),
             heur: Heuristics::new(recipe.rules().clone()),
             hygiene: Hygiene::new(o.hygiene.clone()),
-            history: History::new(o.history),
+            history: History::new(o.history, o.history_entries),
         }
     }
 

@@ -29,8 +29,8 @@ use std::sync::Arc;
 pub const DAY_NS: i64 = 86_400 * 1_000_000_000;
 /// An item already passed on is passed on again after this long.
 const REFRESH_NS: i64 = 3_600 * 1_000_000_000;
-/// (host, day, item) entries remembered per worker.
-const ENTRIES: usize = 1 << 18;
+/// (host, day, item) entries remembered per worker, by default.
+pub const ENTRIES: usize = 1 << 18;
 /// Items handed to the sink at once.
 pub const BATCH: usize = 256;
 /// The longest an item waits in a batch, in packet time.
@@ -123,10 +123,10 @@ pub struct History {
 }
 
 impl History {
-    pub fn new(on: bool) -> History {
+    pub fn new(on: bool, entries: usize) -> History {
         History {
             on,
-            sent: Table::new(if on { ENTRIES } else { 4 }),
+            sent: Table::new(if on { entries.max(4) } else { 4 }),
             out: Vec::new(),
             since: 0,
         }

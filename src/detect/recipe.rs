@@ -36,6 +36,8 @@ pub struct EngineOptions {
     /// Pass what hosts do to the sink for the retro-hunt's history (on when
     /// there is a store to keep it).
     pub history: bool,
+    /// (host, day, item) entries each engine remembers for it.
+    pub history_entries: usize,
 }
 
 impl Default for EngineOptions {
@@ -48,6 +50,7 @@ impl Default for EngineOptions {
             heuristics: Settings::default(),
             hygiene: HygieneSettings::default(),
             history: false,
+            history_entries: super::history::ENTRIES,
         }
     }
 }

@@ -356,6 +356,7 @@ impl Config {
             heuristics: self.heuristics.clone(),
             hygiene: self.hygiene.clone(),
             history: self.history.enabled && self.store_path().is_some(),
+            history_entries: crate::detect::history::ENTRIES,
             flows: FlowConfig {
                 max_flows: f.max,
                 embryonic_s: f.embryonic_timeout_s,

@@ -276,6 +276,9 @@ fn fuzz_engine() -> crate::detect::Engine {
             ..FlowConfig::default()
         },
         heuristics: fuzz_heuristics(),
+        // The retro-hunt's history too, as a sensor with a store keeps it.
+        history: true,
+        history_entries: 1_024,
         ..EngineOptions::default()
     };
     Recipe::new(intel.clone(), units.clone(), options).engine(0)
