@@ -13,6 +13,7 @@ mod replay;
 mod report;
 mod retro;
 mod run;
+mod users;
 
 use crate::run::config::{Config, Overrides};
 use anyhow::Result;
@@ -66,6 +67,9 @@ pub enum Cmd {
     /// Hunt the store's history with the feeds as they are now: past
     /// contacts with indicators learned since become hits marked `retro`.
     Retro(retro::RetroArgs),
+    /// Console accounts: add, passwd, disable, list, token.
+    #[command(subcommand)]
+    Users(users::UsersCmd),
 }
 
 /// The feeds, the units and the internal networks.
@@ -167,5 +171,6 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Cmd::Hosts(hosts::HostsCmd::MarkCleaned(a)) => hosts::cmd_mark_cleaned(a),
         Cmd::Report(a) => report::cmd_report(a),
         Cmd::Retro(a) => retro::cmd_retro(a),
+        Cmd::Users(c) => users::cmd_users(c),
     }
 }

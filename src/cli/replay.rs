@@ -6,7 +6,7 @@ use crate::detect::Recipe;
 use crate::intel::Intel;
 use crate::output::sink::{HitSink, SinkOptions, SinkResult, StorePolicy, open_output};
 use crate::run::config::{Config, Overrides, load_inputs};
-use crate::run::replay::{ReplayReport, replay};
+use crate::run::replay::{ReplayReport, replay_with_progress};
 use crate::store::Store;
 use crate::store::writer::StoreWriter;
 use anyhow::{Context as _, Result, bail};
@@ -86,7 +86,11 @@ pub fn cmd_replay(a: ReplayArgs) -> Result<ExitCode> {
             .with_context(|| format!("{}: cannot open alert log", cfg.alerts.display()))?,
         sink_options(&cfg, &a)?,
     );
-    let report = replay(&a.files, &mut recipe.engine(0), &mut sink);
+    let progress = Progress::new(&a.files);
+    let report = replay_with_progress(&a.files, &mut recipe.engine(0), &mut sink, &mut |b| {
+        progress.at(b)
+    });
+    progress.done();
     let done = sink.finish();
     check_store(&done, &cfg)?;
     if let Some(e) = &done.io_error {
@@ -177,4 +181,61 @@ fn print_outcome(
             .with_context(|| format!("{}: cannot write stats", p.display()))?;
     }
     Ok(())
+}
+
+/// A progress bar on standard error for a replay that runs longer than a
+/// few seconds, when standard error is a terminal; silent otherwise (logs,
+/// pipes, CI).
+struct Progress {
+    bar: indicatif::ProgressBar,
+    terminal: bool,
+    started: std::time::Instant,
+    after: std::time::Duration,
+}
+
+/// How long a replay runs before its bar shows; `GATEWATCH_PROGRESS_AFTER_MS`
+/// changes it (the tests use 0).
+fn progress_after() -> std::time::Duration {
+    let ms = std::env::var("GATEWATCH_PROGRESS_AFTER_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3_000);
+    std::time::Duration::from_millis(ms)
+}
+
+impl Progress {
+    fn new(files: &[PathBuf]) -> Progress {
+        let total = files
+            .iter()
+            .map(|f| std::fs::metadata(f).map_or(0, |m| m.len()))
+            .sum();
+        let bar = indicatif::ProgressBar::with_draw_target(
+            Some(total),
+            indicatif::ProgressDrawTarget::hidden(),
+        );
+        let style = indicatif::ProgressStyle::with_template(
+            "{elapsed_precise} [{wide_bar}] {bytes}/{total_bytes} {bytes_per_sec} ETA {eta}",
+        );
+        if let Ok(s) = style {
+            bar.set_style(s.progress_chars("=> "));
+        }
+        Progress {
+            bar,
+            terminal: std::io::IsTerminal::is_terminal(&std::io::stderr()),
+            started: std::time::Instant::now(),
+            after: progress_after(),
+        }
+    }
+
+    fn at(&self, bytes: u64) {
+        if self.terminal && self.bar.is_hidden() && self.started.elapsed() >= self.after {
+            self.bar
+                .set_draw_target(indicatif::ProgressDrawTarget::stderr());
+        }
+        self.bar.set_position(bytes);
+    }
+
+    fn done(&self) {
+        self.bar.finish_and_clear();
+    }
 }

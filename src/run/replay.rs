@@ -39,9 +39,27 @@ impl ReplayReport {
 
 /// Replay `files` in order through `engine` into `sink`.
 pub fn replay<S: Sink>(files: &[PathBuf], engine: &mut Engine, sink: &mut S) -> ReplayReport {
+    replay_with_progress(files, engine, sink, &mut |_| {})
+}
+
+/// Packets between two progress reports.
+const PROGRESS_EVERY: u64 = 16_384;
+
+/// [`replay`], telling `progress` how many bytes of the files were read so
+/// far (about: record headers are counted as a classic pcap's), every
+/// [`PROGRESS_EVERY`] packets and at the end of each file.
+pub fn replay_with_progress<S: Sink>(
+    files: &[PathBuf],
+    engine: &mut Engine,
+    sink: &mut S,
+    progress: &mut dyn FnMut(u64),
+) -> ReplayReport {
     let mut report = ReplayReport::default();
+    let mut done = 0u64;
     for file in files {
-        replay_file(file, engine, sink, &mut report);
+        replay_file(file, engine, sink, &mut report, &mut |b| progress(done + b));
+        done += std::fs::metadata(file).map_or(0, |m| m.len());
+        progress(done);
     }
     // Flows still open when the captures end are reported now.
     engine.finish(sink);
@@ -50,12 +68,23 @@ pub fn replay<S: Sink>(files: &[PathBuf], engine: &mut Engine, sink: &mut S) -> 
 }
 
 /// One file of [`replay`]: its packets, then what went wrong, per reason.
-fn replay_file<S: Sink>(file: &Path, engine: &mut Engine, sink: &mut S, report: &mut ReplayReport) {
+fn replay_file<S: Sink>(
+    file: &Path,
+    engine: &mut Engine,
+    sink: &mut S,
+    report: &mut ReplayReport,
+    progress: &mut dyn FnMut(u64),
+) {
     let mut per_reason: HashMap<Reason, u64> = HashMap::new();
     let mut n = 0u64;
+    let mut bytes = 0u64;
     let hits_before = engine.stats.total_hits();
     let fr = read_file(file, |pkt| {
         n += 1;
+        bytes += 16 + pkt.data.len() as u64;
+        if n.is_multiple_of(PROGRESS_EVERY) {
+            progress(bytes);
+        }
         let before: Problems = engine.stats.problems;
         if !engine.process_contained(pkt, sink) {
             let at = format!("{} packet {n}", file.display());

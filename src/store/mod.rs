@@ -9,6 +9,7 @@
 //! - The schema version is `PRAGMA user_version`; migrations run in order in
 //!   one transaction each, and a database from a newer gatewatch is refused.
 
+pub mod accounts;
 pub mod api;
 pub mod history;
 pub mod hygiene;
@@ -88,6 +89,8 @@ const MIGRATIONS: &[&[&str]] = &[
     // 3: the retro-hunt's history per host and day, and hygiene signals
     // per host.
     &[history::SCHEMA, hygiene::SCHEMA],
+    // 4: console accounts, their units and API tokens, and the audit log.
+    &[accounts::SCHEMA],
 ];
 
 /// Order of an address's names, latest first: the name seen most recently;
