@@ -9,13 +9,20 @@
 //! `catch_unwind`: a handler bug answers 500 (counted in
 //! `gatewatch_panics_recovered_total{stage="http"}`), not a dead listener.
 //!
-//! Access to `/api/*`: with an API token configured, every request must
-//! carry `Authorization: Bearer <token>` (compared in constant time);
-//! without one, only this host (a loopback peer, `::ffff:127.0.0.1`
-//! included) is answered. `/metrics` and `/healthz` are open to whoever
-//! can reach the listener, which binds loopback unless configured.
+//! Access to `/api/*`, for `Authorization: Bearer <token>`:
+//! - the configured API token (compared in constant time): the operator,
+//!   every unit;
+//! - an account's token (`gatewatch users token`): that account, scoped to
+//!   its units (see `store::api`); a disabled account's is refused;
+//! - no token: only when neither a token is configured nor an account
+//!   exists in the store, and only from this host (a loopback peer,
+//!   `::ffff:127.0.0.1` included). Otherwise 401.
+//!
+//! `/metrics` and `/healthz` are open to whoever can reach the listener,
+//! which binds loopback unless configured.
 
 use super::Metrics;
+use crate::store::accounts::Account;
 use anyhow::{Context as _, Result};
 use crossbeam_channel::{Receiver, TrySendError, bounded};
 use std::net::SocketAddr;
@@ -155,37 +162,54 @@ fn answer_open(m: &Metrics, req: &tiny_http::Request) -> Reply {
 
 /// An `/api/*` request, once its sender is allowed.
 fn answer_api(m: &Metrics, api: &Api, req: &tiny_http::Request) -> Reply {
-    if let Err(e) = allowed(api, req) {
-        return e;
-    }
+    let who = match allowed(api, req) {
+        Ok(who) => who,
+        Err(e) => return e,
+    };
     let url = req.url();
     if url == "/api/reload" {
+        if who.as_ref().is_some_and(|a| !a.is_admin()) {
+            return (
+                403,
+                json_error("reloading the feeds is for a province-admin"),
+            );
+        }
         return api_reload(m, req);
     }
     let method = req.method().as_str();
-    let (code, body) = crate::store::api::handle(api.store.as_deref(), method, url);
+    let (code, body) = crate::store::api::handle(api.store.as_deref(), method, url, who.as_ref());
     (code, (body, JSON))
 }
 
-/// Whether the sender of `req` may use `/api/*` (see the module comment).
-fn allowed(api: &Api, req: &tiny_http::Request) -> Result<(), Reply> {
-    match &api.token {
-        Some(token) => {
-            let given = req
-                .headers()
-                .iter()
-                .find(|h| h.field.equiv("Authorization"))
-                .and_then(|h| h.value.as_str().strip_prefix("Bearer "));
-            match given {
-                Some(g) if same(g.trim().as_bytes(), token.as_bytes()) => Ok(()),
-                _ => Err((
-                    401,
-                    json_error("missing or wrong API token (Authorization: Bearer)"),
-                )),
-            }
-        }
-        None if is_local(req) => Ok(()),
-        None => Err((
+/// Who sends `req`, if allowed to use `/api/*` (see the module comment):
+/// `None` for the operator, else the token's account.
+fn allowed(api: &Api, req: &tiny_http::Request) -> Result<Option<Account>, Reply> {
+    let given = req
+        .headers()
+        .iter()
+        .find(|h| h.field.equiv("Authorization"))
+        .and_then(|h| h.value.as_str().strip_prefix("Bearer "))
+        .map(str::trim);
+    let wrong = || {
+        (
+            401,
+            json_error("missing or wrong API token (Authorization: Bearer)"),
+        )
+    };
+    let store = api
+        .store
+        .as_deref()
+        .and_then(|p| crate::store::Store::open_read_only(p).ok());
+    match (given, &api.token) {
+        (Some(g), Some(t)) if same(g.as_bytes(), t.as_bytes()) => Ok(None),
+        (Some(g), _) => store
+            .and_then(|s| s.token_account(g).ok().flatten())
+            .map(Some)
+            .ok_or_else(wrong),
+        (None, Some(_)) => Err(wrong()),
+        (None, None) if store.is_some_and(|s| s.has_accounts().unwrap_or(true)) => Err(wrong()),
+        (None, None) if is_local(req) => Ok(None),
+        (None, None) => Err((
             403,
             json_error("the API answers this host only (no api_token_file is configured)"),
         )),

@@ -290,6 +290,13 @@ impl Store {
         tx.commit().map_err(sql)
     }
 
+    /// Whether any account exists: then every API request needs a token.
+    pub fn has_accounts(&self) -> Result<bool, StoreError> {
+        self.conn
+            .query_row("SELECT EXISTS (SELECT 1 FROM accounts)", [], |r| r.get(0))
+            .map_err(|e| self.err(e))
+    }
+
     /// Every account, by name.
     pub fn accounts(&self) -> Result<Vec<Account>, StoreError> {
         let mut st = self

@@ -4,23 +4,39 @@
 //! went by, latest first). Each request opens the store read-only (WAL: it
 //! never blocks the sensor's writer); every value reaches SQL as a bound
 //! parameter.
+//!
+//! A request made with an account's token sees that account's units only:
+//! other units are left out of lists, asking for one by code is 403, and
+//! another unit's host is 404, as if it were not there.
 
+use crate::store::accounts::Account;
 use crate::store::{Status, Store, StoreError};
 use serde_json::{Value, json};
 use std::net::IpAddr;
 use std::path::Path;
 
-/// Answer one API request: (HTTP status, JSON body).
-pub fn handle(store: Option<&Path>, method: &str, url: &str) -> (u16, String) {
-    let (code, v) = route(store, method, url);
+/// Answer one API request for `who` (`None`: the operator, every unit):
+/// (HTTP status, JSON body).
+pub fn handle(
+    store: Option<&Path>,
+    method: &str,
+    url: &str,
+    who: Option<&Account>,
+) -> (u16, String) {
+    let (code, v) = route(store, method, url, who);
     (code, v.to_string())
+}
+
+/// Whether `who` sees unit `code`.
+fn sees(who: Option<&Account>, code: &str) -> bool {
+    who.is_none_or(|a| a.sees(code))
 }
 
 fn error(code: u16, msg: impl Into<String>) -> (u16, Value) {
     (code, json!({ "error": msg.into() }))
 }
 
-fn route(store: Option<&Path>, method: &str, url: &str) -> (u16, Value) {
+fn route(store: Option<&Path>, method: &str, url: &str, who: Option<&Account>) -> (u16, Value) {
     if method != "GET" {
         return error(405, "read-only API: only GET");
     }
@@ -40,9 +56,9 @@ fn route(store: Option<&Path>, method: &str, url: &str) -> (u16, Value) {
         Err(e) => return error(503, e.to_string()),
     };
     let result = match path {
-        "/api/units" => units(&s, &params),
-        "/api/offenders" => offenders(&s, &params),
-        p if p.starts_with("/api/hosts/") => host(&s, &p["/api/hosts/".len()..]),
+        "/api/units" => units(&s, &params, who),
+        "/api/offenders" => offenders(&s, &params, who),
+        p if p.starts_with("/api/hosts/") => host(&s, &p["/api/hosts/".len()..], who),
         _ => {
             return error(
                 404,
@@ -55,18 +71,30 @@ fn route(store: Option<&Path>, method: &str, url: &str) -> (u16, Value) {
 
 type Params = Vec<(String, String)>;
 
-fn units(s: &Store, params: &Params) -> Result<(u16, Value), StoreError> {
+fn units(s: &Store, params: &Params, who: Option<&Account>) -> Result<(u16, Value), StoreError> {
     if let Some((k, _)) = params.first() {
         return Ok(error(400, format!("unknown parameter {k:?}")));
     }
-    Ok((200, json!(s.units()?)))
+    let mut units = s.units()?;
+    units.retain(|u| sees(who, &u.code));
+    Ok((200, json!(units)))
 }
 
-fn offenders(s: &Store, params: &Params) -> Result<(u16, Value), StoreError> {
+fn offenders(
+    s: &Store,
+    params: &Params,
+    who: Option<&Account>,
+) -> Result<(u16, Value), StoreError> {
     let (mut unit, mut status) = (None, None);
     for (k, v) in params {
         match k.as_str() {
             "unit" => {
+                if !sees(who, v) {
+                    return Ok(error(
+                        403,
+                        format!("unit {v:?} is not one of this account's"),
+                    ));
+                }
                 if !s.has_unit(v)? {
                     return Ok(error(400, format!("unknown unit {v:?}")));
                 }
@@ -84,10 +112,12 @@ fn offenders(s: &Store, params: &Params) -> Result<(u16, Value), StoreError> {
             _ => return Ok(error(400, format!("unknown parameter {k:?}: unit, status"))),
         }
     }
-    Ok((200, json!(s.offenders(unit, None, status)?)))
+    let mut list = s.offenders(unit, None, status)?;
+    list.retain(|o| sees(who, &o.unit));
+    Ok((200, json!(list)))
 }
 
-fn host(s: &Store, raw: &str) -> Result<(u16, Value), StoreError> {
+fn host(s: &Store, raw: &str, who: Option<&Account>) -> Result<(u16, Value), StoreError> {
     let text = match percent_decode(raw) {
         Ok(t) => t,
         Err(e) => return Ok(error(400, e)),
@@ -95,7 +125,7 @@ fn host(s: &Store, raw: &str) -> Result<(u16, Value), StoreError> {
     let Ok(ip) = text.parse::<IpAddr>() else {
         return Ok(error(400, format!("not an IP address: {text:?}")));
     };
-    let Some(detail) = s.offender(ip)? else {
+    let Some(detail) = s.offender(ip)?.filter(|d| sees(who, &d.unit)) else {
         return Ok(error(404, format!("{ip} is not an offender host")));
     };
     let events: Vec<Value> = s
@@ -199,7 +229,7 @@ mod tests {
         });
         w.put_name(name("PC-NEW", 3));
         w.finish();
-        let (code, v) = route(Some(&db), "GET", "/api/hosts/10.20.1.13");
+        let (code, v) = route(Some(&db), "GET", "/api/hosts/10.20.1.13", None);
         assert_eq!(code, 200, "{v}");
         assert_eq!(v["hostname"], "PC-NEW");
         let names = v["names"].as_array().unwrap();
@@ -212,10 +242,10 @@ mod tests {
 
     #[test]
     fn errors_without_a_store() {
-        assert_eq!(route(None, "GET", "/api/units").0, 503);
-        assert_eq!(route(None, "POST", "/api/units").0, 405);
+        assert_eq!(route(None, "GET", "/api/units", None).0, 503);
+        assert_eq!(route(None, "POST", "/api/units", None).0, 405);
         let d = tempfile::tempdir().unwrap();
-        let (code, v) = route(Some(&d.path().join("none.db")), "GET", "/api/units");
+        let (code, v) = route(Some(&d.path().join("none.db")), "GET", "/api/units", None);
         assert_eq!(code, 503);
         assert!(v["error"].as_str().unwrap().contains("none.db"), "{v}");
     }

@@ -9,11 +9,16 @@ use std::time::Duration;
 /// answer (status line, headers, body) once the server closes the
 /// connection; fails the test after 5 s without an answer.
 pub fn http_request(addr: SocketAddr, method: &str, path: &str) -> String {
+    http_request_with(addr, method, path, "")
+}
+
+/// As [`http_request`], with `headers` (each ending in `\r\n`) added.
+pub fn http_request_with(addr: SocketAddr, method: &str, path: &str, headers: &str) -> String {
     let mut s = TcpStream::connect(addr).unwrap_or_else(|e| panic!("connect to {addr}: {e}"));
     s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     write!(
         s,
-        "{method} {path} HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        "{method} {path} HTTP/1.1\r\nHost: x\r\n{headers}Content-Length: 0\r\nConnection: close\r\n\r\n"
     )
     .unwrap();
     let mut out = String::new();

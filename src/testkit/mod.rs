@@ -36,7 +36,7 @@ pub use harness::{
     replay_collect, replay_dir, replay_frames, replay_recipe, replay_to_end, snapshot_of,
     units_from,
 };
-pub use http::http_request;
+pub use http::{http_request, http_request_with};
 pub use names::{dhcp_request, mdns_announcement, nbns_registration};
 pub use pcap::{PcapNgWriter, PcapWriter};
 pub use process::{
