@@ -41,6 +41,9 @@ pub mod run;
 // Per-unit exports and the campaign report.
 pub mod reports;
 
+// The web console: accounts' pages over the store and the reports.
+pub mod console;
+
 // Command-line commands.
 pub mod cli;
 

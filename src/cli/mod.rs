@@ -13,6 +13,7 @@ mod replay;
 mod report;
 mod retro;
 mod run;
+mod serve;
 mod users;
 
 use crate::run::config::{Config, Overrides};
@@ -67,6 +68,8 @@ pub enum Cmd {
     /// Hunt the store's history with the feeds as they are now: past
     /// contacts with indicators learned since become hits marked `retro`.
     Retro(retro::RetroArgs),
+    /// The web console over the store: each account sees its units.
+    Serve(serve::ServeArgs),
     /// Console accounts: add, passwd, disable, list, token.
     #[command(subcommand)]
     Users(users::UsersCmd),
@@ -172,5 +175,6 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Cmd::Report(a) => report::cmd_report(a),
         Cmd::Retro(a) => retro::cmd_retro(a),
         Cmd::Users(c) => users::cmd_users(c),
+        Cmd::Serve(a) => serve::cmd_serve(a),
     }
 }
