@@ -59,8 +59,21 @@ fn a_reload_hunts_the_history_for_what_the_new_lists_name() {
     wait_processed(&ns, &s, sent);
     let (before, _) = pairs(&s.alerts);
     assert!(before.len() < want.len(), "{before:?}");
-    // Let the store commit the history, then load every list.
-    std::thread::sleep(Duration::from_millis(600));
+    // Let the workers hand over their last history batch (on their idle
+    // tick) and the store commit it: the count of new rows settles.
+    let series = "gatewatch_history_items_total{outcome=\"new\"}";
+    let mut last = -1.0;
+    wait_for("the history to settle", Duration::from_secs(20), || {
+        std::thread::sleep(Duration::from_millis(1_500));
+        let n = metric(&s.scrape(&ns), series).unwrap_or(0.0);
+        let settled = n > 0.0 && n == last;
+        last = n;
+        if settled {
+            Ok(())
+        } else {
+            Err(format!("{n} new history rows"))
+        }
+    });
     let reloaded = chrono::Utc::now();
     std::fs::write(&feeds, &text).unwrap();
     s.proc.signal(libc::SIGHUP);
