@@ -10,8 +10,8 @@
 //!   that name out for the rest of the window (429), whatever the password.
 //! - Sessions live in memory: a restart logs everyone out.
 
-use crate::store::accounts::Account;
-use ring::rand::{SecureRandom, SystemRandom};
+use crate::store::StoreError;
+use crate::store::accounts::{Account, random_hex, same_secret};
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -36,16 +36,6 @@ pub struct Auth {
     fails: Mutex<HashMap<String, (u32, Instant)>>,
 }
 
-/// 32 random bytes as hex.
-pub fn random_hex() -> String {
-    let mut b = [0u8; 32];
-    // The system source failing leaves zeros: refuse to use them.
-    if SystemRandom::new().fill(&mut b).is_err() {
-        panic!("the system's random source failed");
-    }
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
 impl Auth {
     /// Whether `name` is locked out by failed logins.
     pub fn throttled(&self, name: &str) -> bool {
@@ -68,11 +58,11 @@ impl Auth {
     }
 
     /// A new session for `account`: (session id, its CSRF token).
-    pub fn login(&self, account: Account) -> (String, String) {
+    pub fn login(&self, account: Account) -> Result<(String, String), StoreError> {
         if let Ok(mut f) = self.fails.lock() {
             f.remove(&account.name);
         }
-        let (id, csrf) = (random_hex(), random_hex());
+        let (id, csrf) = (random_hex()?, random_hex()?);
         let s = Session {
             account,
             csrf: csrf.clone(),
@@ -82,7 +72,7 @@ impl Auth {
             m.retain(|_, s| s.expires > Instant::now());
             m.insert(id.clone(), s);
         }
-        (id, csrf)
+        Ok((id, csrf))
     }
 
     /// The live session of id `id`.
@@ -107,13 +97,9 @@ pub fn cookie_value<'a>(header: &'a str, name: &str) -> Option<&'a str> {
         .map(|(_, v)| v)
 }
 
-/// Equal in time that depends on the lengths only.
+/// Two secrets (tokens) compared in constant time.
 pub fn same(a: &str, b: &str) -> bool {
-    a.len() == b.len()
-        && a.bytes()
-            .zip(b.bytes())
-            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
-            == 0
+    same_secret(a.as_bytes(), b.as_bytes())
 }
 
 #[cfg(test)]
@@ -139,7 +125,7 @@ mod tests {
         assert!(!a.throttled("a"));
         a.failed("a");
         assert!(a.throttled("a") && !a.throttled("b"));
-        let (id, csrf) = a.login(account());
+        let (id, csrf) = a.login(account()).unwrap();
         assert!(!a.throttled("a"));
         assert_eq!(a.session(&id).map(|s| s.csrf), Some(csrf));
         a.logout(&id);

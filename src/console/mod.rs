@@ -88,7 +88,10 @@ fn open(app: &App) -> Result<Store, Refused> {
 }
 
 async fn login_form() -> Response {
-    let token = auth::random_hex();
+    let token = match crate::store::accounts::random_hex() {
+        Ok(t) => t,
+        Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
+    };
     let cookie = format!("{LOGIN_COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/login");
     let mut r = page(StatusCode::OK, pages::login(&token, None));
     if let Ok(v) = cookie.parse() {
@@ -127,7 +130,10 @@ async fn login(State(app): State<Shared>, h: HeaderMap, Form(f): Form<LoginForm>
         let m = pages::login(&f.csrf, Some("Sai tên đăng nhập hoặc mật khẩu"));
         return page(StatusCode::UNAUTHORIZED, m);
     };
-    let (id, _) = app.auth.login(account);
+    let id = match app.auth.login(account) {
+        Ok((id, _)) => id,
+        Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
+    };
     let cookie = format!("{COOKIE}={id}; HttpOnly; SameSite=Strict; Path=/");
     let mut r = Redirect::to("/").into_response();
     if let Ok(v) = cookie.parse() {

@@ -22,7 +22,7 @@
 //! which binds loopback unless configured.
 
 use super::Metrics;
-use crate::store::accounts::Account;
+use crate::store::accounts::{Account, same_secret};
 use anyhow::{Context as _, Result};
 use crossbeam_channel::{Receiver, TrySendError, bounded};
 use std::net::SocketAddr;
@@ -201,7 +201,7 @@ fn allowed(api: &Api, req: &tiny_http::Request) -> Result<Option<Account>, Reply
         .as_deref()
         .and_then(|p| crate::store::Store::open_read_only(p).ok());
     match (given, &api.token) {
-        (Some(g), Some(t)) if same(g.as_bytes(), t.as_bytes()) => Ok(None),
+        (Some(g), Some(t)) if same_secret(g.as_bytes(), t.as_bytes()) => Ok(None),
         (Some(g), _) => store
             .and_then(|s| s.token_account(g).ok().flatten())
             .map(Some)
@@ -214,12 +214,6 @@ fn allowed(api: &Api, req: &tiny_http::Request) -> Result<Option<Account>, Reply
             json_error("the API answers this host only (no api_token_file is configured)"),
         )),
     }
-}
-
-/// Equal in time that depends on the lengths only, so a wrong token's
-/// answer time tells nothing about how much of it was right.
-fn same(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// A loopback peer; ::ffff:127.0.0.1 is this host too (a dual-stack

@@ -142,12 +142,33 @@ fn check_password(password: &str) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// `N` bytes from the system's random source.
+fn random_bytes<const N: usize>() -> Result<[u8; N], StoreError> {
+    let mut b = [0u8; N];
+    SystemRandom::new()
+        .fill(&mut b)
+        .map_err(|_| StoreError::Invalid("the system's random source failed".into()))?;
+    Ok(b)
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// 32 random bytes as hex: API tokens, console sessions and CSRF tokens.
+pub fn random_hex() -> Result<String, StoreError> {
+    random_bytes::<32>().map(|b| hex(&b))
+}
+
+/// Equal in time that depends on the lengths only, so a wrong secret's
+/// answer time tells nothing about how much of it was right.
+pub fn same_secret(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
 /// The argon2id PHC string of `password`, with a fresh random salt.
 fn hash_password(password: &str) -> Result<String, StoreError> {
-    let mut salt = [0u8; 16];
-    SystemRandom::new()
-        .fill(&mut salt)
-        .map_err(|_| StoreError::Invalid("the system's random source failed".into()))?;
+    let salt = random_bytes::<16>()?;
     let salt = SaltString::encode_b64(&salt)
         .map_err(|e| StoreError::Invalid(format!("password salt: {e}")))?;
     Argon2::default()
@@ -157,8 +178,7 @@ fn hash_password(password: &str) -> Result<String, StoreError> {
 }
 
 fn token_hash(token: &str) -> String {
-    let d = ring::digest::digest(&ring::digest::SHA256, token.as_bytes());
-    d.as_ref().iter().map(|b| format!("{b:02x}")).collect()
+    hex(ring::digest::digest(&ring::digest::SHA256, token.as_bytes()).as_ref())
 }
 
 impl Store {
@@ -178,15 +198,7 @@ impl Store {
         let path = self.path.clone();
         let sql = |e| super::sql_error(&path, e);
         let tx = self.conn.transaction().map_err(sql)?;
-        let exists: Option<String> = tx
-            .query_row(
-                "SELECT name FROM accounts WHERE name = ?1",
-                params![name],
-                |r| r.get(0),
-            )
-            .optional()
-            .map_err(sql)?;
-        if exists.is_some() {
+        if account_exists(&tx, name).map_err(sql)? {
             return Err(StoreError::Invalid(format!(
                 "{name}: the account exists; `gatewatch users passwd` changes its password"
             )));
@@ -244,11 +256,7 @@ impl Store {
 
     /// A new API token for `name`, returned once; only its hash is kept.
     pub fn new_token(&mut self, name: &str, actor: &str, at_ns: i64) -> Result<String, StoreError> {
-        let mut raw = [0u8; 32];
-        SystemRandom::new()
-            .fill(&mut raw)
-            .map_err(|_| StoreError::Invalid("the system's random source failed".into()))?;
-        let token: String = raw.iter().map(|b| format!("{b:02x}")).collect();
+        let token = random_hex()?;
         let hash = token_hash(&token);
         self.change(name, actor, at_ns, "token-add", |tx| {
             tx.execute(
@@ -272,15 +280,7 @@ impl Store {
         let path = self.path.clone();
         let sql = |e| super::sql_error(&path, e);
         let tx = self.conn.transaction().map_err(sql)?;
-        let found: Option<String> = tx
-            .query_row(
-                "SELECT name FROM accounts WHERE name = ?1",
-                params![name],
-                |r| r.get(0),
-            )
-            .optional()
-            .map_err(sql)?;
-        if found.is_none() {
+        if !account_exists(&tx, name).map_err(sql)? {
             return Err(StoreError::Invalid(format!(
                 "{name}: no such account (`gatewatch users list` shows them)"
             )));
@@ -412,6 +412,14 @@ impl Store {
 /// A valid argon2id hash of no one's password, verified against when the
 /// name is unknown.
 const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$8G2kR3H7yq9d5pQ3n2vK1z4mX6cB0aLwE9tF7uJ5rSo";
+
+fn account_exists(tx: &rusqlite::Transaction<'_>, name: &str) -> rusqlite::Result<bool> {
+    tx.query_row(
+        "SELECT EXISTS (SELECT 1 FROM accounts WHERE name = ?1)",
+        params![name],
+        |r| r.get(0),
+    )
+}
 
 fn audit(
     tx: &rusqlite::Transaction<'_>,
