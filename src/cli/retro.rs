@@ -57,12 +57,6 @@ pub fn cmd_retro(a: RetroArgs) -> Result<ExitCode> {
         since_ns,
         sinkhole: h.enabled && h.sinkhole.enabled,
     };
-    if !a.store.is_file() {
-        bail!(
-            "{}: no store here; give the store the sensor writes (--store)",
-            a.store.display()
-        );
-    }
     let reader = Store::open_read_only(&a.store)?;
     let out = match &a.alerts {
         Some(p) => open_output(p, true).with_context(|| format!("{}: cannot open", p.display()))?,

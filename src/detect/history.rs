@@ -17,7 +17,7 @@
 //!   second of packet time), not one by one.
 
 use super::HitSource;
-use super::attribution::Unit;
+use super::attribution::{Unit, Units};
 use super::engine::Engine;
 use super::heuristics::table::{Keep, Table};
 use super::{Sink, heuristics};
@@ -132,6 +132,28 @@ impl History {
         }
     }
 
+    /// Pass on the item of table key `key` (seen at `ts` by `host`, `how`,
+    /// on `port`) unless it was within the hour; `value` is made only then
+    /// (a name allocates).
+    fn record(
+        &mut self,
+        units: &Units,
+        key: u64,
+        (ts, host, how, port): (i64, IpAddr, HitSource, u16),
+        value: impl FnOnce() -> Seen,
+    ) {
+        if self.due(key, ts) {
+            self.push(HistoryItem {
+                ts_ns: ts,
+                host,
+                unit: units.unit_of(host).clone(),
+                how,
+                port,
+                value: value(),
+            });
+        }
+    }
+
     fn push(&mut self, it: HistoryItem) {
         if self.out.is_empty() {
             self.since = it.ts_ns;
@@ -192,19 +214,11 @@ impl Engine {
         if !self.history.on || self.name.is_empty() || !self.units.is_internal(host) {
             return;
         }
-        let name = self.name.as_str();
-        let key = name_key(ts, host, how, name);
-        if self.history.due(key, ts) {
-            let unit = self.units.unit_of(host).clone();
-            self.history.push(HistoryItem {
-                ts_ns: ts,
-                host,
-                unit,
-                how,
-                port: 0,
-                value: Seen::Name(name.into()),
-            });
-        }
+        let key = name_key(ts, host, how, self.name.as_str());
+        let name = &self.name;
+        let value = || Seen::Name(name.as_str().into());
+        self.history
+            .record(&self.units, key, (ts, host, how, 0), value);
     }
 
     /// An address internal `host` exchanged packets with (`how` is `Ip`,
@@ -221,17 +235,10 @@ impl Engine {
             return;
         }
         let key = address_key(ts, host, remote, how, port);
-        if self.history.due(key, ts) {
-            let unit = self.units.unit_of(host).clone();
-            self.history.push(HistoryItem {
-                ts_ns: ts,
-                host,
-                unit,
-                how,
-                port,
-                value: Seen::Address(remote),
+        self.history
+            .record(&self.units, key, (ts, host, how, port), || {
+                Seen::Address(remote)
             });
-        }
     }
 
     /// Hand the waiting items to the sink when there are [`BATCH`] of

@@ -97,7 +97,7 @@ pub fn hunt(
                 continue;
             }
             rep.rows += 1;
-            let Some(hit) = h.row(v, &r, &mut rep)? else {
+            let Some(hit) = h.row(v, &r, &mut rep) else {
                 continue;
             };
             let key = (r.host, hit.indicator.value.clone());
@@ -154,15 +154,10 @@ impl Hunt<'_> {
     }
 
     /// The hit row `r` of value `v` makes, if any.
-    fn row(
-        &self,
-        v: &Seen,
-        r: &HistoryRow,
-        rep: &mut RetroReport,
-    ) -> Result<Option<Hit>, StoreError> {
+    fn row(&self, v: &Seen, r: &HistoryRow, rep: &mut RetroReport) -> Option<Hit> {
         if !self.units.is_internal(r.host) || self.snap.allow_ip(r.host) {
             rep.skipped += 1;
-            return Ok(None);
+            return None;
         }
         let port = (r.port != 0).then_some(r.port);
         let found = match (v, r.how) {
@@ -180,7 +175,7 @@ impl Hunt<'_> {
                 .map(|id| (id, a.to_string(), HitSource::DnsAnswer, Some(*a))),
             _ => None,
         };
-        Ok(found.map(|(id, observed, how, remote)| self.hit(id, &observed, how, remote, r)))
+        found.map(|(id, observed, how, remote)| self.hit(id, &observed, how, remote, r))
     }
 
     fn hit(
