@@ -3,22 +3,9 @@
 
 use gatewatch::metrics::{Api, Metrics, serve};
 use gatewatch::store::Store;
-use gatewatch::testkit::{DEMO_CAPTURES, demo_replay, http_request, text};
+use gatewatch::testkit::{demo_store, http_request};
 use serde_json::Value;
 use std::net::SocketAddr;
-use std::path::Path;
-
-fn store_from_replay(dir: &Path) -> std::path::PathBuf {
-    let db = dir.join("g.db");
-    let o = demo_replay(&dir.join("a.jsonl"))
-        .arg("--store")
-        .arg(&db)
-        .args(DEMO_CAPTURES)
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", text(&o));
-    db
-}
 
 /// Status and JSON body (`Null` where the body is not JSON).
 fn get(addr: SocketAddr, method: &str, path: &str) -> (u16, Value) {
@@ -31,7 +18,7 @@ fn get(addr: SocketAddr, method: &str, path: &str) -> (u16, Value) {
 #[test]
 fn api_answers_from_the_store() {
     let d = tempfile::tempdir().unwrap();
-    let db = store_from_replay(d.path());
+    let db = demo_store(d.path());
     let (addr, _h) = serve(
         "127.0.0.1:0".parse().unwrap(),
         Metrics::new(),

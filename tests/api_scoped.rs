@@ -7,7 +7,7 @@
 use gatewatch::metrics::{Api, Metrics, serve};
 use gatewatch::store::Store;
 use gatewatch::store::accounts::Role;
-use gatewatch::testkit::{DEMO_CAPTURES, demo_replay, http_request_with, text};
+use gatewatch::testkit::{demo_store, http_request_with};
 use serde_json::Value;
 use std::net::SocketAddr;
 
@@ -30,14 +30,7 @@ fn ips(v: &Value) -> Vec<String> {
 #[test]
 fn account_tokens_see_their_units_only() {
     let d = tempfile::tempdir().unwrap();
-    let db = d.path().join("g.db");
-    let o = demo_replay(&d.path().join("a.jsonl"))
-        .arg("--store")
-        .arg(&db)
-        .args(DEMO_CAPTURES)
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", text(&o));
+    let db = demo_store(d.path());
     let mut s = Store::open(&db).unwrap();
     let pw = "mật-khẩu-dài-đủ";
     let so = ["SO-TTTT".to_string()];

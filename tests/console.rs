@@ -8,7 +8,7 @@ use gatewatch::protocols::hostnames::NameSource;
 use gatewatch::store::Store;
 use gatewatch::store::accounts::Role;
 use gatewatch::store::writer::{NameRecord, StoreWriter};
-use gatewatch::testkit::{DEMO_CAPTURES, bin_path, demo_replay, root, text};
+use gatewatch::testkit::{bin_path, demo_store, root};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, Command, Stdio};
@@ -123,14 +123,7 @@ fn csrf_of(body: &str) -> String {
 
 fn store() -> (tempfile::TempDir, std::path::PathBuf, String) {
     let d = tempfile::tempdir().unwrap();
-    let db = d.path().join("g.db");
-    let o = demo_replay(&d.path().join("a.jsonl"))
-        .arg("--store")
-        .arg(&db)
-        .args(DEMO_CAPTURES)
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", text(&o));
+    let db = demo_store(d.path());
     let w = StoreWriter::start(Store::open(&db).unwrap(), 16, None);
     let name = NameRecord {
         ts_ns: i64::MAX / 2,

@@ -67,6 +67,27 @@ fn an_internal_kms_host_and_the_switch_give_none() {
     assert!(activations(off, "58.205.19.61", 3).hygiene.is_empty());
 }
 
+/// A small generated capture into `dir` where `kms` clean hosts activate
+/// against a public KMS server (`hygiene.csv` names them).
+fn generate_kms(script: &std::path::Path, dir: &std::path::Path, kms: &str, seed: &str) {
+    let ok = std::process::Command::new("python3")
+        .arg(script)
+        .arg(dir)
+        .args([
+            "--packets",
+            "5000",
+            "--units",
+            "6",
+            "--hosts-per-unit",
+            "12",
+        ])
+        .args(["--kms", kms, "--seed", seed])
+        .stdout(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert!(ok.success());
+}
+
 #[test]
 fn generated_kms_hosts_get_their_event_and_no_other_host_does() {
     let Some(script) = generator() else {
@@ -76,22 +97,7 @@ fn generated_kms_hosts_get_their_event_and_no_other_host_does() {
     let tmp = tempfile::tempdir().unwrap();
     for seed in ["3", "8"] {
         let dir = tmp.path().join(seed);
-        let ok = std::process::Command::new("python3")
-            .arg(&script)
-            .arg(&dir)
-            .args([
-                "--packets",
-                "5000",
-                "--units",
-                "6",
-                "--hosts-per-unit",
-                "12",
-            ])
-            .args(["--kms", "5", "--seed", seed])
-            .stdout(std::process::Stdio::null())
-            .status()
-            .unwrap();
-        assert!(ok.success());
+        generate_kms(&script, &dir, "5", seed);
         std::fs::write(dir.join("feeds.toml"), "").unwrap();
         let o = bin()
             .args(["replay", "--log", "warn", "--feeds"])
@@ -281,22 +287,7 @@ fn generated_kms_hosts_are_counted_in_their_units_report_rows() {
     };
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("kms");
-    let ok = std::process::Command::new("python3")
-        .arg(&script)
-        .arg(&dir)
-        .args([
-            "--packets",
-            "5000",
-            "--units",
-            "6",
-            "--hosts-per-unit",
-            "12",
-        ])
-        .args(["--kms", "7", "--seed", "11"])
-        .stdout(std::process::Stdio::null())
-        .status()
-        .unwrap();
-    assert!(ok.success());
+    generate_kms(&script, &dir, "7", "11");
     std::fs::write(dir.join("feeds.toml"), "").unwrap();
     let db = dir.join("gatewatch.db");
     let o = bin()

@@ -93,6 +93,20 @@ pub fn demo_replay(alerts: &Path) -> Command {
     c
 }
 
+/// A store filled by [`demo_replay`] of the demo captures: `dir/g.db`
+/// (alert log `dir/a.jsonl`).
+pub fn demo_store(dir: &Path) -> std::path::PathBuf {
+    let db = dir.join("g.db");
+    let o = demo_replay(&dir.join("a.jsonl"))
+        .arg("--store")
+        .arg(&db)
+        .args(super::DEMO_CAPTURES)
+        .output()
+        .expect("run gatewatch replay");
+    assert!(o.status.success(), "{}", super::text(&o));
+    db
+}
+
 /// Vietnam's offset, UTC+7, as a POSIX TZ string (it needs no tz database):
 /// with it, local days in exports and reports do not depend on the machine.
 pub const ICT: &str = "ICT-7";
