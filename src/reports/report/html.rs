@@ -140,35 +140,61 @@ fn figures(out: &mut String, f: &UnitFigures) {
 
 /// One line per unit, then the total.
 fn lines(out: &mut String, units: &[UnitFigures], total: &UnitFigures) {
+    let labels: Vec<&str> = figure_rows(total).iter().map(|x| x.0).collect();
+    let key = |u: &UnitFigures| (esc(&u.code), esc(unit_title(u)));
+    let t = Table {
+        title: LINES,
+        class: "lines",
+        labels: &labels,
+    };
+    unit_lines(out, &t, units, total, key, counts);
+}
+
+/// The head of a table of units.
+struct Table<'a> {
+    title: &'a str,
+    class: &'a str,
+    labels: &'a [&'a str],
+}
+
+/// Table `t` with one line per unit (`key`: its code and name, escaped;
+/// `cells`: its count cells and the row's end), then the total's.
+fn unit_lines<T>(
+    out: &mut String,
+    t: &Table<'_>,
+    units: &[T],
+    total: &T,
+    key: impl Fn(&T) -> (String, String),
+    cells: impl Fn(&mut String, &T),
+) {
     let _ = write!(
         out,
-        "<h3>{}</h3>\n<table class=\"lines\">\n<thead><tr><th>{}</th><th>{}</th><th>{}</th>",
-        esc(LINES),
+        "<h3>{}</h3>\n<table class=\"{}\">\n<thead><tr><th>{}</th><th>{}</th><th>{}</th>",
+        esc(t.title),
+        t.class,
         esc(NO),
         esc(UNIT_CODE),
         esc(UNIT_NAME)
     );
-    for (label, _) in figure_rows(total) {
+    for label in t.labels {
         let _ = write!(out, "<th>{}</th>", esc(label));
     }
     out.push_str("</tr></thead>\n<tbody>\n");
     for (i, u) in units.iter().enumerate() {
+        let (code, name) = key(u);
         let _ = write!(
             out,
-            "<tr data-unit=\"{}\"><td class=\"num\">{}</td><td>{}</td><td>{}</td>",
-            esc(&u.code),
-            i + 1,
-            esc(&u.code),
-            esc(unit_title(u))
+            "<tr data-unit=\"{code}\"><td class=\"num\">{}</td><td>{code}</td><td>{name}</td>",
+            i + 1
         );
-        counts(out, u);
+        cells(out, u);
     }
     let _ = write!(
         out,
         "<tr class=\"total\"><td></td><td></td><th scope=\"row\">{}</th>",
         esc(TOTAL)
     );
-    counts(out, total);
+    cells(out, total);
     out.push_str("</tbody>\n</table>\n");
 }
 
@@ -204,36 +230,14 @@ fn hygiene_table(out: &mut String, h: &Hygiene) {
 
 /// The estimates per unit, then the province.
 fn hygiene_lines(out: &mut String, units: &[Hygiene], total: &Hygiene) {
-    let _ = write!(
-        out,
-        "<h3>{}</h3>\n<table class=\"hygiene-lines\">\n<thead><tr><th>{}</th><th>{}</th><th>{}</th>",
-        esc(hygiene::HYGIENE_LINES),
-        esc(NO),
-        esc(UNIT_CODE),
-        esc(UNIT_NAME)
-    );
-    for (label, _) in total.rows() {
-        let _ = write!(out, "<th>{}</th>", esc(label));
-    }
-    out.push_str("</tr></thead>\n<tbody>\n");
-    for (i, u) in units.iter().enumerate() {
-        let _ = write!(
-            out,
-            "<tr data-unit=\"{}\"><td class=\"num\">{}</td><td>{}</td><td>{}</td>",
-            esc(&u.code),
-            i + 1,
-            esc(&u.code),
-            esc(u.title())
-        );
-        hygiene_counts(out, u);
-    }
-    let _ = write!(
-        out,
-        "<tr class=\"total\"><td></td><td></td><th scope=\"row\">{}</th>",
-        esc(TOTAL)
-    );
-    hygiene_counts(out, total);
-    out.push_str("</tbody>\n</table>\n");
+    let labels: Vec<&str> = total.rows().iter().map(|x| x.0).collect();
+    let key = |u: &Hygiene| (esc(&u.code), esc(u.title()));
+    let t = Table {
+        title: hygiene::HYGIENE_LINES,
+        class: "hygiene-lines",
+        labels: &labels,
+    };
+    unit_lines(out, &t, units, total, key, hygiene_counts);
 }
 
 fn hygiene_counts(out: &mut String, h: &Hygiene) {

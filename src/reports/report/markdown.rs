@@ -62,24 +62,33 @@ fn figures(out: &mut String, f: &UnitFigures) {
 
 /// One line per unit, then the total.
 fn lines(out: &mut String, units: &[UnitFigures], total: &UnitFigures) {
-    let _ = writeln!(out, "\n### {LINES}\n");
     let labels: Vec<&str> = figure_rows(total).iter().map(|x| x.0).collect();
+    let key = |u: &UnitFigures| (esc(&u.code), esc(unit_title(u)));
+    unit_lines(out, LINES, &labels, units, total, key, counts);
+}
+
+/// A table of `title` with one line per unit (`key`: its code and name,
+/// escaped; `cells`: its counts), then the total's.
+fn unit_lines<T>(
+    out: &mut String,
+    title: &str,
+    labels: &[&str],
+    units: &[T],
+    total: &T,
+    key: impl Fn(&T) -> (String, String),
+    cells: impl Fn(&T) -> String,
+) {
+    let _ = writeln!(out, "\n### {title}\n");
     let _ = writeln!(
         out,
         "| {NO} | {UNIT_CODE} | {UNIT_NAME} | {} |\n|---:|---|---|---:|---:|---:|---:|",
         labels.join(" | ")
     );
     for (i, u) in units.iter().enumerate() {
-        let _ = writeln!(
-            out,
-            "| {} | {} | {} | {} |",
-            i + 1,
-            esc(&u.code),
-            esc(unit_title(u)),
-            counts(u)
-        );
+        let (code, name) = key(u);
+        let _ = writeln!(out, "| {} | {code} | {name} | {} |", i + 1, cells(u));
     }
-    let _ = writeln!(out, "|  |  | **{TOTAL}** | {} |", counts(total));
+    let _ = writeln!(out, "|  |  | **{TOTAL}** | {} |", cells(total));
 }
 
 /// The estimates of one unit or the province, in a table of their own.
@@ -93,24 +102,17 @@ fn hygiene_table(out: &mut String, h: &Hygiene) {
 
 /// The estimates per unit, then the province.
 fn hygiene_lines(out: &mut String, units: &[Hygiene], total: &Hygiene) {
-    let _ = writeln!(out, "\n### {}\n", hygiene::HYGIENE_LINES);
     let labels: Vec<&str> = total.rows().iter().map(|x| x.0).collect();
-    let _ = writeln!(
+    let key = |u: &Hygiene| (esc(&u.code), esc(u.title()));
+    unit_lines(
         out,
-        "| {NO} | {UNIT_CODE} | {UNIT_NAME} | {} |\n|---:|---|---|---:|---:|---:|---:|",
-        labels.join(" | ")
+        hygiene::HYGIENE_LINES,
+        &labels,
+        units,
+        total,
+        key,
+        hygiene_counts,
     );
-    for (i, u) in units.iter().enumerate() {
-        let _ = writeln!(
-            out,
-            "| {} | {} | {} | {} |",
-            i + 1,
-            esc(&u.code),
-            esc(u.title()),
-            hygiene_counts(u)
-        );
-    }
-    let _ = writeln!(out, "|  |  | **{TOTAL}** | {} |", hygiene_counts(total));
 }
 
 fn hygiene_counts(h: &Hygiene) -> String {
