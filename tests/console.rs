@@ -1,251 +1,215 @@
-//! The web console over HTTP (issue 17, in progress): login with the
-//! pre-login CSRF pair and throttling, a unit officer seeing its unit only
-//! (403 for another unit, 404 for its host), marking a host cleaned with
-//! the session's CSRF token (kept with the officer's name), a viewer unable
-//! to, and a host name `<script>` from DHCP rendered inert.
+//! The web console over HTTP (`gatewatch serve`): logins (pre-login CSRF
+//! pair, throttling), scoping of every page, download and report, the
+//! status workflow with its audit rows, the province pages, the escaping
+//! of a host name learned from DHCP, and the security headers.
 
 use gatewatch::protocols::hostnames::NameSource;
 use gatewatch::store::Store;
-use gatewatch::store::accounts::Role;
 use gatewatch::store::writer::{NameRecord, StoreWriter};
-use gatewatch::testkit::{bin_path, demo_store, root};
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpStream};
-use std::process::{Child, Command, Stdio};
+use gatewatch::testkit::console::{
+    ADMIN, CONSOLE_PW, ConsoleStore, OFFICER, VIEWER, console_store, csrf_of, form_value, login,
+    request, serve,
+};
+use std::net::SocketAddr;
 
-const PW: &str = "mật-khẩu-dài-đủ";
-const C2_HOST: &str = "192.168.46.2";
-
-struct Console(Child, SocketAddr);
-
-impl Drop for Console {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
+fn now_s() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
 }
 
-fn start(db: &std::path::Path) -> Console {
-    let mut c = Command::new(bin_path())
-        .current_dir(root())
-        .args([
-            "--log",
-            "info",
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--store",
-        ])
-        .arg(db)
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(c.stderr.take().unwrap()).lines();
-    let addr = loop {
-        let l = lines.next().expect("console exited").unwrap();
-        if let Some(a) = l.split("console on http://").nth(1) {
-            break a.trim().parse().unwrap();
-        }
-    };
-    std::thread::spawn(move || for _ in lines {});
-    Console(c, addr)
-}
-
-/// One request: (status, headers, body).
-fn req(
-    addr: SocketAddr,
-    method: &str,
-    path: &str,
-    cookie: &str,
-    form: &str,
-) -> (u16, String, String) {
-    let mut s = TcpStream::connect(addr).unwrap();
-    let cookie = if cookie.is_empty() {
-        String::new()
-    } else {
-        format!("Cookie: {cookie}\r\n")
-    };
-    write!(
-        s,
-        "{method} {path} HTTP/1.1\r\nHost: x\r\n{cookie}Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{form}",
-        form.len()
-    )
-    .unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).unwrap();
-    let (head, body) = out.split_once("\r\n\r\n").unwrap();
-    (
-        head[9..12].parse().unwrap(),
-        head.to_string(),
-        body.to_string(),
-    )
-}
-
-fn set_cookie(head: &str, name: &str) -> String {
-    let l = head
-        .lines()
-        .find(|l| l.to_lowercase().starts_with("set-cookie:") && l.contains(name));
-    let v = l.expect("a cookie").split_once(':').unwrap().1.trim();
-    v.split(';').next().unwrap().to_string()
-}
-
-/// Log in as `name`; the session cookie.
-fn login(addr: SocketAddr, name: &str, pw: &str) -> (u16, String) {
-    let (_, head, _) = req(addr, "GET", "/login", "", "");
-    let pre = set_cookie(&head, "gw_login");
-    let token = pre.split_once('=').unwrap().1.to_string();
-    let form = format!("csrf={token}&name={name}&password={}", urlencode(pw));
-    let (code, head, _) = req(addr, "POST", "/login", &pre, &form);
-    let session = if code == 303 {
-        set_cookie(&head, "gw_session")
-    } else {
-        String::new()
-    };
-    (code, session)
-}
-
-fn urlencode(s: &str) -> String {
-    s.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
-}
-
-fn csrf_of(body: &str) -> String {
-    let i = body.find("name=\"csrf\" value=\"").expect("a form") + 19;
-    body[i..i + 64].to_string()
-}
-
-fn store() -> (tempfile::TempDir, std::path::PathBuf, String) {
+fn fixture() -> (tempfile::TempDir, ConsoleStore) {
     let d = tempfile::tempdir().unwrap();
-    let db = demo_store(d.path());
-    let w = StoreWriter::start(Store::open(&db).unwrap(), 16, None);
-    let name = NameRecord {
+    let f = console_store(d.path(), now_s());
+    (d, f)
+}
+
+fn get(a: SocketAddr, path: &str, cookie: &str) -> (u16, String) {
+    let r = request(a, "GET", path, cookie, "", "");
+    (r.status, r.text())
+}
+
+fn post(a: SocketAddr, path: &str, cookie: &str, form: &str) -> u16 {
+    request(a, "POST", path, cookie, "", form).status
+}
+
+#[test]
+fn an_officer_sees_its_unit_only_and_changes_status_with_an_audit_trail() {
+    let (_d, f) = fixture();
+    let c = serve(&f.db, Some(&f.units), &[]);
+    let a = c.addr;
+    assert_eq!(get(a, "/", "").0, 303, "no session: to the login page");
+    let forged = format!("csrf=x&name={OFFICER}&password={}", form_value(CONSOLE_PW));
+    assert_eq!(
+        post(a, "/login", "", &forged),
+        403,
+        "login without its pair"
+    );
+    let (code, s) = login(a, OFFICER, CONSOLE_PW);
+    assert_eq!(code, 303);
+    let (code, body) = get(a, "/", &s);
+    assert!(
+        code == 200 && body.contains(&format!("/unit/{}", f.unit)),
+        "{body}"
+    );
+    assert_eq!(body.matches("href=\"/unit/").count(), 1, "one unit: {body}");
+    assert!(
+        body.contains("<svg") && body.contains("Phát hiện mới"),
+        "chart"
+    );
+    let st = Store::open_read_only(&f.db).unwrap();
+    let other = st.offender(f.other_host).unwrap().unwrap();
+    assert_eq!(get(a, &format!("/unit/{}", other.unit), &s).0, 403);
+    assert_eq!(get(a, &format!("/host/{}", f.other_host), &s).0, 404);
+    assert_eq!(get(a, "/host/10.99.99.99", &s).0, 404);
+    assert_eq!(get(a, "/host/not-an-ip", &s).0, 404);
+    let (code, page) = get(a, &format!("/unit/{}", f.unit), &s);
+    assert!(
+        code == 200 && page.contains(&f.own_host.to_string()),
+        "{page}"
+    );
+    assert!(!page.contains(&f.other_host.to_string()));
+
+    let host = format!("/host/{}", f.own_host);
+    let (_, page) = get(a, &host, &s);
+    let csrf = csrf_of(&page);
+    let path = format!("{host}/status");
+    let before = st.host(f.own_host).unwrap().unwrap().status;
+    assert_eq!(post(a, &path, &s, "action=cleaned&note=x"), 403, "no token");
+    let zero = "0".repeat(64);
+    assert_eq!(
+        post(a, &path, &s, &format!("csrf={zero}&action=cleaned")),
+        403
+    );
+    assert_eq!(st.host(f.own_host).unwrap().unwrap().status, before);
+    let note = form_value("cài lại <b>máy</b>");
+    for action in ["cleaned", "reopen"] {
+        let form = format!("csrf={csrf}&action={action}&note={note}");
+        assert_eq!(post(a, &path, &s, &form), 303, "{action}");
+    }
+    let h = st.host(f.own_host).unwrap().unwrap();
+    assert_eq!(h.status.as_str(), "open", "reopened");
+    let audit = st.audit_log(5).unwrap();
+    let mine: Vec<_> = audit
+        .iter()
+        .filter(|e| e.3 == f.own_host.to_string() && e.1 == OFFICER)
+        .map(|e| (e.2.as_str(), e.4.as_str()))
+        .collect();
+    assert_eq!(
+        mine,
+        [
+            ("host-reopened", "cài lại <b>máy</b>"),
+            ("host-cleaned", "cài lại <b>máy</b>")
+        ]
+    );
+    let (_, page) = get(a, &host, &s);
+    assert!(
+        page.contains("cài lại &lt;b&gt;máy&lt;/b&gt;"),
+        "note escaped"
+    );
+    assert_eq!(get(a, "/audit", &s).0, 403, "audit log: admins only");
+    let (code, log) = get(a, "/audit", &login(a, ADMIN, CONSOLE_PW).1);
+    assert!(code == 200 && log.contains("host-reopened") && log.contains(OFFICER));
+}
+
+#[test]
+fn viewers_read_only_and_wrong_passwords_are_throttled() {
+    let (_d, f) = fixture();
+    let c = serve(&f.db, Some(&f.units), &[]);
+    let a = c.addr;
+    let (_, s) = login(a, VIEWER, CONSOLE_PW);
+    let (code, page) = get(a, &format!("/host/{}", f.own_host), &s);
+    assert!(code == 200 && !page.contains("/status"), "no form: {page}");
+    let csrf = csrf_of(&get(a, "/", &s).1);
+    let path = format!("/host/{}/status", f.own_host);
+    assert_eq!(
+        post(a, &path, &s, &format!("csrf={csrf}&action=cleaned")),
+        403
+    );
+    for _ in 0..5 {
+        assert_eq!(login(a, ADMIN, "sai-mat-khau-roi").0, 401);
+    }
+    assert_eq!(
+        login(a, ADMIN, CONSOLE_PW).0,
+        429,
+        "locked out, right password or not"
+    );
+    assert_eq!(login(a, OFFICER, CONSOLE_PW).0, 303, "other names are not");
+    assert_eq!(login(a, "không-có", CONSOLE_PW).0, 401);
+}
+
+#[test]
+fn a_script_host_name_from_dhcp_is_inert_and_headers_forbid_scripts() {
+    let (_d, f) = fixture();
+    let w = StoreWriter::start(Store::open(&f.db).unwrap(), 16, None);
+    w.put_name(NameRecord {
         ts_ns: i64::MAX / 2,
-        ip: C2_HOST.parse().unwrap(),
+        ip: f.own_host,
         name: "<script>alert(1)</script>".into(),
         mac: None,
         source: NameSource::Dhcp,
-    };
-    w.put_name(name);
+    });
     w.finish();
-    let mut s = Store::open(&db).unwrap();
-    let so = ["SO-TTTT".to_string()];
-    s.add_account("officer", Role::UnitOfficer, &so, PW, "test", 1)
-        .unwrap();
-    s.add_account("viewer", Role::Viewer, &so, PW, "test", 1)
-        .unwrap();
-    s.add_account("noisy", Role::Viewer, &[], PW, "test", 1)
-        .unwrap();
-    let other = s
-        .offenders(None, None, None)
-        .unwrap()
-        .into_iter()
-        .find(|o| o.unit != "SO-TTTT")
-        .unwrap();
-    (d, db, other.ip)
-}
-
-#[test]
-fn an_officer_sees_its_unit_and_marks_a_host_cleaned() {
-    let (_d, db, other) = store();
-    let c = start(&db);
-    let a = c.1;
-    assert_eq!(
-        req(a, "GET", "/", "", "").0,
-        303,
-        "no session: to the login page"
-    );
-    assert_eq!(
-        req(
-            a,
-            "POST",
-            "/login",
-            "",
-            &format!("csrf=x&name=officer&password={PW}")
-        )
-        .0,
-        403
-    );
-    let (code, s) = login(a, "officer", PW);
-    assert_eq!(code, 303);
-    let (code, _, body) = req(a, "GET", "/", &s, "");
-    assert!(code == 200 && body.contains("SO-TTTT"), "{body}");
-    assert!(!body.contains("U002"), "{body}");
-    assert_eq!(req(a, "GET", "/unit/U002", &s, "").0, 403);
-    assert_eq!(req(a, "GET", &format!("/host/{other}"), &s, "").0, 404);
-    let (code, _, page) = req(a, "GET", "/unit/SO-TTTT", &s, "");
-    assert_eq!(code, 200);
-    assert!(
-        page.contains("&lt;script&gt;alert(1)&lt;/script&gt;") && !page.contains("<script>"),
-        "{page}"
-    );
-    let (code, _, page) = req(a, "GET", &format!("/host/{C2_HOST}"), &s, "");
-    assert_eq!(code, 200);
-    let csrf = csrf_of(&page);
-    let path = format!("/host/{C2_HOST}/cleaned");
-    assert_eq!(req(a, "POST", &path, &s, "note=x").0, 403, "no CSRF token");
-    assert_eq!(
-        req(
-            a,
-            "POST",
-            &path,
-            &s,
-            &format!("csrf={}&note=x", "0".repeat(64))
-        )
-        .0,
-        403
-    );
-    assert_eq!(
-        req(
-            a,
-            "POST",
-            &path,
-            &s,
-            &format!("csrf={csrf}&note=c%C3%A0i+l%E1%BA%A1i")
-        )
-        .0,
-        303
-    );
-    let st = Store::open_read_only(&db).unwrap();
-    let h = st.host(C2_HOST.parse().unwrap()).unwrap().unwrap();
-    assert_eq!(h.status.as_str(), "cleaned");
-    let ev = st.host_events(C2_HOST.parse().unwrap()).unwrap();
-    assert_eq!(
-        (ev[0].1.as_str(), ev[0].2.as_str(), ev[0].3.as_str()),
-        ("cleaned", "officer", "cài lại")
-    );
-    let (_, _, page) = req(a, "GET", &format!("/host/{C2_HOST}"), &s, "");
-    assert!(
-        page.contains("Đã xử lý") && page.contains("officer"),
-        "{page}"
-    );
-}
-
-#[test]
-fn viewers_cannot_change_and_wrong_passwords_are_throttled() {
-    let (_d, db, _) = store();
-    let c = start(&db);
-    let a = c.1;
-    let (_, s) = login(a, "viewer", PW);
-    let (_, _, page) = req(a, "GET", &format!("/host/{C2_HOST}"), &s, "");
-    assert!(!page.contains("/cleaned"), "no form for a viewer: {page}");
-    let (_, _, front) = req(a, "GET", "/", &s, "");
-    let csrf = csrf_of(&front);
-    let path = format!("/host/{C2_HOST}/cleaned");
-    assert_eq!(req(a, "POST", &path, &s, &format!("csrf={csrf}")).0, 403);
-    for _ in 0..5 {
-        assert_eq!(login(a, "noisy", "sai-mat-khau-roi").0, 401);
+    let c = serve(&f.db, Some(&f.units), &[]);
+    let (_, s) = login(c.addr, OFFICER, CONSOLE_PW);
+    for path in [format!("/unit/{}", f.unit), format!("/host/{}", f.own_host)] {
+        let r = request(c.addr, "GET", &path, &s, "", "");
+        let page = r.text();
+        assert!(
+            page.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
+            "{page}"
+        );
+        assert!(!page.contains("<script"), "{path}");
+        let csp = r.header("content-security-policy").unwrap_or("");
+        assert!(csp.contains("default-src 'none'") && !csp.contains("script-src"));
+        assert_eq!(r.header("x-frame-options"), Some("DENY"));
     }
-    assert_eq!(
-        login(a, "noisy", PW).0,
-        429,
-        "locked out even with the right password"
+    let r = request(c.addr, "GET", "/login", "", "", "");
+    let set = r.header("set-cookie").unwrap_or("");
+    assert!(set.contains("HttpOnly") && set.contains("SameSite=Strict") && !set.contains("Secure"));
+}
+
+#[test]
+fn disabling_an_account_ends_its_session() {
+    let (_d, f) = fixture();
+    let c = serve(&f.db, Some(&f.units), &["--secure-cookies"]);
+    let r = request(c.addr, "GET", "/login", "", "", "");
+    assert!(r.header("set-cookie").unwrap_or("").contains("Secure"));
+    let (_, s) = login(c.addr, OFFICER, CONSOLE_PW);
+    assert_eq!(get(c.addr, "/", &s).0, 200);
+    Store::open(&f.db)
+        .unwrap()
+        .disable_account(OFFICER, "test", 2)
+        .unwrap();
+    assert_eq!(get(c.addr, "/", &s).0, 303, "to the login page");
+    assert_eq!(login(c.addr, OFFICER, CONSOLE_PW).0, 401);
+}
+
+#[test]
+fn province_pages_are_for_province_accounts() {
+    let (_d, f) = fixture();
+    let c = serve(&f.db, Some(&f.units), &[]);
+    let a = c.addr;
+    let (_, officer) = login(a, OFFICER, CONSOLE_PW);
+    let (_, admin) = login(a, ADMIN, CONSOLE_PW);
+    for p in ["/feeds", "/sensors", "/audit", "/report"] {
+        assert_eq!(get(a, p, &officer).0, 403, "{p}");
+    }
+    let (code, feeds) = get(a, "/feeds", &admin);
+    assert!(
+        code == 200 && feeds.contains("Cảm biến") && feeds.contains("domain"),
+        "{feeds}"
     );
-    assert_eq!(login(a, "officer", PW).0, 303, "other names are not");
+    let (code, sensors) = get(a, "/sensors", &admin);
+    assert!(
+        code == 200 && sensors.contains("phát lại pcap"),
+        "{sensors}"
+    );
+    let (code, front) = get(a, "/", &admin);
+    assert!(
+        code == 200 && front.matches("href=\"/unit/").count() == 40,
+        "every unit"
+    );
+    assert!(front.contains("Số máy tái nhiễm"), "{front}");
 }

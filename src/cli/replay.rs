@@ -4,10 +4,13 @@
 use super::{EXIT_SKIPPED, EngineArgs, IntelArgs, STORE_QUEUE};
 use crate::detect::Recipe;
 use crate::intel::Intel;
+use crate::metrics::Metrics;
 use crate::output::sink::{HitSink, SinkOptions, SinkResult, StorePolicy, open_output};
 use crate::run::config::{Config, Overrides, load_inputs};
 use crate::run::replay::{ReplayReport, replay_with_progress};
+use crate::run::status;
 use crate::store::Store;
+use crate::store::console::CaptureStatus;
 use crate::store::writer::StoreWriter;
 use anyhow::{Context as _, Result, bail};
 use clap::Args;
@@ -80,7 +83,13 @@ pub fn cmd_replay(a: ReplayArgs) -> Result<ExitCode> {
         tracing::warn!("no indicators loaded: nothing can match");
     }
     let intel = Arc::new(Intel::new(inputs.snapshot));
-    let recipe = Recipe::new(intel, Arc::new(inputs.units), cfg.engine_options());
+    let fresh: Vec<String> = inputs
+        .reports
+        .iter()
+        .filter(|r| r.failed.is_none())
+        .map(|r| r.name.clone())
+        .collect();
+    let recipe = Recipe::new(intel.clone(), Arc::new(inputs.units), cfg.engine_options());
     let mut sink = HitSink::new(
         open_output(&cfg.alerts, a.append)
             .with_context(|| format!("{}: cannot open alert log", cfg.alerts.display()))?,
@@ -93,6 +102,9 @@ pub fn cmd_replay(a: ReplayArgs) -> Result<ExitCode> {
     progress.done();
     let done = sink.finish();
     check_store(&done, &cfg)?;
+    if let Some(p) = cfg.store_path() {
+        replay_status(&p, &cfg, &intel, &fresh, &a, &report);
+    }
     if let Some(e) = &done.io_error {
         bail!("{}: writing alerts failed: {e}", cfg.alerts.display());
     }
@@ -106,6 +118,29 @@ pub fn cmd_replay(a: ReplayArgs) -> Result<ExitCode> {
         return Ok(ExitCode::from(EXIT_SKIPPED));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The console's status row for this replay: its feeds and what it read.
+fn replay_status(
+    store: &std::path::Path,
+    cfg: &Config,
+    intel: &Intel,
+    fresh: &[String],
+    a: &ReplayArgs,
+    report: &ReplayReport,
+) {
+    let m = Metrics::new();
+    m.feeds.loaded(&intel.load_full(), fresh);
+    let mut s = m.status(&cfg.sensor_id, "replay", status::now_ns());
+    s.captures = vec![CaptureStatus {
+        interface: format!("{} tệp pcap", a.files.len()),
+        up: false,
+        packets: report.stats.packets,
+        errors: report.problems.len() as u64 + report.stats.lost(),
+    }];
+    if let Err(e) = status::write(store, &s) {
+        tracing::warn!("sensor status not written: {e}");
+    }
 }
 
 /// Replay's sink: the store waits (nothing is lost), observations if asked.

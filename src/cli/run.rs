@@ -14,6 +14,7 @@ use crate::run::config::{Config, Overrides, load_inputs};
 use crate::run::pipeline::RunOutcome;
 use crate::run::retro::{LiveRetro, RetroOptions};
 use crate::run::sensor::{capture_summary, capture_table, open_interfaces, run_live, sizing};
+use crate::run::status::{EVERY, StatusReporter};
 use crate::store::Store;
 use crate::store::writer::StoreWriter;
 use anyhow::{Context as _, Result};
@@ -108,6 +109,7 @@ pub fn cmd_run(a: RunArgs) -> Result<ExitCode> {
     };
     let (addr, _) = serve(cfg.metrics_addr(), metrics.clone(), api)?;
     tracing::info!("metrics on http://{addr}/metrics");
+    let _console = console(&cfg)?;
     // Interfaces first: a start that fails on them creates no alert log.
     let opened = open_interfaces(&cfg)?;
     let sink = live_sink(&cfg, &metrics)?;
@@ -116,12 +118,39 @@ pub fn cmd_run(a: RunArgs) -> Result<ExitCode> {
     let retro = live_retro(&cfg, &units, &metrics);
     let _triggers = start_reloading(&cfg, &inputs.reports, &intel, &metrics, retro.clone())?;
     let recipe = Recipe::new(intel, units, cfg.engine_options()).workers(sizing(&cfg).workers);
+    let status = match cfg.store_path() {
+        Some(p) => Some(StatusReporter::start(
+            p,
+            metrics.clone(),
+            cfg.sensor_id.clone(),
+            EVERY,
+        )?),
+        None => None,
+    };
     let o = run_live(&cfg, opened, &recipe, metrics, sink, retro)?;
+    drop(status);
     print_outcome(&o, &cfg, a.stats);
     if let Some(e) = &o.sink.io_error {
         anyhow::bail!("{}: writing alerts failed: {e}", cfg.alerts.display());
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The web console, when `[console]` asks for it; its store must exist
+/// (with an account) before the sensor starts, so it is opened here.
+fn console(cfg: &Config) -> Result<Option<crate::console::Console>> {
+    let Some(o) = super::serve::console_of(cfg) else {
+        return Ok(None);
+    };
+    let has = Store::open(&o.store)?.has_accounts()?;
+    if !has {
+        tracing::warn!(
+            "[console]: {} has no account yet, so no one can log in; add one: printf '%s\\n' \"$PW\" | gatewatch users add NAME --role province-admin --password-stdin --store {}",
+            o.store.display(),
+            o.store.display()
+        );
+    }
+    Ok(Some(crate::console::start(o)?))
 }
 
 /// The live sink: appends to the alert log, never waits for the store

@@ -1,10 +1,13 @@
 //! `gatewatch serve`: the web console over an offender store.
 
-use crate::run::config::DEFAULT_STORE;
+use crate::console::ConsoleOptions;
+use crate::detect::attribution::Units;
+use crate::run::config::{Config, DEFAULT_STORE};
+use crate::run::console::DEFAULT_CONSOLE;
 use anyhow::{Result, bail};
 use clap::Args;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 #[derive(Args, Debug)]
@@ -12,10 +15,23 @@ pub struct ServeArgs {
     /// Offender store (with its accounts: `gatewatch users add`).
     #[arg(long, default_value = DEFAULT_STORE)]
     pub store: PathBuf,
+    /// Units file: units with no offender yet are listed too.
+    #[arg(long, default_value = "feeds/units.csv")]
+    pub units: PathBuf,
     /// Where to listen; loopback unless you say otherwise (put a TLS
-    /// reverse proxy in front to serve other machines).
-    #[arg(long, default_value = "127.0.0.1:9480")]
+    /// reverse proxy in front, or give --tls-cert/--tls-key).
+    #[arg(long, default_value = DEFAULT_CONSOLE)]
     pub listen: SocketAddr,
+    /// PEM certificate chain: serve HTTPS (with --tls-key).
+    #[arg(long, requires = "tls_key", value_name = "PEM")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of --tls-cert.
+    #[arg(long, requires = "tls_cert", value_name = "PEM")]
+    pub tls_key: Option<PathBuf>,
+    /// Mark cookies Secure although this listener is plain HTTP: behind a
+    /// TLS-terminating reverse proxy (deploy/console/).
+    #[arg(long)]
+    pub secure_cookies: bool,
 }
 
 pub fn cmd_serve(a: ServeArgs) -> Result<ExitCode> {
@@ -28,6 +44,45 @@ pub fn cmd_serve(a: ServeArgs) -> Result<ExitCode> {
         );
     }
     drop(s);
-    crate::console::serve(a.store, a.listen)?;
+    for p in [&a.tls_cert, &a.tls_key].into_iter().flatten() {
+        if !p.is_file() {
+            bail!("{}: no such file (a PEM certificate or key)", p.display());
+        }
+    }
+    crate::console::serve(ConsoleOptions {
+        store: a.store,
+        listen: a.listen,
+        units: unit_names(&a.units),
+        tls: a.tls_cert.zip(a.tls_key),
+        secure_cookies: a.secure_cookies,
+    })?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Codes and names of the units file; a missing file only means units
+/// with no offender are not listed, so it is said, not fatal.
+pub fn unit_names(path: &Path) -> Vec<(String, String)> {
+    match Units::load(path, &[]) {
+        Ok(u) => u
+            .units()
+            .iter()
+            .map(|u| (u.code.clone(), u.name.clone()))
+            .collect(),
+        Err(e) => {
+            tracing::warn!("units file not used (units with no offender are not listed): {e}");
+            Vec::new()
+        }
+    }
+}
+
+/// The console of `gatewatch run`, when the config has `[console]`.
+pub fn console_of(cfg: &Config) -> Option<ConsoleOptions> {
+    let c = cfg.console.as_ref()?;
+    Some(ConsoleOptions {
+        store: cfg.store_path()?,
+        listen: c.addr(),
+        units: unit_names(&cfg.units),
+        tls: c.tls(),
+        secure_cookies: c.secure_cookies,
+    })
 }

@@ -1,68 +1,178 @@
-//! The web console (issue 17, in progress): `gatewatch serve`. Officials
-//! log in with their account and see their units only; every page reads
-//! the store read-only and filters on the server (another unit's page is
-//! 403, its host 404); marking a host cleaned needs the session's CSRF
-//! token and a role that acts on the unit, and is kept in the host's
-//! status history with the account's name.
+//! The web console: `gatewatch serve`, or the sensor itself with a
+//! `[console]` section. Officials log in with their account and see their
+//! units only.
+//!
+//! Invariants:
+//! - Every page, download, report and API answer is filtered on the server
+//!   by the account as the store has it *now* ([`Ctx`] re-reads it on each
+//!   request, so disabling an account or taking a unit away acts at once):
+//!   another unit's page is 403, another unit's host 404, as if absent.
+//! - Pages read the store read-only; only a status change (mark cleaned,
+//!   reopen) writes, in one transaction with its audit row.
+//! - Every form that changes something carries the session's CSRF token
+//!   (403 without it); cookies are `HttpOnly; SameSite=Strict`, `Secure`
+//!   under TLS or `secure_cookies`.
+//! - Every value on a page goes through maud's escaping; the style sheet is
+//!   compiled in and no page runs a script (the CSP forbids them).
 
+// Handlers end early with a ready `Response` as the error; boxing it on
+// every early return buys nothing on this cold path.
+#![allow(clippy::result_large_err)]
+
+mod admin;
+mod api;
 mod auth;
+mod chart;
+mod host;
+mod login;
+mod overview;
 mod pages;
+mod unit;
 
 use crate::store::Store;
 use crate::store::accounts::Account;
-use auth::{Auth, COOKIE, Session, cookie_value, same};
+use anyhow::Context as _;
+use auth::{Auth, COOKIE, Session, cookie_value};
 use axum::Router;
-use axum::extract::{Form, Path, Query, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::extract::{FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use maud::Markup;
-use serde::Deserialize;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-/// The pre-login cookie that pairs with the login form's hidden token.
-const LOGIN_COOKIE: &str = "gw_login";
+/// How the console is served.
+#[derive(Clone, Debug)]
+pub struct ConsoleOptions {
+    pub store: PathBuf,
+    pub listen: SocketAddr,
+    /// Units from the units file, `(code, name)`: a unit with no offender
+    /// yet still shows (with zeros).
+    pub units: Vec<(String, String)>,
+    /// PEM certificate chain and key: serve HTTPS (rustls).
+    pub tls: Option<(PathBuf, PathBuf)>,
+    /// Mark cookies `Secure` (implied by `tls`): behind a TLS proxy.
+    pub secure_cookies: bool,
+}
 
 struct App {
-    store: PathBuf,
+    opts: ConsoleOptions,
     auth: Auth,
 }
 
 type Shared = Arc<App>;
-/// A response that ends a request early (boxed: a `Response` is large).
-type Refused = Box<Response>;
 
-/// Serve the console for `store` on `listen` until the process ends.
-pub fn serve(store: PathBuf, listen: SocketAddr) -> anyhow::Result<()> {
+/// A running console (for `gatewatch run`): where it listens.
+pub struct Console {
+    /// `http://` or `https://` and the bound address.
+    pub url: String,
+}
+
+/// Serve the console until the process ends.
+pub fn serve(o: ConsoleOptions) -> anyhow::Result<()> {
+    let (addr, run) = bind(o)?;
+    tracing::info!("console on {addr}");
+    run()
+}
+
+/// Bind now (so a busy port fails the start), serve on a thread of its own.
+pub fn start(o: ConsoleOptions) -> anyhow::Result<Console> {
+    let (addr, run) = bind(o)?;
+    std::thread::Builder::new()
+        .name("gw-console".into())
+        .spawn(move || {
+            if let Err(e) = run() {
+                tracing::error!("console stopped: {e:#}");
+            }
+        })?;
+    tracing::info!("console on {addr}");
+    Ok(Console { url: addr })
+}
+
+type Runner = Box<dyn FnOnce() -> anyhow::Result<()> + Send>;
+
+fn bind(o: ConsoleOptions) -> anyhow::Result<(String, Runner)> {
+    let l = std::net::TcpListener::bind(o.listen)
+        .with_context(|| format!("console: cannot listen on {}", o.listen))?;
+    l.set_nonblocking(true)?;
+    let local = l.local_addr()?;
+    let tls = o.tls.clone();
+    let scheme = if tls.is_some() { "https" } else { "http" };
     let app = Arc::new(App {
-        store,
+        opts: o,
         auth: Auth::default(),
     });
-    let router = router(app);
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_io()
-        .enable_time()
-        .build()?;
-    rt.block_on(async move {
-        let l = tokio::net::TcpListener::bind(listen).await?;
-        tracing::info!("console on http://{}", l.local_addr()?);
-        axum::serve(l, router).await?;
-        Ok(())
-    })
+    let svc = router(app).into_make_service();
+    let run = move || -> anyhow::Result<()> {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_io()
+            .enable_time()
+            .build()?;
+        rt.block_on(async move {
+            match tls {
+                Some((cert, key)) => {
+                    let cfg = axum_server::tls_rustls::RustlsConfig::from_pem_file(&cert, &key)
+                        .await
+                        .with_context(|| {
+                            format!(
+                                "console TLS: cannot use certificate {} with key {} (PEM files)",
+                                cert.display(),
+                                key.display()
+                            )
+                        })?;
+                    axum_server::from_tcp_rustls(l, cfg)?.serve(svc).await?;
+                }
+                None => axum_server::from_tcp(l)?.serve(svc).await?,
+            }
+            Ok(())
+        })
+    };
+    Ok((format!("{scheme}://{local}"), Box::new(run)))
 }
 
 fn router(app: Shared) -> Router {
     Router::new()
-        .route("/", get(overview))
-        .route("/login", get(login_form).post(login))
-        .route("/logout", post(logout))
-        .route("/unit/{code}", get(unit))
-        .route("/host/{ip}", get(host))
-        .route("/host/{ip}/cleaned", post(mark_cleaned))
+        .route("/", get(overview::page))
+        .route("/login", get(login::form).post(login::submit))
+        .route("/logout", post(login::logout))
+        .route("/unit/{code}", get(unit::page))
+        .route("/unit/{code}/offenders.csv", get(unit::csv))
+        .route("/unit/{code}/offenders.xlsx", get(unit::xlsx))
+        .route("/unit/{code}/report", get(unit::report))
+        .route("/report", get(overview::report))
+        .route("/host/{ip}", get(host::page))
+        .route("/host/{ip}/status", post(host::set_status))
+        .route("/feeds", get(admin::feeds))
+        .route("/sensors", get(admin::sensors))
+        .route("/audit", get(admin::audit))
+        .route("/api/{*rest}", get(api::get))
+        .route("/assets/console.css", get(pages::css))
+        .layer(axum::middleware::from_fn(security_headers))
         .with_state(app)
+}
+
+/// No framing, no sniffing, no referrer, no script, no foreign origin.
+async fn security_headers(req: Request, next: Next) -> Response {
+    let mut r = next.run(req).await;
+    let h = r.headers_mut();
+    for (k, v) in [
+        (
+            header::CONTENT_SECURITY_POLICY,
+            "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+        ),
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::X_FRAME_OPTIONS, "DENY"),
+        (header::REFERRER_POLICY, "no-referrer"),
+        (header::CACHE_CONTROL, "no-store"),
+    ] {
+        h.insert(k, HeaderValue::from_static(v));
+    }
+    r
 }
 
 fn page(status: StatusCode, m: Markup) -> Response {
@@ -73,225 +183,98 @@ fn error(status: StatusCode, msg: &str) -> Response {
     page(status, pages::layout(msg, None, maud::html! {}))
 }
 
-/// The request's live session, or a redirect to the login page.
-fn session(app: &App, h: &HeaderMap) -> Result<Session, Refused> {
-    h.get(header::COOKIE)
-        .and_then(|c| c.to_str().ok())
-        .and_then(|c| cookie_value(c, COOKIE))
-        .and_then(|id| app.auth.session(id))
-        .ok_or_else(|| Box::new(Redirect::to("/login").into_response()))
+fn forbidden_csrf() -> Response {
+    error(StatusCode::FORBIDDEN, "Thiếu mã chống giả mạo (CSRF)")
 }
 
-fn open(app: &App) -> Result<Store, Refused> {
-    Store::open_read_only(&app.store)
-        .map_err(|e| Box::new(error(StatusCode::SERVICE_UNAVAILABLE, &e.to_string())))
+fn internal(e: impl std::fmt::Display) -> Response {
+    tracing::warn!("console: {e}");
+    error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string())
 }
 
-async fn login_form() -> Response {
-    let token = match crate::store::accounts::random_hex() {
-        Ok(t) => t,
-        Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
-    };
-    let cookie = format!("{LOGIN_COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/login");
-    let mut r = page(StatusCode::OK, pages::login(&token, None));
-    if let Ok(v) = cookie.parse() {
-        r.headers_mut().insert(header::SET_COOKIE, v);
+impl App {
+    /// A `Set-Cookie` value with the console's flags.
+    fn cookie(&self, name: &str, value: &str, path: &str) -> String {
+        let secure = if self.opts.tls.is_some() || self.opts.secure_cookies {
+            "; Secure"
+        } else {
+            ""
+        };
+        format!("{name}={value}; HttpOnly; SameSite=Strict; Path={path}{secure}")
     }
-    r
+
+    fn open(&self) -> Result<Store, Response> {
+        Store::open_read_only(&self.opts.store)
+            .map_err(|e| error(StatusCode::SERVICE_UNAVAILABLE, &e.to_string()))
+    }
+
+    /// The account as the store has it now, if it may still log in.
+    fn current(&self, store: &Store, name: &str) -> Option<Account> {
+        match store.account(name) {
+            Ok(a) => a.filter(|a| !a.disabled),
+            Err(e) => {
+                tracing::warn!("console: {e}");
+                None
+            }
+        }
+    }
 }
 
-#[derive(Deserialize)]
-struct LoginForm {
-    #[serde(default)]
-    csrf: String,
-    name: String,
-    password: String,
+/// A logged-in request: its session (with the account re-read from the
+/// store) and the store, open read-only.
+struct Ctx {
+    session: Session,
+    store: Store,
 }
 
-async fn login(State(app): State<Shared>, h: HeaderMap, Form(f): Form<LoginForm>) -> Response {
-    let paired = h
-        .get(header::COOKIE)
-        .and_then(|c| c.to_str().ok())
-        .and_then(|c| cookie_value(c, LOGIN_COOKIE))
-        .is_some_and(|t| same(t, &f.csrf));
-    if !paired {
-        return error(StatusCode::FORBIDDEN, "Thiếu mã chống giả mạo (CSRF)");
+impl Ctx {
+    fn account(&self) -> &Account {
+        &self.session.account
     }
-    if app.auth.throttled(&f.name) {
-        let m = pages::login(
-            &f.csrf,
-            Some("Sai mật khẩu quá nhiều lần; thử lại sau 15 phút"),
-        );
-        return page(StatusCode::TOO_MANY_REQUESTS, m);
+
+    /// The page header's account, menu and logout form.
+    fn nav(&self) -> pages::Nav<'_> {
+        let a = &self.session.account;
+        pages::Nav {
+            name: &a.name,
+            csrf: &self.session.csrf,
+            province: a.sees_all(),
+            admin: a.is_admin(),
+        }
     }
-    let found = open(&app).map(|s| s.verify_password(&f.name, &f.password));
-    let Ok(Ok(Some(account))) = found else {
-        app.auth.failed(&f.name);
-        let m = pages::login(&f.csrf, Some("Sai tên đăng nhập hoặc mật khẩu"));
-        return page(StatusCode::UNAUTHORIZED, m);
-    };
-    let id = match app.auth.login(account) {
-        Ok((id, _)) => id,
-        Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
-    };
-    let cookie = format!("{COOKIE}={id}; HttpOnly; SameSite=Strict; Path=/");
-    let mut r = Redirect::to("/").into_response();
-    if let Ok(v) = cookie.parse() {
-        r.headers_mut().insert(header::SET_COOKIE, v);
+
+    /// A page of this session.
+    fn page(&self, title: &str, body: Markup) -> Response {
+        page(
+            StatusCode::OK,
+            pages::layout(title, Some(&self.nav()), body),
+        )
     }
-    r
 }
 
-#[derive(Deserialize)]
-struct CsrfForm {
-    #[serde(default)]
-    csrf: String,
-    #[serde(default)]
-    note: String,
-}
-
-async fn logout(State(app): State<Shared>, h: HeaderMap, Form(f): Form<CsrfForm>) -> Response {
-    let s = match session(&app, &h) {
-        Ok(s) => s,
-        Err(r) => return *r,
-    };
-    if !same(&s.csrf, &f.csrf) {
-        return error(StatusCode::FORBIDDEN, "Thiếu mã chống giả mạo (CSRF)");
-    }
-    if let Some(id) = h
+fn session_id(parts: &Parts) -> Option<&str> {
+    parts
+        .headers
         .get(header::COOKIE)
         .and_then(|c| c.to_str().ok())
         .and_then(|c| cookie_value(c, COOKIE))
-    {
-        app.auth.logout(id);
-    }
-    Redirect::to("/login").into_response()
 }
 
-fn who(s: &Session) -> Option<(&str, &str)> {
-    Some((s.account.name.as_str(), s.csrf.as_str()))
-}
+impl FromRequestParts<Shared> for Ctx {
+    type Rejection = Response;
 
-async fn overview(State(app): State<Shared>, h: HeaderMap) -> Response {
-    let (s, store) = match session(&app, &h).and_then(|s| open(&app).map(|st| (s, st))) {
-        Ok(x) => x,
-        Err(r) => return *r,
-    };
-    match store.units() {
-        Ok(mut units) => {
-            units.retain(|u| s.account.sees(&u.code));
-            let body = pages::overview(&units);
-            page(StatusCode::OK, pages::layout("Tổng quan", who(&s), body))
+    async fn from_request_parts(parts: &mut Parts, app: &Shared) -> Result<Ctx, Response> {
+        let to_login = || Redirect::to("/login").into_response();
+        let id = session_id(parts).ok_or_else(to_login)?;
+        let mut session = app.auth.session(id).ok_or_else(to_login)?;
+        let store = app.open()?;
+        match app.current(&store, &session.account.name) {
+            Some(a) => session.account = a,
+            None => {
+                app.auth.logout(id);
+                return Err(to_login());
+            }
         }
-        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
-    }
-}
-
-#[derive(Deserialize)]
-struct Search {
-    #[serde(default)]
-    q: String,
-}
-
-async fn unit(
-    State(app): State<Shared>,
-    h: HeaderMap,
-    Path(code): Path<String>,
-    Query(q): Query<Search>,
-) -> Response {
-    let (s, store) = match session(&app, &h).and_then(|s| open(&app).map(|st| (s, st))) {
-        Ok(x) => x,
-        Err(r) => return *r,
-    };
-    if !s.account.sees(&code) {
-        return error(StatusCode::FORBIDDEN, "Đơn vị này không thuộc tài khoản");
-    }
-    match store.offenders(Some(&code), None, None) {
-        Ok(mut list) => {
-            let needle = q.q.to_lowercase();
-            list.retain(|o| {
-                needle.is_empty()
-                    || o.ip.contains(&needle)
-                    || o.hostname
-                        .as_deref()
-                        .is_some_and(|n| n.to_lowercase().contains(&needle))
-            });
-            let title = format!("Đơn vị {code}");
-            page(
-                StatusCode::OK,
-                pages::layout(&title, who(&s), pages::unit(&list, &q.q)),
-            )
-        }
-        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
-    }
-}
-
-/// The offender `ip` if the account sees its unit (else 404, as if absent).
-fn visible(
-    store: &Store,
-    account: &Account,
-    ip: &str,
-) -> Result<crate::store::query::OffenderDetail, Refused> {
-    let not_found = || Box::new(error(StatusCode::NOT_FOUND, "Không có máy này"));
-    let ip: IpAddr = ip.parse().map_err(|_| not_found())?;
-    match store.offender(ip) {
-        Ok(Some(o)) if account.sees(&o.unit) => Ok(o),
-        Ok(_) => Err(not_found()),
-        Err(e) => Err(Box::new(error(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            &e.to_string(),
-        ))),
-    }
-}
-
-async fn host(State(app): State<Shared>, h: HeaderMap, Path(ip): Path<String>) -> Response {
-    let (s, store) = match session(&app, &h).and_then(|s| open(&app).map(|st| (s, st))) {
-        Ok(x) => x,
-        Err(r) => return *r,
-    };
-    let o = match visible(&store, &s.account, &ip) {
-        Ok(o) => o,
-        Err(r) => return *r,
-    };
-    let events = store.host_events(o.ip.parse().unwrap_or(IpAddr::from([0, 0, 0, 0])));
-    let events = events.unwrap_or_default();
-    let csrf = s.account.acts_on(&o.unit).then_some(s.csrf.as_str());
-    let body = pages::host(&o, &events, csrf);
-    page(
-        StatusCode::OK,
-        pages::layout(&format!("Máy {}", o.ip), who(&s), body),
-    )
-}
-
-async fn mark_cleaned(
-    State(app): State<Shared>,
-    h: HeaderMap,
-    Path(ip): Path<String>,
-    Form(f): Form<CsrfForm>,
-) -> Response {
-    let s = match session(&app, &h) {
-        Ok(s) => s,
-        Err(r) => return *r,
-    };
-    if !same(&s.csrf, &f.csrf) {
-        return error(StatusCode::FORBIDDEN, "Thiếu mã chống giả mạo (CSRF)");
-    }
-    let o = match open(&app).and_then(|st| visible(&st, &s.account, &ip)) {
-        Ok(o) => o,
-        Err(r) => return *r,
-    };
-    if !s.account.acts_on(&o.unit) {
-        return error(StatusCode::FORBIDDEN, "Tài khoản chỉ được xem");
-    }
-    let now = chrono::Utc::now().timestamp_nanos_opt().unwrap_or(i64::MAX);
-    let done = Store::open(&app.store).and_then(|mut st| {
-        let ip: IpAddr =
-            o.ip.parse()
-                .map_err(|_| crate::store::StoreError::Invalid(o.ip.clone()))?;
-        st.mark_cleaned(ip, &s.account.name, &f.note, now)
-    });
-    match done {
-        Ok(_) => Redirect::to(&format!("/host/{}", o.ip)).into_response(),
-        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
+        Ok(Ctx { session, store })
     }
 }

@@ -16,6 +16,7 @@ mod feeds;
 mod http;
 mod process;
 mod sink;
+mod status;
 mod workers;
 
 pub use capture::CaptureMetrics;

@@ -104,6 +104,9 @@ pub struct Config {
     /// `[history]`: what hosts did, kept for the retro-hunt.
     #[serde(default)]
     pub history: crate::detect::history::HistorySettings,
+    /// `[console]`: serve the web console from the sensor.
+    #[serde(default)]
+    pub console: Option<super::console::ConsoleConfig>,
 }
 
 /// `[flows]`: size and timeouts of the TCP flow table. A key left out takes
@@ -273,6 +276,9 @@ impl Config {
         }
         if let Err(e) = self.api_token() {
             errs.push(format!("{shown}: [metrics] {e}"));
+        }
+        if let Some(c) = &self.console {
+            errs.extend(c.problems(shown, self.store_path().is_some()));
         }
         for r in &self.dns_resolvers {
             if r.parse::<IpAddr>().is_err() {

@@ -11,6 +11,7 @@
 pub mod batch;
 pub mod bench;
 pub mod config;
+pub mod console;
 pub mod contain;
 pub mod overrides;
 pub mod pipeline;
@@ -18,3 +19,4 @@ pub mod replay;
 pub mod retro;
 pub mod route;
 pub mod sensor;
+pub mod status;

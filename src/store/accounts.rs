@@ -104,7 +104,12 @@ impl Account {
         self.role != Role::Viewer && self.sees(code)
     }
 
-    /// Whether it manages accounts and sees the province's pages.
+    /// Whether it sees every unit (the province's figures and pages).
+    pub fn sees_all(&self) -> bool {
+        self.role == Role::ProvinceAdmin || (self.role == Role::Viewer && self.units.is_empty())
+    }
+
+    /// Whether it manages accounts and reads the audit log.
     pub fn is_admin(&self) -> bool {
         self.role == Role::ProvinceAdmin
     }

@@ -11,6 +11,7 @@
 
 pub mod accounts;
 pub mod api;
+pub mod console;
 pub mod history;
 pub mod hygiene;
 pub mod query;
@@ -91,6 +92,8 @@ const MIGRATIONS: &[&[&str]] = &[
     &[history::SCHEMA, hygiene::SCHEMA],
     // 4: console accounts, their units and API tokens, and the audit log.
     &[accounts::SCHEMA],
+    // 5: each sensor's latest status (feeds, capture) for the console.
+    &[console::SCHEMA],
 ];
 
 /// Order of an address's names, latest first: the name seen most recently;
@@ -376,7 +379,8 @@ impl Store {
     }
 
     /// Mark a host cleaned by `actor` at `at_ns`, with a note. A later hit
-    /// makes it `reinfected`.
+    /// makes it `reinfected`. Kept in the host's status history and the
+    /// audit log.
     pub fn mark_cleaned(
         &mut self,
         ip: IpAddr,
@@ -384,34 +388,7 @@ impl Store {
         note: &str,
         at_ns: i64,
     ) -> Result<HostRow, StoreError> {
-        let ip_s = ip.to_string();
-        let tx = self
-            .conn
-            .transaction()
-            .map_err(|e| sql_error(&self.path, e))?;
-        let n = tx
-            .execute(
-                "UPDATE hosts SET status = 'cleaned', cleaned_at = ?2 WHERE ip = ?1",
-                params![ip_s, at_ns],
-            )
-            .and_then(|n| {
-                tx.execute(
-                    "INSERT INTO host_events (ip, at, status, actor, note)
-                     VALUES (?1, ?2, 'cleaned', ?3, ?4)",
-                    params![ip_s, at_ns, actor, note],
-                )
-                .map(|_| n)
-            })
-            .map_err(|e| sql_error(&self.path, e))?;
-        if n == 0 {
-            return Err(StoreError::Invalid(format!(
-                "{ip}: no such offender host in {}; check the address (`gatewatch export --all` lists them)",
-                self.path.display()
-            )));
-        }
-        tx.commit().map_err(|e| sql_error(&self.path, e))?;
-        self.host(ip)?
-            .ok_or_else(|| StoreError::Invalid(format!("{ip}: vanished while marking")))
+        self.set_status(ip, Status::Cleaned, actor, note, at_ns)
     }
 
     /// Delete raw alerts older than `before_ns`; aggregates are kept.

@@ -59,6 +59,11 @@ pub struct ExportRow {
     pub status_label: &'static str,
     pub first_seen: String,
     pub last_seen: String,
+    /// The same two times as nanoseconds, for sorting (not exported).
+    #[serde(skip)]
+    pub first_seen_ns: i64,
+    #[serde(skip)]
+    pub last_seen_ns: i64,
     pub hits: u64,
     pub distinct_indicators: u64,
     /// The most-hit indicators (at most five), most first.
@@ -81,6 +86,8 @@ impl ExportRow {
             status: d.status,
             first_seen: local_time(d.first_seen_ns),
             last_seen: local_time(d.last_seen_ns),
+            first_seen_ns: d.first_seen_ns,
+            last_seen_ns: d.last_seen_ns,
             top_indicators: d
                 .top_indicators
                 .into_iter()

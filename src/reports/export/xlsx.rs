@@ -31,6 +31,17 @@ const MAX_WIDTH: usize = 60;
 
 /// Write the workbook for `sel` to `path`.
 pub fn write_xlsx(sel: &Selection, path: &Path) -> Result<()> {
+    workbook(sel)?
+        .save(path)
+        .with_context(|| format!("{}: cannot write the workbook", path.display()))
+}
+
+/// The workbook for `sel` as bytes (the console's download).
+pub fn xlsx_bytes(sel: &Selection) -> Result<Vec<u8>> {
+    Ok(workbook(sel)?.save_to_buffer()?)
+}
+
+fn workbook(sel: &Selection) -> Result<Workbook> {
     let mut wb = Workbook::new();
     let mut names = SheetNames::default();
     let bold = Format::new().set_bold();
@@ -45,8 +56,7 @@ pub fn write_xlsx(sel: &Selection, path: &Path) -> Result<()> {
         let rows: Vec<Vec<Cell>> = sel.rows_of(code).map(|r| r.cells().to_vec()).collect();
         write_table(ws, &HEADERS, &rows, &bold)?;
     }
-    wb.save(path)
-        .with_context(|| format!("{}: cannot write the workbook", path.display()))
+    Ok(wb)
 }
 
 /// `export --hygiene` as a workbook: one sheet per unit, no summary (the

@@ -140,6 +140,19 @@ impl Report {
         })
     }
 
+    /// Keep only the units `keep` accepts (the console's scoping), with the
+    /// roll-up recomputed over them.
+    pub fn restrict(&mut self, keep: impl Fn(&str) -> bool) {
+        self.units.retain(|u| keep(&u.code));
+        self.hygiene.retain(|h| keep(&h.code));
+        if self.rollup.is_some() {
+            self.rollup = Some(rollup(&self.units));
+        }
+        if self.rollup_hygiene.is_some() {
+            self.rollup_hygiene = Some(hygiene::rollup(&self.hygiene));
+        }
+    }
+
     /// The estimates of one unit (all zero, none available, if the store
     /// has nothing on it).
     pub fn hygiene_of(&self, code: &str) -> Hygiene {

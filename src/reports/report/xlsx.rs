@@ -42,6 +42,15 @@ impl Styles {
 
 /// Write the workbook to `path`.
 pub fn write(r: &Report, path: &Path) -> Result<(), XlsxError> {
+    workbook(r)?.save(path)
+}
+
+/// The workbook as bytes (the console's download).
+pub fn bytes(r: &Report) -> Result<Vec<u8>, XlsxError> {
+    workbook(r)?.save_to_buffer()
+}
+
+fn workbook(r: &Report) -> Result<Workbook, XlsxError> {
     let mut wb = Workbook::new();
     let st = Styles::new();
     let mut taken: Vec<String> = Vec::new();
@@ -74,7 +83,7 @@ pub fn write(r: &Report, path: &Path) -> Result<(), XlsxError> {
         let row = hygiene_table(ws, &st, &h, row)?;
         sentences_titled(ws, &st, hygiene::BASIS, &hygiene::basis(&h, false), row)?;
     }
-    wb.save(path)
+    Ok(wb)
 }
 
 /// Title, form and report metadata; returns the next free row.
