@@ -16,7 +16,8 @@ done
 # Tests (tests/live*.rs): curl queries the metrics endpoint, `ip` (iproute2)
 # makes the network namespaces, tcpreplay sends the captures, prometheus and
 # promtool scrape the sensor and check deploy/prometheus.
-for pair in curl:curl ip:iproute2 tcpreplay:tcpreplay prometheus:prometheus promtool:prometheus; do
+# tests/console_browser.rs drives headless Chromium through chromedriver.
+for pair in curl:curl ip:iproute2 tcpreplay:tcpreplay prometheus:prometheus promtool:prometheus chromium:chromium chromedriver:chromium-driver; do
   cmd="${pair%%:*}" pkg="${pair#*:}"
   if ! command -v "$cmd" >/dev/null 2>&1; then
     case " ${need[*]-} " in *" $pkg "*) ;; *) need+=("$pkg") ;; esac

@@ -96,7 +96,7 @@ fn status_form(o: &OffenderDetail, csrf: Option<&str>) -> Markup {
             input type="hidden" name="csrf" value=(csrf);
             input type="hidden" name="action" value=(action);
             label { "Ghi chú" input name="note" size="50" maxlength=(MAX_NOTE); }
-            button { (label) }
+            button type="submit" { (label) }
         }
     }
 }
@@ -142,7 +142,7 @@ fn timeline(alerts: &[(i64, String)]) -> Markup {
                 @for (ts, json) in alerts {
                     @let v: Value = serde_json::from_str(json).unwrap_or(Value::Null);
                     tr {
-                        td { (pages::when(*ts)) @if v.get("retro").is_some() { br; span.muted { "(dò lại)" } } }
+                        td.nw { (pages::when(*ts)) @if v.get("retro").is_some() { br; span.muted { "(dò lại)" } } }
                         td { (text(&v, "indicator")) }
                         td { (text(&v, "observed_in")) ": " (text(&v, "observed")) }
                         td { (text(&v, "dest_ip")) ":" (v.get("dest_port").and_then(Value::as_u64).unwrap_or(0)) " " (text(&v, "proto")) }

@@ -204,7 +204,7 @@ impl App {
     }
 
     fn open(&self) -> Result<Store, Response> {
-        Store::open_read_only(&self.opts.store)
+        Store::open_read_only_unchecked(&self.opts.store)
             .map_err(|e| error(StatusCode::SERVICE_UNAVAILABLE, &e.to_string()))
     }
 

@@ -123,9 +123,9 @@ fn body(
 ) -> Markup {
     let t = r.rollup.clone().unwrap_or_else(|| total(units));
     let downloads = html! {
-        button { "Xem" }
+        button type="submit" { "Xem" }
         @if province {
-            button name="download" formaction="/report" value="1" { "Tải báo cáo (HTML)" }
+            button type="submit" name="download" formaction="/report" value="1" { "Tải báo cáo (HTML)" }
         }
     };
     html! {

@@ -57,7 +57,7 @@ pub fn layout(title: &str, nav: Option<&Nav<'_>>, body: Markup) -> Markup {
                         span.me { "Tài khoản: " (n.name) }
                         form.inline method="post" action="/logout" {
                             input type="hidden" name="csrf" value=(n.csrf);
-                            button { "Đăng xuất" }
+                            button type="submit" { "Đăng xuất" }
                         }
                     }
                 }
@@ -77,7 +77,7 @@ pub fn login(token: &str, message: Option<&str>) -> Markup {
                 input type="hidden" name="csrf" value=(token);
                 p { label { "Tên đăng nhập" input name="name" autocomplete="username" required; } }
                 p { label { "Mật khẩu" input type="password" name="password" autocomplete="current-password" required; } }
-                button { "Đăng nhập" }
+                button type="submit" { "Đăng nhập" }
             }
         },
     )

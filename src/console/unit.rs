@@ -159,7 +159,7 @@ fn filters(code: &str, q: &ListQuery) -> Markup {
                     }
                 }
             }
-            button { "Lọc" }
+            button type="submit" { "Lọc" }
         }
     }
 }
@@ -168,8 +168,8 @@ fn body(code: &str, sel: &Selection, q: &ListQuery, p: &crate::reports::report::
     let counts = sel.unit_counts();
     let c = counts.first();
     let report_buttons = html! {
-        button name="format" value="html" { "Báo cáo (HTML)" }
-        button name="format" value="xlsx" { "Báo cáo (XLSX)" }
+        button type="submit" name="format" value="html" { "Báo cáo (HTML)" }
+        button type="submit" name="format" value="xlsx" { "Báo cáo (XLSX)" }
     };
     html! {
         p {
@@ -191,10 +191,10 @@ fn body(code: &str, sel: &Selection, q: &ListQuery, p: &crate::reports::report::
             }
             @for r in &sel.rows {
                 tr {
-                    td { a href={ "/host/" (r.host_ip) } { (r.host_ip) } }
-                    td { (r.hostname.as_deref().unwrap_or("")) }
-                    td class=(r.status) { (r.status_label) }
-                    td { (pages::when(r.first_seen_ns)) } td { (pages::when(r.last_seen_ns)) } td.n { (r.hits) }
+                    td.nw { a href={ "/host/" (r.host_ip) } { (r.host_ip) } }
+                    td.nw { (r.hostname.as_deref().unwrap_or("")) }
+                    td class={ "nw " (r.status) } { (r.status_label) }
+                    td.nw { (pages::when(r.first_seen_ns)) } td.nw { (pages::when(r.last_seen_ns)) } td.n { (r.hits) }
                     td { @for (i, t) in r.top_indicators.iter().enumerate() { @if i > 0 { ", " } (t.indicator) } }
                 }
             }

@@ -201,7 +201,7 @@ impl Store {
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
             | OpenFlags::SQLITE_OPEN_CREATE
             | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-        Self::connect(path, flags, true)
+        Self::connect(path, flags, true, true)
     }
 
     /// Open an existing store read-only (exports, reports, the API); works
@@ -214,10 +214,29 @@ impl Store {
             )));
         }
         let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-        Self::connect(path, flags, false)
+        Self::connect(path, flags, false, true)
     }
 
-    fn connect(path: &Path, flags: OpenFlags, write: bool) -> Result<Store, StoreError> {
+    /// As [`Store::open_read_only`] without the integrity check, which
+    /// reads the whole file: for the console and the API, which open the
+    /// store per request after it was checked once at start.
+    pub fn open_read_only_unchecked(path: &Path) -> Result<Store, StoreError> {
+        if !path.is_file() {
+            return Err(StoreError::Invalid(format!(
+                "{}: no store here; run the sensor with this --store first",
+                path.display()
+            )));
+        }
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        Self::connect(path, flags, false, false)
+    }
+
+    fn connect(
+        path: &Path,
+        flags: OpenFlags,
+        write: bool,
+        check: bool,
+    ) -> Result<Store, StoreError> {
         let p = path.to_path_buf();
         let conn = Connection::open_with_flags(path, flags).map_err(|source| StoreError::Open {
             path: p.clone(),
@@ -238,10 +257,13 @@ impl Store {
                 known: SCHEMA_VERSION,
             });
         }
-        let check: String = s
-            .conn
-            .query_row("PRAGMA quick_check", [], |r| r.get(0))
-            .map_err(|e| s.err(e))?;
+        let check = if check {
+            s.conn
+                .query_row("PRAGMA quick_check", [], |r| r.get(0))
+                .map_err(|e| s.err(e))?
+        } else {
+            "ok".to_owned()
+        };
         if check != "ok" {
             return Err(StoreError::Corrupt {
                 path: s.path.clone(),

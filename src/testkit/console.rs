@@ -32,7 +32,7 @@ const DAY: u64 = 86_400;
 /// Days the capture is spread over, ending an hour ago.
 const SPAN_DAYS: u64 = 21;
 /// Share of the packets replayed before the cleaning round.
-const FIRST_PART: f64 = 0.6;
+const FIRST_PART: f64 = 0.8;
 
 fn corpus_dir() -> PathBuf {
     root().join("tests/corpus/gateway-small")
