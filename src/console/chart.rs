@@ -51,8 +51,10 @@ pub fn daily(days: &[DayCounts]) -> Markup {
         .unwrap_or(0);
     let st = step(max.max(1));
     let top = max.max(1).div_ceil(st) * st;
-    let x = |i: usize| LEFT + (W - LEFT - RIGHT) * (i as f64 + 0.5) / n as f64;
-    let y = |v: u64| TOP + (H - TOP - BOTTOM) * (1.0 - v as f64 / top as f64);
+    // Rounded to a tenth: short attributes, no float noise in the page.
+    let r = |v: f64| (v * 10.0).round() / 10.0;
+    let x = |i: usize| r(LEFT + (W - LEFT - RIGHT) * (i as f64 + 0.5) / n as f64);
+    let y = |v: u64| r(TOP + (H - TOP - BOTTOM) * (1.0 - v as f64 / top as f64));
     let every = n.div_ceil(10).max(1);
     html! {
         svg.chart xmlns="http://www.w3.org/2000/svg" viewBox={ "0 0 " (W) " " (H) } width="100%"
@@ -155,6 +157,7 @@ mod tests {
         );
         let svg = daily(&v).into_string();
         assert_eq!(svg.matches("<circle").count(), 9);
-        assert!(svg.contains("11/01: 3 Phát hiện mới"), "{svg}");
+        assert!(svg.contains("12/01: 3 Phát hiện mới"), "{svg}");
+        assert!(!svg.contains("0000000"), "{svg}");
     }
 }
