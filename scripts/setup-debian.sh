@@ -13,6 +13,9 @@ need=()
 for p in build-essential pkg-config libpcap-dev ca-certificates; do
   dpkg -s "$p" >/dev/null 2>&1 || need+=("$p")
 done
+# tests/central.rs runs a real PostgreSQL server (initdb, pg_ctl) as the
+# unprivileged postgres user.
+dpkg -s postgresql >/dev/null 2>&1 || need+=(postgresql)
 # Tests (tests/live*.rs): curl queries the metrics endpoint, `ip` (iproute2)
 # makes the network namespaces, tcpreplay sends the captures, prometheus and
 # promtool scrape the sensor and check deploy/prometheus.

@@ -14,6 +14,7 @@ mod report;
 mod retro;
 mod run;
 mod serve;
+mod ship;
 mod users;
 
 use crate::run::config::{Config, Overrides};
@@ -70,6 +71,9 @@ pub enum Cmd {
     Retro(retro::RetroArgs),
     /// The web console over the store: each account sees its units.
     Serve(serve::ServeArgs),
+    /// Send the store's journal (hits, status changes) to the central
+    /// PostgreSQL, up to its newest row.
+    Ship(ship::ShipArgs),
     /// Console accounts: add, passwd, disable, list, token.
     #[command(subcommand)]
     Users(users::UsersCmd),
@@ -147,6 +151,19 @@ impl EngineArgs {
     }
 }
 
+/// Open the store a sensor writes, naming it as that sensor's: a store is
+/// one sensor's spool for the central, so another sensor's is refused.
+fn open_store_for(path: &std::path::Path, sensor: &str) -> Result<crate::store::Store> {
+    let mut s = crate::store::Store::open(path)?;
+    if let Some(other) = s.claim_sensor(sensor)? {
+        anyhow::bail!(
+            "{}: this store is sensor {other:?}'s, not {sensor:?}'s; give this sensor its own store, or set sensor_id = {other:?}",
+            path.display()
+        );
+    }
+    Ok(s)
+}
+
 /// Log to standard error; colours only on a terminal (under systemd,
 /// journalctl shows a line with escape codes as "[N blob data]").
 pub fn init_logging(level: &str) {
@@ -176,5 +193,6 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Cmd::Retro(a) => retro::cmd_retro(a),
         Cmd::Users(c) => users::cmd_users(c),
         Cmd::Serve(a) => serve::cmd_serve(a),
+        Cmd::Ship(a) => ship::cmd_ship(a),
     }
 }

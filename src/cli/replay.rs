@@ -9,7 +9,6 @@ use crate::output::sink::{HitSink, SinkOptions, SinkResult, StorePolicy, open_ou
 use crate::run::config::{Config, Overrides, load_inputs};
 use crate::run::replay::{ReplayReport, replay_with_progress};
 use crate::run::status;
-use crate::store::Store;
 use crate::store::console::CaptureStatus;
 use crate::store::writer::StoreWriter;
 use anyhow::{Context as _, Result, bail};
@@ -147,7 +146,8 @@ fn replay_status(
 fn sink_options(cfg: &Config, a: &ReplayArgs) -> Result<SinkOptions<'static>> {
     let mut o = SinkOptions::new(&cfg.sensor_id, cfg.alert_summary_interval_s);
     if let Some(p) = cfg.store_path() {
-        let w = StoreWriter::start_with(Store::open(&p)?, STORE_QUEUE, None, cfg.history.clone());
+        let s = super::open_store_for(&p, &cfg.sensor_id)?;
+        let w = StoreWriter::start_with(s, STORE_QUEUE, None, cfg.history.clone());
         o.store = Some((w, StorePolicy::Wait));
     }
     if let Some(p) = &a.observations {

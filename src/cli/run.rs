@@ -14,8 +14,10 @@ use crate::run::config::{Config, Overrides, load_inputs};
 use crate::run::pipeline::RunOutcome;
 use crate::run::retro::{LiveRetro, RetroOptions};
 use crate::run::sensor::{capture_summary, capture_table, open_interfaces, run_live, sizing};
+use crate::run::ship::Shipper;
 use crate::run::status::{EVERY, StatusReporter};
 use crate::store::Store;
+use crate::store::central::{ShipStats, shown_url};
 use crate::store::writer::StoreWriter;
 use anyhow::{Context as _, Result};
 use clap::Args;
@@ -127,8 +129,10 @@ pub fn cmd_run(a: RunArgs) -> Result<ExitCode> {
         )?),
         None => None,
     };
+    let shipper = shipper(&cfg, &metrics)?;
     let o = run_live(&cfg, opened, &recipe, metrics, sink, retro)?;
     drop(status);
+    drop(shipper);
     print_outcome(&o, &cfg, a.stats);
     if let Some(e) = &o.sink.io_error {
         anyhow::bail!("{}: writing alerts failed: {e}", cfg.alerts.display());
@@ -153,6 +157,26 @@ fn console(cfg: &Config) -> Result<Option<crate::console::Console>> {
     Ok(Some(crate::console::start(o)?))
 }
 
+/// Shipping to the central, when `[central]` asks for it.
+fn shipper(cfg: &Config, metrics: &Arc<Metrics>) -> Result<Option<Shipper>> {
+    let (Some(c), Some(store)) = (&cfg.central, cfg.store_path()) else {
+        return Ok(None);
+    };
+    let stats = Arc::new(ShipStats::default());
+    metrics.ship.watch(stats.clone());
+    tracing::info!(
+        "shipping to {} as province {:?}",
+        shown_url(&c.url),
+        c.province
+    );
+    Ok(Some(Shipper::start(
+        store,
+        c.target(),
+        c.interval(),
+        stats,
+    )?))
+}
+
 /// The live sink: appends to the alert log, never waits for the store
 /// (drops and counts instead), tells the metrics.
 fn live_sink(cfg: &Config, metrics: &Arc<Metrics>) -> Result<HitSink<'static>> {
@@ -160,7 +184,7 @@ fn live_sink(cfg: &Config, metrics: &Arc<Metrics>) -> Result<HitSink<'static>> {
         .with_context(|| format!("{}: cannot open alert log", cfg.alerts.display()))?;
     let mut o = SinkOptions::new(&cfg.sensor_id, cfg.alert_summary_interval_s);
     if let Some(p) = cfg.store_path() {
-        let s = Store::open(&p)?;
+        let s = super::open_store_for(&p, &cfg.sensor_id)?;
         tracing::info!("offender store {}", p.display());
         let keep = Duration::from_secs(u64::from(cfg.store_retention_days) * 86_400);
         let w = StoreWriter::start_with(s, STORE_QUEUE, Some(keep), cfg.history.clone());

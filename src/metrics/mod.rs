@@ -15,6 +15,7 @@ mod family;
 mod feeds;
 mod http;
 mod process;
+mod ship;
 mod sink;
 mod status;
 mod workers;
@@ -23,6 +24,7 @@ pub use capture::CaptureMetrics;
 pub use feeds::FeedMetrics;
 pub use http::{Api, serve};
 pub use process::{peak_rss_mib, reset_peak_rss, rss_mib};
+pub use ship::ShipMetrics;
 pub use sink::SinkMetrics;
 pub use workers::{WorkerMetrics, WorkerReport, WorkerSource};
 
@@ -40,6 +42,7 @@ pub struct Metrics {
     pub feeds: FeedMetrics,
     /// Also the sink's observer (`Arc<dyn SinkObserver>`).
     pub sink: Arc<SinkMetrics>,
+    pub ship: ShipMetrics,
     /// Runs a reload for `POST /api/reload`.
     reload_hook: Mutex<Option<ReloadHook>>,
     deltas: Mutex<Deltas>,
@@ -72,6 +75,7 @@ impl Metrics {
             workers: WorkerMetrics::new(&r, drops.clone()),
             feeds: FeedMetrics::new(&r),
             sink: Arc::new(SinkMetrics::new(&r, drops)),
+            ship: ShipMetrics::new(&r),
             registry: r,
             reload_hook: Mutex::new(None),
             deltas: Mutex::new(Deltas::default()),
@@ -97,6 +101,7 @@ impl Metrics {
         self.workers.refresh(&mut d);
         self.capture.refresh(&mut d);
         self.sink.refresh(&mut d);
+        self.ship.refresh(&mut d);
     }
 
     /// Text exposition format.

@@ -107,6 +107,9 @@ pub struct Config {
     /// `[console]`: serve the web console from the sensor.
     #[serde(default)]
     pub console: Option<super::console::ConsoleConfig>,
+    /// `[central]`: ship the store to the central PostgreSQL.
+    #[serde(default)]
+    pub central: Option<super::central::CentralConfig>,
 }
 
 /// `[flows]`: size and timeouts of the TCP flow table. A key left out takes
@@ -278,6 +281,9 @@ impl Config {
             errs.push(format!("{shown}: [metrics] {e}"));
         }
         if let Some(c) = &self.console {
+            errs.extend(c.problems(shown, self.store_path().is_some()));
+        }
+        if let Some(c) = &self.central {
             errs.extend(c.problems(shown, self.store_path().is_some()));
         }
         for r in &self.dns_resolvers {

@@ -10,6 +10,7 @@
 
 pub mod batch;
 pub mod bench;
+pub mod central;
 pub mod config;
 pub mod console;
 pub mod contain;
@@ -19,4 +20,5 @@ pub mod replay;
 pub mod retro;
 pub mod route;
 pub mod sensor;
+pub mod ship;
 pub mod status;

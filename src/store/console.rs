@@ -115,6 +115,16 @@ impl Store {
                 params![at_ns, actor, action, ip_s, note],
             )
         })
+        .and_then(|_| {
+            let ev = super::journal::StatusEvent {
+                ip: ip_s.clone(),
+                status: status.as_str().to_owned(),
+                actor: actor.to_owned(),
+                note: note.to_owned(),
+            };
+            let json = serde_json::to_string(&ev).unwrap_or_default();
+            tx.execute(super::journal::JOURNAL_STATUS, params![at_ns, json])
+        })
         .map_err(|e| sql_error(&path, e))?;
         tx.commit().map_err(|e| sql_error(&path, e))?;
         self.host(ip)?

@@ -11,9 +11,11 @@
 
 pub mod accounts;
 pub mod api;
+pub mod central;
 pub mod console;
 pub mod history;
 pub mod hygiene;
+pub mod journal;
 pub mod query;
 pub mod writer;
 
@@ -94,6 +96,9 @@ const MIGRATIONS: &[&[&str]] = &[
     &[accounts::SCHEMA],
     // 5: each sensor's latest status (feeds, capture) for the console.
     &[console::SCHEMA],
+    // 6: the spool for the central view: the store's sensor, the journal of
+    // hits and status changes, what each central acknowledged.
+    &[journal::SCHEMA],
 ];
 
 /// Order of an address's names, latest first: the name seen most recently;

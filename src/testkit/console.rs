@@ -302,3 +302,11 @@ pub fn csrf_of(page: &str) -> String {
     let i = page.find("name=\"csrf\" value=\"").expect("a form") + 19;
     page[i..i + 64].to_owned()
 }
+
+/// Copy the little-endian µs pcap `src` to `dst` with its packets spread
+/// evenly over `[from_s, from_s + span_s)` (hits "now" from an old capture).
+pub fn retime(src: &Path, dst: &Path, from_s: u64, span_s: u64) {
+    let rest = dst.with_extension("rest.pcap");
+    spread(src, from_s, span_s, 1.0, [dst, &rest]);
+    let _ = std::fs::remove_file(rest);
+}

@@ -21,6 +21,7 @@ mod http;
 pub mod live;
 pub mod names;
 mod pcap;
+pub mod postgres;
 mod process;
 pub mod source;
 pub mod synth;

@@ -15,6 +15,7 @@ pub(super) struct Statements<'c> {
     event: CachedStatement<'c>,
     pair: CachedStatement<'c>,
     alert: CachedStatement<'c>,
+    journal: CachedStatement<'c>,
     name: CachedStatement<'c>,
     host_name: CachedStatement<'c>,
 }
@@ -63,6 +64,7 @@ impl<'c> Statements<'c> {
         let alert = tx.prepare_cached(
             "INSERT INTO alerts (ts, ip, indicator, json) VALUES (?1, ?2, ?3, ?4)",
         )?;
+        let journal = tx.prepare_cached(crate::store::journal::JOURNAL_HIT)?;
         let name = tx.prepare_cached(
             "INSERT INTO host_names (ip, name, mac, source, first_seen, last_seen)
          VALUES (?1, ?2, ?3, ?4, ?5, ?5)
@@ -81,6 +83,7 @@ impl<'c> Statements<'c> {
             event,
             pair,
             alert,
+            journal,
             name,
             host_name,
         })
@@ -134,6 +137,7 @@ impl<'c> Statements<'c> {
         }
         self.pair.execute(params![ip, id, r.ts_ns])?;
         self.alert.execute(params![r.ts_ns, ip, id, r.json])?;
+        self.journal.execute(params![r.ts_ns, r.json])?;
         Ok(())
     }
 }

@@ -485,6 +485,12 @@ fn prune(store: &mut Store, newest_ns: i64, keep: Duration) {
         Ok(_) => {}
         Err(e) => tracing::warn!("store: pruning failed: {e}"),
     }
+    // Shipped (or never to be shipped) journal rows go with the alerts.
+    match store.prune_journal(before) {
+        Ok(n) if n > 0 => tracing::info!("store: pruned {n} shipped journal row(s)"),
+        Ok(_) => {}
+        Err(e) => tracing::warn!("store: pruning the journal failed: {e}"),
+    }
 }
 
 /// Write one batch in one transaction.

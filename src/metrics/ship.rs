@@ -1,0 +1,66 @@
+//! Shipping to the central view: rows acknowledged, failures, lag and the
+//! time of the last complete pass (the alert `GatewatchShippingStalled`
+//! fires when it is older than 5 minutes).
+
+use super::family::{Deltas, counter, float_gauge, gauge};
+use crate::store::central::ShipStats;
+use prometheus::{Gauge, IntCounter, IntGauge, Registry};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+
+pub struct ShipMetrics {
+    rows: IntCounter,
+    failures: IntCounter,
+    lag: IntGauge,
+    last: Gauge,
+    stats: Mutex<Option<Arc<ShipStats>>>,
+}
+
+impl ShipMetrics {
+    pub(super) fn new(r: &Registry) -> ShipMetrics {
+        ShipMetrics {
+            rows: counter(
+                r,
+                "gatewatch_ship_rows_total",
+                "Journal rows (hits, status changes) the central acknowledged.",
+            ),
+            failures: counter(
+                r,
+                "gatewatch_ship_failures_total",
+                "Shipping passes that failed (central unreachable, batch refused); each is retried.",
+            ),
+            lag: gauge(
+                r,
+                "gatewatch_ship_lag_rows",
+                "Journal rows written here and not yet acknowledged by the central.",
+            ),
+            last: float_gauge(
+                r,
+                "gatewatch_ship_last_success_timestamp_seconds",
+                "Unix time of the last shipping pass that reached the central and left nothing behind.",
+            ),
+            stats: Mutex::new(None),
+        }
+    }
+
+    /// Report `s` from now on (the shipper's counters).
+    pub fn watch(&self, s: Arc<ShipStats>) {
+        if let Ok(mut g) = self.stats.lock() {
+            *g = Some(s);
+        }
+    }
+
+    pub(super) fn refresh(&self, d: &mut Deltas) {
+        let Ok(g) = self.stats.lock() else { return };
+        let Some(s) = g.as_ref() else { return };
+        d.add("ship-r".into(), s.rows.load(Ordering::Relaxed), &self.rows);
+        d.add(
+            "ship-f".into(),
+            s.failures.load(Ordering::Relaxed),
+            &self.failures,
+        );
+        self.lag.set(s.lag.load(Ordering::Relaxed) as i64);
+        self.last
+            .set(s.last_success_s.load(Ordering::Relaxed) as f64);
+    }
+}

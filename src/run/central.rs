@@ -1,0 +1,75 @@
+//! `[central]`: ship this sensor's store to the central PostgreSQL.
+
+use super::ship::ShipTarget;
+use serde::Deserialize;
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CentralConfig {
+    /// libpq URL, e.g. `postgres://gatewatch@central.example/gatewatch?sslmode=require`.
+    /// Its password, if any, is never logged.
+    pub url: String,
+    /// PEM certificate of the CA that signed the central's certificate:
+    /// ship over TLS (rustls).
+    #[serde(default)]
+    pub ca: Option<PathBuf>,
+    /// The province (group of sensors) the central files this sensor under.
+    pub province: String,
+    /// Seconds between shipping passes.
+    #[serde(default = "default_interval")]
+    pub interval_s: u64,
+}
+
+fn default_interval() -> u64 {
+    5
+}
+
+impl CentralConfig {
+    /// Every problem with the section, each naming the key and the fix.
+    pub fn problems(&self, shown: &str, store: bool) -> Vec<String> {
+        let mut errs = Vec::new();
+        if !(self.url.starts_with("postgres://") || self.url.starts_with("postgresql://")) {
+            errs.push(format!(
+                "{shown}: [central] url must be a postgres:// URL (e.g. postgres://gatewatch@central.example/gatewatch?sslmode=require)"
+            ));
+        }
+        if self.province.trim().is_empty() {
+            errs.push(format!(
+                "{shown}: [central] province is empty: name the province this sensor belongs to"
+            ));
+        }
+        if let Some(ca) = &self.ca
+            && !ca.is_file()
+        {
+            errs.push(format!(
+                "{shown}: [central] ca = {:?}: no such file",
+                ca.display()
+            ));
+        }
+        if !(1..=3600).contains(&self.interval_s) {
+            errs.push(format!("{shown}: [central] interval_s must be 1..=3600"));
+        }
+        if !store {
+            errs.push(format!(
+                "{shown}: [central] ships the offender store (its spool): set store or remove [central]"
+            ));
+        }
+        errs
+    }
+
+    pub fn target(&self) -> ShipTarget {
+        ShipTarget {
+            url: self.url.clone(),
+            ca: self.ca.clone(),
+            province: self.province.clone(),
+            batch: crate::store::central::BATCH_ROWS,
+            max_rows: None,
+        }
+    }
+
+    pub fn interval(&self) -> Duration {
+        Duration::from_secs(self.interval_s)
+    }
+}

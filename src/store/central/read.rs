@@ -1,0 +1,154 @@
+//! Reading the central view: per-unit figures of a period (nation ->
+//! province -> unit), hosts, and the central's status changes.
+
+use super::{Central, CentralError};
+use crate::store::Status;
+use serde::Serialize;
+
+/// One unit of one province with its figures for a period: the hosts with
+/// a hit in it, by the status they have now.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct CentralUnit {
+    pub province: String,
+    pub code: String,
+    pub name: String,
+    pub detected: u64,
+    pub cleaned: u64,
+    pub still_infected: u64,
+    pub reinfected: u64,
+}
+
+/// A host as the central knows it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct CentralHost {
+    pub sensor: String,
+    pub province: String,
+    pub ip: String,
+    pub unit: String,
+    pub hostname: Option<String>,
+    pub status: String,
+    pub hits: i64,
+}
+
+fn to_ts(ns: i64) -> String {
+    chrono::DateTime::from_timestamp_nanos(ns).to_rfc3339()
+}
+
+impl Central {
+    /// Per (province, unit), hosts with a hit in `[from_ns, to_ns)`;
+    /// `province` narrows to one. Ordered by province, then unit.
+    pub fn unit_figures(
+        &mut self,
+        from_ns: i64,
+        to_ns: i64,
+        province: Option<&str>,
+    ) -> Result<Vec<CentralUnit>, CentralError> {
+        let rows = self
+            .client
+            .query(
+                "WITH hit AS (
+                     SELECT DISTINCT sensor, ip FROM gw_hits
+                     WHERE ts >= $1::text::timestamptz AND ts < $2::text::timestamptz
+                 )
+                 SELECT s.province, h.unit, max(h.unit_name),
+                        count(*),
+                        count(*) FILTER (WHERE h.status = 'cleaned'),
+                        count(*) FILTER (WHERE h.status <> 'cleaned'),
+                        count(*) FILTER (WHERE h.status = 'reinfected')
+                 FROM hit JOIN gw_hosts h USING (sensor, ip)
+                 JOIN gw_sensors s USING (sensor)
+                 WHERE $3::text IS NULL OR s.province = $3
+                 GROUP BY s.province, h.unit
+                 ORDER BY s.province, h.unit",
+                &[&to_ts(from_ns), &to_ts(to_ns), &province],
+            )
+            .map_err(|e| self.sql(e))?;
+        let n = |v: i64| v.max(0) as u64;
+        Ok(rows
+            .iter()
+            .map(|r| CentralUnit {
+                province: r.get(0),
+                code: r.get(1),
+                name: r.get(2),
+                detected: n(r.get(3)),
+                cleaned: n(r.get(4)),
+                still_infected: n(r.get(5)),
+                reinfected: n(r.get(6)),
+            })
+            .collect())
+    }
+
+    /// Hosts of a province (every province when `None`), by sensor, address.
+    pub fn hosts(&mut self, province: Option<&str>) -> Result<Vec<CentralHost>, CentralError> {
+        let rows = self
+            .client
+            .query(
+                "SELECT h.sensor, s.province, host(h.ip), h.unit, h.hostname, h.status, h.hits
+                 FROM gw_hosts h JOIN gw_sensors s USING (sensor)
+                 WHERE $1::text IS NULL OR s.province = $1
+                 ORDER BY s.province, h.sensor, h.ip",
+                &[&province],
+            )
+            .map_err(|e| self.sql(e))?;
+        Ok(rows
+            .iter()
+            .map(|r| CentralHost {
+                sensor: r.get(0),
+                province: r.get(1),
+                ip: r.get(2),
+                unit: r.get(3),
+                hostname: r.get(4),
+                status: r.get(5),
+                hits: r.get(6),
+            })
+            .collect())
+    }
+
+    /// Mark a host (of `sensor`) cleaned or open centrally, by `actor`.
+    /// The central is authoritative: a later hit shipped by the sensor
+    /// makes it reinfected here.
+    pub fn set_status(
+        &mut self,
+        sensor: &str,
+        ip: std::net::IpAddr,
+        status: Status,
+        actor: &str,
+        note: &str,
+    ) -> Result<(), CentralError> {
+        if status == Status::Reinfected {
+            return Err(CentralError::Invalid(
+                "only a hit after cleaning marks a host reinfected".into(),
+            ));
+        }
+        let ip = ip.to_string();
+        let st = status.as_str();
+        let shown = self.shown.clone();
+        let sql = |source| CentralError::Sql {
+            url: shown.clone(),
+            source,
+        };
+        let mut tx = self.client.transaction().map_err(sql)?;
+        let n = tx
+            .execute(
+                "UPDATE gw_hosts SET status = $3,
+                        cleaned_at = CASE WHEN $3 = 'cleaned' THEN now() ELSE NULL END
+                 WHERE sensor = $1 AND ip = $2::text::inet",
+                &[&sensor, &ip, &st],
+            )
+            .and_then(|n| {
+                tx.execute(
+                    "INSERT INTO gw_host_events (sensor, ip, at, status, actor, note, origin)
+                     VALUES ($1, $2::text::inet, now(), $3, $4, $5, 'central')",
+                    &[&sensor, &ip, &st, &actor, &note],
+                )
+                .map(|_| n)
+            })
+            .map_err(sql)?;
+        if n == 0 {
+            return Err(CentralError::Invalid(format!(
+                "no host {ip} of sensor {sensor:?} in the central view"
+            )));
+        }
+        tx.commit().map_err(sql)
+    }
+}

@@ -1,0 +1,172 @@
+//! The store as its sensor's spool for the central view (issue 18): every
+//! hit and every status change is also a `journal` row with a sequence
+//! number, in the same transaction as the row it repeats; the shipper sends
+//! rows past what the central has acknowledged.
+//!
+//! Invariants:
+//! - `seq` only grows (AUTOINCREMENT: never reused, even when every row
+//!   was pruned), so (sensor, seq) names one row for good and the central
+//!   can take a row twice without counting it twice.
+//! - A row not yet acknowledged by a central that was ever configured is
+//!   never pruned, whatever its age: an outage loses nothing.
+
+use super::{Store, StoreError};
+use rusqlite::{OptionalExtension, params};
+use serde::{Deserialize, Serialize};
+
+/// Schema step 6 (see `MIGRATIONS`).
+pub(super) const SCHEMA: &str = "CREATE TABLE store_meta (
+        key   TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    );
+    CREATE TABLE journal (
+        seq    INTEGER PRIMARY KEY AUTOINCREMENT,
+        sensor TEXT NOT NULL,
+        kind   TEXT NOT NULL CHECK (kind IN ('hit', 'status')),
+        at     INTEGER NOT NULL,
+        json   TEXT NOT NULL
+    );
+    CREATE TABLE ship_state (
+        central TEXT PRIMARY KEY,
+        acked   INTEGER NOT NULL,
+        at      INTEGER NOT NULL
+    );";
+
+/// The journal row of a hit: its sensor is the alert's own `sensor_id`.
+pub(super) const JOURNAL_HIT: &str = "INSERT INTO journal (sensor, kind, at, json)
+     VALUES (coalesce(json_extract(?2, '$.sensor_id'), ''), 'hit', ?1, ?2)";
+
+/// The journal row of a status change, under the store's sensor.
+pub(super) const JOURNAL_STATUS: &str = "INSERT INTO journal (sensor, kind, at, json)
+     VALUES (coalesce((SELECT value FROM store_meta WHERE key = 'sensor_id'), ''),
+             'status', ?1, ?2)";
+
+/// A status change as shipped.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatusEvent {
+    pub ip: String,
+    /// `cleaned` or `open`.
+    pub status: String,
+    pub actor: String,
+    pub note: String,
+}
+
+/// One journal row.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct JournalRow {
+    pub seq: i64,
+    pub sensor: String,
+    /// `hit` (json: the EVE alert) or `status` (json: [`StatusEvent`]).
+    pub kind: String,
+    pub at_ns: i64,
+    pub json: String,
+}
+
+impl Store {
+    /// Name the sensor this store belongs to. A store that already has
+    /// another sensor keeps it, and the mismatch is returned for the caller
+    /// to report (two sensors must not share a spool).
+    pub fn claim_sensor(&mut self, sensor: &str) -> Result<Option<String>, StoreError> {
+        let had: Option<String> = self
+            .conn
+            .query_row(
+                "SELECT value FROM store_meta WHERE key = 'sensor_id'",
+                [],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(|e| self.err(e))?;
+        match had {
+            Some(h) if h != sensor => Ok(Some(h)),
+            Some(_) => Ok(None),
+            None => {
+                self.conn
+                    .execute(
+                        "INSERT INTO store_meta (key, value) VALUES ('sensor_id', ?1)",
+                        params![sensor],
+                    )
+                    .map_err(|e| self.err(e))?;
+                Ok(None)
+            }
+        }
+    }
+
+    /// The sensor this store belongs to, if named.
+    pub fn sensor_id(&self) -> Result<Option<String>, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT value FROM store_meta WHERE key = 'sensor_id'",
+                [],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(|e| self.err(e))
+    }
+
+    /// Up to `limit` journal rows after `after`, oldest first.
+    pub fn journal_after(&self, after: i64, limit: usize) -> Result<Vec<JournalRow>, StoreError> {
+        let mut st = self
+            .conn
+            .prepare_cached(
+                "SELECT seq, sensor, kind, at, json FROM journal WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+            )
+            .map_err(|e| self.err(e))?;
+        st.query_map(params![after, limit as i64], |r| {
+            Ok(JournalRow {
+                seq: r.get(0)?,
+                sensor: r.get(1)?,
+                kind: r.get(2)?,
+                at_ns: r.get(3)?,
+                json: r.get(4)?,
+            })
+        })
+        .and_then(|r| r.collect())
+        .map_err(|e| self.err(e))
+    }
+
+    /// The newest sequence number (0 when the journal never had a row).
+    pub fn journal_head(&self) -> Result<i64, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'journal'), 0)",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(|e| self.err(e))
+    }
+
+    /// Remember that `central` acknowledged every row up to `acked`.
+    pub fn set_acked(&mut self, central: &str, acked: i64, at_ns: i64) -> Result<(), StoreError> {
+        self.conn
+            .execute(
+                "INSERT INTO ship_state (central, acked, at) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (central) DO UPDATE SET acked = max(acked, excluded.acked), at = excluded.at",
+                params![central, acked, at_ns],
+            )
+            .map(|_| ())
+            .map_err(|e| self.err(e))
+    }
+
+    /// What `central` acknowledged, as last recorded here.
+    pub fn acked(&self, central: &str) -> Result<i64, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT coalesce((SELECT acked FROM ship_state WHERE central = ?1), 0)",
+                params![central],
+                |r| r.get(0),
+            )
+            .map_err(|e| self.err(e))
+    }
+
+    /// Delete journal rows older than `before_ns` that every configured
+    /// central has acknowledged (all of them when none ever was).
+    pub fn prune_journal(&mut self, before_ns: i64) -> Result<usize, StoreError> {
+        self.conn
+            .execute(
+                "DELETE FROM journal WHERE at < ?1
+                 AND seq <= coalesce((SELECT min(acked) FROM ship_state), seq)",
+                params![before_ns],
+            )
+            .map_err(|e| self.err(e))
+    }
+}

@@ -1,0 +1,144 @@
+//! A real PostgreSQL server for tests: `initdb` and `pg_ctl` in a
+//! temporary directory, as the unprivileged `postgres` user when the tests
+//! run as root, listening on a free loopback port. Stopped when dropped.
+//! Fails (never skips) when PostgreSQL is missing: scripts/setup-debian.sh
+//! installs it.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+pub struct Postgres {
+    bin: PathBuf,
+    data: PathBuf,
+    pub port: u16,
+}
+
+/// The newest `/usr/lib/postgresql/*/bin`.
+fn bin_dir() -> PathBuf {
+    let mut v: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+        .expect(
+            "PostgreSQL is not installed: run scripts/setup-debian.sh (apt-get install postgresql)",
+        )
+        .flatten()
+        .map(|e| e.path().join("bin"))
+        .filter(|p| p.join("initdb").is_file())
+        .collect();
+    v.sort_by_key(|p| {
+        p.parent()
+            .and_then(|d| d.file_name())
+            .and_then(|n| n.to_str())
+            .and_then(|n| n.parse::<u32>().ok())
+            .unwrap_or(0)
+    });
+    v.pop().expect("no initdb under /usr/lib/postgresql/*/bin")
+}
+
+fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// `program args`, as `postgres` when root (initdb refuses root).
+fn as_owner(program: &Path) -> Command {
+    if is_root() {
+        let mut c = Command::new("runuser");
+        c.args(["-u", "postgres", "--"]).arg(program);
+        c
+    } else {
+        Command::new(program)
+    }
+}
+
+fn run(mut c: Command, what: &str) {
+    let o = c.output().unwrap_or_else(|e| panic!("{what}: {e}"));
+    assert!(
+        o.status.success(),
+        "{what}: {}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+impl Postgres {
+    /// A new cluster in `dir/pg` (user `gatewatch`, trust on loopback),
+    /// started.
+    pub fn start(dir: &Path) -> Postgres {
+        let bin = bin_dir();
+        let data = dir.join("pg");
+        std::fs::create_dir_all(&data).expect("make the data directory");
+        if is_root() {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755))
+                .expect("open the test directory to postgres");
+            run(
+                {
+                    let mut c = Command::new("chown");
+                    c.args(["postgres:postgres"]).arg(&data);
+                    c
+                },
+                "chown the data directory",
+            );
+        }
+        let mut c = as_owner(&bin.join("initdb"));
+        c.args([
+            "-A",
+            "trust",
+            "-U",
+            "gatewatch",
+            "-E",
+            "UTF8",
+            "--locale=C",
+            "--no-sync",
+            "-D",
+        ])
+        .arg(&data);
+        run(c, "initdb");
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let pg = Postgres { bin, data, port };
+        pg.up();
+        pg
+    }
+
+    /// Start the server (again, after [`Postgres::stop`]) and wait for it.
+    pub fn up(&self) {
+        let opts = format!(
+            "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off",
+            self.port,
+            self.data.display()
+        );
+        let mut c = as_owner(&self.bin.join("pg_ctl"));
+        c.args(["-w", "-t", "30", "-o", &opts, "-l"])
+            .arg(self.data.join("log"))
+            .arg("-D")
+            .arg(&self.data)
+            .arg("start");
+        run(c, "pg_ctl start");
+    }
+
+    /// Stop the server (fast: open transactions are rolled back).
+    pub fn stop(&self) {
+        let mut c = as_owner(&self.bin.join("pg_ctl"));
+        c.args(["-w", "-m", "fast", "-D"])
+            .arg(&self.data)
+            .arg("stop");
+        run(c, "pg_ctl stop");
+    }
+
+    /// The URL of its `postgres` database.
+    pub fn url(&self) -> String {
+        format!("postgres://gatewatch@127.0.0.1:{}/postgres", self.port)
+    }
+}
+
+impl Drop for Postgres {
+    fn drop(&mut self) {
+        let mut c = as_owner(&self.bin.join("pg_ctl"));
+        c.args(["-m", "immediate", "-D"])
+            .arg(&self.data)
+            .arg("stop");
+        let _ = c.output();
+    }
+}
