@@ -8,6 +8,7 @@ command -v promtool >/dev/null 2>&1 || { echo "check.sh: promtool not found (apt
 command -v python3 >/dev/null 2>&1 || { echo "check.sh: python3 not found" >&2; exit 1; }
 
 promtool check config deploy/prometheus/prometheus.yml
+promtool check config deploy/prometheus/federation.yml
 promtool check rules deploy/prometheus/alerts.yml
 promtool test rules deploy/prometheus/alerts_test.yml
 python3 -m json.tool deploy/grafana/gatewatch-dashboard.json >/dev/null

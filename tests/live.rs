@@ -338,7 +338,7 @@ fn assert_no_label_names_a_host(
 /// all 9 are healthy, and the sensor down, interface down, panic and
 /// incomplete-history alerts inactive.
 fn assert_rules_healthy(rules: &[Value]) {
-    assert_eq!(rules.len(), 9, "{rules:?}");
+    assert_eq!(rules.len(), 10, "{rules:?}");
     for r in rules {
         assert_eq!(r["health"], "ok", "rule {} failed: {}", r["name"], r);
         let quiet = [

@@ -37,7 +37,7 @@ impl ShipMetrics {
             last: float_gauge(
                 r,
                 "gatewatch_ship_last_success_timestamp_seconds",
-                "Unix time of the last shipping pass that reached the central and left nothing behind.",
+                "Unix time of the last shipping pass that reached the central and left nothing behind (the start until the first); 0 when the sensor does not ship.",
             ),
             stats: Mutex::new(None),
         }

@@ -73,3 +73,36 @@ impl CentralConfig {
         Duration::from_secs(self.interval_s)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::run::config::Config;
+
+    #[test]
+    fn a_central_section_is_checked_with_every_problem_listed() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("g.toml");
+        let text = "store = \"\"\n[central]\nurl = \"mysql://x\"\nprovince = \" \"\nca = \"/nonexistent/ca.pem\"\ninterval_s = 0\n";
+        std::fs::write(&p, text).unwrap();
+        let e = Config::load(&p).unwrap_err().to_string();
+        for want in [
+            "url must be a postgres:// URL",
+            "province is empty",
+            "ca = \"/nonexistent/ca.pem\": no such file",
+            "interval_s must be 1..=3600",
+            "ships the offender store",
+        ] {
+            assert!(e.contains(want), "{want} missing in {e}");
+        }
+        std::fs::write(
+            &p,
+            "[central]\nurl = \"postgres://gw@db/gw\"\nprovince = \"hue\"\n",
+        )
+        .unwrap();
+        let c = Config::load(&p).unwrap().central.unwrap();
+        assert_eq!(
+            (c.interval_s, c.target().batch),
+            (5, crate::store::central::BATCH_ROWS)
+        );
+    }
+}

@@ -97,6 +97,8 @@ impl Shipper {
         stats: Arc<ShipStats>,
     ) -> std::io::Result<Shipper> {
         let (tx, rx) = bounded::<()>(0);
+        // Stalled is counted from the start until the first pass succeeds.
+        stats.last_success_s.store(now_s(), Ordering::Relaxed);
         let thread = std::thread::Builder::new()
             .name("gw-ship".into())
             .spawn(move || {
