@@ -45,6 +45,16 @@ pub struct ExportArgs {
     /// Output file; standard output if omitted.
     #[arg(long, short)]
     pub output: Option<PathBuf>,
+    /// Export the hosts of the central PostgreSQL instead of a store (CSV
+    /// or JSON): the nation, or one --province.
+    #[arg(long, env = "GATEWATCH_CENTRAL_URL", hide_env_values = true, conflicts_with_all = ["alerts", "hygiene"])]
+    pub central: Option<String>,
+    /// PEM certificate of the CA of the central's certificate (TLS).
+    #[arg(long, value_name = "PEM", requires = "central")]
+    pub central_ca: Option<PathBuf>,
+    /// With --central: one province only.
+    #[arg(long, requires = "central")]
+    pub province: Option<String>,
 }
 
 pub fn cmd_export(a: ExportArgs) -> Result<ExitCode> {
@@ -53,6 +63,22 @@ pub fn cmd_export(a: ExportArgs) -> Result<ExitCode> {
     }
     if !a.alerts.is_empty() {
         return export_alert_logs(a);
+    }
+    if let Some(url) = &a.central {
+        let c = super::central::CentralArgs {
+            url,
+            ca: a.central_ca.as_deref(),
+            province: a.province.as_deref(),
+        };
+        let n = emit(
+            &a,
+            &|w| super::central::export(&c, a.unit.as_deref(), a.format, w).map(|_| ()),
+            &|_| bail!("--central exports CSV or JSON"),
+        )?;
+        if let Some(p) = n {
+            tracing::info!("central hosts written to {}", p.display());
+        }
+        return Ok(ExitCode::SUCCESS);
     }
     let mut store = Store::open_read_only(&a.store).context(
         "cannot export from the offender store (for an alert log from before the store, pass --alerts FILE)",

@@ -5,6 +5,7 @@
 //! bench and the live sensor read them the same way.
 
 mod bench;
+mod central;
 mod check;
 mod export;
 mod feeds;

@@ -36,6 +36,16 @@ pub struct ReportArgs {
     /// Output file; standard output if omitted (md and html only).
     #[arg(long, short)]
     pub output: Option<PathBuf>,
+    /// Report from the central PostgreSQL instead of a store: the nation,
+    /// or one --province (units of the nation are named province/code).
+    #[arg(long, env = "GATEWATCH_CENTRAL_URL", hide_env_values = true)]
+    pub central: Option<String>,
+    /// PEM certificate of the CA of the central's certificate (TLS).
+    #[arg(long, value_name = "PEM", requires = "central")]
+    pub central_ca: Option<PathBuf>,
+    /// With --central: one province only.
+    #[arg(long, requires = "central")]
+    pub province: Option<String>,
 }
 
 pub fn cmd_report(a: ReportArgs) -> Result<ExitCode> {
@@ -47,13 +57,25 @@ pub fn cmd_report(a: ReportArgs) -> Result<ExitCode> {
     if format == ReportFormat::Xlsx && a.output.is_none() {
         bail!("--format xlsx writes a workbook file: give its path with -o FILE");
     }
-    let mut store = open_store(&a.store)?;
-    let req = Request {
-        period,
-        unit: a.unit.as_deref(),
-        known_units: known_units(&a.units),
+    let report = match &a.central {
+        Some(url) => {
+            let c = super::central::CentralArgs {
+                url,
+                ca: a.central_ca.as_deref(),
+                province: a.province.as_deref(),
+            };
+            super::central::report(&c, period, a.unit.as_deref())?
+        }
+        None => {
+            let mut store = open_store(&a.store)?;
+            let req = Request {
+                period,
+                unit: a.unit.as_deref(),
+                known_units: known_units(&a.units),
+            };
+            Report::build(&mut store, &req)?
+        }
     };
-    let report = Report::build(&mut store, &req)?;
     write(&report, format, a.output.as_deref())?;
     let to = a
         .output

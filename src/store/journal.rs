@@ -33,7 +33,7 @@ pub(super) const SCHEMA: &str = "CREATE TABLE store_meta (
     );";
 
 /// The journal row of a hit: its sensor is the alert's own `sensor_id`.
-pub(super) const JOURNAL_HIT: &str = "INSERT INTO journal (sensor, kind, at, json)
+pub(crate) const JOURNAL_HIT: &str = "INSERT INTO journal (sensor, kind, at, json)
      VALUES (coalesce(json_extract(?2, '$.sensor_id'), ''), 'hit', ?1, ?2)";
 
 /// The journal row of a status change, under the store's sensor.

@@ -10,6 +10,7 @@
 
 pub mod attack;
 pub mod behaviour;
+pub mod central;
 pub mod console;
 pub mod corpus;
 mod encap;

@@ -99,9 +99,11 @@ fn unit(out: &mut String, r: &Report, u: &UnitFigures) {
     );
     assessment(out, &r.unit_assessment(u));
     figures(out, u);
-    let h = r.hygiene_of(&u.code);
-    hygiene_table(out, &h);
-    basis(out, &hygiene::basis(&h, false));
+    if r.estimates {
+        let h = r.hygiene_of(&u.code);
+        hygiene_table(out, &h);
+        basis(out, &hygiene::basis(&h, false));
+    }
     out.push_str("</section>\n");
 }
 

@@ -29,9 +29,11 @@ pub fn render(r: &Report) -> String {
         let _ = writeln!(out, "- {UNIT_NAME}: {}\n", esc(unit_title(u)));
         assessment(&mut out, &r.unit_assessment(u));
         figures(&mut out, u);
-        let h = r.hygiene_of(&u.code);
-        hygiene_table(&mut out, &h);
-        basis(&mut out, &hygiene::basis(&h, false));
+        if r.estimates {
+            let h = r.hygiene_of(&u.code);
+            hygiene_table(&mut out, &h);
+            basis(&mut out, &hygiene::basis(&h, false));
+        }
     }
     out
 }

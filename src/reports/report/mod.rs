@@ -89,6 +89,9 @@ pub struct Report {
     pub hygiene: Vec<Hygiene>,
     /// The estimates' province roll-up; `None` for a one-unit report.
     pub rollup_hygiene: Option<Hygiene>,
+    /// Whether the source has the network-based estimates at all (a
+    /// sensor's store does; the central view does not receive them).
+    pub estimates: bool,
 }
 
 /// What the report is asked for.
@@ -137,7 +140,30 @@ impl Report {
             rollup,
             hygiene,
             rollup_hygiene,
+            estimates: true,
         })
+    }
+
+    /// The report of the central view: `units` (codes as the central
+    /// names them), from `source`, with no estimates (not shipped).
+    pub fn from_figures(
+        period: Period,
+        units: Vec<UnitFigures>,
+        source: String,
+        sensors: Vec<String>,
+        rollup_too: bool,
+    ) -> Report {
+        Report {
+            period,
+            store: source,
+            sensors,
+            generated: period::now_label(),
+            rollup: rollup_too.then(|| rollup(&units)),
+            units,
+            hygiene: Vec::new(),
+            rollup_hygiene: None,
+            estimates: false,
+        }
     }
 
     /// Keep only the units `keep` accepts (the console's scoping), with the

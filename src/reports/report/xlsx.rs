@@ -79,9 +79,11 @@ fn workbook(r: &Report) -> Result<Workbook, XlsxError> {
         }
         let row = sentences(ws, &st, &r.unit_assessment(u), row + 1)?;
         let row = figures(ws, &st, u, row)?;
-        let h = r.hygiene_of(&u.code);
-        let row = hygiene_table(ws, &st, &h, row)?;
-        sentences_titled(ws, &st, hygiene::BASIS, &hygiene::basis(&h, false), row)?;
+        if r.estimates {
+            let h = r.hygiene_of(&u.code);
+            let row = hygiene_table(ws, &st, &h, row)?;
+            sentences_titled(ws, &st, hygiene::BASIS, &hygiene::basis(&h, false), row)?;
+        }
     }
     Ok(wb)
 }

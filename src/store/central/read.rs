@@ -152,3 +152,17 @@ impl Central {
         tx.commit().map_err(sql)
     }
 }
+
+impl Central {
+    /// Sensors of a province (every province when `None`), by name.
+    pub fn sensors(&mut self, province: Option<&str>) -> Result<Vec<String>, CentralError> {
+        let rows = self
+            .client
+            .query(
+                "SELECT sensor FROM gw_sensors WHERE $1::text IS NULL OR province = $1 ORDER BY sensor",
+                &[&province],
+            )
+            .map_err(|e| self.sql(e))?;
+        Ok(rows.iter().map(|r| r.get(0)).collect())
+    }
+}

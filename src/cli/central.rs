@@ -1,0 +1,114 @@
+//! `report` and `export` over the central PostgreSQL (`--central URL`):
+//! the nation, or one province (`--province`), with units named per
+//! province (two provinces may share a unit code).
+
+use crate::reports::export::ExportFormat;
+use crate::reports::report::{Period, Report};
+use crate::store::Status;
+use crate::store::central::{Central, CentralUnit};
+use crate::store::query::UnitFigures;
+use anyhow::{Result, bail};
+use std::io::Write;
+use std::path::Path;
+
+/// Where the central is and which part of it.
+pub struct CentralArgs<'a> {
+    pub url: &'a str,
+    pub ca: Option<&'a Path>,
+    pub province: Option<&'a str>,
+}
+
+fn figures(u: CentralUnit, national: bool) -> UnitFigures {
+    UnitFigures {
+        code: if national {
+            format!("{}/{}", u.province, u.code)
+        } else {
+            u.code
+        },
+        name: if national {
+            format!("{} ({})", u.name, u.province)
+        } else {
+            u.name
+        },
+        detected: u.detected,
+        cleaned: u.cleaned,
+        still_infected: u.still_infected,
+        reinfected: u.reinfected,
+        top_categories: Vec::new(),
+        top_indicators: Vec::new(),
+    }
+}
+
+/// The campaign report of the central view for `period`.
+pub fn report(c: &CentralArgs<'_>, period: Period, unit: Option<&str>) -> Result<Report> {
+    let mut central = Central::connect(c.url, c.ca)?;
+    let national = c.province.is_none();
+    let mut units: Vec<UnitFigures> = central
+        .unit_figures(period.from_ns, period.to_ns, c.province)?
+        .into_iter()
+        .map(|u| figures(u, national))
+        .collect();
+    if let Some(code) = unit {
+        units.retain(|u| u.code == code);
+        if units.is_empty() {
+            bail!("--unit {code}: no such unit with a detection in the period in the central view");
+        }
+    }
+    let sensors = central.sensors(c.province)?;
+    let source = format!("cơ sở dữ liệu trung tâm {}", central.shown());
+    Ok(Report::from_figures(
+        period,
+        units,
+        source,
+        sensors,
+        unit.is_none(),
+    ))
+}
+
+/// The central's hosts as CSV (UTF-8 with BOM, Vietnamese headers) or JSON.
+pub fn export(
+    c: &CentralArgs<'_>,
+    unit: Option<&str>,
+    format: ExportFormat,
+    out: &mut dyn Write,
+) -> Result<usize> {
+    let mut central = Central::connect(c.url, c.ca)?;
+    let mut hosts = central.hosts(c.province)?;
+    if let Some(u) = unit {
+        hosts.retain(|h| h.unit == u);
+    }
+    match format {
+        ExportFormat::Json => {
+            serde_json::to_writer_pretty(&mut *out, &hosts)?;
+            writeln!(out)?;
+        }
+        ExportFormat::Csv => {
+            out.write_all(b"\xEF\xBB\xBF")?;
+            let mut w = csv::Writer::from_writer(out);
+            w.write_record([
+                "Tỉnh",
+                "Cảm biến",
+                "Địa chỉ IP",
+                "Mã đơn vị",
+                "Tên máy",
+                "Trạng thái",
+                "Số lần kết nối",
+            ])?;
+            for h in &hosts {
+                let status = Status::parse(&h.status).map_or("?", Status::label_vi);
+                w.write_record([
+                    h.province.as_str(),
+                    &h.sensor,
+                    &h.ip,
+                    &h.unit,
+                    h.hostname.as_deref().unwrap_or(""),
+                    status,
+                    &h.hits.to_string(),
+                ])?;
+            }
+            w.flush()?;
+        }
+        ExportFormat::Xlsx => bail!("--central exports CSV or JSON"),
+    }
+    Ok(hosts.len())
+}
