@@ -64,6 +64,13 @@ fn backlog(dbs: &[PathBuf], url: &str, rows: u64) {
         dbs.len(),
         total as f64 / secs
     );
+    for (table, n, bytes) in c.sizes().expect("sizes") {
+        let per = if n > 0 { bytes / n } else { 0 };
+        println!(
+            "  {table}: ~{n} rows, {:.1} MiB, {per} B/row",
+            bytes as f64 / 1048576.0
+        );
+    }
 }
 
 fn steady(dbs: &[PathBuf], url: &str, rate: u64, seconds: u64) {

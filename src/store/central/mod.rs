@@ -33,7 +33,7 @@ pub enum CentralError {
         url: String,
         source: postgres::Error,
     },
-    #[error("central {url}: {source}")]
+    #[error("central {url}: {}", pg_text(source))]
     Sql {
         url: String,
         source: postgres::Error,
@@ -42,8 +42,20 @@ pub enum CentralError {
     Invalid(String),
 }
 
-/// The central schema, created if absent (idempotent).
+/// What PostgreSQL said (its message, not only "db error").
+fn pg_text(e: &postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => format!("{} {}: {}", db.severity(), db.code().code(), db.message()),
+        None => e.to_string(),
+    }
+}
+
+/// The central schema, created if absent. Sensors making first contact at
+/// once would race in `CREATE TABLE IF NOT EXISTS` (it is not atomic in
+/// PostgreSQL), so the creation holds an advisory lock.
 const SCHEMA: &str = "
+BEGIN;
+SELECT pg_advisory_xact_lock(7177611900);
 CREATE TABLE IF NOT EXISTS gw_sensors (
     sensor     text PRIMARY KEY,
     province   text NOT NULL,
@@ -92,7 +104,8 @@ CREATE TABLE IF NOT EXISTS gw_host_events (
     origin text NOT NULL CHECK (origin IN ('sensor', 'central')),
     seq    bigint,
     UNIQUE (sensor, seq)
-);";
+);
+COMMIT;";
 
 /// A connection to the central PostgreSQL.
 pub struct Central {

@@ -166,3 +166,22 @@ impl Central {
         Ok(rows.iter().map(|r| r.get(0)).collect())
     }
 }
+
+impl Central {
+    /// Rows and bytes on disk (with indexes) of each central table.
+    pub fn sizes(&mut self) -> Result<Vec<(String, i64, i64)>, CentralError> {
+        let mut out = Vec::new();
+        // Fixed table names: identifiers cannot be bound parameters.
+        for t in ["gw_sensors", "gw_hits", "gw_hosts", "gw_host_events"] {
+            let r = self
+                .client
+                .query_one(
+                    &format!("SELECT count(*), pg_total_relation_size('{t}') FROM {t}"),
+                    &[],
+                )
+                .map_err(|e| self.sql(e))?;
+            out.push((t.to_owned(), r.get(0), r.get(1)));
+        }
+        Ok(out)
+    }
+}
