@@ -60,7 +60,12 @@ pub fn pass(
         Some(c) => c,
         None => central.insert(Central::connect(&target.url, target.ca.as_deref())?),
     };
-    let sensor = st.sensor_id()?.unwrap_or_default();
+    let Some(sensor) = st.sensor_id()? else {
+        anyhow::bail!(
+            "{}: this store names no sensor (gatewatch run or replay names it when they write to it); nothing to ship",
+            store.display()
+        );
+    };
     let mut done = Pass {
         acked: c.acked(&sensor)?,
         ..Pass::default()

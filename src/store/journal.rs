@@ -103,12 +103,16 @@ impl Store {
             .map_err(|e| self.err(e))
     }
 
-    /// Up to `limit` journal rows after `after`, oldest first.
+    /// Up to `limit` journal rows after `after`, oldest first, each under
+    /// the store's sensor (a store is one sensor's spool, whatever sensor
+    /// id an alert or a retro-hunt carried).
     pub fn journal_after(&self, after: i64, limit: usize) -> Result<Vec<JournalRow>, StoreError> {
         let mut st = self
             .conn
             .prepare_cached(
-                "SELECT seq, sensor, kind, at, json FROM journal WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+                "SELECT seq, coalesce((SELECT value FROM store_meta WHERE key = 'sensor_id'), sensor),
+                        kind, at, json
+                 FROM journal WHERE seq > ?1 ORDER BY seq LIMIT ?2",
             )
             .map_err(|e| self.err(e))?;
         st.query_map(params![after, limit as i64], |r| {
@@ -168,5 +172,37 @@ impl Store {
                 params![before_ns],
             )
             .map_err(|e| self.err(e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rows_ship_under_the_stores_sensor_and_seq_never_goes_back() {
+        let d = tempfile::tempdir().unwrap();
+        let mut s = Store::open(&d.path().join("g.db")).unwrap();
+        let hit = |s: &mut Store, sensor: &str, at: i64| {
+            let json = format!("{{\"sensor_id\":\"{sensor}\",\"host_ip\":\"10.0.0.1\"}}");
+            s.conn.execute(JOURNAL_HIT, params![at, json]).unwrap();
+        };
+        hit(&mut s, "a", 1);
+        assert_eq!(s.journal_after(0, 10).unwrap()[0].sensor, "a");
+        assert_eq!(s.claim_sensor("gw1").unwrap(), None);
+        assert_eq!(s.claim_sensor("gw2").unwrap(), Some("gw1".into()));
+        hit(&mut s, "retro-run", 2);
+        let rows = s.journal_after(0, 10).unwrap();
+        assert!(rows.iter().all(|r| r.sensor == "gw1"), "{rows:?}");
+        // Pruned rows never give their numbers back.
+        assert_eq!(s.prune_journal(i64::MAX).unwrap(), 2, "no central: all go");
+        hit(&mut s, "gw1", 3);
+        assert_eq!(s.journal_after(0, 10).unwrap()[0].seq, 3);
+        assert_eq!(s.journal_head().unwrap(), 3);
+        // Once a central exists, what it has not acknowledged stays.
+        s.set_acked("pg", 2, 0).unwrap();
+        assert_eq!(s.prune_journal(i64::MAX).unwrap(), 0);
+        s.set_acked("pg", 3, 0).unwrap();
+        assert_eq!(s.prune_journal(i64::MAX).unwrap(), 1);
     }
 }
