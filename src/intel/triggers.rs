@@ -1,9 +1,11 @@
 //! What sets off a reload: SIGHUP, a change to the feeds file or a feed
 //! file (notify, debounced), or `POST /api/reload` (which calls
-//! [`Reloader::reload`] directly). Signal and file triggers go through one
-//! thread that coalesces bursts into one reload.
+//! [`Reload::reload`] directly). Signal and file triggers go through one
+//! thread that coalesces bursts into one reload. What is reloaded is the
+//! feeds ([`super::reload::Reloader`]) or a snapshot file
+//! ([`super::snap::swap::SnapshotReloader`]).
 
-use super::reload::{ReloadReport, Reloader};
+use super::reload::{Reload, ReloadReport};
 use crossbeam_channel::{Receiver, Sender, bounded};
 use notify::{RecursiveMode, Watcher};
 use std::path::PathBuf;
@@ -33,7 +35,7 @@ impl Triggers {
 /// Start the reload thread, the SIGHUP handler and (if `watch`) the file
 /// watcher.
 pub fn start(
-    reloader: Arc<Reloader>,
+    reloader: Arc<dyn Reload>,
     on_reload: OnReload,
     watch: bool,
 ) -> anyhow::Result<Triggers> {
@@ -67,7 +69,7 @@ pub fn start(
     })
 }
 
-fn run(reloader: Arc<Reloader>, rx: Receiver<&'static str>, on_reload: OnReload) {
+fn run(reloader: Arc<dyn Reload>, rx: Receiver<&'static str>, on_reload: OnReload) {
     while let Ok(why) = rx.recv() {
         tracing::debug!("reload requested by {why}");
         let r = reloader.reload();
