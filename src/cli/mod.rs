@@ -51,7 +51,8 @@ pub enum Cmd {
     Export(export::ExportArgs),
     /// Validate the feeds and units files and print what they load.
     Check(IntelArgs),
-    /// Feeds: parse everything and report per feed (`feeds check`).
+    /// Feeds: report per feed (`feeds check`), sign and compile them into a
+    /// snapshot file (`feeds keygen`, `feeds compile`).
     #[command(subcommand)]
     Feeds(feeds::FeedsCmd),
     /// Capture live on the mirror port until SIGINT/SIGTERM.
@@ -169,6 +170,8 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Cmd::Export(a) => export::cmd_export(a),
         Cmd::Check(a) => check::cmd_check(a),
         Cmd::Feeds(feeds::FeedsCmd::Check(a)) => feeds::cmd_feeds_check(a),
+        Cmd::Feeds(feeds::FeedsCmd::Keygen(a)) => feeds::cmd_feeds_keygen(a),
+        Cmd::Feeds(feeds::FeedsCmd::Compile(a)) => feeds::cmd_feeds_compile(a),
         Cmd::Run(a) => run::cmd_run(a),
         Cmd::Bench(a) => bench::cmd_bench(a),
         Cmd::Hosts(hosts::HostsCmd::MarkCleaned(a)) => hosts::cmd_mark_cleaned(a),

@@ -128,12 +128,31 @@ impl SigningKey {
     }
 }
 
-/// A new key pair as PKCS#8 (v2) DER.
+/// ring's PKCS#8 v2 document of an ed25519 key up to the 32-byte seed.
+const V2_PREFIX: [u8; 16] = [
+    0x30, 0x51, 0x02, 0x01, 0x01, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20,
+];
+/// PKCS#8 v1 (RFC 8410) of an ed25519 key up to the seed: what OpenSSL
+/// writes and reads.
+const V1_PREFIX: [u8; 16] = [
+    0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20,
+];
+
+/// A new key pair as PKCS#8 DER: v1 (the seed alone, which OpenSSL reads
+/// too) when ring's v2 document has the expected layout, else that v2.
 pub fn generate() -> Result<Vec<u8>, String> {
     let rng = ring::rand::SystemRandom::new();
-    Ed25519KeyPair::generate_pkcs8(&rng)
+    let v2 = Ed25519KeyPair::generate_pkcs8(&rng)
         .map(|d| d.as_ref().to_vec())
-        .map_err(|_| "the system's random source failed: no key generated".to_string())
+        .map_err(|_| "the system's random source failed: no key generated".to_string())?;
+    let v1 = v2
+        .strip_prefix(&V2_PREFIX[..])
+        .map(|rest| [&V1_PREFIX[..], &rest[..32.min(rest.len())]].concat());
+    let public = |der: &[u8]| SigningKey::from_pkcs8(der).map(|k| k.public());
+    match v1 {
+        Some(v1) if public(&v1).is_some() && public(&v1) == public(&v2) => Ok(v1),
+        _ => Ok(v2),
+    }
 }
 
 /// Generate a key pair and write the private key to `key` (mode 0600) and
@@ -263,6 +282,8 @@ mod tests {
                 .unwrap_err()
                 .contains("already exists")
         );
+        // PKCS#8 v1, as OpenSSL writes it.
+        assert!(std::fs::read_to_string(&k).unwrap().contains("\nMC4CAQAw"));
         let sk = SigningKey::load(&k).unwrap();
         assert_eq!(PublicKey::load(&p).unwrap(), pk);
         assert_eq!(sk.public(), pk);
