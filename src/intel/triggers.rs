@@ -10,7 +10,7 @@ use crossbeam_channel::{Receiver, Sender, bounded};
 use notify::{RecursiveMode, Watcher};
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// A burst of file events ends after this much quiet (editors and
 /// downloads write in several steps).
@@ -124,15 +124,23 @@ fn watch_files(
                 if !relevant(&e) {
                     continue;
                 }
-                // Wait for the burst to end.
+                // Wait for the burst to end. Only watched files' events
+                // extend the wait: the directory may hold files written
+                // all the time (the store and the alert log next to a
+                // snapshot), which must not hold the reload off forever.
+                let mut quiet_from = Instant::now() + DEBOUNCE;
                 loop {
-                    match erx.recv_timeout(DEBOUNCE) {
-                        Ok(_) => continue,
-                        Err(crossbeam_channel::RecvTimeoutError::Timeout) => break,
+                    let left = quiet_from.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        break;
+                    }
+                    match erx.recv_timeout(left) {
+                        Ok(e) if relevant(&e) => quiet_from = Instant::now() + DEBOUNCE,
+                        Ok(_) | Err(crossbeam_channel::RecvTimeoutError::Timeout) => {}
                         Err(_) => return,
                     }
                 }
-                tracing::info!("feed files changed: reloading");
+                tracing::info!("watched files changed: reloading");
                 let _ = tx.try_send("file change");
             }
         })?;
