@@ -82,6 +82,13 @@ pub struct IntelArgs {
     /// Feeds file (TOML).
     #[arg(long, default_value = "feeds/feeds.toml")]
     pub feeds: PathBuf,
+    /// Match with this signed, compiled snapshot (`gatewatch feeds
+    /// compile`) instead of loading the feeds.
+    #[arg(long, value_name = "FILE.snap", requires = "snapshot_key")]
+    pub snapshot: Option<PathBuf>,
+    /// The public key the snapshot's signature must verify with.
+    #[arg(long, value_name = "KEY.pub", requires = "snapshot")]
+    pub snapshot_key: Option<PathBuf>,
     /// Units file (CSV: code,name,cidrs).
     #[arg(long, default_value = "feeds/units.csv")]
     pub units: PathBuf,
@@ -122,6 +129,8 @@ impl IntelArgs {
     fn overrides(&self) -> Overrides {
         Overrides {
             feeds: Some(self.feeds.clone()),
+            snapshot: self.snapshot.clone(),
+            snapshot_key: self.snapshot_key.clone(),
             units: Some(self.units.clone()),
             internal: self.internal.clone(),
             ..Overrides::default()

@@ -78,6 +78,8 @@ pub struct Info {
     pub kinds: [u64; 6],
     /// Bytes of the whole file.
     pub bytes: u64,
+    /// SHA-256 of the payload: the same file read again has the same one.
+    pub checksum: [u8; 32],
 }
 
 impl Info {
@@ -88,6 +90,7 @@ impl Info {
             indicators: h.indicators,
             kinds: h.kinds,
             bytes: bytes as u64,
+            checksum: h.checksum,
         }
     }
 }

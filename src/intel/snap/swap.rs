@@ -12,6 +12,7 @@
 
 use super::{FeedSummary, Info, Loaded, Problem, PublicKey, decode_verified, verify_header};
 use crate::intel::Intel;
+use crate::intel::arr::Buf;
 use crate::intel::reload::{Outcome, Reload, ReloadReport};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -76,18 +77,41 @@ pub fn check(running: Running, next: &Info, min_fraction: f64) -> Result<(), (Re
     Ok(())
 }
 
+type Refused = (Refusal, String);
+
+fn file_refusal(e: super::SnapError) -> Refused {
+    (Refusal::File(e.problem), e.message)
+}
+
 /// Verify `path`, apply [`check`], then decode it.
 pub fn accept(
     running: Running,
     path: &Path,
     key: &PublicKey,
     min_fraction: f64,
-) -> Result<Loaded, (Refusal, String)> {
-    let file = |e: super::SnapError| (Refusal::File(e.problem), e.message);
-    let (buf, info) = verify_header(path, key).map_err(file)?;
-    check(running, &info, min_fraction)
+) -> Result<Loaded, Refused> {
+    let (buf, info) = verify_header(path, key).map_err(file_refusal)?;
+    accept_verified(running, (&buf, &info), path, min_fraction)
+}
+
+/// [`accept`] of a file already verified.
+fn accept_verified(
+    running: Running,
+    (buf, info): (&Arc<Buf>, &Info),
+    path: &Path,
+    min_fraction: f64,
+) -> Result<Loaded, Refused> {
+    check(running, info, min_fraction)
         .map_err(|(r, why)| (r, format!("{}: not swapped in: {why}", path.display())))?;
-    decode_verified(&buf, path).map_err(file)
+    decode_verified(buf, path).map_err(file_refusal)
+}
+
+/// The published file: what the rules compare with, its checksum (the
+/// same file read again is no change) and its feeds.
+struct Current {
+    running: Running,
+    checksum: [u8; 32],
+    feeds: Vec<FeedSummary>,
 }
 
 /// Re-reads one snapshot file on every reload and publishes it when the
@@ -97,37 +121,52 @@ pub struct SnapshotReloader {
     key: PublicKey,
     min_fraction: f64,
     intel: Arc<Intel>,
-    running: Mutex<(Running, Vec<FeedSummary>)>,
+    current: Mutex<Current>,
 }
 
 impl SnapshotReloader {
-    /// Take over `loaded` (the file `path` verified with `key`), already
-    /// published in `intel`.
+    /// Take over the snapshot `info` and `feeds` describe (the file `path`
+    /// verified with `key`), already published in `intel`.
     pub fn new(
         path: &Path,
         key: PublicKey,
         min_fraction: f64,
         intel: Arc<Intel>,
-        loaded: &Loaded,
+        (info, feeds): (&Info, Vec<FeedSummary>),
     ) -> SnapshotReloader {
         let running = Running {
-            version: loaded.info.version,
-            indicators: loaded.info.indicators,
+            version: info.version,
+            indicators: info.indicators,
         };
         SnapshotReloader {
             path: path.to_path_buf(),
             key,
             min_fraction,
             intel,
-            running: Mutex::new((running, loaded.feeds.clone())),
+            current: Mutex::new(Current {
+                running,
+                checksum: info.checksum,
+                feeds,
+            }),
         }
     }
 
     pub fn running(&self) -> Running {
-        self.running
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .0
+        self.lock().running
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Current> {
+        self.current.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The file as it is now, when it may replace `cur`: `Ok(None)` when it
+    /// is the running file itself (read again: no change, no refusal).
+    fn next(&self, cur: &Current) -> Result<Option<Loaded>, Refused> {
+        let (buf, info) = verify_header(&self.path, &self.key).map_err(file_refusal)?;
+        if info.checksum == cur.checksum && info.version == cur.running.version {
+            return Ok(None);
+        }
+        accept_verified(cur.running, (&buf, &info), &self.path, self.min_fraction).map(Some)
     }
 }
 
@@ -136,34 +175,36 @@ impl Reload for SnapshotReloader {
     /// everything verified and the rules passed.
     fn reload(&self) -> ReloadReport {
         let t0 = Instant::now();
-        let mut state = self.running.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut cur = self.lock();
         let mut r = ReloadReport {
             feeds: Vec::new(),
             config_error: None,
             took: Default::default(),
             swapped: false,
             refused_reason: None,
-            snapshot_version: Some(state.0.version),
+            snapshot_version: Some(cur.running.version),
         };
-        match accept(state.0, &self.path, &self.key, self.min_fraction) {
-            Ok(loaded) => {
+        match self.next(&cur) {
+            Ok(Some(loaded)) => {
                 self.intel.store(loaded.snapshot);
-                *state = (
-                    Running {
+                *cur = Current {
+                    running: Running {
                         version: loaded.info.version,
                         indicators: loaded.info.indicators,
                     },
-                    loaded.feeds,
-                );
+                    checksum: loaded.info.checksum,
+                    feeds: loaded.feeds,
+                };
                 r.swapped = true;
-                r.snapshot_version = Some(state.0.version);
+                r.snapshot_version = Some(cur.running.version);
                 tracing::info!(
                     "snapshot {} version {} swapped in: {} indicators",
                     self.path.display(),
-                    state.0.version,
-                    state.0.indicators
+                    cur.running.version,
+                    cur.running.indicators
                 );
             }
+            Ok(None) => tracing::info!("snapshot {} unchanged", self.path.display()),
             Err((why, message)) => {
                 tracing::error!("{message}; the running snapshot stays");
                 r.config_error = Some(message);
@@ -171,7 +212,7 @@ impl Reload for SnapshotReloader {
             }
         }
         // Per feed of what runs now: loaded when swapped, else unchanged.
-        for f in &state.1 {
+        for f in &cur.feeds {
             let o = if r.swapped {
                 Outcome::Loaded {
                     accepted: f.accepted as usize,
