@@ -38,12 +38,12 @@ use super::arr::Buf;
 use super::feeds::FeedReport;
 use super::filter::HashKey;
 use format::{HEADER_LEN, Header, MAGIC, PAYLOAD_AT, SIGNATURE_LEN};
-use std::io::Write;
+use std::io::{Read as _, Write};
 use std::path::Path;
 use std::sync::Arc;
 
-/// Files larger than this are refused unread.
-const MAX_FILE: u64 = 8 << 30;
+/// Files larger than this are refused unread (1.6M indicators take 19 MiB).
+const MAX_FILE: u64 = 4 << 30;
 
 /// What a snapshot file says about one of its feeds.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -204,12 +204,23 @@ fn verify_file(path: &Path, key: &PublicKey) -> Result<(Arc<Buf>, Header), SnapE
     };
     let mut f = std::fs::File::open(path).map_err(unreadable)?;
     let len = f.metadata().map_err(unreadable)?.len();
+    // The header first: a file that is no snapshot of ours, or is not the
+    // length its signed header says, is refused before memory is taken
+    // for it.
+    let mut head = Vec::with_capacity(PAYLOAD_AT);
+    std::io::Read::by_ref(&mut f)
+        .take(PAYLOAD_AT as u64)
+        .read_to_end(&mut head)
+        .map_err(unreadable)?;
+    verify_head(&head, len, key, &shown)?;
     if len > MAX_FILE {
         let what = format!("{len} bytes is too large for a snapshot");
         return Err(refuse(Problem::Corrupt, &shown, what));
     }
+    std::io::Seek::rewind(&mut f).map_err(unreadable)?;
     let buf = Buf::read_from(&mut f, len as usize).map_err(unreadable)?;
     let buf = Arc::new(buf);
+    // Again on the bytes read: the file may have changed in between.
     let h = verify(&buf, key, &shown)?;
     Ok((buf, h))
 }
@@ -218,14 +229,28 @@ fn verify_file(path: &Path, key: &PublicKey) -> Result<(Arc<Buf>, Header), SnapE
 /// the verified header.
 fn verify(buf: &Buf, key: &PublicKey, shown: &str) -> Result<Header, SnapError> {
     let b = buf.bytes();
+    let h = verify_head(b, b.len() as u64, key, shown)?;
+    let sum = ring::digest::digest(&ring::digest::SHA256, &b[PAYLOAD_AT..]);
+    if sum.as_ref() != h.checksum {
+        let what =
+            "damaged: its contents do not match their SHA-256 checksum; copy or compile it again"
+                .to_string();
+        return Err(refuse(Problem::Corrupt, shown, what));
+    }
+    Ok(h)
+}
+
+/// Check magic, format, signature and length on `b`, the file's first
+/// bytes (at least its header and signature, unless it is shorter), for a
+/// file of `len` bytes.
+fn verify_head(b: &[u8], len: u64, key: &PublicKey, shown: &str) -> Result<Header, SnapError> {
     if b.len() < MAGIC.len() || b[..MAGIC.len()] != MAGIC {
         let what = "not a gatewatch snapshot (no snapshot magic at its start); give the .snap file `gatewatch feeds compile` wrote".to_string();
         return Err(refuse(Problem::Format, shown, what));
     }
     if b.len() < PAYLOAD_AT {
         let what = format!(
-            "truncated: {} bytes, shorter than a snapshot's header; copy the file again",
-            b.len()
+            "truncated: {len} bytes, shorter than a snapshot's header; copy the file again"
         );
         return Err(refuse(Problem::Corrupt, shown, what));
     }
@@ -243,19 +268,11 @@ fn verify(buf: &Buf, key: &PublicKey, shown: &str) -> Result<Header, SnapError> 
     if !key.verify(head, &b[HEADER_LEN..HEADER_LEN + SIGNATURE_LEN]) {
         return Err(refuse(Problem::Signature, shown, bad_signature(&h, key)));
     }
-    let want = PAYLOAD_AT as u64 + h.payload_len;
-    if want != b.len() as u64 {
+    let want = (PAYLOAD_AT as u64).saturating_add(h.payload_len);
+    if want != len {
         let what = format!(
-            "truncated or damaged: its header says {want} bytes, the file has {}; copy or compile it again",
-            b.len()
+            "truncated or damaged: its header says {want} bytes, the file has {len}; copy or compile it again"
         );
-        return Err(refuse(Problem::Corrupt, shown, what));
-    }
-    let sum = ring::digest::digest(&ring::digest::SHA256, &b[PAYLOAD_AT..]);
-    if sum.as_ref() != h.checksum {
-        let what =
-            "damaged: its contents do not match their SHA-256 checksum; copy or compile it again"
-                .to_string();
         return Err(refuse(Problem::Corrupt, shown, what));
     }
     Ok(h)
