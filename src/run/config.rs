@@ -511,6 +511,21 @@ mod tests {
     }
 
     #[test]
+    fn snapshot_settings_are_checked_and_resolved() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("g.toml");
+        std::fs::write(&p, "snapshot = \"f.snap\"\nsnapshot_min_fraction = 2.0\n").unwrap();
+        let e = Config::load(&p).unwrap_err().to_string();
+        assert!(e.contains("needs snapshot_key"), "{e}");
+        assert!(e.contains("snapshot_min_fraction must be 0..=1"), "{e}");
+        std::fs::write(&p, "snapshot = \"f.snap\"\nsnapshot_key = \"k.pub\"\n").unwrap();
+        let c = Config::load(&p).unwrap();
+        assert_eq!(c.snapshot, Some(d.path().join("f.snap")));
+        assert_eq!(c.snapshot_key, Some(d.path().join("k.pub")));
+        assert_eq!(c.snapshot_min_fraction, 0.5);
+    }
+
+    #[test]
     fn unknown_key_names_line() {
         let d = tempfile::tempdir().unwrap();
         let p = d.path().join("g.toml");
