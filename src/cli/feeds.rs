@@ -1,8 +1,10 @@
-//! `gatewatch feeds check` and the feed section of `gatewatch check`.
+//! `gatewatch feeds check|keygen|compile` and the feed section of
+//! `gatewatch check`.
 
 use crate::intel::feeds::{FeedReport, FeedsConfig, build_snapshot};
+use crate::intel::snap::{self, SigningKey};
 use crate::intel::{Part, Snapshot};
-use anyhow::{Context as _, Result};
+use anyhow::{Context as _, Result, bail};
 use clap::Args;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -14,6 +16,41 @@ pub enum FeedsCmd {
     /// entries with file:line and reason, skipped entries, duplicates
     /// within and across feeds, and the memory the built tables take.
     Check(FeedsCheckArgs),
+    /// Generate an ed25519 key pair for signing feed snapshots: the
+    /// private key (PKCS#8 PEM, mode 0600) and the public key (PEM) that
+    /// sensors verify with. Existing files are never overwritten.
+    Keygen(KeygenArgs),
+    /// Load the feeds as a run does and write them compiled into one
+    /// signed snapshot file, which `run` and `replay` load in milliseconds
+    /// (`--snapshot FILE --snapshot-key KEY.pub`).
+    Compile(CompileArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct KeygenArgs {
+    /// Private key file to create (keep it on the machine that compiles).
+    #[arg(long, value_name = "KEY.pem")]
+    pub key: PathBuf,
+    /// Public key file to create (give it to every sensor).
+    #[arg(long = "pub", value_name = "KEY.pub")]
+    pub public: PathBuf,
+}
+
+#[derive(Args, Debug)]
+pub struct CompileArgs {
+    /// Feeds file (TOML).
+    #[arg(long, default_value = "feeds/feeds.toml")]
+    pub feeds: PathBuf,
+    /// Private key to sign with (from `gatewatch feeds keygen`).
+    #[arg(long, value_name = "KEY.pem")]
+    pub key: PathBuf,
+    /// Snapshot file to write (replaced whole, by rename).
+    #[arg(short = 'o', long = "output", value_name = "FILE.snap")]
+    pub output: PathBuf,
+    /// Snapshot version; sensors take only a version newer than the one
+    /// they run. Default: the compile time in unix seconds.
+    #[arg(long, value_name = "N")]
+    pub version: Option<u64>,
 }
 
 #[derive(Args, Debug)]
@@ -200,4 +237,88 @@ pub fn cmd_feeds_check(a: FeedsCheckArgs) -> Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+pub fn cmd_feeds_keygen(a: KeygenArgs) -> Result<ExitCode> {
+    let pk = snap::keygen(&a.key, &a.public).map_err(anyhow::Error::msg)?;
+    println!(
+        "wrote {} (private, mode 0600) and {} (public), key id {}",
+        a.key.display(),
+        a.public.display(),
+        pk.id_hex()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn cmd_feeds_compile(a: CompileArgs) -> Result<ExitCode> {
+    let key = SigningKey::load(&a.key).map_err(anyhow::Error::msg)?;
+    let cfg = FeedsConfig::load(&a.feeds)
+        .map_err(anyhow::Error::new)
+        .context("feeds file refused; fix these and run again")?;
+    let t = std::time::Instant::now();
+    let (snapshot, reports, _) = build_snapshot(&cfg);
+    for r in &reports {
+        r.log_problems();
+    }
+    let failed: Vec<String> = reports
+        .iter()
+        .filter_map(|r| r.failed.as_ref().map(|f| format!("{}: {f}", r.name)))
+        .collect();
+    if !failed.is_empty() {
+        bail!(
+            "not compiled: {} feed(s) did not load, and a snapshot without them would ship without warning:\n  {}",
+            failed.len(),
+            failed.join("\n  ")
+        );
+    }
+    if snapshot.indicators() == 0 {
+        bail!(
+            "not compiled: the feeds in {} list no indicators",
+            a.feeds.display()
+        );
+    }
+    let created = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let version = a.version.unwrap_or(created);
+    let bytes = snap::compile(&snapshot, &reports, version, created, &key);
+    snap::write_file(&a.output, &bytes)
+        .with_context(|| format!("{}: cannot write the snapshot", a.output.display()))?;
+    print_compiled(&a, &snapshot, &reports, version, bytes.len(), &key);
+    println!("compiled in {:.2} s", t.elapsed().as_secs_f64());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// What `feeds compile` wrote: the file, its version, its indicators by
+/// kind and by feed.
+fn print_compiled(
+    a: &CompileArgs,
+    s: &Snapshot,
+    reports: &[FeedReport],
+    version: u64,
+    bytes: usize,
+    key: &SigningKey,
+) {
+    println!(
+        "wrote {}: version {version}, {} indicators from {} feed(s), {bytes} bytes ({:.1} MiB), signed by key id {}",
+        a.output.display(),
+        s.indicators(),
+        reports.len(),
+        mib(bytes),
+        key.public().id_hex()
+    );
+    let mut kinds: Vec<_> = s.counts.iter().map(|(k, v)| (k.as_str(), *v)).collect();
+    kinds.sort();
+    for (k, v) in kinds {
+        println!("  {k:<10} {v}");
+    }
+    for (r, p) in reports.iter().zip(s.parts()) {
+        println!(
+            "  feed {:<32} {:>9} indicators ({} accepted, {} duplicates merged)",
+            r.name,
+            p.len(),
+            r.accepted,
+            p.duplicates
+        );
+    }
 }

@@ -53,7 +53,8 @@ pub enum Cmd {
     Export(export::ExportArgs),
     /// Validate the feeds and units files and print what they load.
     Check(IntelArgs),
-    /// Feeds: parse everything and report per feed (`feeds check`).
+    /// Feeds: report per feed (`feeds check`), sign and compile them into a
+    /// snapshot file (`feeds keygen`, `feeds compile`).
     #[command(subcommand)]
     Feeds(feeds::FeedsCmd),
     /// Capture live on the mirror port until SIGINT/SIGTERM.
@@ -86,6 +87,13 @@ pub struct IntelArgs {
     /// Feeds file (TOML).
     #[arg(long, default_value = "feeds/feeds.toml")]
     pub feeds: PathBuf,
+    /// Match with this signed, compiled snapshot (`gatewatch feeds
+    /// compile`) instead of loading the feeds.
+    #[arg(long, value_name = "FILE.snap", requires = "snapshot_key")]
+    pub snapshot: Option<PathBuf>,
+    /// The public key the snapshot's signature must verify with.
+    #[arg(long, value_name = "KEY.pub", requires = "snapshot")]
+    pub snapshot_key: Option<PathBuf>,
     /// Units file (CSV: code,name,cidrs).
     #[arg(long, default_value = "feeds/units.csv")]
     pub units: PathBuf,
@@ -126,6 +134,8 @@ impl IntelArgs {
     fn overrides(&self) -> Overrides {
         Overrides {
             feeds: Some(self.feeds.clone()),
+            snapshot: self.snapshot.clone(),
+            snapshot_key: self.snapshot_key.clone(),
             units: Some(self.units.clone()),
             internal: self.internal.clone(),
             ..Overrides::default()
@@ -187,6 +197,8 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Cmd::Export(a) => export::cmd_export(a),
         Cmd::Check(a) => check::cmd_check(a),
         Cmd::Feeds(feeds::FeedsCmd::Check(a)) => feeds::cmd_feeds_check(a),
+        Cmd::Feeds(feeds::FeedsCmd::Keygen(a)) => feeds::cmd_feeds_keygen(a),
+        Cmd::Feeds(feeds::FeedsCmd::Compile(a)) => feeds::cmd_feeds_compile(a),
         Cmd::Run(a) => run::cmd_run(a),
         Cmd::Bench(a) => bench::cmd_bench(a),
         Cmd::Hosts(hosts::HostsCmd::MarkCleaned(a)) => hosts::cmd_mark_cleaned(a),

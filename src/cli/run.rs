@@ -6,11 +6,12 @@ use crate::detect::Recipe;
 use crate::detect::attribution::Units;
 use crate::intel::Intel;
 use crate::intel::feeds::{FeedReport, FeedsConfig};
-use crate::intel::reload::Reloader;
+use crate::intel::reload::{Reload, Reloader};
+use crate::intel::snap::swap::SnapshotReloader;
 use crate::intel::triggers::{self, OnReload};
 use crate::metrics::{Api, Metrics, serve};
 use crate::output::sink::{HitSink, SinkOptions, SinkResult, StorePolicy, open_output};
-use crate::run::config::{Config, Overrides, load_inputs};
+use crate::run::config::{Config, FromSnapshot, Overrides, load_inputs};
 use crate::run::pipeline::RunOutcome;
 use crate::run::retro::{LiveRetro, RetroOptions};
 use crate::run::sensor::{capture_summary, capture_table, open_interfaces, run_live, sizing};
@@ -46,6 +47,13 @@ pub struct RunArgs {
     pub alerts: Option<PathBuf>,
     #[arg(long)]
     pub feeds: Option<PathBuf>,
+    /// Match with this signed, compiled snapshot instead of the feeds;
+    /// re-read on SIGHUP, `POST /api/reload` and when it changes.
+    #[arg(long, value_name = "FILE.snap", requires = "snapshot_key")]
+    pub snapshot: Option<PathBuf>,
+    /// The public key snapshot files must be signed with.
+    #[arg(long, value_name = "KEY.pub", requires = "snapshot")]
+    pub snapshot_key: Option<PathBuf>,
     #[arg(long)]
     pub units: Option<PathBuf>,
     #[arg(long)]
@@ -76,6 +84,8 @@ impl RunArgs {
             workers: self.workers,
             alerts: self.alerts.clone(),
             feeds: self.feeds.clone(),
+            snapshot: self.snapshot.clone(),
+            snapshot_key: self.snapshot_key.clone(),
             units: self.units.clone(),
             sensor_id: self.sensor_id.clone(),
             store: self.store.clone(),
@@ -118,7 +128,14 @@ pub fn cmd_run(a: RunArgs) -> Result<ExitCode> {
     let intel = Arc::new(Intel::new(inputs.snapshot));
     let units = Arc::new(inputs.units);
     let retro = live_retro(&cfg, &units, &metrics);
-    let _triggers = start_reloading(&cfg, &inputs.reports, &intel, &metrics, retro.clone())?;
+    let reloader = reloader(
+        &cfg,
+        &inputs.reports,
+        inputs.from_snapshot,
+        &intel,
+        &metrics,
+    )?;
+    let _triggers = start_reloading(&cfg, reloader, &intel, &metrics, retro.clone())?;
     let recipe = Recipe::new(intel, units, cfg.engine_options()).workers(sizing(&cfg).workers);
     let status = match cfg.store_path() {
         Some(p) => Some(StatusReporter::start(
@@ -211,18 +228,40 @@ fn live_retro(cfg: &Config, units: &Arc<Units>, metrics: &Arc<Metrics>) -> Optio
     ))
 }
 
-/// Feed reloads on SIGHUP, `POST /api/reload` and file changes, each
-/// recorded in the metrics; one that publishes a new snapshot starts a
-/// retro-hunt.
-fn start_reloading(
+/// What a reload re-reads: the snapshot file the run started from, else
+/// the feeds.
+fn reloader(
     cfg: &Config,
     reports: &[FeedReport],
+    from_snapshot: Option<FromSnapshot>,
+    intel: &Arc<Intel>,
+    metrics: &Metrics,
+) -> Result<Arc<dyn Reload>> {
+    if let Some(s) = from_snapshot {
+        metrics.feeds.snapshot_version(s.info.version);
+        let r = SnapshotReloader::new(
+            &s.path,
+            s.key,
+            cfg.snapshot_min_fraction,
+            intel.clone(),
+            (&s.info, s.feeds),
+        );
+        return Ok(Arc::new(r));
+    }
+    let feeds_cfg = FeedsConfig::load(&cfg.feeds).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let r = Reloader::new(&feeds_cfg, reports, intel.clone());
+    Ok(Arc::new(r))
+}
+
+/// Reloads on SIGHUP, `POST /api/reload` and file changes, each recorded
+/// in the metrics; one that publishes a new snapshot starts a retro-hunt.
+fn start_reloading(
+    cfg: &Config,
+    reloader: Arc<dyn Reload>,
     intel: &Arc<Intel>,
     metrics: &Arc<Metrics>,
     retro: Option<Arc<LiveRetro>>,
 ) -> Result<triggers::Triggers> {
-    let feeds_cfg = FeedsConfig::load(&cfg.feeds).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let reloader = Arc::new(Reloader::new(&feeds_cfg, reports, intel.clone()));
     let on_reload: OnReload = {
         let (m, intel) = (metrics.clone(), intel.clone());
         Arc::new(move |r| {

@@ -5,7 +5,7 @@
 //! once, merges duplicates (more severe feed first, then lower feed rank,
 //! then the earlier entry) and lays the keys out as sorted arrays.
 
-use super::filter::domain_hash;
+use super::filter::HashKey;
 use super::part::{Metas, Note, Part, meta};
 use super::tables::{Keys, Ranges};
 use super::{FeedMeta, Snapshot};
@@ -20,7 +20,8 @@ use std::sync::Arc;
 /// threads.
 const PARALLEL_FROM: usize = 50_000;
 
-/// Accumulates entries, then compiles the tables.
+/// Accumulates entries, then compiles the tables. Domains are hashed with
+/// the process's key ([`HashKey::process`]).
 #[derive(Default)]
 pub struct SnapshotBuilder {
     feeds: Vec<(Arc<FeedMeta>, u32)>,
@@ -110,7 +111,7 @@ impl SnapshotBuilder {
             Entry::Net(n) => self.nets.push((n, m)),
             Entry::IpPort(ip, p) => self.ports.push(((Key::from(ip), p), m)),
             Entry::Domain(d) => {
-                self.domains.push((domain_hash(&d), m));
+                self.domains.push((HashKey::process().domain(&d), m));
                 self.push_parents(&d);
             }
             Entry::Url(s) | Entry::Keyword(s) => self.patterns.push((s.into(), kind, m)),
@@ -121,15 +122,17 @@ impl SnapshotBuilder {
     /// (see `indicator::classify_domain`), without an owned `Entry`.
     pub fn add_domain(&mut self, name: &str, feed: &Arc<FeedMeta>) {
         let f = self.feed_index(feed);
-        self.domains.push((domain_hash(name), meta(f, None)));
+        self.domains
+            .push((HashKey::process().domain(name), meta(f, None)));
         self.push_parents(name);
     }
 
     fn push_parents(&mut self, name: &str) {
+        let key = HashKey::process();
         let mut rest = name;
         while let Some(i) = rest.find('.') {
             rest = &rest[i + 1..];
-            self.parents.push(domain_hash(rest));
+            self.parents.push(key.domain(rest));
         }
     }
 
@@ -248,6 +251,7 @@ impl SnapshotBuilder {
             allow_domains: Keys::new(ad),
             counts,
             duplicates: d4 + dd + d6 + dp + dn + dpat,
+            key: HashKey::process().clone(),
         }
     }
 }
@@ -342,7 +346,7 @@ fn allow_keys(allow: FxHashSet<Entry>) -> (Vec<u32>, Vec<u128>, Vec<IpNet>, Vec<
                 Key::V6(a) => a6.push(a),
             },
             Entry::Net(n) => an.push(n),
-            Entry::Domain(d) => ad.push(domain_hash(&d)),
+            Entry::Domain(d) => ad.push(HashKey::process().domain(&d)),
             _ => {}
         }
     }

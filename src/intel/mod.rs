@@ -10,6 +10,7 @@
 //! - Allowlist entries live in their own tables and are consulted only after
 //!   a block match, so an allowlist can never create a hit.
 
+mod arr;
 mod builder;
 pub mod feeds;
 mod filter;
@@ -19,6 +20,7 @@ mod load;
 pub mod netrange;
 pub mod part;
 pub mod reload;
+pub mod snap;
 mod snapshot;
 mod tables;
 pub mod triggers;

@@ -2,6 +2,8 @@
 //! a list of parts behind a shared Bloom filter; a reload rebuilds only the
 //! parts whose files changed and shares the others (see `reload.rs`).
 
+use super::arr::Arr;
+use super::filter::HashKey;
 use super::tables::{Keys, Ranges};
 use super::{FeedMeta, Severity};
 use crate::intel::indicator::IndicatorKind;
@@ -32,16 +34,25 @@ pub fn meta(feed: u32, note: Option<u32>) -> u32 {
 /// Per-entry metadata, left empty when every entry has `meta` 0 (one feed,
 /// no notes: the common case, and 4 bytes per entry saved).
 #[derive(Default)]
-pub struct Metas(Vec<u32>);
+pub struct Metas(Arr<u32>);
 
 impl Metas {
     pub fn new(mut v: Vec<u32>) -> Metas {
         if v.iter().all(|&m| m == meta(0, None)) {
-            Metas(Vec::new())
+            Metas(Arr::default())
         } else {
             v.shrink_to_fit();
-            Metas(v)
+            Metas(v.into())
         }
+    }
+
+    /// Metas as a snapshot file stored them: none, or one per key.
+    pub fn from_arr(a: Arr<u32>, keys: usize) -> Option<Metas> {
+        (a.is_empty() || a.len() == keys).then_some(Metas(a))
+    }
+
+    pub fn as_slice(&self) -> &[u32] {
+        &self.0
     }
 
     #[inline]
@@ -50,7 +61,7 @@ impl Metas {
     }
 
     fn heap_bytes(&self) -> usize {
-        self.0.capacity() * 4
+        self.0.heap_bytes()
     }
 }
 
@@ -73,7 +84,9 @@ pub struct Part {
     pub(super) domains: Keys<u64>,
     pub(super) dom_meta: Metas,
     /// Hashes of the proper parents of the listed domains, sorted (for the
-    /// snapshot's filter).
+    /// snapshot's filter). Empty in a part read from a snapshot file, which
+    /// stores the filters built from them instead: such a part is only
+    /// ever used with those filters, never re-assembled.
     pub(super) parents: Vec<u64>,
     /// URL and keyword patterns, matched by the snapshot's one automaton.
     pub(super) patterns: Vec<(Box<str>, IndicatorKind, u32)>,
@@ -86,6 +99,8 @@ pub struct Part {
     pub counts: FxHashMap<IndicatorKind, usize>,
     /// Entries that repeated one already in this part and were merged.
     pub duplicates: usize,
+    /// The key `domains`, `parents` and `allow_domains` were hashed with.
+    pub(super) key: HashKey,
 }
 
 impl Part {

@@ -95,6 +95,11 @@ pub struct ReloadReport {
     pub took: Duration,
     /// Whether a new snapshot was published.
     pub swapped: bool,
+    /// A snapshot file refused: why (a metric label).
+    pub refused_reason: Option<&'static str>,
+    /// The version of the snapshot file running after the reload (when
+    /// the run started from one).
+    pub snapshot_version: Option<u64>,
 }
 
 impl ReloadReport {
@@ -129,13 +134,36 @@ impl ReloadReport {
                 serde_json::json!({"feed": name, "state": state, "detail": detail})
             })
             .collect();
-        serde_json::json!({
+        let mut v = serde_json::json!({
             "result": self.result(),
             "error": self.config_error,
             "seconds": self.took.as_secs_f64(),
             "feeds": feeds,
-        })
-        .to_string()
+        });
+        if let Some(version) = self.snapshot_version {
+            v["snapshot_version"] = version.into();
+            v["reason"] = self.refused_reason.into();
+        }
+        v.to_string()
+    }
+}
+
+/// What a reload trigger calls: the feeds' [`Reloader`], or a snapshot
+/// file's (`snap::swap`).
+pub trait Reload: Send + Sync {
+    /// Re-read and publish what changed; never pauses matching.
+    fn reload(&self) -> ReloadReport;
+    /// The files a change of which should trigger a reload.
+    fn watched_paths(&self) -> Vec<PathBuf>;
+}
+
+impl Reload for Reloader {
+    fn reload(&self) -> ReloadReport {
+        Reloader::reload(self)
+    }
+
+    fn watched_paths(&self) -> Vec<PathBuf> {
+        Reloader::watched_paths(self)
     }
 }
 
@@ -246,6 +274,8 @@ impl Reloader {
             config_error: None,
             took: t0.elapsed(),
             swapped,
+            refused_reason: None,
+            snapshot_version: None,
         };
         tracing::info!(
             "feeds reloaded ({}) in {:.3} s: {} rebuilt",
@@ -275,6 +305,8 @@ fn refused(error: String, t0: Instant) -> ReloadReport {
         config_error: Some(error),
         took: t0.elapsed(),
         swapped: false,
+        refused_reason: None,
+        snapshot_version: None,
     }
 }
 

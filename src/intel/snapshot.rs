@@ -9,7 +9,8 @@
 //!   (longest domain suffix; exact address, then longest prefix), then the
 //!   more severe feed, then the earlier feed in the configuration.
 
-use super::filter::{Bloom, domain_hash, v4_hash, v6_hash};
+use super::arr::Arr;
+use super::filter::{Bloom, BloomSet, HashKey};
 use super::part::Part;
 use super::{FeedMeta, Indicator};
 use crate::intel::indicator::IndicatorKind;
@@ -46,15 +47,27 @@ fn split(id: Id) -> (usize, u64, usize, usize) {
     )
 }
 
+/// The filters in front of every part's tables.
+#[derive(Default)]
+pub struct Filters {
+    pub(super) ip: Bloom,
+    pub(super) dom: Bloom,
+    /// One bit per IPv4 /24 that holds a listed address or meets a listed
+    /// network: most misses end at this bit (2 MiB, vs the filter and the
+    /// range search behind it). Empty when nothing IPv4 is listed.
+    pub(super) v4_map: Arr<u64>,
+}
+
+/// Words of a non-empty IPv4 /24 map.
+pub const V4_MAP_WORDS: usize = 1 << 18;
+
 /// An immutable set of lookup tables, shared by every worker.
 pub struct Snapshot {
     parts: Vec<Arc<Part>>,
-    ip_filter: Bloom,
-    dom_filter: Bloom,
-    /// One bit per IPv4 /24 that holds a listed address or meets a listed
-    /// network: most misses end at this bit (2 MiB, vs the filter and the
-    /// range search behind it).
-    v4_map: Vec<u64>,
+    filters: Filters,
+    /// What every domain and address hash of the tables and filters is
+    /// keyed with.
+    key: HashKey,
     patterns: Option<(AhoCorasick, Vec<Id>)>,
     any_ports: bool,
     any_nets: bool,
@@ -72,14 +85,36 @@ impl Snapshot {
         Snapshot::assemble(Vec::new())
     }
 
-    /// Put parts together (configuration order) and build the filters and
-    /// the pattern automaton over all of them.
+    /// Put parts built from feed text together (configuration order) and
+    /// build the filters and the pattern automaton over all of them.
     pub fn assemble(parts: Vec<Arc<Part>>) -> Snapshot {
         if parts.len() > 1 << 16 {
             tracing::error!("more than 65,536 feeds: the rest are not matched");
         }
-        let parts: Vec<Arc<Part>> = parts.into_iter().take(1 << 16).collect();
-        let (ip_filter, dom_filter, v4_map) = filters(&parts);
+        let key = parts
+            .first()
+            .map_or_else(HashKey::default, |p| p.key.clone());
+        let parts: Vec<Arc<Part>> = parts
+            .into_iter()
+            .take(1 << 16)
+            .filter(|p| {
+                // Parts read from a snapshot file have no parents (the file
+                // holds their filters) and may have another key: they are
+                // never assembled with others, and this is a bug if they are.
+                let ok = p.key == key && (p.domains.is_empty() || !p.parents.is_empty());
+                if !ok {
+                    tracing::error!("a feed's tables do not fit this snapshot: left out (a bug)");
+                }
+                ok
+            })
+            .collect();
+        let filters = filters(&parts, &key);
+        Snapshot::with_filters(parts, filters, key)
+    }
+
+    /// Parts with their filters and hash key, as a verified snapshot file
+    /// holds them.
+    pub(super) fn with_filters(parts: Vec<Arc<Part>>, filters: Filters, key: HashKey) -> Snapshot {
         let patterns = automaton(&parts);
         let mut counts = FxHashMap::default();
         for p in &parts {
@@ -88,9 +123,8 @@ impl Snapshot {
             }
         }
         Snapshot {
-            v4_map,
-            ip_filter,
-            dom_filter,
+            filters,
+            key,
             patterns,
             any_ports: parts.iter().any(|p| !p.ports.is_empty()),
             any_nets: parts.iter().any(|p| !p.nets.is_empty()),
@@ -117,6 +151,20 @@ impl Snapshot {
 
     pub fn parts(&self) -> &[Arc<Part>] {
         &self.parts
+    }
+
+    pub(super) fn filters(&self) -> &Filters {
+        &self.filters
+    }
+
+    pub(super) fn key(&self) -> &HashKey {
+        &self.key
+    }
+
+    /// Distinct indicators (within each feed), every kind together: what a
+    /// snapshot file's header counts.
+    pub fn indicators(&self) -> usize {
+        self.counts.values().sum()
     }
 
     /// The indicator behind a match, ready for an alert (formats addresses;
@@ -177,10 +225,11 @@ impl Snapshot {
 
     /// Heap memory of the tables, filters included (the automaton excluded).
     pub fn heap_bytes(&self) -> usize {
+        let f = &self.filters;
         self.parts.iter().map(|p| p.heap_bytes()).sum::<usize>()
-            + self.ip_filter.heap_bytes()
-            + self.v4_map.capacity() * 8
-            + self.dom_filter.heap_bytes()
+            + f.ip.heap_bytes()
+            + f.v4_map.heap_bytes()
+            + f.dom.heap_bytes()
     }
 
     /// The winning candidate over every part: `find` gives a part's
@@ -216,17 +265,18 @@ impl Snapshot {
             Key::V4(a) => {
                 let s = a >> 8;
                 let hit = self
+                    .filters
                     .v4_map
                     .get((s >> 6) as usize)
                     .is_some_and(|w| w & (1 << (s & 63)) != 0);
                 if !hit {
                     return None;
                 }
-                v4_hash(a)
+                self.key.v4(a)
             }
-            Key::V6(a) => v6_hash(a),
+            Key::V6(a) => self.key.v6(a),
         };
-        if self.ip_filter.may_contain(h) {
+        if self.filters.ip.may_contain(h) {
             let found = self.best(|p| p.find_ip(k).map(|(pos, m)| (pos, m, 0)));
             if let Some((pi, pos)) = found {
                 let code = if matches!(k, Key::V4(_)) { IP4 } else { IP6 };
@@ -259,8 +309,8 @@ impl Snapshot {
                 Some(i) => i + 1,
                 None => 0,
             };
-            let h = domain_hash(&name[start..]);
-            let (listed, parent) = self.dom_filter.probe(h);
+            let h = self.key.domain(&name[start..]);
+            let (listed, parent) = self.filters.dom.probe(h);
             if listed {
                 let found = self.best(|p| p.find_domain(h).map(|(pos, m)| (pos, m, 0)));
                 if let Some((pi, pos)) = found {
@@ -302,7 +352,7 @@ impl Snapshot {
         }
         let mut at = 0usize;
         loop {
-            let h = domain_hash(&name[at..]);
+            let h = self.key.domain(&name[at..]);
             if self.parts.iter().any(|p| p.allows_domain(h)) {
                 return true;
             }
@@ -359,17 +409,17 @@ impl Snapshot {
 
 /// The address filter, the domain filter (listed domains and their
 /// parents) and the IPv4 /24 map over every part's keys.
-fn filters(parts: &[Arc<Part>]) -> (Bloom, Bloom, Vec<u64>) {
+fn filters(parts: &[Arc<Part>], key: &HashKey) -> Filters {
     let ips: usize = parts.iter().map(|p| p.v4.len() + p.v6.len()).sum();
     let doms: usize = parts.iter().map(|p| p.domains.len()).sum();
     let parents: usize = parts.iter().map(|p| p.parents.len()).sum();
-    let mut ip_filter = Bloom::with_keys(ips);
-    let mut dom_filter = Bloom::with_keys(doms + parents);
+    let mut ip_filter = BloomSet::with_keys(ips);
+    let mut dom_filter = BloomSet::with_keys(doms + parents);
     let any_v4 = parts
         .iter()
         .any(|p| !p.v4.is_empty() || p.nets.iter().any(|n| n.0.addr().is_ipv4()));
     let mut v4_map = if any_v4 {
-        vec![0u64; 1 << 18]
+        vec![0u64; V4_MAP_WORDS]
     } else {
         Vec::new()
     };
@@ -380,10 +430,10 @@ fn filters(parts: &[Arc<Part>]) -> (Bloom, Bloom, Vec<u64>) {
     };
     for p in parts {
         p.v4.iter().for_each(|a| {
-            ip_filter.insert(v4_hash(a));
+            ip_filter.insert(key.v4(a));
             mark(a, a);
         });
-        p.v6.iter().for_each(|a| ip_filter.insert(v6_hash(a)));
+        p.v6.iter().for_each(|a| ip_filter.insert(key.v6(a)));
         for (n, _) in &p.nets {
             if let ipnet::IpNet::V4(n) = n {
                 mark(u32::from(n.network()), u32::from(n.broadcast()));
@@ -392,7 +442,11 @@ fn filters(parts: &[Arc<Part>]) -> (Bloom, Bloom, Vec<u64>) {
         p.domains.iter().for_each(|h| dom_filter.insert(h));
         p.parents.iter().for_each(|&h| dom_filter.insert_parent(h));
     }
-    (ip_filter, dom_filter, v4_map)
+    Filters {
+        ip: ip_filter.freeze(),
+        dom: dom_filter.freeze(),
+        v4_map: v4_map.into(),
+    }
 }
 
 /// One automaton for every part's patterns, with the id each pattern

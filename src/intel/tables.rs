@@ -19,8 +19,10 @@
 //! the per-prefix-length hash tables they replaced probed every length
 //! present (up to 25 probes for a miss).
 
+use super::arr::{Arr, Plain};
+
 /// A key that can be bucketed by its top 16 bits.
-pub trait RadixKey: Copy + Ord {
+pub trait RadixKey: Plain + Ord {
     fn bucket(self) -> usize;
 }
 
@@ -48,20 +50,38 @@ impl RadixKey for u128 {
 /// Below this many keys a plain binary search is as fast as the index.
 const INDEX_FROM: usize = 4096;
 
+/// Entries of a radix index: one per bucket, and one past the last.
+pub const INDEX_LEN: usize = 65_537;
+
 /// Sorted, distinct keys. `index[b]` is the position of the first key whose
-/// bucket is `>= b` (65,537 entries, present for large tables only).
-pub struct Keys<K> {
-    keys: Vec<K>,
-    index: Option<Box<[u32]>>,
+/// bucket is `>= b` ([`INDEX_LEN`] entries, present for large tables only).
+pub struct Keys<K: Plain> {
+    keys: Arr<K>,
+    index: Option<Arr<u32>>,
 }
 
-impl<K> Default for Keys<K> {
+impl<K: Plain> Default for Keys<K> {
     fn default() -> Self {
         Keys {
-            keys: Vec::new(),
+            keys: Arr::default(),
             index: None,
         }
     }
+}
+
+/// Whether `index` is a radix index over `sorted` keys: [`INDEX_LEN`]
+/// entries from 0, not decreasing, the last one the number of keys, each
+/// bucket's keys in their bucket.
+fn index_fits<K: RadixKey>(sorted: &[K], index: &[u32]) -> bool {
+    index.len() == INDEX_LEN
+        && index[0] == 0
+        && index.windows(2).all(|w| w[0] <= w[1])
+        && index[INDEX_LEN - 1] as usize == sorted.len()
+        && index.windows(2).enumerate().all(|(b, w)| {
+            sorted[w[0] as usize..w[1] as usize]
+                .iter()
+                .all(|k| k.bucket() == b)
+        })
 }
 
 impl<K: RadixKey> Keys<K> {
@@ -72,7 +92,23 @@ impl<K: RadixKey> Keys<K> {
         keys.shrink_to_fit();
         debug_assert!(keys.windows(2).all(|w| w[0] < w[1]));
         let index = (keys.len() >= INDEX_FROM).then(|| radix_index(&keys, |k| k.bucket()));
-        Keys { keys, index }
+        Keys {
+            keys: keys.into(),
+            index,
+        }
+    }
+
+    /// Keys and index as a snapshot file stored them; `None` unless the
+    /// keys are sorted and distinct and the index fits them.
+    pub fn from_parts(keys: Arr<K>, index: Option<Arr<u32>>) -> Option<Keys<K>> {
+        let sorted = keys.windows(2).all(|w| w[0] < w[1]);
+        let fits = index.as_ref().is_none_or(|ix| index_fits(&keys, ix));
+        (sorted && fits).then_some(Keys { keys, index })
+    }
+
+    /// The sorted keys and the radix index, for a snapshot file.
+    pub fn as_parts(&self) -> (&[K], Option<&[u32]>) {
+        (&self.keys, self.index.as_deref())
     }
 
     /// Position of `k`.
@@ -106,12 +142,12 @@ impl<K: RadixKey> Keys<K> {
     }
 
     pub fn heap_bytes(&self) -> usize {
-        self.keys.capacity() * size_of::<K>() + self.index.as_ref().map_or(0, |i| i.len() * 4)
+        self.keys.heap_bytes() + self.index.as_ref().map_or(0, |i| i.heap_bytes())
     }
 }
 
-fn radix_index<T>(sorted: &[T], bucket: impl Fn(&T) -> usize) -> Box<[u32]> {
-    let mut ix = vec![0u32; 65_537];
+fn radix_index<T>(sorted: &[T], bucket: impl Fn(&T) -> usize) -> Arr<u32> {
+    let mut ix = vec![0u32; INDEX_LEN];
     let mut pos = 0usize;
     for (b, slot) in ix.iter_mut().enumerate() {
         while pos < sorted.len() && bucket(&sorted[pos]) < b {
@@ -119,7 +155,7 @@ fn radix_index<T>(sorted: &[T], bucket: impl Fn(&T) -> usize) -> Box<[u32]> {
         }
         *slot = pos as u32;
     }
-    ix.into_boxed_slice()
+    ix.into()
 }
 
 /// No network covers the range.
@@ -127,17 +163,17 @@ pub const NONE: u32 = u32::MAX;
 
 /// Networks flattened into sorted disjoint ranges: `starts[i]..starts[i+1]`
 /// is covered by network `vals[i]` (the most specific one), or by none.
-pub struct Ranges<K> {
-    starts: Vec<K>,
-    vals: Vec<u32>,
-    index: Option<Box<[u32]>>,
+pub struct Ranges<K: Plain> {
+    starts: Arr<K>,
+    vals: Arr<u32>,
+    index: Option<Arr<u32>>,
 }
 
-impl<K> Default for Ranges<K> {
+impl<K: Plain> Default for Ranges<K> {
     fn default() -> Self {
         Ranges {
-            starts: Vec::new(),
-            vals: Vec::new(),
+            starts: Arr::default(),
+            vals: Arr::default(),
             index: None,
         }
     }
@@ -187,10 +223,35 @@ impl<K: RadixKey + Into<u128>> Ranges<K> {
         vals.shrink_to_fit();
         let index = (starts.len() >= INDEX_FROM).then(|| radix_index(&starts, |k| k.bucket()));
         Ranges {
+            starts: starts.into(),
+            vals: vals.into(),
+            index,
+        }
+    }
+
+    /// Ranges as a snapshot file stored them; `None` unless the starts are
+    /// sorted and distinct, there is a value per start, every value is
+    /// [`NONE`] or below `values`, and the index fits.
+    pub fn from_parts(
+        starts: Arr<K>,
+        vals: Arr<u32>,
+        index: Option<Arr<u32>>,
+        values: usize,
+    ) -> Option<Ranges<K>> {
+        let ok = starts.len() == vals.len()
+            && starts.windows(2).all(|w| w[0] < w[1])
+            && vals.iter().all(|&v| v == NONE || (v as usize) < values)
+            && index.as_ref().is_none_or(|ix| index_fits(&starts, ix));
+        ok.then_some(Ranges {
             starts,
             vals,
             index,
-        }
+        })
+    }
+
+    /// Starts, values and the radix index, for a snapshot file.
+    pub fn as_parts(&self) -> (&[K], &[u32], Option<&[u32]>) {
+        (&self.starts, &self.vals, self.index.as_deref())
     }
 
     /// The value of the innermost network containing `k`.
@@ -215,9 +276,9 @@ impl<K: RadixKey + Into<u128>> Ranges<K> {
     }
 
     pub fn heap_bytes(&self) -> usize {
-        self.starts.capacity() * size_of::<K>()
-            + self.vals.capacity() * 4
-            + self.index.as_ref().map_or(0, |i| i.len() * 4)
+        self.starts.heap_bytes()
+            + self.vals.heap_bytes()
+            + self.index.as_ref().map_or(0, |i| i.heap_bytes())
     }
 }
 

@@ -1,14 +1,16 @@
 //! What sets off a reload: SIGHUP, a change to the feeds file or a feed
 //! file (notify, debounced), or `POST /api/reload` (which calls
-//! [`Reloader::reload`] directly). Signal and file triggers go through one
-//! thread that coalesces bursts into one reload.
+//! [`Reload::reload`] directly). Signal and file triggers go through one
+//! thread that coalesces bursts into one reload. What is reloaded is the
+//! feeds ([`super::reload::Reloader`]) or a snapshot file
+//! ([`super::snap::swap::SnapshotReloader`]).
 
-use super::reload::{ReloadReport, Reloader};
+use super::reload::{Reload, ReloadReport};
 use crossbeam_channel::{Receiver, Sender, bounded};
 use notify::{RecursiveMode, Watcher};
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// A burst of file events ends after this much quiet (editors and
 /// downloads write in several steps).
@@ -33,7 +35,7 @@ impl Triggers {
 /// Start the reload thread, the SIGHUP handler and (if `watch`) the file
 /// watcher.
 pub fn start(
-    reloader: Arc<Reloader>,
+    reloader: Arc<dyn Reload>,
     on_reload: OnReload,
     watch: bool,
 ) -> anyhow::Result<Triggers> {
@@ -67,7 +69,7 @@ pub fn start(
     })
 }
 
-fn run(reloader: Arc<Reloader>, rx: Receiver<&'static str>, on_reload: OnReload) {
+fn run(reloader: Arc<dyn Reload>, rx: Receiver<&'static str>, on_reload: OnReload) {
     while let Ok(why) = rx.recv() {
         tracing::debug!("reload requested by {why}");
         let r = reloader.reload();
@@ -122,15 +124,23 @@ fn watch_files(
                 if !relevant(&e) {
                     continue;
                 }
-                // Wait for the burst to end.
+                // Wait for the burst to end. Only watched files' events
+                // extend the wait: the directory may hold files written
+                // all the time (the store and the alert log next to a
+                // snapshot), which must not hold the reload off forever.
+                let mut quiet_from = Instant::now() + DEBOUNCE;
                 loop {
-                    match erx.recv_timeout(DEBOUNCE) {
-                        Ok(_) => continue,
-                        Err(crossbeam_channel::RecvTimeoutError::Timeout) => break,
+                    let left = quiet_from.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        break;
+                    }
+                    match erx.recv_timeout(left) {
+                        Ok(e) if relevant(&e) => quiet_from = Instant::now() + DEBOUNCE,
+                        Ok(_) | Err(crossbeam_channel::RecvTimeoutError::Timeout) => {}
                         Err(_) => return,
                     }
                 }
-                tracing::info!("feed files changed: reloading");
+                tracing::info!("watched files changed: reloading");
                 let _ = tx.try_send("file change");
             }
         })?;

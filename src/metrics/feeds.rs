@@ -13,6 +13,8 @@ pub struct FeedMetrics {
     refused: IntCounterVec,
     reloads: IntCounterVec,
     reload_seconds: Gauge,
+    snapshot_version: Gauge,
+    snapshot_refused: IntCounterVec,
 }
 
 impl FeedMetrics {
@@ -53,7 +55,23 @@ impl FeedMetrics {
                 "gatewatch_feeds_reload_duration_seconds",
                 "How long the last feed reload took.",
             ),
+            snapshot_version: float_gauge(
+                r,
+                "gatewatch_snapshot_version",
+                "Version of the signed feed snapshot file running (when the sensor started from one).",
+            ),
+            snapshot_refused: counter_vec(
+                r,
+                "gatewatch_snapshot_refused_total",
+                "Snapshot files refused at reload (the running one kept), by reason: unreadable, format, signature, corrupt, not_newer, empty, shrunk.",
+                &["reason"],
+            ),
         }
+    }
+
+    /// The version of the snapshot file running.
+    pub fn snapshot_version(&self, v: u64) {
+        self.snapshot_version.set(v as f64);
     }
 
     /// Record a loaded snapshot: indicators per feed and kind, load time of
@@ -80,6 +98,12 @@ impl FeedMetrics {
     pub fn reloaded(&self, r: &ReloadReport, snap: &Snapshot) {
         self.reloads.with_label_values(&[r.result()]).inc();
         self.reload_seconds.set(r.took.as_secs_f64());
+        if let Some(reason) = r.refused_reason {
+            self.snapshot_refused.with_label_values(&[reason]).inc();
+        }
+        if let Some(v) = r.snapshot_version {
+            self.snapshot_version(v);
+        }
         let now = unix_now();
         let mut fresh = Vec::new();
         for (name, o, _) in &r.feeds {

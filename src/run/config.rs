@@ -2,12 +2,11 @@
 //! every problem listed at once; the command line's [`Overrides`], applied in
 //! one place ([`Config::resolve`]); and the engine options it gives.
 
+pub use super::inputs::{FromSnapshot, Inputs, load_inputs};
 pub use super::overrides::Overrides;
 pub use crate::capture::live::InterfaceConfig;
 use crate::detect::EngineOptions;
-use crate::detect::attribution::Units;
-use crate::intel::Snapshot;
-use crate::intel::feeds::{ConfigErrors, FeedReport, FeedsConfig, build_snapshot};
+use crate::intel::feeds::ConfigErrors;
 use crate::tcp::flow::FlowConfig;
 use ipnet::IpNet;
 use serde::Deserialize;
@@ -49,6 +48,19 @@ pub struct Config {
     pub sensor_id: String,
     #[serde(default = "default_feeds")]
     pub feeds: PathBuf,
+    /// A signed, compiled feed snapshot (`gatewatch feeds compile`) to
+    /// match with instead of loading `feeds`; needs `snapshot_key`. A
+    /// reload re-reads this file.
+    #[serde(default)]
+    pub snapshot: Option<PathBuf>,
+    /// The public key (`gatewatch feeds keygen`) snapshot files must be
+    /// signed with.
+    #[serde(default)]
+    pub snapshot_key: Option<PathBuf>,
+    /// A snapshot file replaces the running one on reload only if it lists
+    /// at least this share of the running one's indicators.
+    #[serde(default = "default_min_fraction")]
+    pub snapshot_min_fraction: f64,
     #[serde(default = "default_units")]
     pub units: PathBuf,
     #[serde(default = "default_alerts")]
@@ -162,6 +174,9 @@ pub const DEFAULT_STORE: &str = "gatewatch-data/gatewatch.db";
 /// The store's file name next to the alert log.
 pub const STORE_FILE: &str = "gatewatch.db";
 
+fn default_min_fraction() -> f64 {
+    crate::intel::snap::swap::MIN_FRACTION
+}
 fn default_summary() -> u64 {
     300
 }
@@ -234,6 +249,8 @@ impl Config {
         }
         let h = &mut c.hygiene;
         for p in [
+            &mut c.snapshot,
+            &mut c.snapshot_key,
             &mut c.metrics.api_token_file,
             &mut h.crack_list,
             &mut h.antivirus_list,
@@ -286,6 +303,7 @@ impl Config {
         if let Some(c) = &self.central {
             errs.extend(c.problems(shown, self.store_path().is_some()));
         }
+        errs.extend(self.snapshot_problems(shown));
         for r in &self.dns_resolvers {
             if r.parse::<IpAddr>().is_err() {
                 errs.push(format!(
@@ -321,6 +339,25 @@ impl Config {
         } else {
             Err(ConfigErrors(errs))
         }
+    }
+
+    /// What is wrong with the snapshot settings, one line each.
+    fn snapshot_problems(&self, shown: &str) -> Vec<String> {
+        let mut errs = Vec::new();
+        match (&self.snapshot, &self.snapshot_key) {
+            (Some(s), None) => errs.push(format!(
+                "{shown}: snapshot = {:?} needs snapshot_key, the public key its signature is checked with",
+                s.display().to_string()
+            )),
+            (None, Some(_)) => errs.push(format!(
+                "{shown}: snapshot_key is set but snapshot is not (set snapshot to the .snap file)"
+            )),
+            _ => {}
+        }
+        if !(0.0..=1.0).contains(&self.snapshot_min_fraction) {
+            errs.push(format!("{shown}: snapshot_min_fraction must be 0..=1"));
+        }
+        errs
     }
 
     /// What is wrong with the `[[interface]]` tables, one line each.
@@ -423,43 +460,6 @@ impl Config {
     }
 }
 
-/// What a run reads before it starts: the feeds and the units.
-pub struct Inputs {
-    pub snapshot: Snapshot,
-    /// Per feed: what loaded, what was rejected or skipped, and why.
-    pub reports: Vec<FeedReport>,
-    pub units: Units,
-}
-
-/// Check `cfg` and load the feeds and units it names, reporting every
-/// problem (the configuration's, the feeds file's, the units file's) at once.
-pub fn load_inputs(cfg: &Config) -> anyhow::Result<Inputs> {
-    use anyhow::Context as _;
-    let mut problems = cfg
-        .validate("configuration")
-        .err()
-        .map_or(Vec::new(), |e| e.0);
-    let feeds = FeedsConfig::load(&cfg.feeds)
-        .map_err(|e| problems.extend(e.0))
-        .ok();
-    let units = Units::load(&cfg.units, &cfg.internal())
-        .map_err(|e| problems.extend(e.0))
-        .ok();
-    let (Some(feeds), Some(units), true) = (feeds, units, problems.is_empty()) else {
-        return Err(ConfigErrors(problems))
-            .context("configuration refused; fix these and run again");
-    };
-    let (snapshot, reports, _) = build_snapshot(&feeds);
-    for r in &reports {
-        r.log_problems();
-    }
-    Ok(Inputs {
-        snapshot,
-        reports,
-        units,
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -514,6 +514,21 @@ mod tests {
         ] {
             assert!(e.contains(want), "{want} missing in {e}");
         }
+    }
+
+    #[test]
+    fn snapshot_settings_are_checked_and_resolved() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("g.toml");
+        std::fs::write(&p, "snapshot = \"f.snap\"\nsnapshot_min_fraction = 2.0\n").unwrap();
+        let e = Config::load(&p).unwrap_err().to_string();
+        assert!(e.contains("needs snapshot_key"), "{e}");
+        assert!(e.contains("snapshot_min_fraction must be 0..=1"), "{e}");
+        std::fs::write(&p, "snapshot = \"f.snap\"\nsnapshot_key = \"k.pub\"\n").unwrap();
+        let c = Config::load(&p).unwrap();
+        assert_eq!(c.snapshot, Some(d.path().join("f.snap")));
+        assert_eq!(c.snapshot_key, Some(d.path().join("k.pub")));
+        assert_eq!(c.snapshot_min_fraction, 0.5);
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! Running the pipeline: sources -> workers -> the sink.
 //!
 //! - [`config`]: `gatewatch.toml`, command-line overrides applied in one
-//!   place, and loading the feeds and units it names;
+//!   place; [`inputs`]: loading the feeds (or a snapshot file) and units
+//!   it names;
 //! - [`pipeline`]: the router and the worker threads; [`batch`]: how packets
 //!   cross to a worker; [`route`]: which worker (the internal host's);
 //! - [`replay`]: capture files, inline on one thread or through the pipeline;
@@ -14,6 +15,7 @@ pub mod central;
 pub mod config;
 pub mod console;
 pub mod contain;
+pub mod inputs;
 pub mod overrides;
 pub mod pipeline;
 pub mod replay;

@@ -17,6 +17,9 @@ pub struct Overrides {
     pub workers: Option<usize>,
     pub alerts: Option<PathBuf>,
     pub feeds: Option<PathBuf>,
+    /// A snapshot file and its public key, replacing the configured ones.
+    pub snapshot: Option<PathBuf>,
+    pub snapshot_key: Option<PathBuf>,
     pub units: Option<PathBuf>,
     /// Internal networks, replacing the configured ones (or the defaults).
     pub internal: Vec<IpNet>,
@@ -55,6 +58,10 @@ impl Config {
         set(&mut self.alerts, &o.alerts);
         set(&mut self.feeds, &o.feeds);
         set(&mut self.units, &o.units);
+        if o.snapshot.is_some() {
+            self.snapshot = o.snapshot.clone();
+            self.snapshot_key = o.snapshot_key.clone();
+        }
         if let Some(v) = &o.metrics_listen {
             self.metrics.listen = v.clone();
         }
