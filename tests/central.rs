@@ -203,6 +203,14 @@ fn a_hit_after_a_central_cleaned_is_a_reinfection_there() {
     let again = dir.path().join("again.pcap");
     retime(&root().join(SENSORS[0].3), &again, later, 600);
     replay(dir.path(), 0, &again);
+    // A row that is no alert is left out (and logged), not a stall.
+    rusqlite::Connection::open(&db)
+        .unwrap()
+        .execute(
+            "INSERT INTO journal (sensor, kind, at, json) VALUES ('x', 'hit', 1, 'not json')",
+            [],
+        )
+        .unwrap();
     let o = ship(&db, SENSORS[0].0, &url, &[])
         .wait_with_output()
         .unwrap();
@@ -210,6 +218,10 @@ fn a_hit_after_a_central_cleaned_is_a_reinfection_there() {
     let now = c.hosts(None).unwrap();
     let h2 = now.iter().find(|x| x.ip == h.ip).unwrap();
     assert_eq!(h2.status, "reinfected");
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("left out"),
+        "logged"
+    );
     let others_cleaned = now.iter().filter(|x| x.status == "cleaned").count();
     assert_eq!(others_cleaned, 0, "only the marked host had a status");
 }

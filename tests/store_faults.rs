@@ -55,11 +55,13 @@ fn full_disk_is_counted_and_writing_resumes_when_space_returns() {
     let hits = gateway_small_hits();
 
     let d = tempfile::tempdir().unwrap();
-    let fs = Tmpfs::mount(d.path(), "1m");
+    // 2 MiB: the first records (each alert kept twice, in alerts and the
+    // journal) fit; the padded ones below do not.
+    let fs = Tmpfs::mount(d.path(), "2m");
     let db = d.path().join("g.db");
     let w = StoreWriter::start(Store::open(&db).unwrap(), 100_000, None);
     // First what fits, then about 3 MB of alert text: far more than the
-    // 1 MiB disk, far less than 64 MiB.
+    // 2 MiB disk, far less than 64 MiB.
     let mut offered = 0u64;
     for h in &hits {
         assert!(w.offer(StoreRecord::from_hit(h, alert_json(h, "t"))));

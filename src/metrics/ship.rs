@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex};
 pub struct ShipMetrics {
     rows: IntCounter,
     failures: IntCounter,
+    skipped: IntCounter,
     lag: IntGauge,
     last: Gauge,
     stats: Mutex<Option<Arc<ShipStats>>>,
@@ -28,6 +29,11 @@ impl ShipMetrics {
                 r,
                 "gatewatch_ship_failures_total",
                 "Shipping passes that failed (central unreachable, batch refused); each is retried.",
+            ),
+            skipped: counter(
+                r,
+                "gatewatch_ship_skipped_total",
+                "Journal rows the central could not take as alerts (unreadable), left out and logged.",
             ),
             lag: gauge(
                 r,
@@ -58,6 +64,11 @@ impl ShipMetrics {
             "ship-f".into(),
             s.failures.load(Ordering::Relaxed),
             &self.failures,
+        );
+        d.add(
+            "ship-s".into(),
+            s.skipped.load(Ordering::Relaxed),
+            &self.skipped,
         );
         self.lag.set(s.lag.load(Ordering::Relaxed) as i64);
         self.last

@@ -75,7 +75,9 @@ pub fn pass(
         if rows.is_empty() {
             break;
         }
-        let acked = c.take(&target.province, &rows)?;
+        let taken = c.take(&target.province, &rows)?;
+        let acked = taken.acked;
+        stats.skipped.fetch_add(taken.skipped, Ordering::Relaxed);
         done.rows += rows.len() as u64;
         done.batches += 1;
         done.acked = acked;

@@ -33,8 +33,11 @@ pub(super) const SCHEMA: &str = "CREATE TABLE store_meta (
     );";
 
 /// The journal row of a hit: its sensor is the alert's own `sensor_id`.
+/// A line that is not JSON must not fail the batch it commits with (the
+/// shipper reports it), hence `json_valid` before `json_extract`.
 pub(crate) const JOURNAL_HIT: &str = "INSERT INTO journal (sensor, kind, at, json)
-     VALUES (coalesce(json_extract(?2, '$.sensor_id'), ''), 'hit', ?1, ?2)";
+     VALUES (coalesce(CASE WHEN json_valid(?2) THEN json_extract(?2, '$.sensor_id') END, ''),
+             'hit', ?1, ?2)";
 
 /// The journal row of a status change, under the store's sensor.
 pub(super) const JOURNAL_STATUS: &str = "INSERT INTO journal (sensor, kind, at, json)

@@ -18,7 +18,7 @@ mod read;
 mod ship;
 
 pub use read::{CentralHost, CentralUnit};
-pub use ship::BATCH_ROWS;
+pub use ship::{BATCH_ROWS, Taken};
 
 use postgres::{Client, NoTls};
 use std::path::Path;
@@ -209,6 +209,8 @@ pub struct ShipStats {
     pub rows: std::sync::atomic::AtomicU64,
     /// Batches refused or connections lost (retried).
     pub failures: std::sync::atomic::AtomicU64,
+    /// Journal rows left out because they were not alerts.
+    pub skipped: std::sync::atomic::AtomicU64,
     /// Rows written here and not acknowledged yet.
     pub lag: std::sync::atomic::AtomicU64,
     /// Unix seconds of the last pass that reached the central and left

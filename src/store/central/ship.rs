@@ -4,6 +4,16 @@ use super::{Central, CentralError};
 use crate::store::journal::{JournalRow, StatusEvent};
 use serde_json::Value;
 
+/// What taking a batch did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Taken {
+    /// The sensor's acknowledged sequence number after the batch.
+    pub acked: i64,
+    /// Hit rows that were not alerts (unreadable JSON, no host), left out
+    /// and logged rather than stalling the sensor's shipping.
+    pub skipped: u64,
+}
+
 /// Rows per batch: one transaction each.
 pub const BATCH_ROWS: usize = 5_000;
 
@@ -114,6 +124,32 @@ UPDATE gw_hosts h SET status = ev.status,
        cleaned_at = CASE WHEN ev.status = 'cleaned' THEN ev.at ELSE NULL END
 FROM ev WHERE h.sensor = $1 AND h.ip = ev.ip";
 
+/// A batch's hits as columns, its status rows, and how many hit rows
+/// were left out.
+fn split<'r>(
+    rows: &'r [JournalRow],
+    sensor: &str,
+) -> Result<(Columns, Vec<&'r JournalRow>, u64), CentralError> {
+    let mut hits = Columns::default();
+    let mut statuses = Vec::new();
+    let mut skipped = 0;
+    for r in rows {
+        match r.kind.as_str() {
+            // A row that is not an alert cannot be taken; stalling the
+            // sensor's shipping on it would be worse than leaving it.
+            "hit" => {
+                if let Err(e) = hits.push(r) {
+                    tracing::warn!("central: journal row of {sensor} left out: {e}");
+                    skipped += 1;
+                }
+            }
+            "status" => statuses.push(r),
+            k => return Err(CentralError::Invalid(format!("unknown journal kind {k:?}"))),
+        }
+    }
+    Ok((hits, statuses, skipped))
+}
+
 impl Central {
     /// The last sequence number of `sensor` the central holds (0: none).
     pub fn acked(&mut self, sensor: &str) -> Result<i64, CentralError> {
@@ -124,9 +160,8 @@ impl Central {
         Ok(row.map_or(0, |r| r.get(0)))
     }
 
-    /// Take `rows` (one sensor's, in order) in one transaction; returns the
-    /// sensor's acknowledged sequence number after it.
-    pub fn take(&mut self, province: &str, rows: &[JournalRow]) -> Result<i64, CentralError> {
+    /// Take `rows` (one sensor's, in order) in one transaction.
+    pub fn take(&mut self, province: &str, rows: &[JournalRow]) -> Result<Taken, CentralError> {
         let Some(last) = rows.last() else {
             return Err(CentralError::Invalid("empty batch".into()));
         };
@@ -136,15 +171,7 @@ impl Central {
                 "a batch mixes sensors ({sensor} and others): ship each store's own rows"
             )));
         }
-        let mut hits = Columns::default();
-        let mut statuses = Vec::new();
-        for r in rows {
-            match r.kind.as_str() {
-                "hit" => hits.push(r).map_err(CentralError::Invalid)?,
-                "status" => statuses.push(r),
-                k => return Err(CentralError::Invalid(format!("unknown journal kind {k:?}"))),
-            }
-        }
+        let (hits, statuses, skipped) = split(rows, &sensor)?;
         let shown = self.shown.clone();
         let sql = |source| CentralError::Sql {
             url: shown.clone(),
@@ -198,6 +225,9 @@ impl Central {
             )
             .map_err(sql)?;
         tx.commit().map_err(sql)?;
-        Ok(row.get(0))
+        Ok(Taken {
+            acked: row.get(0),
+            skipped,
+        })
     }
 }
