@@ -164,7 +164,7 @@ fn three_sensors_ship_through_a_central_restart_and_add_up_exactly() {
     assert_eq!(central(&mut c, SENSORS[0].0), before);
     // The province figures add up the sensors of the province.
     let figures = c.unit_figures(0, i64::MAX / 2, Some("Hà Nội")).unwrap();
-    let detected: u64 = figures.iter().map(|u| u.detected).sum();
+    let detected: u64 = figures.iter().map(|(_, u)| u.detected).sum();
     assert_eq!(
         detected as usize,
         local(&dbs[0]).len() + local(&dbs[1]).len()

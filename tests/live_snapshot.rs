@@ -7,37 +7,10 @@
 //! tcpreplay, curl); fails, never skips, where they are missing.
 
 use gatewatch::testkit::live::*;
-use gatewatch::testkit::{bin, text, wait_for};
+use gatewatch::testkit::snapshot_cli::{compile, keygen};
+use gatewatch::testkit::wait_for;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-
-/// `feeds compile` of `feeds` at `version` into `out` (by rename).
-fn compile(feeds: &Path, key: &Path, out: &Path, version: u64) {
-    let o = bin()
-        .args(["feeds", "compile", "--feeds"])
-        .arg(feeds)
-        .arg("--key")
-        .arg(key)
-        .arg("-o")
-        .arg(out)
-        .args(["--version", &version.to_string()])
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", text(&o));
-}
-
-fn keygen(dir: &Path) -> (PathBuf, PathBuf) {
-    let (k, p) = (dir.join("k.pem"), dir.join("k.pub"));
-    let o = bin()
-        .args(["feeds", "keygen", "--key"])
-        .arg(&k)
-        .arg("--pub")
-        .arg(&p)
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", text(&o));
-    (k, p)
-}
 
 /// Wait until `series` reads `want` on the sensor's `/metrics`.
 fn wait_metric(ns: &Netns, s: &Sensor, series: &str, want: f64) {
@@ -70,9 +43,9 @@ fn run_from_a_snapshot_refuses_older_files_and_swaps_newer() {
     let (all, units) = combined_config(d);
     // First the URL list alone, so the C2 address is not listed yet.
     let urls_toml = urls_only(&all, d);
-    let (key, public) = keygen(d);
+    let (key, public) = keygen(d, "k");
     let snap = d.join("feeds.snap");
-    compile(&urls_toml, &key, &snap, 100);
+    compile(&urls_toml, &key, &snap, Some(100));
 
     let ns = capture_ns();
     let (s_arg, k_arg) = (snap.display().to_string(), public.display().to_string());
@@ -99,7 +72,7 @@ fn run_from_a_snapshot_refuses_older_files_and_swaps_newer() {
     );
 
     // An older file put in place (by rename): refused, version 100 stays.
-    compile(&all, &key, &snap, 99);
+    compile(&all, &key, &snap, Some(99));
     wait_metric(
         &ns,
         &s,
@@ -111,7 +84,7 @@ fn run_from_a_snapshot_refuses_older_files_and_swaps_newer() {
         Some(100.0)
     );
     // A newer one with every list, then SIGHUP: swapped in.
-    compile(&all, &key, &snap, 101);
+    compile(&all, &key, &snap, Some(101));
     s.proc.signal(libc::SIGHUP);
     wait_metric(&ns, &s, "gatewatch_snapshot_version", 101.0);
     let sent2 = tcpreplay_all(&ns, d, &[C2_PCAP]);

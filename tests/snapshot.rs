@@ -3,41 +3,11 @@
 //! that `replay --feeds` gives on the same feeds; damaged, foreign or
 //! unknown files refused at start with a message naming the file.
 
+use gatewatch::testkit::snapshot_cli::{compile, keygen};
 use gatewatch::testkit::{DEMO_CAPTURES, bin, text};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// A key pair in `dir`: (private, public).
-fn keygen(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
-    let (k, p) = (
-        dir.join(format!("{name}.pem")),
-        dir.join(format!("{name}.pub")),
-    );
-    let o = bin()
-        .args(["feeds", "keygen", "--key"])
-        .arg(&k)
-        .arg("--pub")
-        .arg(&p)
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", text(&o));
-    assert!(text(&o).contains("key id"), "{}", text(&o));
-    (k, p)
-}
-
-fn compile(feeds: &str, key: &Path, out: &Path, version: Option<u64>) -> String {
-    let mut c = bin();
-    c.args(["feeds", "compile", "--feeds", feeds, "--key"])
-        .arg(key)
-        .arg("-o")
-        .arg(out);
-    if let Some(v) = version {
-        c.args(["--version", &v.to_string()]);
-    }
-    let o = c.output().unwrap();
-    assert!(o.status.success(), "{}", text(&o));
-    text(&o)
-}
-
 /// `replay` of `captures` with `source` (`--feeds F` or `--snapshot S
 /// --snapshot-key K`) into the alert log `alerts`: what it printed on
 /// standard output, the alert log's name left out.
@@ -73,7 +43,7 @@ fn both_ways(feeds: &str, units: &str, captures: &[&str], min_alerts: usize) {
     let d = tempfile::tempdir().unwrap();
     let (k, p) = keygen(d.path(), "sign");
     let s = d.path().join("feeds.snap");
-    let out = compile(feeds, &k, &s, None);
+    let out = compile(Path::new(feeds), &k, &s, None);
     assert!(out.contains("indicators from"), "{out}");
     let (ta, sa) = (d.path().join("text.jsonl"), d.path().join("snap.jsonl"));
     let text_out = replay(&["--feeds".as_ref(), feeds.as_ref()], units, captures, &ta);
@@ -139,7 +109,7 @@ fn keygen_and_compile_say_what_they_wrote() {
     assert!(!again.status.success());
     assert!(text(&again).contains("already exists"), "{}", text(&again));
     let s = d.path().join("x.snap");
-    let out = compile("samples/demo-feeds.toml", &k, &s, Some(77));
+    let out = compile(Path::new("samples/demo-feeds.toml"), &k, &s, Some(77));
     let bytes = std::fs::metadata(&s).unwrap().len();
     for want in [
         "version 77".to_string(),
@@ -178,7 +148,7 @@ fn bad_snapshots_are_refused_at_start() {
     let (k, p) = keygen(d.path(), "a");
     let (_, other) = keygen(d.path(), "b");
     let s = d.path().join("good.snap");
-    compile("samples/demo-feeds.toml", &k, &s, None);
+    compile(Path::new("samples/demo-feeds.toml"), &k, &s, None);
     let good = std::fs::read(&s).unwrap();
     let mut damaged = good.clone();
     damaged[good.len() / 2] ^= 4;

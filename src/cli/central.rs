@@ -5,7 +5,7 @@
 use crate::reports::export::ExportFormat;
 use crate::reports::report::{Period, Report};
 use crate::store::Status;
-use crate::store::central::{Central, CentralUnit};
+use crate::store::central::Central;
 use crate::store::query::UnitFigures;
 use anyhow::{Result, bail};
 use std::io::Write;
@@ -18,35 +18,28 @@ pub struct CentralArgs<'a> {
     pub province: Option<&'a str>,
 }
 
-fn figures(u: CentralUnit, national: bool) -> UnitFigures {
-    UnitFigures {
-        code: if national {
-            format!("{}/{}", u.province, u.code)
-        } else {
-            u.code
-        },
-        name: if national {
-            format!("{} ({})", u.name, u.province)
-        } else {
-            u.name
-        },
-        detected: u.detected,
-        cleaned: u.cleaned,
-        still_infected: u.still_infected,
-        reinfected: u.reinfected,
-        top_categories: Vec::new(),
-        top_indicators: Vec::new(),
-    }
+/// Units of the nation are named after their province too: two provinces
+/// may share a unit code.
+fn national(province: String, mut u: UnitFigures) -> UnitFigures {
+    u.code = format!("{province}/{}", u.code);
+    u.name = format!("{} ({province})", u.name);
+    u
 }
 
 /// The campaign report of the central view for `period`.
 pub fn report(c: &CentralArgs<'_>, period: Period, unit: Option<&str>) -> Result<Report> {
     let mut central = Central::connect(c.url, c.ca)?;
-    let national = c.province.is_none();
+    let national_view = c.province.is_none();
     let mut units: Vec<UnitFigures> = central
         .unit_figures(period.from_ns, period.to_ns, c.province)?
         .into_iter()
-        .map(|u| figures(u, national))
+        .map(|(province, u)| {
+            if national_view {
+                national(province, u)
+            } else {
+                u
+            }
+        })
         .collect();
     if let Some(code) = unit {
         units.retain(|u| u.code == code);

@@ -162,6 +162,15 @@ impl EngineArgs {
     }
 }
 
+/// Codes and names of a units file, or why it cannot be read.
+fn unit_names(path: &std::path::Path) -> Result<Vec<(String, String)>> {
+    let u = crate::detect::attribution::Units::load(path, &[])?;
+    Ok(u.units()
+        .iter()
+        .map(|u| (u.code.clone(), u.name.clone()))
+        .collect())
+}
+
 /// Open the store a sensor writes, naming it as that sensor's: a store is
 /// one sensor's spool for the central, so another sensor's is refused.
 fn open_store_for(path: &std::path::Path, sensor: &str) -> Result<crate::store::Store> {

@@ -1,6 +1,5 @@
 //! `gatewatch report`: the command's glue (arguments to a written file).
 
-use crate::detect::attribution::Units;
 use crate::reports::report::{
     DateArg, Period, Report, ReportFormat, Request, html, markdown, xlsx,
 };
@@ -105,17 +104,10 @@ fn open_store(path: &Path) -> Result<Store> {
 /// Codes and names from the units file, so `--unit` accepts a unit with no
 /// offenders yet; an unreadable file only narrows that, as in `export`.
 fn known_units(path: &Path) -> Vec<(String, String)> {
-    match Units::load(path, &[]) {
-        Ok(u) => u
-            .units()
-            .iter()
-            .map(|u| (u.code.clone(), u.name.clone()))
-            .collect(),
-        Err(e) => {
-            tracing::debug!("units file not used: {e}");
-            Vec::new()
-        }
-    }
+    super::unit_names(path).unwrap_or_else(|e| {
+        tracing::debug!("units file not used: {e}");
+        Vec::new()
+    })
 }
 
 fn write(r: &Report, format: ReportFormat, out: Option<&Path>) -> Result<()> {

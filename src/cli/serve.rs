@@ -1,7 +1,6 @@
 //! `gatewatch serve`: the web console over an offender store.
 
 use crate::console::ConsoleOptions;
-use crate::detect::attribution::Units;
 use crate::run::config::{Config, DEFAULT_STORE};
 use crate::run::console::DEFAULT_CONSOLE;
 use anyhow::{Result, bail};
@@ -62,17 +61,10 @@ pub fn cmd_serve(a: ServeArgs) -> Result<ExitCode> {
 /// Codes and names of the units file; a missing file only means units
 /// with no offender are not listed, so it is said, not fatal.
 pub fn unit_names(path: &Path) -> Vec<(String, String)> {
-    match Units::load(path, &[]) {
-        Ok(u) => u
-            .units()
-            .iter()
-            .map(|u| (u.code.clone(), u.name.clone()))
-            .collect(),
-        Err(e) => {
-            tracing::warn!("units file not used (units with no offender are not listed): {e}");
-            Vec::new()
-        }
-    }
+    super::unit_names(path).unwrap_or_else(|e| {
+        tracing::warn!("units file not used (units with no offender are not listed): {e}");
+        Vec::new()
+    })
 }
 
 /// The console of `gatewatch run`, when the config has `[console]`.

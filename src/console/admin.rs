@@ -13,12 +13,14 @@ const AUDIT_ROWS: usize = 500;
 /// A sensor silent longer than this is flagged (it reports every 15 s).
 const STALE_S: i64 = 120;
 
-fn province_only(ctx: &Ctx) -> Option<Response> {
-    (!ctx.account().sees_all())
-        .then(|| error(StatusCode::FORBIDDEN, "Trang này chỉ dành cho cấp tỉnh"))
-}
-
-fn statuses(ctx: &Ctx) -> Result<Vec<Result<SensorStatus, String>>, Response> {
+/// Every sensor's status, for an account that sees every unit (403 else).
+fn province_statuses(ctx: &Ctx) -> Result<Vec<Result<SensorStatus, String>>, Response> {
+    if !ctx.account().sees_all() {
+        return Err(error(
+            StatusCode::FORBIDDEN,
+            "Trang này chỉ dành cho cấp tỉnh",
+        ));
+    }
     ctx.store.sensor_statuses().map_err(internal)
 }
 
@@ -32,10 +34,7 @@ fn none_yet() -> Markup {
 
 /// `GET /feeds`.
 pub async fn feeds(ctx: Ctx) -> Response {
-    if let Some(r) = province_only(&ctx) {
-        return r;
-    }
-    let all = match statuses(&ctx) {
+    let all = match province_statuses(&ctx) {
         Ok(s) => s,
         Err(r) => return r,
     };
@@ -69,10 +68,7 @@ pub async fn feeds(ctx: Ctx) -> Response {
 
 /// `GET /sensors`.
 pub async fn sensors(ctx: Ctx) -> Response {
-    if let Some(r) = province_only(&ctx) {
-        return r;
-    }
-    let all = match statuses(&ctx) {
+    let all = match province_statuses(&ctx) {
         Ok(s) => s,
         Err(r) => return r,
     };

@@ -24,6 +24,7 @@ pub mod names;
 mod pcap;
 pub mod postgres;
 mod process;
+pub mod snapshot_cli;
 pub mod source;
 pub mod synth;
 pub mod tcp;

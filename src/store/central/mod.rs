@@ -17,7 +17,7 @@
 mod read;
 mod ship;
 
-pub use read::{CentralHost, CentralUnit};
+pub use read::CentralHost;
 pub use ship::{BATCH_ROWS, Taken};
 
 use postgres::{Client, NoTls};

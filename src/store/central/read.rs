@@ -3,20 +3,8 @@
 
 use super::{Central, CentralError};
 use crate::store::Status;
+use crate::store::query::UnitFigures;
 use serde::Serialize;
-
-/// One unit of one province with its figures for a period: the hosts with
-/// a hit in it, by the status they have now.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
-pub struct CentralUnit {
-    pub province: String,
-    pub code: String,
-    pub name: String,
-    pub detected: u64,
-    pub cleaned: u64,
-    pub still_infected: u64,
-    pub reinfected: u64,
-}
 
 /// A host as the central knows it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -35,14 +23,15 @@ fn to_ts(ns: i64) -> String {
 }
 
 impl Central {
-    /// Per (province, unit), hosts with a hit in `[from_ns, to_ns)`;
-    /// `province` narrows to one. Ordered by province, then unit.
+    /// Per (province, unit), hosts with a hit in `[from_ns, to_ns)`, by the
+    /// status they have now (the figures a store gives per unit, with no
+    /// top lists); `province` narrows to one. Ordered by province, then unit.
     pub fn unit_figures(
         &mut self,
         from_ns: i64,
         to_ns: i64,
         province: Option<&str>,
-    ) -> Result<Vec<CentralUnit>, CentralError> {
+    ) -> Result<Vec<(String, UnitFigures)>, CentralError> {
         let rows = self
             .client
             .query(
@@ -66,14 +55,17 @@ impl Central {
         let n = |v: i64| v.max(0) as u64;
         Ok(rows
             .iter()
-            .map(|r| CentralUnit {
-                province: r.get(0),
-                code: r.get(1),
-                name: r.get(2),
-                detected: n(r.get(3)),
-                cleaned: n(r.get(4)),
-                still_infected: n(r.get(5)),
-                reinfected: n(r.get(6)),
+            .map(|r| {
+                let f = UnitFigures {
+                    code: r.get(1),
+                    name: r.get(2),
+                    detected: n(r.get(3)),
+                    cleaned: n(r.get(4)),
+                    still_infected: n(r.get(5)),
+                    reinfected: n(r.get(6)),
+                    ..UnitFigures::default()
+                };
+                (r.get(0), f)
             })
             .collect())
     }
