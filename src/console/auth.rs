@@ -20,6 +20,8 @@ pub const SESSION_TTL: Duration = Duration::from_secs(8 * 3600);
 pub const MAX_FAILS: u32 = 5;
 pub const THROTTLE: Duration = Duration::from_secs(15 * 60);
 pub const COOKIE: &str = "gw_session";
+/// Most names whose failed logins are remembered (about 100 bytes each).
+pub const MAX_TRACKED: usize = 10_000;
 
 /// A logged-in account.
 #[derive(Clone, Debug)]
@@ -49,6 +51,21 @@ impl Auth {
     /// Count a failed login of `name`.
     pub fn failed(&self, name: &str) {
         if let Ok(mut f) = self.fails.lock() {
+            // Names tried with wrong passwords are attacker-chosen: windows
+            // that ended are dropped, and past MAX_TRACKED the oldest go.
+            if f.len() >= MAX_TRACKED && !f.contains_key(name) {
+                f.retain(|_, (_, since)| since.elapsed() < THROTTLE);
+                while f.len() >= MAX_TRACKED {
+                    let oldest = f
+                        .iter()
+                        .min_by_key(|(_, (_, since))| *since)
+                        .map(|(k, _)| k.clone());
+                    match oldest {
+                        Some(k) => f.remove(&k),
+                        None => break,
+                    };
+                }
+            }
             let e = f.entry(name.to_string()).or_insert((0, Instant::now()));
             if e.1.elapsed() >= THROTTLE {
                 *e = (0, Instant::now());
@@ -130,6 +147,18 @@ mod tests {
         assert_eq!(a.session(&id).map(|s| s.csrf), Some(csrf));
         a.logout(&id);
         assert!(a.session(&id).is_none());
+    }
+
+    #[test]
+    fn failed_names_are_bounded() {
+        let a = Auth::default();
+        for _ in 0..MAX_FAILS {
+            a.failed("target");
+        }
+        for i in 0..MAX_TRACKED + 50 {
+            a.failed(&format!("spray{i}"));
+        }
+        assert!(a.fails.lock().unwrap().len() <= MAX_TRACKED);
     }
 
     #[test]
