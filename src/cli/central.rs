@@ -6,7 +6,6 @@ use crate::reports::export::ExportFormat;
 use crate::reports::report::{Period, Report};
 use crate::store::Status;
 use crate::store::central::Central;
-use crate::store::query::UnitFigures;
 use anyhow::{Result, bail};
 use std::io::Write;
 use std::path::Path;
@@ -18,44 +17,16 @@ pub struct CentralArgs<'a> {
     pub province: Option<&'a str>,
 }
 
-/// Units of the nation are named after their province too: two provinces
-/// may share a unit code.
-fn national(province: String, mut u: UnitFigures) -> UnitFigures {
-    u.code = format!("{province}/{}", u.code);
-    u.name = format!("{} ({province})", u.name);
-    u
-}
-
 /// The campaign report of the central view for `period`.
 pub fn report(c: &CentralArgs<'_>, period: Period, unit: Option<&str>) -> Result<Report> {
     let mut central = Central::connect(c.url, c.ca)?;
-    let national_view = c.province.is_none();
-    let mut units: Vec<UnitFigures> = central
-        .unit_figures(period.from_ns, period.to_ns, c.province)?
-        .into_iter()
-        .map(|(province, u)| {
-            if national_view {
-                national(province, u)
-            } else {
-                u
-            }
-        })
-        .collect();
-    if let Some(code) = unit {
-        units.retain(|u| u.code == code);
-        if units.is_empty() {
-            bail!("--unit {code}: no such unit with a detection in the period in the central view");
-        }
+    match crate::reports::central::report(&mut central, period, c.province, unit)? {
+        Some(r) => Ok(r),
+        None => bail!(
+            "--unit {}: no such unit with a detection in the period in the central view",
+            unit.unwrap_or("")
+        ),
     }
-    let sensors = central.sensors(c.province)?;
-    let source = format!("cơ sở dữ liệu trung tâm {}", central.shown());
-    Ok(Report::from_figures(
-        period,
-        units,
-        source,
-        sensors,
-        unit.is_none(),
-    ))
 }
 
 /// The central's hosts as CSV (UTF-8 with BOM, Vietnamese headers) or JSON.

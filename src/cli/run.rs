@@ -163,12 +163,13 @@ fn console(cfg: &Config) -> Result<Option<crate::console::Console>> {
     let Some(o) = super::serve::console_of(cfg) else {
         return Ok(None);
     };
-    let has = Store::open(&o.store)?.has_accounts()?;
-    if !has {
+    if let crate::console::Source::Store(store) = &o.source
+        && !Store::open(store)?.has_accounts()?
+    {
         tracing::warn!(
             "[console]: {} has no account yet, so no one can log in; add one: printf '%s\\n' \"$PW\" | gatewatch users add NAME --role province-admin --password-stdin --store {}",
-            o.store.display(),
-            o.store.display()
+            store.display(),
+            store.display()
         );
     }
     Ok(Some(crate::console::start(o)?))

@@ -132,7 +132,7 @@ pub async fn audit(ctx: Ctx) -> Response {
     ctx.page("Nhật ký thao tác", body)
 }
 
-fn action_vi(a: &str) -> String {
+pub(super) fn action_vi(a: &str) -> String {
     let vi = match a {
         "host-cleaned" => "Đánh dấu đã xử lý",
         "host-reopened" => "Mở lại",

@@ -62,7 +62,10 @@ pub async fn get(State(app): State<Shared>, parts: Parts) -> Response {
         .path_and_query()
         .map_or("/", |p| p.as_str())
         .to_owned();
-    let store = app.opts.store.clone();
+    let store = match app.store_path() {
+        Ok(p) => p.to_path_buf(),
+        Err(r) => return r,
+    };
     let answer = tokio::task::spawn_blocking(move || {
         crate::store::api::handle(Some(&store), "GET", &url, Some(&who))
     })

@@ -130,6 +130,7 @@ mod tests {
             role: Role::Viewer,
             units: Default::default(),
             disabled: false,
+            province: None,
         }
     }
 

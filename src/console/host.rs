@@ -205,8 +205,11 @@ pub async fn set_status(
     let now = crate::run::status::now_ns();
     let actor = ctx.account().name.clone();
     drop(ctx);
-    let done = Store::open(&app.opts.store)
-        .and_then(|mut st| st.set_status(addr, status, &actor, &note, now));
+    let path = match app.store_path() {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let done = Store::open(path).and_then(|mut st| st.set_status(addr, status, &actor, &note, now));
     match done {
         Ok(_) => {
             tracing::info!("console: {actor} set {addr} to {}", status.as_str());

@@ -2,7 +2,7 @@
 //! (double-submit), so a foreign page cannot log a browser in either.
 
 use super::auth::{COOKIE, same};
-use super::{App, Shared, forbidden_csrf, internal, page, pages, session_id};
+use super::{App, Shared, central, forbidden_csrf, internal, page, pages, session_id};
 use axum::extract::{Form, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
@@ -91,6 +91,11 @@ fn verify(
     name: &str,
     pw: &str,
 ) -> Result<Option<crate::store::accounts::Account>, Response> {
+    if let Some(pool) = &app.central {
+        return pool
+            .with(|c| c.verify_password(name, pw))
+            .map_err(central::unavailable);
+    }
     let store = app.open()?;
     store.verify_password(name, pw).map_err(internal)
 }

@@ -22,6 +22,7 @@
 mod admin;
 mod api;
 mod auth;
+mod central;
 mod chart;
 mod host;
 mod login;
@@ -45,10 +46,20 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+/// What the console reads.
+#[derive(Clone, Debug)]
+pub enum Source {
+    /// One sensor's offender store (its accounts in it).
+    Store(PathBuf),
+    /// The central PostgreSQL of many sensors (its accounts in it), a
+    /// libpq URL and the CA certificate its TLS is checked with.
+    Central { url: String, ca: Option<PathBuf> },
+}
+
 /// How the console is served.
 #[derive(Clone, Debug)]
 pub struct ConsoleOptions {
-    pub store: PathBuf,
+    pub source: Source,
     pub listen: SocketAddr,
     /// Units from the units file, `(code, name)`: a unit with no offender
     /// yet still shows (with zeros).
@@ -62,6 +73,8 @@ pub struct ConsoleOptions {
 struct App {
     opts: ConsoleOptions,
     auth: Auth,
+    /// Connections to the central, when that is the source.
+    central: Option<central::Pool>,
 }
 
 type Shared = Arc<App>;
@@ -102,11 +115,21 @@ fn bind(o: ConsoleOptions) -> anyhow::Result<(String, Runner)> {
     let local = l.local_addr()?;
     let tls = o.tls.clone();
     let scheme = if tls.is_some() { "https" } else { "http" };
+    let central = match &o.source {
+        Source::Central { url, ca } => Some(central::Pool::new(url, ca.as_deref())),
+        Source::Store(_) => None,
+    };
     let app = Arc::new(App {
         opts: o,
         auth: Auth::default(),
+        central,
     });
-    let svc = router(app).into_make_service();
+    let routes = if app.central.is_some() {
+        central::routes()
+    } else {
+        store_routes()
+    };
+    let svc = router(routes, app).into_make_service();
     let run = move || -> anyhow::Result<()> {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
@@ -135,11 +158,10 @@ fn bind(o: ConsoleOptions) -> anyhow::Result<(String, Runner)> {
     Ok((format!("{scheme}://{local}"), Box::new(run)))
 }
 
-fn router(app: Shared) -> Router {
+/// The pages over one sensor's store.
+fn store_routes() -> Router<Shared> {
     Router::new()
         .route("/", get(overview::page))
-        .route("/login", get(login::form).post(login::submit))
-        .route("/logout", post(login::logout))
         .route("/unit/{code}", get(unit::page))
         .route("/unit/{code}/offenders.csv", get(unit::csv))
         .route("/unit/{code}/offenders.xlsx", get(unit::xlsx))
@@ -151,6 +173,14 @@ fn router(app: Shared) -> Router {
         .route("/sensors", get(admin::sensors))
         .route("/audit", get(admin::audit))
         .route("/api/{*rest}", get(api::get))
+}
+
+/// `routes` with what every console has: login, logout, the style sheet,
+/// the security headers.
+fn router(routes: Router<Shared>, app: Shared) -> Router {
+    routes
+        .route("/login", get(login::form).post(login::submit))
+        .route("/logout", post(login::logout))
         .route("/assets/console.css", get(pages::css))
         .layer(axum::middleware::from_fn(security_headers))
         .with_state(app)
@@ -203,8 +233,16 @@ impl App {
         format!("{name}={value}; HttpOnly; SameSite=Strict; Path={path}{secure}")
     }
 
+    /// The store file, when that is the source.
+    fn store_path(&self) -> Result<&std::path::Path, Response> {
+        match &self.opts.source {
+            Source::Store(p) => Ok(p),
+            Source::Central { .. } => Err(error(StatusCode::NOT_FOUND, "Không có trang này")),
+        }
+    }
+
     fn open(&self) -> Result<Store, Response> {
-        Store::open_read_only_unchecked(&self.opts.store)
+        Store::open_read_only_unchecked(self.store_path()?)
             .map_err(|e| error(StatusCode::SERVICE_UNAVAILABLE, &e.to_string()))
     }
 
@@ -232,24 +270,24 @@ impl Ctx {
         &self.session.account
     }
 
-    /// The page header's account, menu and logout form.
-    fn nav(&self) -> pages::Nav<'_> {
-        let a = &self.session.account;
-        pages::Nav {
-            name: &a.name,
-            csrf: &self.session.csrf,
-            province: a.sees_all(),
-            admin: a.is_admin(),
-        }
-    }
-
     /// A page of this session.
     fn page(&self, title: &str, body: Markup) -> Response {
-        page(
-            StatusCode::OK,
-            pages::layout(title, Some(&self.nav()), body),
-        )
+        session_page(&self.session, true, title, body)
     }
+}
+
+/// A page of `s`, its header showing the account, the menu (with the
+/// feeds page when `feeds`) and the logout form.
+fn session_page(s: &Session, feeds: bool, title: &str, body: Markup) -> Response {
+    let a = &s.account;
+    let nav = pages::Nav {
+        name: &a.name,
+        csrf: &s.csrf,
+        province: a.sees_all(),
+        admin: a.is_admin(),
+        feeds,
+    };
+    page(StatusCode::OK, pages::layout(title, Some(&nav), body))
 }
 
 fn session_id(parts: &Parts) -> Option<&str> {

@@ -23,6 +23,8 @@ pub struct Nav<'a> {
     pub province: bool,
     /// Province admin: the audit log.
     pub admin: bool,
+    /// The feeds page exists (a sensor's console; the central has none).
+    pub feeds: bool,
 }
 
 /// Time as the console shows it: local date and time.
@@ -50,7 +52,7 @@ pub fn layout(title: &str, nav: Option<&Nav<'_>>, body: Markup) -> Markup {
                     @if let Some(n) = nav {
                         a href="/" { "Tổng quan" }
                         @if n.province {
-                            a href="/feeds" { "Nguồn chỉ dấu" }
+                            @if n.feeds { a href="/feeds" { "Nguồn chỉ dấu" } }
                             a href="/sensors" { "Cảm biến" }
                         }
                         @if n.admin { a href="/audit" { "Nhật ký thao tác" } }

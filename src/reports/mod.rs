@@ -2,5 +2,6 @@
 //! ([`export`]: CSV, JSON, XLSX) and the campaign report ([`report`]:
 //! Markdown, HTML, XLSX).
 
+pub mod central;
 pub mod export;
 pub mod report;

@@ -87,6 +87,10 @@ pub struct Account {
     /// The units given; empty for a province admin.
     pub units: BTreeSet<String>,
     pub disabled: bool,
+    /// The province it is limited to in the central view (`None`: the
+    /// nation there; always `None` in a sensor's store, which is one
+    /// province's already).
+    pub province: Option<String>,
 }
 
 impl Account {
@@ -113,6 +117,17 @@ impl Account {
     pub fn is_admin(&self) -> bool {
         self.role == Role::ProvinceAdmin
     }
+
+    /// Whether it sees province `p` of the central view (its units there,
+    /// as [`Account::sees`] says).
+    pub fn sees_province(&self, p: &str) -> bool {
+        self.province.as_deref().is_none_or(|mine| mine == p)
+    }
+
+    /// Whether it sees every province and every unit of the central view.
+    pub fn sees_nation(&self) -> bool {
+        self.province.is_none() && self.sees_all()
+    }
 }
 
 /// Why an account request was refused, with what to do.
@@ -138,7 +153,7 @@ pub fn check_new(name: &str, role: Role, units: &[String]) -> Result<(), String>
     }
 }
 
-fn check_password(password: &str) -> Result<(), StoreError> {
+pub(crate) fn check_password(password: &str) -> Result<(), StoreError> {
     if password.chars().count() < MIN_PASSWORD {
         return Err(StoreError::Invalid(format!(
             "the password is shorter than {MIN_PASSWORD} characters; choose a longer one"
@@ -172,7 +187,7 @@ pub fn same_secret(a: &[u8], b: &[u8]) -> bool {
 }
 
 /// The argon2id PHC string of `password`, with a fresh random salt.
-fn hash_password(password: &str) -> Result<String, StoreError> {
+pub(crate) fn hash_password(password: &str) -> Result<String, StoreError> {
     let salt = random_bytes::<16>()?;
     let salt = SaltString::encode_b64(&salt)
         .map_err(|e| StoreError::Invalid(format!("password salt: {e}")))?;
@@ -349,6 +364,7 @@ impl Store {
             role,
             units,
             disabled,
+            province: None,
         }))
     }
 
@@ -369,15 +385,7 @@ impl Store {
             )
             .optional()
             .map_err(|e| self.err(e))?;
-        let phc = stored.unwrap_or_else(|| DUMMY_HASH.to_string());
-        let ok = PasswordHash::new(&phc)
-            .map(|h| {
-                Argon2::default()
-                    .verify_password(password.as_bytes(), &h)
-                    .is_ok()
-            })
-            .unwrap_or(false);
-        if !ok {
+        if !password_matches(stored.as_deref(), password) {
             return Ok(None);
         }
         Ok(self.account(name)?.filter(|a| !a.disabled))
@@ -412,6 +420,19 @@ impl Store {
         .and_then(|r| r.collect::<Result<Vec<_>, _>>())
         .map_err(|e| self.err(e))
     }
+}
+
+/// Whether `password` matches the PHC string `stored`; with none (an
+/// unknown name) a dummy hash is verified, so timing does not tell which
+/// names exist.
+pub(crate) fn password_matches(stored: Option<&str>, password: &str) -> bool {
+    PasswordHash::new(stored.unwrap_or(DUMMY_HASH))
+        .map(|h| {
+            Argon2::default()
+                .verify_password(password.as_bytes(), &h)
+                .is_ok()
+        })
+        .unwrap_or(false)
 }
 
 /// A valid argon2id hash of no one's password, verified against when the
@@ -457,6 +478,7 @@ mod tests {
             role,
             units: units.iter().map(|u| u.to_string()).collect(),
             disabled: false,
+            province: None,
         };
         let officer = a(Role::UnitOfficer, &["U1"]);
         assert!(officer.sees("U1") && officer.acts_on("U1"));

@@ -168,23 +168,27 @@ impl Drop for ServedConsole {
 /// Start `gatewatch serve` on a free loopback port over `db`, with `extra`
 /// arguments; returns once it says where it listens.
 pub fn serve(db: &Path, units: Option<&Path>, extra: &[&str]) -> ServedConsole {
+    let mut args = vec!["--store".to_owned(), db.display().to_string()];
+    if let Some(u) = units {
+        args.extend(["--units".to_owned(), u.display().to_string()]);
+    }
+    args.extend(extra.iter().map(|s| s.to_string()));
+    serve_with(&args)
+}
+
+/// Start `gatewatch serve --central URL` on a free loopback port.
+pub fn serve_central(url: &str) -> ServedConsole {
+    serve_with(&["--central".to_owned(), url.to_owned()])
+}
+
+/// Start `gatewatch serve` on a free loopback port with `args`.
+fn serve_with(args: &[String]) -> ServedConsole {
     use std::io::BufRead;
     let mut c = bin();
     c.current_dir(root())
-        .args([
-            "--log",
-            "info",
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--store",
-        ])
-        .arg(db)
-        .args(extra)
+        .args(["--log", "info", "serve", "--listen", "127.0.0.1:0"])
+        .args(args)
         .stderr(std::process::Stdio::piped());
-    if let Some(u) = units {
-        c.arg("--units").arg(u);
-    }
     let mut child = c.spawn().expect("start gatewatch serve");
     let mut lines = std::io::BufReader::new(child.stderr.take().expect("stderr")).lines();
     let url = loop {

@@ -14,11 +14,14 @@
 //!   down; a hit after the central's `cleaned` marks the host `reinfected`.
 //! - Every value reaches SQL as a bound parameter.
 
+mod accounts;
 mod read;
 mod ship;
+mod view;
 
 pub use read::CentralHost;
 pub use ship::{BATCH_ROWS, Taken};
+pub use view::{CentralEvent, CentralHit, HostDetail, SensorRow};
 
 use postgres::{Client, NoTls};
 use std::path::Path;
@@ -147,6 +150,9 @@ impl Central {
         };
         let mut c = Central { client, shown };
         c.client.batch_execute(SCHEMA).map_err(|e| c.sql(e))?;
+        c.client
+            .batch_execute(accounts::SCHEMA)
+            .map_err(|e| c.sql(e))?;
         Ok(c)
     }
 
@@ -155,6 +161,11 @@ impl Central {
             url: self.shown.clone(),
             source,
         }
+    }
+
+    /// Whether the connection was lost (a pooled one is then not reused).
+    pub fn is_closed(&self) -> bool {
+        self.client.is_closed()
     }
 
     /// The URL as messages show it (no password).

@@ -135,6 +135,21 @@ impl Central {
                 )
                 .map(|_| n)
             })
+            .and_then(|n| {
+                let province: Option<String> = tx
+                    .query_opt(
+                        "SELECT province FROM gw_sensors WHERE sensor = $1",
+                        &[&sensor],
+                    )?
+                    .map(|r| r.get(0));
+                let target = format!("{sensor}/{ip}");
+                let action = match status {
+                    Status::Cleaned => "host-cleaned",
+                    _ => "host-reopened",
+                };
+                super::accounts::audit(&mut tx, actor, action, &target, province.as_deref(), note)
+                    .map(|_| n)
+            })
             .map_err(sql)?;
         if n == 0 {
             return Err(CentralError::Invalid(format!(
