@@ -8,7 +8,10 @@
 //!   was pruned), so (sensor, seq) names one row for good and the central
 //!   can take a row twice without counting it twice.
 //! - A row not yet acknowledged by a central that was ever configured is
-//!   never pruned, whatever its age: an outage loses nothing.
+//!   never pruned, whatever its age: an outage loses nothing. A hit's row
+//!   points at its raw alert (`alert`, schema 7) instead of copying the
+//!   line, so the alert is kept as long as its journal row is unacknowledged
+//!   ([`Store::prune_alerts`]).
 
 use super::{Store, StoreError};
 use rusqlite::{OptionalExtension, params};
@@ -32,12 +35,17 @@ pub(super) const SCHEMA: &str = "CREATE TABLE store_meta (
         at      INTEGER NOT NULL
     );";
 
-/// The journal row of a hit: its sensor is the alert's own `sensor_id`.
-/// A line that is not JSON must not fail the batch it commits with (the
-/// shipper reports it), hence `json_valid` before `json_extract`.
-pub(crate) const JOURNAL_HIT: &str = "INSERT INTO journal (sensor, kind, at, json)
+/// Schema step 7: a hit's row names its raw alert (`alerts.id`) rather
+/// than repeating its line (which doubled the store's alert bytes).
+pub(super) const SCHEMA_ALERT_REF: &str = "ALTER TABLE journal ADD COLUMN alert INTEGER";
+
+/// The journal row of a hit (`?1` time, `?2` the alert line, `?3` its
+/// `alerts.id`): its sensor is the alert's own `sensor_id`. A line that is
+/// not JSON must not fail the batch it commits with (the shipper reports
+/// it), hence `json_valid` before `json_extract`.
+pub(crate) const JOURNAL_HIT: &str = "INSERT INTO journal (sensor, kind, at, json, alert)
      VALUES (coalesce(CASE WHEN json_valid(?2) THEN json_extract(?2, '$.sensor_id') END, ''),
-             'hit', ?1, ?2)";
+             'hit', ?1, '', ?3)";
 
 /// The journal row of a status change, under the store's sensor.
 pub(super) const JOURNAL_STATUS: &str = "INSERT INTO journal (sensor, kind, at, json)
@@ -113,9 +121,10 @@ impl Store {
         let mut st = self
             .conn
             .prepare_cached(
-                "SELECT seq, coalesce((SELECT value FROM store_meta WHERE key = 'sensor_id'), sensor),
-                        kind, at, json
-                 FROM journal WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+                "SELECT j.seq, coalesce((SELECT value FROM store_meta WHERE key = 'sensor_id'), j.sensor),
+                        j.kind, j.at, coalesce(a.json, j.json)
+                 FROM journal j LEFT JOIN alerts a ON a.id = j.alert
+                 WHERE j.seq > ?1 ORDER BY j.seq LIMIT ?2",
             )
             .map_err(|e| self.err(e))?;
         st.query_map(params![after, limit as i64], |r| {
@@ -188,10 +197,22 @@ mod tests {
         let mut s = Store::open(&d.path().join("g.db")).unwrap();
         let hit = |s: &mut Store, sensor: &str, at: i64| {
             let json = format!("{{\"sensor_id\":\"{sensor}\",\"host_ip\":\"10.0.0.1\"}}");
-            s.conn.execute(JOURNAL_HIT, params![at, json]).unwrap();
+            s.conn
+                .execute(
+                    "INSERT INTO alerts (ts, ip, indicator, json) VALUES (?1, '10.0.0.1', 0, ?2)",
+                    params![at, json],
+                )
+                .unwrap();
+            let id = s.conn.last_insert_rowid();
+            s.conn.execute(JOURNAL_HIT, params![at, json, id]).unwrap();
         };
         hit(&mut s, "a", 1);
-        assert_eq!(s.journal_after(0, 10).unwrap()[0].sensor, "a");
+        let first = &s.journal_after(0, 10).unwrap()[0];
+        assert_eq!(first.sensor, "a");
+        assert!(
+            first.json.contains("\"host_ip\""),
+            "the alert's line, read by reference"
+        );
         assert_eq!(s.claim_sensor("gw1").unwrap(), None);
         assert_eq!(s.claim_sensor("gw2").unwrap(), Some("gw1".into()));
         hit(&mut s, "retro-run", 2);
@@ -207,5 +228,33 @@ mod tests {
         assert_eq!(s.prune_journal(i64::MAX).unwrap(), 0);
         s.set_acked("pg", 3, 0).unwrap();
         assert_eq!(s.prune_journal(i64::MAX).unwrap(), 1);
+    }
+
+    #[test]
+    fn an_alert_stays_while_its_journal_row_is_unacknowledged() {
+        let d = tempfile::tempdir().unwrap();
+        let mut s = Store::open(&d.path().join("g.db")).unwrap();
+        for at in [1, 2, 3] {
+            s.conn
+                .execute(
+                    "INSERT INTO alerts (ts, ip, indicator, json) VALUES (?1, '10.0.0.1', 0, '{}')",
+                    params![at],
+                )
+                .unwrap();
+            let id = s.conn.last_insert_rowid();
+            s.conn.execute(JOURNAL_HIT, params![at, "{}", id]).unwrap();
+        }
+        s.set_acked("pg", 1, 0).unwrap();
+        assert_eq!(
+            s.prune_alerts(i64::MAX).unwrap(),
+            1,
+            "only the acknowledged one"
+        );
+        assert_eq!(s.prune_journal(i64::MAX).unwrap(), 1);
+        let left = s.journal_after(0, 10).unwrap();
+        assert_eq!(left.len(), 2);
+        assert!(left.iter().all(|r| r.json == "{}"), "{left:?}");
+        s.set_acked("pg", 3, 0).unwrap();
+        assert_eq!(s.prune_alerts(i64::MAX).unwrap(), 2);
     }
 }

@@ -99,6 +99,8 @@ const MIGRATIONS: &[&[&str]] = &[
     // 6: the spool for the central view: the store's sensor, the journal of
     // hits and status changes, what each central acknowledged.
     &[journal::SCHEMA],
+    // 7: a hit's journal row points at its raw alert instead of a copy.
+    &[journal::SCHEMA_ALERT_REF],
 ];
 
 /// Order of an address's names, latest first: the name seen most recently;
@@ -418,10 +420,18 @@ impl Store {
         self.set_status(ip, Status::Cleaned, actor, note, at_ns)
     }
 
-    /// Delete raw alerts older than `before_ns`; aggregates are kept.
+    /// Delete raw alerts older than `before_ns`; aggregates are kept, and
+    /// so is an alert whose journal row a configured central has not
+    /// acknowledged yet (the journal ships the alert's line by reference).
     pub fn prune_alerts(&mut self, before_ns: i64) -> Result<usize, StoreError> {
         self.conn
-            .execute("DELETE FROM alerts WHERE ts < ?1", params![before_ns])
+            .execute(
+                "DELETE FROM alerts WHERE ts < ?1 AND id NOT IN (
+                     SELECT alert FROM journal
+                     WHERE alert IS NOT NULL
+                       AND seq > (SELECT coalesce(min(acked), 9223372036854775807) FROM ship_state))",
+                params![before_ns],
+            )
             .map_err(|e| self.err(e))
     }
 }

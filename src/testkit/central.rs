@@ -1,5 +1,6 @@
 //! Journals for the central view's load test: synthetic hits shaped like
-//! the sensor's EVE alerts, appended straight to a store's journal.
+//! the sensor's EVE alerts, appended straight to a store's alerts and
+//! journal.
 
 use crate::store::Store;
 use rusqlite::params;
@@ -14,6 +15,9 @@ pub fn fill_journal(db: &Path, sensor: &str, rows: usize, hosts: u32, start_ns: 
     s.claim_sensor(sensor).expect("claim the store");
     let tx = s.conn_mut().transaction().expect("a transaction");
     {
+        let mut alert = tx
+            .prepare_cached("INSERT INTO alerts (ts, ip, indicator, json) VALUES (?1, ?2, 0, ?3)")
+            .expect("prepare");
         let mut st = tx
             .prepare_cached(crate::store::journal::JOURNAL_HIT)
             .expect("prepare");
@@ -36,7 +40,9 @@ pub fn fill_journal(db: &Path, sensor: &str, rows: usize, hosts: u32, start_ns: 
                 "observed": format!("c2-{}.example", i % 5_000), "observed_in": "tls.sni",
                 "feed": "load-test", "category": "malware", "severity": "high",
             });
-            st.execute(params![ts, json.to_string()]).expect("insert");
+            let json = json.to_string();
+            let id = alert.insert(params![ts, ip, json]).expect("insert");
+            st.execute(params![ts, json, id]).expect("insert");
         }
     }
     tx.commit().expect("commit");

@@ -136,8 +136,8 @@ impl<'c> Statements<'c> {
                 .execute(params![ip, r.ts_ns, format!("hit {} again", r.value)])?;
         }
         self.pair.execute(params![ip, id, r.ts_ns])?;
-        self.alert.execute(params![r.ts_ns, ip, id, r.json])?;
-        self.journal.execute(params![r.ts_ns, r.json])?;
+        let alert = self.alert.insert(params![r.ts_ns, ip, id, r.json])?;
+        self.journal.execute(params![r.ts_ns, r.json, alert])?;
         Ok(())
     }
 }
