@@ -7,62 +7,20 @@
 //! account is out at its next page.
 
 use gatewatch::store::central::Central;
-use gatewatch::testkit::central::fill_journal;
+use gatewatch::testkit::central::{
+    HN, HN_PATH, HOST, HUE, HUE_PATH, fill_journal, ship, two_provinces, users,
+};
 use gatewatch::testkit::console::{
     ServedConsole, csrf_of, form_value, login, request, serve_central,
 };
-use gatewatch::testkit::postgres::Postgres;
-use gatewatch::testkit::{bin, text};
-use std::io::Write;
-use std::path::Path;
-use std::process::Stdio;
 
-const HN: &str = "Hà Nội";
-const HUE: &str = "Thừa Thiên Huế";
-const HN_PATH: &str = "/p/H%C3%A0%20N%E1%BB%99i";
-const HUE_PATH: &str = "/p/Th%E1%BB%ABa%20Thi%C3%AAn%20Hu%E1%BA%BF";
 const PW: &str = "mat-khau-du-dai";
-/// Of unit U001 in both provinces' journals (`fill_journal`: host h is
-/// 10.20.0.h, unit U{h % 40 + 1}).
-const HOST: &str = "10.20.0.40";
 
 fn now_ns() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_nanos() as i64
-}
-
-fn ship(db: &Path, url: &str, province: &str) {
-    let o = bin()
-        .args(["ship", "--store"])
-        .arg(db)
-        .args(["--central", url, "--province", province])
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", text(&o));
-}
-
-fn users(url: &str, args: &[&str]) {
-    let mut c = bin()
-        .args(["users"])
-        .args(args)
-        .args(["--central", url])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    // Only add and passwd read it.
-    let _ = writeln!(c.stdin.take().unwrap(), "{PW}");
-    let o = c.wait_with_output().unwrap();
-    assert!(o.status.success(), "users {args:?}: {}", text(&o));
-}
-
-fn add(url: &str, name: &str, role: &str, scope: &[&str]) {
-    let mut a = vec!["add", name, "--role", role, "--password-stdin"];
-    a.extend_from_slice(scope);
-    users(url, &a);
 }
 
 struct Session<'a> {
@@ -88,33 +46,10 @@ fn log_in<'a>(c: &'a ServedConsole, name: &str) -> Session<'a> {
     Session { c, cookie }
 }
 
-/// Two sensors of two provinces, the same addresses; accounts of the
-/// nation, of Hà Nội, of one unit there, and a viewer of Huế.
-fn central(dir: &Path) -> (Postgres, String) {
-    let pg = Postgres::start(dir);
-    let url = pg.url();
-    let start = now_ns() - 3_600_000_000_000;
-    for (sensor, province) in [("hn-gw1", HN), ("hue-gw1", HUE)] {
-        let db = dir.join(format!("{sensor}.db"));
-        fill_journal(&db, sensor, 600, 50, start);
-        ship(&db, &url, province);
-    }
-    add(&url, "ncsc", "province-admin", &[]);
-    add(&url, "hn-admin", "province-admin", &["--province", HN]);
-    add(
-        &url,
-        "hn-u1",
-        "unit-officer",
-        &["--province", HN, "--unit", "U001"],
-    );
-    add(&url, "hue-view", "viewer", &["--province", HUE]);
-    (pg, url)
-}
-
 #[test]
 fn each_account_sees_its_part_of_the_nation_only() {
     let dir = tempfile::tempdir().unwrap();
-    let (_pg, url) = central(dir.path());
+    let (_pg, url) = two_provinces(dir.path(), PW);
     let c = serve_central(&url);
 
     let nation = log_in(&c, "ncsc");
@@ -164,7 +99,7 @@ fn each_account_sees_its_part_of_the_nation_only() {
 #[test]
 fn cleaning_centrally_is_per_sensor_and_a_later_hit_reinfects() {
     let dir = tempfile::tempdir().unwrap();
-    let (_pg, url) = central(dir.path());
+    let (_pg, url) = two_provinces(dir.path(), PW);
     let c = serve_central(&url);
     let host = format!("/h/hn-gw1/{HOST}");
 
@@ -218,7 +153,7 @@ fn cleaning_centrally_is_per_sensor_and_a_later_hit_reinfects() {
     assert!(officer.get(&host).1.contains("Tái nhiễm"));
 
     // Disabled: out at the next page.
-    users(&url, &["disable", "hn-u1"]);
+    users(&url, PW, &["disable", "hn-u1"]);
     assert_eq!(officer.get(&host), (303, "/login".to_owned()));
     assert_eq!(login(c.addr, "hn-u1", PW).0, 401);
 }

@@ -7,13 +7,20 @@
 //! `$GATEWATCH_SCREENSHOTS` (default `target/console-screenshots`; the
 //! README's are made with `GATEWATCH_SCREENSHOTS=docs/console`).
 //!
+//! The central console (`serve --central`) too, on a real PostgreSQL: a
+//! province admin is taken to its province, follows a unit to a host named
+//! by sensor and address, and marks it cleaned through the form.
+//!
 //! Without chromium and chromedriver the test says it is skipped, unless
 //! `GATEWATCH_REQUIRE_BROWSER=1` (CI), where that fails.
 
 use calamine::{Data, Reader, Xlsx};
 use fantoccini::{Client, ClientBuilder, Locator};
 use gatewatch::store::Store;
-use gatewatch::testkit::console::{ADMIN, CONSOLE_PW, OFFICER, console_store, serve};
+use gatewatch::testkit::central::{HN, HOST, two_provinces};
+use gatewatch::testkit::console::{
+    ADMIN, CONSOLE_PW, OFFICER, console_store, serve, serve_central,
+};
 use gatewatch::testkit::root;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -149,6 +156,22 @@ fn available() -> bool {
     ok
 }
 
+/// A browser session against `driver_url`, its downloads into `downloads`.
+async fn browser(driver_url: &str, downloads: &Path) -> Client {
+    ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+        .capabilities(capabilities(downloads))
+        .connect(driver_url)
+        .await
+        .expect("a WebDriver session")
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
 #[test]
 fn an_officer_works_its_unit_in_a_real_browser() {
     if !available() {
@@ -164,16 +187,8 @@ fn an_officer_works_its_unit_in_a_real_browser() {
     std::fs::create_dir_all(&downloads).unwrap();
     let console = serve(&f.db, Some(&f.units), &[]);
     let (_driver, url) = driver();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        let c = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
-            .capabilities(capabilities(&downloads))
-            .connect(&url)
-            .await
-            .expect("a WebDriver session");
+    runtime().block_on(async {
+        let c = browser(&url, &downloads).await;
         let r = officer(&c, &console.url, &f, &downloads).await;
         let r2 = match r {
             Ok(()) => province(&c, &console.url).await,
@@ -181,6 +196,23 @@ fn an_officer_works_its_unit_in_a_real_browser() {
         };
         let _ = c.close().await;
         r2.unwrap();
+    });
+}
+
+#[test]
+fn a_province_admin_works_the_central_console_in_a_real_browser() {
+    if !available() {
+        return;
+    }
+    let d = tempfile::tempdir().unwrap();
+    let (_pg, pg_url) = two_provinces(d.path(), CONSOLE_PW);
+    let console = serve_central(&pg_url);
+    let (_driver, url) = driver();
+    runtime().block_on(async {
+        let c = browser(&url, d.path()).await;
+        let r = central_admin(&c, &console.url).await;
+        let _ = c.close().await;
+        r.unwrap();
     });
 }
 
@@ -263,6 +295,32 @@ async fn province(c: &Client, base: &str) -> Step {
         assert!(text(c).await.contains(want), "{path}");
         shot(c, name).await;
     }
+    Ok(())
+}
+
+async fn central_admin(c: &Client, base: &str) -> Step {
+    log_in(c, base, "hn-admin").await;
+    let t = text_with(c, "U001").await;
+    assert!(t.contains(HN) && t.contains("Cảm biến"), "{t}");
+    shot(c, "central-province").await;
+    c.find(Locator::LinkText("U001")).await?.click().await?;
+    let t = text_with(c, HOST).await;
+    assert!(t.contains("hn-gw1") && !t.contains("hue-gw1"), "{t}");
+    shot(c, "central-unit").await;
+    c.find(Locator::LinkText(HOST)).await?.click().await?;
+    let form = c.form(Locator::Css("form.bar[method='post']")).await?;
+    form.set_by_name("note", "Đã cài lại máy").await?;
+    form.submit().await?;
+    let t = text_with(c, "Trạng thái: Đã xử lý").await;
+    assert!(t.contains("Trạng thái: Đã xử lý"), "{t}");
+    assert!(
+        t.contains("console:hn-admin") && t.contains("trung tâm"),
+        "{t}"
+    );
+    shot(c, "central-host").await;
+    c.goto(&format!("{base}/sensors")).await?;
+    assert!(text(c).await.contains("hn-gw1"));
+    shot(c, "central-sensors").await;
     Ok(())
 }
 

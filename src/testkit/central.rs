@@ -48,3 +48,73 @@ pub fn fill_journal(db: &Path, sensor: &str, rows: usize, hosts: u32, start_ns: 
     tx.commit().expect("commit");
     s.journal_head().expect("head")
 }
+
+/// The central console's two provinces (their sensors use the same
+/// addresses: both journals come from [`fill_journal`] with 50 hosts).
+pub const HN: &str = "Hà Nội";
+pub const HUE: &str = "Thừa Thiên Huế";
+/// `/p/{HN}` and `/p/{HUE}` as links carry them.
+pub const HN_PATH: &str = "/p/H%C3%A0%20N%E1%BB%99i";
+pub const HUE_PATH: &str = "/p/Th%E1%BB%ABa%20Thi%C3%AAn%20Hu%E1%BA%BF";
+/// Of unit U001 in both provinces (host h is 10.20.0.h, unit U{h % 40 + 1}).
+pub const HOST: &str = "10.20.0.40";
+
+/// `gatewatch ship` of the store `db` to `url` as `province`.
+pub fn ship(db: &Path, url: &str, province: &str) {
+    let o = super::bin()
+        .args(["ship", "--store"])
+        .arg(db)
+        .args(["--central", url, "--province", province])
+        .output()
+        .expect("run gatewatch ship");
+    assert!(o.status.success(), "{}", super::text(&o));
+}
+
+/// `gatewatch users ARGS --central URL`, the password `pw` on stdin.
+pub fn users(url: &str, pw: &str, args: &[&str]) {
+    use std::io::Write;
+    use std::process::Stdio;
+    let mut c = super::bin()
+        .args(["users"])
+        .args(args)
+        .args(["--central", url])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run gatewatch users");
+    // Only add and passwd read it.
+    let _ = writeln!(c.stdin.take().expect("stdin"), "{pw}");
+    let o = c.wait_with_output().expect("gatewatch users");
+    assert!(o.status.success(), "users {args:?}: {}", super::text(&o));
+}
+
+/// A central PostgreSQL in `dir` with two sensors of two provinces
+/// (`hn-gw1` of [`HN`], `hue-gw1` of [`HUE`]), 600 hits each in the last
+/// hour, and accounts with password `pw`: `ncsc` (the nation), `hn-admin`
+/// (province admin of HN), `hn-u1` (unit officer of HN's U001) and
+/// `hue-view` (viewer of HUE). Returns the server and its URL.
+pub fn two_provinces(dir: &Path, pw: &str) -> (super::postgres::Postgres, String) {
+    let pg = super::postgres::Postgres::start(dir);
+    let url = pg.url();
+    let start = chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0) - 3_600_000_000_000;
+    for (sensor, province) in [("hn-gw1", HN), ("hue-gw1", HUE)] {
+        let db = dir.join(format!("{sensor}.db"));
+        fill_journal(&db, sensor, 600, 50, start);
+        ship(&db, &url, province);
+    }
+    let add = |name: &str, role: &str, scope: &[&str]| {
+        let mut a = vec!["add", name, "--role", role, "--password-stdin"];
+        a.extend_from_slice(scope);
+        users(&url, pw, &a);
+    };
+    add("ncsc", "province-admin", &[]);
+    add("hn-admin", "province-admin", &["--province", HN]);
+    add(
+        "hn-u1",
+        "unit-officer",
+        &["--province", HN, "--unit", "U001"],
+    );
+    add("hue-view", "viewer", &["--province", HUE]);
+    (pg, url)
+}
