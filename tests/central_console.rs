@@ -142,8 +142,16 @@ fn cleaning_centrally_is_per_sensor_and_a_later_hit_reinfects() {
         page.contains("console:hn-u1") && page.contains("cài lại Windows"),
         "{page}"
     );
-    let (_, audit) = log_in(&c, "hn-admin").get("/audit");
+    let admin = log_in(&c, "hn-admin");
+    let (_, audit) = admin.get("/audit");
     assert!(audit.contains("hn-gw1/10.20.0.40"), "{audit}");
+    // The per-day chart counts the cleaning in its province only.
+    assert!(admin.get(HN_PATH).1.contains(": 1 Đã xử lý"));
+    let (_, hue) = viewer.get(HUE_PATH);
+    assert!(
+        hue.contains("Đã xử lý") && !hue.contains(": 1 Đã xử lý"),
+        "{hue}"
+    );
 
     // The sensor sees the host again and ships it.
     let hn_db = dir.path().join("hn-gw1.db");

@@ -3,8 +3,10 @@
 //! unit's hosts across the province's sensors, and the reports to download.
 
 use super::{Caller, Who, forbidden, run, seg};
-use crate::console::overview::{PeriodQuery, attachment, download, format_of};
-use crate::console::{Shared, error, pages};
+use crate::console::overview::{
+    PeriodQuery, attachment, download, format_of, local_day, local_offset,
+};
+use crate::console::{Shared, chart, error, pages};
 use crate::reports::report::{self, Period, figure_rows};
 use crate::store::Status;
 use crate::store::central::{Central, CentralError, HostDetail, SensorRow};
@@ -27,6 +29,25 @@ fn add(t: &mut UnitFigures, u: &UnitFigures) {
     t.cleaned += u.cleaned;
     t.still_infected += u.still_infected;
     t.reinfected += u.reinfected;
+}
+
+/// The per-day chart of what `who` sees of `province` (`None`: all) in `p`.
+fn days(
+    c: &mut Central,
+    who: &Who,
+    p: &Period,
+    province: Option<&str>,
+) -> Result<Markup, CentralError> {
+    let off = local_offset();
+    let (from, to) = (local_day(p.from_ns, off), local_day(p.to_ns - 1, off));
+    let rows = c.daily_counts(p.from_ns, off, province)?;
+    let a = who.account();
+    let visible = rows
+        .iter()
+        .filter(|(pr, u, _)| a.sees_province(pr) && a.sees(u))
+        .map(|(_, _, d)| std::slice::from_ref(d));
+    let series = chart::fill(from, to, visible);
+    Ok(html! { h2 { "Theo ngày" } (chart::daily(&series)) })
 }
 
 fn figures(t: &UnitFigures) -> Markup {
@@ -81,9 +102,11 @@ pub async fn nation(
             button type="submit" name="format" formaction="/report" value="html" { "Tải báo cáo (HTML)" }
             button type="submit" name="format" formaction="/report" value="xlsx" { "Tải báo cáo (XLSX)" }
         };
+        let chart = days(c, who, &p, None)?;
         let body = html! {
             (pages::period_form("/", &p, extra))
             (figures(&t))
+            (chart)
             h2 { "Theo tỉnh" }
             table {
                 tr { th { "Tỉnh" } th.n { "Cảm biến" } @for (l, _) in figure_rows(&t) { th.n { (l) } } }
@@ -135,7 +158,9 @@ pub async fn province(
             .map(|(_, u)| u)
             .filter(|u| who.account().sees(&u.code))
             .collect();
-        Ok(who.page(&prov, province_body(who, &prov, &p, &units, &sensors)))
+        let chart = days(c, who, &p, Some(&prov))?;
+        let body = province_body(who, &prov, &p, &units, &sensors, chart);
+        Ok(who.page(&prov, body))
     })
     .await
 }
@@ -146,6 +171,7 @@ fn province_body(
     p: &Period,
     units: &[UnitFigures],
     sensors: &[SensorRow],
+    chart: Markup,
 ) -> Markup {
     let mut t = UnitFigures::default();
     units.iter().for_each(|u| add(&mut t, u));
@@ -162,6 +188,7 @@ fn province_body(
     html! {
         (pages::period_form(&base, p, extra))
         (figures(&t))
+        (chart)
         h2 { "Theo đơn vị" }
         table {
             tr {

@@ -21,7 +21,7 @@ mod view;
 
 pub use read::CentralHost;
 pub use ship::{BATCH_ROWS, Taken};
-pub use view::{CentralEvent, CentralHit, HostDetail, SensorRow};
+pub use view::{CentralEvent, CentralHit, HostDetail, SensorRow, UnitDay};
 
 use postgres::{Client, NoTls};
 use std::path::Path;

@@ -219,3 +219,58 @@ impl Central {
             .collect())
     }
 }
+
+/// One (province, unit)'s counts of a day.
+pub type UnitDay = (String, String, crate::store::console::DayCounts);
+
+impl Central {
+    /// Per (province, unit) and local day (days since the epoch at
+    /// `offset_s` east of UTC) from `from_ns`: hosts first detected, hosts
+    /// cleaned, hosts reinfected; `province` narrows to one.
+    pub fn daily_counts(
+        &mut self,
+        from_ns: i64,
+        offset_s: i64,
+        province: Option<&str>,
+    ) -> Result<Vec<UnitDay>, CentralError> {
+        let day = |col: &str| {
+            format!("floor((extract(epoch FROM {col})::float8 + $2::float8) / 86400)::bigint")
+        };
+        let q = format!(
+            "SELECT s.province, h.unit, {d}, 'detected', count(*)
+             FROM gw_hosts h JOIN gw_sensors s USING (sensor)
+             WHERE h.first_seen >= to_timestamp($1::bigint / 1e9)
+               AND ($3::text IS NULL OR s.province = $3)
+             GROUP BY 1, 2, 3
+             UNION ALL
+             SELECT s.province, h.unit, {e}, e.status, count(DISTINCT (e.sensor, e.ip))
+             FROM gw_host_events e JOIN gw_hosts h USING (sensor, ip) JOIN gw_sensors s USING (sensor)
+             WHERE e.at >= to_timestamp($1::bigint / 1e9) AND e.status IN ('cleaned', 'reinfected')
+               AND ($3::text IS NULL OR s.province = $3)
+             GROUP BY 1, 2, 3, 4",
+            d = day("h.first_seen"),
+            e = day("e.at"),
+        );
+        let rows = self
+            .client
+            .query(&q, &[&from_ns, &(offset_s as f64), &province])
+            .map_err(|e| self.sql(e))?;
+        let mut out: std::collections::BTreeMap<
+            (String, String, i64),
+            crate::store::console::DayCounts,
+        > = Default::default();
+        for r in &rows {
+            let (p, u, d, what, n): (String, String, i64, String, i64) =
+                (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4));
+            let c = out.entry((p, u, d)).or_default();
+            c.day = d;
+            let n = n.max(0) as u64;
+            match what.as_str() {
+                "detected" => c.detected += n,
+                "cleaned" => c.cleaned += n,
+                _ => c.reinfected += n,
+            }
+        }
+        Ok(out.into_iter().map(|((p, u, _), c)| (p, u, c)).collect())
+    }
+}
