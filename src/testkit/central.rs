@@ -11,6 +11,19 @@ use std::path::Path;
 /// indicators, timestamps from `start_ns` a millisecond apart; returns the
 /// journal's head.
 pub fn fill_journal(db: &Path, sensor: &str, rows: usize, hosts: u32, start_ns: i64) -> i64 {
+    fill_journal_every(db, sensor, rows, hosts, start_ns, 1_000_000)
+}
+
+/// [`fill_journal`] with the hits `step_ns` apart (spread over days for
+/// the central's read benchmark).
+pub fn fill_journal_every(
+    db: &Path,
+    sensor: &str,
+    rows: usize,
+    hosts: u32,
+    start_ns: i64,
+    step_ns: i64,
+) -> i64 {
     let mut s = Store::open(db).expect("open the store");
     s.claim_sensor(sensor).expect("claim the store");
     let tx = s.conn_mut().transaction().expect("a transaction");
@@ -23,7 +36,7 @@ pub fn fill_journal(db: &Path, sensor: &str, rows: usize, hosts: u32, start_ns: 
             .expect("prepare");
         for i in 0..rows {
             let h = (i as u32).wrapping_mul(2_654_435_761) % hosts.max(1);
-            let ts = start_ns + i as i64 * 1_000_000;
+            let ts = start_ns + i as i64 * step_ns;
             let ip = format!("10.{}.{}.{}", 20 + h / 65_536 % 200, h / 256 % 256, h % 256);
             let unit = format!("U{:03}", h % 40 + 1);
             let json = serde_json::json!({

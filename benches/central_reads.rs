@@ -1,0 +1,134 @@
+//! What the central console and reports cost to read at scale (figures in
+//! docs/SCALE.md): SENSORS sensors in 5 provinces ship ROWS hits each,
+//! spread evenly over the last DAYS days, into one real PostgreSQL; then
+//! each read the nation, province, unit and host pages make is timed
+//! (median of 5 runs, after one warm-up).
+//!
+//! Usage: cargo bench --bench central_reads -- [SENSORS] [ROWS] [DAYS]
+//!        (10 300000 30: 3M hits over 30 days)
+
+use gatewatch::run::ship::{ShipTarget, pass};
+use gatewatch::store::central::{BATCH_ROWS, Central, ShipStats};
+use gatewatch::testkit::central::fill_journal_every;
+use gatewatch::testkit::postgres::Postgres;
+use std::path::PathBuf;
+use std::time::Instant;
+
+const DAY_NS: i64 = 86_400_000_000_000;
+
+fn arg(i: usize, default: u64) -> u64 {
+    std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .nth(i)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(default)
+}
+
+fn province(i: usize) -> String {
+    format!("P{}", i % 5)
+}
+
+/// Median milliseconds of 5 runs of `f`, after one warm-up run.
+fn timed<T>(mut f: impl FnMut() -> T) -> f64 {
+    f();
+    let mut v: Vec<f64> = (0..5)
+        .map(|_| {
+            let t = Instant::now();
+            std::hint::black_box(f());
+            t.elapsed().as_secs_f64() * 1e3
+        })
+        .collect();
+    v.sort_by(f64::total_cmp);
+    v[2]
+}
+
+fn fill_and_ship(dir: &std::path::Path, url: &str, sensors: usize, rows: u64, days: u64) {
+    let now = chrono::Utc::now().timestamp_nanos_opt().expect("now");
+    let step = (days as i64 * DAY_NS) / rows.max(1) as i64;
+    let t = Instant::now();
+    let dbs: Vec<(PathBuf, String)> = (0..sensors)
+        .map(|i| {
+            let db = dir.join(format!("sensor-{i:02}.db"));
+            let start = now - days as i64 * DAY_NS;
+            fill_journal_every(
+                &db,
+                &format!("sensor-{i:02}"),
+                rows as usize,
+                2_000,
+                start,
+                step,
+            );
+            (db, province(i))
+        })
+        .collect();
+    println!("journals filled in {:.1} s", t.elapsed().as_secs_f64());
+    let t = Instant::now();
+    std::thread::scope(|s| {
+        for (db, p) in &dbs {
+            s.spawn(move || {
+                let target = ShipTarget {
+                    url: url.to_owned(),
+                    ca: None,
+                    province: p.clone(),
+                    batch: BATCH_ROWS,
+                    max_rows: None,
+                };
+                pass(db, &target, &mut None, &ShipStats::default()).expect("ship")
+            });
+        }
+    });
+    println!(
+        "shipped {} rows in {:.1} s",
+        rows * sensors as u64,
+        t.elapsed().as_secs_f64()
+    );
+}
+
+fn main() {
+    let (sensors, rows, days) = (arg(0, 10) as usize, arg(1, 300_000), arg(2, 30));
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let pg = Postgres::start(dir.path());
+    let url = pg.url();
+    fill_and_ship(dir.path(), &url, sensors, rows, days);
+    let mut c = Central::connect(&url, None).expect("central");
+    let now = chrono::Utc::now().timestamp_nanos_opt().expect("now");
+    let month = now - 30 * DAY_NS;
+    let ip = "10.20.0.40".parse().expect("an address");
+    let reads: Vec<(&str, f64)> = vec![
+        (
+            "nation figures, 30 days (/, report)",
+            timed(|| c.unit_figures(month, now, None).expect("figures")),
+        ),
+        (
+            "province figures, 30 days (/p/P0)",
+            timed(|| c.unit_figures(month, now, Some("P0")).expect("figures")),
+        ),
+        (
+            "nation figures, last day",
+            timed(|| c.unit_figures(now - DAY_NS, now, None).expect("figures")),
+        ),
+        (
+            "per-day chart, 30 days, nation",
+            timed(|| c.daily_counts(month, 7 * 3600, None).expect("days")),
+        ),
+        (
+            "a unit's hosts (/p/P0/u/U001)",
+            timed(|| c.unit_hosts("P0", "U001").expect("hosts")),
+        ),
+        (
+            "a host's newest 200 hits (/h/...)",
+            timed(|| c.host_hits("sensor-00", ip, 200).expect("hits")),
+        ),
+    ];
+    println!(
+        "{} sensors x {rows} hits over {days} days = {} hits",
+        sensors,
+        rows * sensors as u64
+    );
+    println!("| read | median ms |");
+    println!("|---|---|");
+    for (what, ms) in reads {
+        println!("| {what} | {ms:.1} |");
+    }
+}
