@@ -76,6 +76,10 @@ pub enum Cmd {
     /// Send the store's journal (hits, status changes) to the central
     /// PostgreSQL, up to its newest row.
     Ship(ship::ShipArgs),
+    /// The central PostgreSQL's upkeep: drop old days of hits (`central
+    /// prune`).
+    #[command(subcommand)]
+    Central(central::CentralCmd),
     /// Console accounts: add, passwd, disable, list, token.
     #[command(subcommand)]
     Users(users::UsersCmd),
@@ -216,5 +220,6 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Cmd::Users(c) => users::cmd_users(c),
         Cmd::Serve(a) => serve::cmd_serve(a),
         Cmd::Ship(a) => ship::cmd_ship(a),
+        Cmd::Central(central::CentralCmd::Prune(a)) => central::cmd_prune(a),
     }
 }

@@ -8,12 +8,24 @@
 //!   together or not at all, so a shipper that resumes from `acked` neither
 //!   loses nor doubles a row.
 //! - A row seen twice changes nothing: hits are inserted `ON CONFLICT DO
-//!   NOTHING`, and only the rows actually inserted update the hosts.
+//!   NOTHING`, and only the rows actually inserted update the hosts. The
+//!   key is (sensor, seq, ts), since PostgreSQL wants the partition column
+//!   in a partitioned table's key; it still finds a re-sent row because a
+//!   journal row's `at` never changes (the journal is append-only, and the
+//!   shipper re-sends exactly the rows after the acknowledged seq).
+//! - `gw_hits` is partitioned by UTC day (`gw_hits_dYYYYMMDD`, range on
+//!   `ts`), with no default partition (one would block creating a day
+//!   later). A batch's days are created in the batch's transaction, before its
+//!   rows go in, under an advisory lock (two sensors creating one day at
+//!   once both succeed). Retention drops whole days (`drop_days_before`),
+//!   never rows; hosts and their status history stay. A late row of a day
+//!   already dropped re-creates that day.
 //! - The central is authoritative for a host's status: a sensor's own
 //!   status changes are shipped up as events, the central's are not sent
 //!   down; a hit after the central's `cleaned` marks the host `reinfected`.
 //! - Every value reaches SQL as a bound parameter.
 
+mod days;
 mod read;
 mod ship;
 
@@ -52,7 +64,9 @@ fn pg_text(e: &postgres::Error) -> String {
 
 /// The central schema, created if absent. Sensors making first contact at
 /// once would race in `CREATE TABLE IF NOT EXISTS` (it is not atomic in
-/// PostgreSQL), so the creation holds an advisory lock.
+/// PostgreSQL), so the creation holds an advisory lock. A `gw_hits` made
+/// by an earlier gatewatch (one plain table) is moved into day partitions
+/// once, here.
 const SCHEMA: &str = "
 BEGIN;
 SELECT pg_advisory_xact_lock(7177611900);
@@ -62,6 +76,15 @@ CREATE TABLE IF NOT EXISTS gw_sensors (
     acked      bigint NOT NULL DEFAULT 0,
     shipped_at timestamptz
 );
+DO $m$
+BEGIN
+    IF EXISTS (SELECT 1 FROM pg_class WHERE oid = to_regclass('gw_hits') AND relkind = 'r') THEN
+        ALTER TABLE gw_hits RENAME TO gw_hits_unpartitioned;
+        ALTER TABLE gw_hits_unpartitioned DROP CONSTRAINT gw_hits_pkey;
+        DROP INDEX IF EXISTS gw_hits_ts;
+        DROP INDEX IF EXISTS gw_hits_host;
+    END IF;
+END $m$;
 CREATE TABLE IF NOT EXISTS gw_hits (
     sensor    text NOT NULL,
     seq       bigint NOT NULL,
@@ -75,10 +98,29 @@ CREATE TABLE IF NOT EXISTS gw_hits (
     category  text NOT NULL,
     severity  text NOT NULL,
     json      jsonb NOT NULL,
-    PRIMARY KEY (sensor, seq)
-);
+    PRIMARY KEY (sensor, seq, ts)
+) PARTITION BY RANGE (ts);
 CREATE INDEX IF NOT EXISTS gw_hits_ts ON gw_hits (ts);
 CREATE INDEX IF NOT EXISTS gw_hits_host ON gw_hits (sensor, ip);
+CREATE OR REPLACE FUNCTION gw_hits_partition(d date) RETURNS text LANGUAGE plpgsql AS $f$
+DECLARE
+    name text := 'gw_hits_d' || to_char(d, 'YYYYMMDD');
+BEGIN
+    IF to_regclass(name) IS NULL THEN
+        EXECUTE format('CREATE TABLE IF NOT EXISTS %I PARTITION OF gw_hits FOR VALUES FROM (%L) TO (%L)',
+                       name, d::timestamp AT TIME ZONE 'UTC', (d + 1)::timestamp AT TIME ZONE 'UTC');
+    END IF;
+    RETURN name;
+END $f$;
+DO $m$
+BEGIN
+    IF to_regclass('gw_hits_unpartitioned') IS NOT NULL THEN
+        PERFORM gw_hits_partition(d)
+        FROM (SELECT DISTINCT (ts AT TIME ZONE 'UTC')::date AS d FROM gw_hits_unpartitioned) days;
+        INSERT INTO gw_hits SELECT * FROM gw_hits_unpartitioned;
+        DROP TABLE gw_hits_unpartitioned;
+    END IF;
+END $m$;
 CREATE TABLE IF NOT EXISTS gw_hosts (
     sensor     text NOT NULL,
     ip         inet NOT NULL,
@@ -112,6 +154,9 @@ pub struct Central {
     client: Client,
     /// The URL without its password, for messages.
     shown: String,
+    /// Days (since 1970-01-01, UTC) whose `gw_hits` partition this
+    /// connection has seen exist; forgotten after any failed take.
+    days: std::collections::HashSet<i32>,
 }
 
 /// `postgres://user:secret@host/db` without the secret.
@@ -145,7 +190,11 @@ impl Central {
             }
             None => Client::connect(url, NoTls).map_err(err)?,
         };
-        let mut c = Central { client, shown };
+        let mut c = Central {
+            client,
+            shown,
+            days: Default::default(),
+        };
         c.client.batch_execute(SCHEMA).map_err(|e| c.sql(e))?;
         Ok(c)
     }
