@@ -23,14 +23,18 @@
 //! - The central is authoritative for a host's status: a sensor's own
 //!   status changes are shipped up as events, the central's are not sent
 //!   down; a hit after the central's `cleaned` marks the host `reinfected`.
+//! - Published feed snapshots (`gw_snapshots`) only grow in version; the
+//!   central vouches for none of them (sensors verify, `snapshots.rs`).
 //! - Every value reaches SQL as a bound parameter.
 
 mod days;
 mod read;
 mod ship;
+mod snapshots;
 
 pub use read::CentralHost;
 pub use ship::{BATCH_ROWS, Taken};
+pub use snapshots::{Listed, Published, sha256_hex};
 
 use postgres::{Client, NoTls};
 use std::path::Path;
@@ -146,6 +150,13 @@ CREATE TABLE IF NOT EXISTS gw_host_events (
     origin text NOT NULL CHECK (origin IN ('sensor', 'central')),
     seq    bigint,
     UNIQUE (sensor, seq)
+);
+CREATE TABLE IF NOT EXISTS gw_snapshots (
+    version      bigint PRIMARY KEY CHECK (version > 0),
+    published_at timestamptz NOT NULL,
+    indicators   bigint NOT NULL,
+    sha256       text NOT NULL,
+    bytes        bytea NOT NULL
 );
 COMMIT;";
 
@@ -264,5 +275,16 @@ pub struct ShipStats {
     pub lag: std::sync::atomic::AtomicU64,
     /// Unix seconds of the last pass that reached the central and left
     /// nothing behind (0: never).
+    pub last_success_s: std::sync::atomic::AtomicU64,
+}
+
+/// What a snapshot fetcher did, counted where it happens and read by the
+/// metrics.
+#[derive(Debug, Default)]
+pub struct FetchStats {
+    /// Fetches that could not reach or read the central (retried).
+    pub failures: std::sync::atomic::AtomicU64,
+    /// Unix seconds of the last fetch that reached the central (the start
+    /// until the first; 0: not fetching).
     pub last_success_s: std::sync::atomic::AtomicU64,
 }
