@@ -70,7 +70,7 @@ pub fn fetch_once(
     let Some(bytes) = c.snapshot_bytes(listed.version)? else {
         return Ok(false);
     };
-    let from = format!("version {} from the central {}", listed.version, c.shown());
+    let from = format!("from the central {}", c.shown());
     let report = reloader.offer(&bytes, &from);
     if report.refused_reason.is_some() {
         state.refused = Some(listed.sha256);
