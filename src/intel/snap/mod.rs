@@ -199,6 +199,24 @@ pub fn inspect(bytes: &[u8], key: Option<&PublicKey>, shown: &str) -> Result<Inf
     decode(&buf, &h, shown).map(|l| l.info)
 }
 
+/// Make `bytes` (a snapshot file whose payload was changed) consistent
+/// again: its header's payload length and checksum recomputed, then signed
+/// with `key`. What a compromised key or a compiler bug could produce: for
+/// tests and fuzzing of what verification cannot catch. Shorter than a
+/// header: left as it is.
+pub fn resign(bytes: &mut [u8], key: &SigningKey) {
+    if bytes.len() < PAYLOAD_AT {
+        return;
+    }
+    let mut h = Header::decode(&bytes[..HEADER_LEN]);
+    h.payload_len = (bytes.len() - PAYLOAD_AT) as u64;
+    let sum = ring::digest::digest(&ring::digest::SHA256, &bytes[PAYLOAD_AT..]);
+    h.checksum.copy_from_slice(sum.as_ref());
+    let head = h.encode();
+    bytes[..HEADER_LEN].copy_from_slice(&head);
+    bytes[HEADER_LEN..HEADER_LEN + SIGNATURE_LEN].copy_from_slice(&key.sign(&head));
+}
+
 /// [`load`] of a file's bytes (tests, fuzzing).
 pub fn load_bytes(bytes: &[u8], key: &PublicKey) -> Result<Loaded, SnapError> {
     let buf = Arc::new(Buf::copy_of(bytes));
