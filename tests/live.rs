@@ -335,10 +335,10 @@ fn assert_no_label_names_a_host(
 }
 
 /// The shipped rules load and evaluate on the real series without error:
-/// all 10 are healthy, and the sensor down, interface down, panic,
-/// incomplete-history and snapshot-refused alerts inactive.
+/// all 12 are healthy, and the sensor down, interface down, panic,
+/// incomplete-history, snapshot-refused and snapshot-fetch alerts inactive.
 fn assert_rules_healthy(rules: &[Value]) {
-    assert_eq!(rules.len(), 11, "{rules:?}");
+    assert_eq!(rules.len(), 12, "{rules:?}");
     for r in rules {
         assert_eq!(r["health"], "ok", "rule {} failed: {}", r["name"], r);
         let quiet = [
@@ -347,6 +347,7 @@ fn assert_rules_healthy(rules: &[Value]) {
             "GatewatchPanicRecovered",
             "GatewatchHistoryIncomplete",
             "GatewatchSnapshotRefused",
+            "GatewatchSnapshotFetchFailing",
         ];
         if quiet.contains(&r["name"].as_str().unwrap()) {
             assert_eq!(r["state"], "inactive", "{r}");

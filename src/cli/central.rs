@@ -1,14 +1,17 @@
 //! `report` and `export` over the central PostgreSQL (`--central URL`):
 //! the nation, or one province (`--province`), with units named per
-//! province (two provinces may share a unit code).
+//! province (two provinces may share a unit code); and `gatewatch central`,
+//! the central's own upkeep (`prune`).
 
 use crate::reports::export::ExportFormat;
 use crate::reports::report::{Period, Report};
 use crate::store::Status;
 use crate::store::central::Central;
 use anyhow::{Result, bail};
+use clap::{Args, Subcommand};
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
 
 /// Where the central is and which part of it.
 pub struct CentralArgs<'a> {
@@ -75,4 +78,49 @@ pub fn export(
         ExportFormat::Xlsx => bail!("--central exports CSV or JSON"),
     }
     Ok(hosts.len())
+}
+
+#[derive(Subcommand, Debug)]
+pub enum CentralCmd {
+    /// Drop the central's raw hits of the days before the last N (whole
+    /// day partitions of gw_hits); hosts and their status history stay.
+    Prune(PruneArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct PruneArgs {
+    /// The central: a postgres:// URL (its password is never printed).
+    #[arg(long, env = "GATEWATCH_CENTRAL_URL", hide_env_values = true)]
+    pub central: String,
+    /// PEM certificate of the CA that signed the central's certificate (TLS).
+    #[arg(long, value_name = "PEM")]
+    pub central_ca: Option<PathBuf>,
+    /// Keep the hits of this many UTC days, today included.
+    #[arg(long, value_name = "N")]
+    pub keep_days: u32,
+}
+
+pub fn cmd_prune(a: PruneArgs) -> Result<ExitCode> {
+    if a.keep_days == 0 {
+        bail!(
+            "--keep-days 0 would drop today's hits too: give the number of days to keep (1 keeps today)"
+        );
+    }
+    let today = chrono::Utc::now().date_naive();
+    let Some(first) = today.checked_sub_days(chrono::Days::new(u64::from(a.keep_days) - 1)) else {
+        bail!("--keep-days {}: too many days", a.keep_days);
+    };
+    let mut central = Central::connect(&a.central, a.central_ca.as_deref())?;
+    let dropped = central.drop_days_before(first)?;
+    let kept = central.hit_days()?.len();
+    println!(
+        "dropped {} day partition(s) of gw_hits before {first} (UTC){}; {kept} day(s) kept; hosts and status history untouched",
+        dropped.len(),
+        if dropped.is_empty() {
+            String::new()
+        } else {
+            format!(": {}", dropped.join(", "))
+        }
+    );
+    Ok(ExitCode::SUCCESS)
 }

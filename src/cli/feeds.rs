@@ -1,5 +1,5 @@
 //! `gatewatch feeds check|keygen|compile` and the feed section of
-//! `gatewatch check`.
+//! `gatewatch check` (`feeds publish` is in `publish.rs`).
 
 use crate::intel::feeds::{FeedReport, FeedsConfig, build_snapshot};
 use crate::intel::snap::{self, SigningKey};
@@ -24,6 +24,11 @@ pub enum FeedsCmd {
     /// signed snapshot file, which `run` and `replay` load in milliseconds
     /// (`--snapshot FILE --snapshot-key KEY.pub`).
     Compile(CompileArgs),
+    /// Publish a compiled snapshot on the central PostgreSQL: sensors
+    /// running from a snapshot with `[central]` fetch the newest one and
+    /// swap it in under the usual rules. Refused unless newer than every
+    /// published version (the same file again is no change).
+    Publish(super::publish::PublishArgs),
 }
 
 #[derive(Args, Debug)]

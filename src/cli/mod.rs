@@ -10,6 +10,7 @@ mod check;
 mod export;
 mod feeds;
 mod hosts;
+mod publish;
 mod replay;
 mod report;
 mod retro;
@@ -54,7 +55,8 @@ pub enum Cmd {
     /// Validate the feeds and units files and print what they load.
     Check(IntelArgs),
     /// Feeds: report per feed (`feeds check`), sign and compile them into a
-    /// snapshot file (`feeds keygen`, `feeds compile`).
+    /// snapshot file (`feeds keygen`, `feeds compile`), publish it on the
+    /// central (`feeds publish`).
     #[command(subcommand)]
     Feeds(feeds::FeedsCmd),
     /// Capture live on the mirror port until SIGINT/SIGTERM.
@@ -76,6 +78,10 @@ pub enum Cmd {
     /// Send the store's journal (hits, status changes) to the central
     /// PostgreSQL, up to its newest row.
     Ship(ship::ShipArgs),
+    /// The central PostgreSQL's upkeep: drop old days of hits (`central
+    /// prune`).
+    #[command(subcommand)]
+    Central(central::CentralCmd),
     /// Console accounts: add, passwd, disable, list, token.
     #[command(subcommand)]
     Users(users::UsersCmd),
@@ -208,6 +214,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Cmd::Feeds(feeds::FeedsCmd::Check(a)) => feeds::cmd_feeds_check(a),
         Cmd::Feeds(feeds::FeedsCmd::Keygen(a)) => feeds::cmd_feeds_keygen(a),
         Cmd::Feeds(feeds::FeedsCmd::Compile(a)) => feeds::cmd_feeds_compile(a),
+        Cmd::Feeds(feeds::FeedsCmd::Publish(a)) => publish::cmd_feeds_publish(a),
         Cmd::Run(a) => run::cmd_run(a),
         Cmd::Bench(a) => bench::cmd_bench(a),
         Cmd::Hosts(hosts::HostsCmd::MarkCleaned(a)) => hosts::cmd_mark_cleaned(a),
@@ -216,5 +223,6 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Cmd::Users(c) => users::cmd_users(c),
         Cmd::Serve(a) => serve::cmd_serve(a),
         Cmd::Ship(a) => ship::cmd_ship(a),
+        Cmd::Central(central::CentralCmd::Prune(a)) => central::cmd_prune(a),
     }
 }

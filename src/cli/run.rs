@@ -12,13 +12,14 @@ use crate::intel::triggers::{self, OnReload};
 use crate::metrics::{Api, Metrics, serve};
 use crate::output::sink::{HitSink, SinkOptions, SinkResult, StorePolicy, open_output};
 use crate::run::config::{Config, FromSnapshot, Overrides, load_inputs};
+use crate::run::fetch::Fetcher;
 use crate::run::pipeline::RunOutcome;
 use crate::run::retro::{LiveRetro, RetroOptions};
 use crate::run::sensor::{capture_summary, capture_table, open_interfaces, run_live, sizing};
 use crate::run::ship::Shipper;
 use crate::run::status::{EVERY, StatusReporter};
 use crate::store::Store;
-use crate::store::central::{ShipStats, shown_url};
+use crate::store::central::{FetchStats, ShipStats, shown_url};
 use crate::store::writer::StoreWriter;
 use anyhow::{Context as _, Result};
 use clap::Args;
@@ -128,14 +129,16 @@ pub fn cmd_run(a: RunArgs) -> Result<ExitCode> {
     let intel = Arc::new(Intel::new(inputs.snapshot));
     let units = Arc::new(inputs.units);
     let retro = live_retro(&cfg, &units, &metrics);
-    let reloader = reloader(
+    let (reloader, snapshot) = reloader(
         &cfg,
         &inputs.reports,
         inputs.from_snapshot,
         &intel,
         &metrics,
     )?;
-    let _triggers = start_reloading(&cfg, reloader, &intel, &metrics, retro.clone())?;
+    let on_reload = on_reload(&intel, &metrics, retro.clone());
+    let _triggers = start_reloading(&cfg, reloader, on_reload.clone(), &metrics)?;
+    let _fetcher = fetcher(&cfg, snapshot, on_reload, &metrics)?;
     let recipe = Recipe::new(intel, units, cfg.engine_options()).workers(sizing(&cfg).workers);
     let status = match cfg.store_path() {
         Some(p) => Some(StatusReporter::start(
@@ -229,50 +232,60 @@ fn live_retro(cfg: &Config, units: &Arc<Units>, metrics: &Arc<Metrics>) -> Optio
     ))
 }
 
-/// What a reload re-reads: the snapshot file the run started from, else
-/// the feeds.
+/// What reloads go through, and the snapshot reloader itself when the run
+/// started from a snapshot file (the fetcher offers it what it fetches).
+type Reloaders = (Arc<dyn Reload>, Option<Arc<SnapshotReloader>>);
+
+/// What a reload re-reads: the snapshot file the run started from (its
+/// reloader also returned, for the fetcher), else the feeds.
 fn reloader(
     cfg: &Config,
     reports: &[FeedReport],
     from_snapshot: Option<FromSnapshot>,
     intel: &Arc<Intel>,
     metrics: &Metrics,
-) -> Result<Arc<dyn Reload>> {
+) -> Result<Reloaders> {
     if let Some(s) = from_snapshot {
         metrics.feeds.snapshot_version(s.info.version);
-        let r = SnapshotReloader::new(
+        let r = Arc::new(SnapshotReloader::new(
             &s.path,
             s.key,
             cfg.snapshot_min_fraction,
             intel.clone(),
             (&s.info, s.feeds),
-        );
-        return Ok(Arc::new(r));
+        ));
+        return Ok((r.clone(), Some(r)));
     }
     let feeds_cfg = FeedsConfig::load(&cfg.feeds).map_err(|e| anyhow::anyhow!("{e}"))?;
     let r = Reloader::new(&feeds_cfg, reports, intel.clone());
-    Ok(Arc::new(r))
+    Ok((Arc::new(r), None))
 }
 
-/// Reloads on SIGHUP, `POST /api/reload` and file changes, each recorded
-/// in the metrics; one that publishes a new snapshot starts a retro-hunt.
-fn start_reloading(
-    cfg: &Config,
-    reloader: Arc<dyn Reload>,
+/// What follows every reload or fetched snapshot: the metrics, and a
+/// retro-hunt after one that published a new snapshot.
+fn on_reload(
     intel: &Arc<Intel>,
     metrics: &Arc<Metrics>,
     retro: Option<Arc<LiveRetro>>,
+) -> OnReload {
+    let (m, intel) = (metrics.clone(), intel.clone());
+    Arc::new(move |r| {
+        let snap = intel.load_full();
+        m.feeds.reloaded(r, &snap);
+        if let Some(retro) = retro.as_ref().filter(|_| r.swapped) {
+            retro.after_reload(snap);
+        }
+    })
+}
+
+/// Reloads on SIGHUP, `POST /api/reload` and file changes, each followed
+/// by `on_reload`.
+fn start_reloading(
+    cfg: &Config,
+    reloader: Arc<dyn Reload>,
+    on_reload: OnReload,
+    metrics: &Arc<Metrics>,
 ) -> Result<triggers::Triggers> {
-    let on_reload: OnReload = {
-        let (m, intel) = (metrics.clone(), intel.clone());
-        Arc::new(move |r| {
-            let snap = intel.load_full();
-            m.feeds.reloaded(r, &snap);
-            if let Some(retro) = retro.as_ref().filter(|_| r.swapped) {
-                retro.after_reload(snap);
-            }
-        })
-    };
     {
         let (r, on) = (reloader.clone(), on_reload.clone());
         metrics.set_reload_hook(Arc::new(move || {
@@ -284,6 +297,34 @@ fn start_reloading(
     }
     triggers::start(reloader, on_reload, cfg.watch_feeds)
         .context("cannot set up feed reloading (SIGHUP handler or file watcher)")
+}
+
+/// Fetching newer snapshots from the central, when the run started from a
+/// snapshot and `[central]` is set.
+fn fetcher(
+    cfg: &Config,
+    snapshot: Option<Arc<SnapshotReloader>>,
+    on_reload: OnReload,
+    metrics: &Metrics,
+) -> Result<Option<Fetcher>> {
+    let (Some(c), Some(reloader)) = (&cfg.central, snapshot) else {
+        return Ok(None);
+    };
+    let stats = Arc::new(FetchStats::default());
+    metrics.ship.watch_fetch(stats.clone());
+    tracing::info!(
+        "asking {} for a newer feed snapshot every {} s",
+        shown_url(&c.url),
+        c.snapshot_interval_s
+    );
+    let f = Fetcher::start(
+        c.fetch_source(),
+        c.snapshot_interval(),
+        reloader,
+        on_reload,
+        stats,
+    )?;
+    Ok(Some(f))
 }
 
 fn print_outcome(o: &RunOutcome, cfg: &Config, stats: bool) {

@@ -20,10 +20,18 @@ pub struct CentralConfig {
     /// Seconds between shipping passes.
     #[serde(default = "default_interval")]
     pub interval_s: u64,
+    /// Seconds between asking the central for a newer feed snapshot (when
+    /// the sensor runs from one: `snapshot`).
+    #[serde(default = "default_snapshot_interval")]
+    pub snapshot_interval_s: u64,
 }
 
 fn default_interval() -> u64 {
     5
+}
+
+fn default_snapshot_interval() -> u64 {
+    300
 }
 
 impl CentralConfig {
@@ -51,6 +59,11 @@ impl CentralConfig {
         if !(1..=3600).contains(&self.interval_s) {
             errs.push(format!("{shown}: [central] interval_s must be 1..=3600"));
         }
+        if !(1..=86_400).contains(&self.snapshot_interval_s) {
+            errs.push(format!(
+                "{shown}: [central] snapshot_interval_s must be 1..=86400 (seconds between asking for a newer feed snapshot)"
+            ));
+        }
         if !store {
             errs.push(format!(
                 "{shown}: [central] ships the offender store (its spool): set store or remove [central]"
@@ -72,6 +85,17 @@ impl CentralConfig {
     pub fn interval(&self) -> Duration {
         Duration::from_secs(self.interval_s)
     }
+
+    pub fn snapshot_interval(&self) -> Duration {
+        Duration::from_secs(self.snapshot_interval_s)
+    }
+
+    pub fn fetch_source(&self) -> super::fetch::FetchSource {
+        super::fetch::FetchSource {
+            url: self.url.clone(),
+            ca: self.ca.clone(),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -82,7 +106,7 @@ mod tests {
     fn a_central_section_is_checked_with_every_problem_listed() {
         let d = tempfile::tempdir().unwrap();
         let p = d.path().join("g.toml");
-        let text = "store = \"\"\n[central]\nurl = \"mysql://x\"\nprovince = \" \"\nca = \"/nonexistent/ca.pem\"\ninterval_s = 0\n";
+        let text = "store = \"\"\n[central]\nurl = \"mysql://x\"\nprovince = \" \"\nca = \"/nonexistent/ca.pem\"\ninterval_s = 0\nsnapshot_interval_s = 0\n";
         std::fs::write(&p, text).unwrap();
         let e = Config::load(&p).unwrap_err().to_string();
         for want in [
@@ -90,6 +114,7 @@ mod tests {
             "province is empty",
             "ca = \"/nonexistent/ca.pem\": no such file",
             "interval_s must be 1..=3600",
+            "snapshot_interval_s must be 1..=86400",
             "ships the offender store",
         ] {
             assert!(e.contains(want), "{want} missing in {e}");
@@ -101,8 +126,8 @@ mod tests {
         .unwrap();
         let c = Config::load(&p).unwrap().central.unwrap();
         assert_eq!(
-            (c.interval_s, c.target().batch),
-            (5, crate::store::central::BATCH_ROWS)
+            (c.interval_s, c.target().batch, c.snapshot_interval_s),
+            (5, crate::store::central::BATCH_ROWS, 300)
         );
     }
 }

@@ -7,6 +7,7 @@
 //!   cross to a worker; [`route`]: which worker (the internal host's);
 //! - [`replay`]: capture files, inline on one thread or through the pipeline;
 //! - [`sensor`]: `gatewatch run` on live interfaces, until a signal;
+//!   [`ship`] and [`fetch`]: its threads to and from the central;
 //! - [`bench`](mod@bench): the floor-versus-pipeline table of `gatewatch bench`.
 
 pub mod batch;
@@ -15,6 +16,7 @@ pub mod central;
 pub mod config;
 pub mod console;
 pub mod contain;
+pub mod fetch;
 pub mod inputs;
 pub mod overrides;
 pub mod pipeline;

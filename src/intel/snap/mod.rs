@@ -8,6 +8,10 @@
 //!   holds the payload's length and SHA-256), the length, the checksum.
 //!   Only then is the payload decoded, and decoding still checks every
 //!   offset, length and table (`read.rs`).
+//! - [`inspect`] without a key (`gatewatch feeds publish` where the
+//!   publisher holds no public key) checks all of that but the signature;
+//!   nothing it reads is ever matched: a sensor verifies what it fetches
+//!   with its own key, through the same swap rules as a file.
 //! - A file is read whole into memory ([`Buf`]), never mapped: a file
 //!   rewritten or truncated after it was verified cannot change what the
 //!   matcher reads or fault under it. The large arrays are then viewed in
@@ -185,6 +189,34 @@ pub fn load(path: &Path, key: &PublicKey) -> Result<Loaded, SnapError> {
     decode(&buf, &h, &path.display().to_string())
 }
 
+/// What the snapshot in `bytes` (named `shown` in messages) holds, once
+/// it verified as [`load`] verifies a file (the signature only when `key`
+/// is given: a publisher may not hold the sensors' public key) and its
+/// tables decoded.
+pub fn inspect(bytes: &[u8], key: Option<&PublicKey>, shown: &str) -> Result<Info, SnapError> {
+    let buf = Arc::new(Buf::copy_of(bytes));
+    let h = verify_unsigned(&buf, key, shown)?;
+    decode(&buf, &h, shown).map(|l| l.info)
+}
+
+/// Make `bytes` (a snapshot file whose payload was changed) consistent
+/// again: its header's payload length and checksum recomputed, then signed
+/// with `key`. What a compromised key or a compiler bug could produce: for
+/// tests and fuzzing of what verification cannot catch. Shorter than a
+/// header: left as it is.
+pub fn resign(bytes: &mut [u8], key: &SigningKey) {
+    if bytes.len() < PAYLOAD_AT {
+        return;
+    }
+    let mut h = Header::decode(&bytes[..HEADER_LEN]);
+    h.payload_len = (bytes.len() - PAYLOAD_AT) as u64;
+    let sum = ring::digest::digest(&ring::digest::SHA256, &bytes[PAYLOAD_AT..]);
+    h.checksum.copy_from_slice(sum.as_ref());
+    let head = h.encode();
+    bytes[..HEADER_LEN].copy_from_slice(&head);
+    bytes[HEADER_LEN..HEADER_LEN + SIGNATURE_LEN].copy_from_slice(&key.sign(&head));
+}
+
 /// [`load`] of a file's bytes (tests, fuzzing).
 pub fn load_bytes(bytes: &[u8], key: &PublicKey) -> Result<Loaded, SnapError> {
     let buf = Arc::new(Buf::copy_of(bytes));
@@ -212,7 +244,7 @@ fn verify_file(path: &Path, key: &PublicKey) -> Result<(Arc<Buf>, Header), SnapE
         .take(PAYLOAD_AT as u64)
         .read_to_end(&mut head)
         .map_err(unreadable)?;
-    verify_head(&head, len, key, &shown)?;
+    verify_head(&head, len, Some(key), &shown)?;
     if len > MAX_FILE {
         let what = format!("{len} bytes is too large for a snapshot");
         return Err(refuse(Problem::Corrupt, &shown, what));
@@ -228,6 +260,11 @@ fn verify_file(path: &Path, key: &PublicKey) -> Result<(Arc<Buf>, Header), SnapE
 /// Check magic, format, signature, length and checksum, in that order;
 /// the verified header.
 fn verify(buf: &Buf, key: &PublicKey, shown: &str) -> Result<Header, SnapError> {
+    verify_unsigned(buf, Some(key), shown)
+}
+
+/// [`verify`], with the signature checked only when `key` is given.
+fn verify_unsigned(buf: &Buf, key: Option<&PublicKey>, shown: &str) -> Result<Header, SnapError> {
     let b = buf.bytes();
     let h = verify_head(b, b.len() as u64, key, shown)?;
     let sum = ring::digest::digest(&ring::digest::SHA256, &b[PAYLOAD_AT..]);
@@ -243,7 +280,12 @@ fn verify(buf: &Buf, key: &PublicKey, shown: &str) -> Result<Header, SnapError> 
 /// Check magic, format, signature and length on `b`, the file's first
 /// bytes (at least its header and signature, unless it is shorter), for a
 /// file of `len` bytes.
-fn verify_head(b: &[u8], len: u64, key: &PublicKey, shown: &str) -> Result<Header, SnapError> {
+fn verify_head(
+    b: &[u8],
+    len: u64,
+    key: Option<&PublicKey>,
+    shown: &str,
+) -> Result<Header, SnapError> {
     if b.len() < MAGIC.len() || b[..MAGIC.len()] != MAGIC {
         let what = "not a gatewatch snapshot (no snapshot magic at its start); give the .snap file `gatewatch feeds compile` wrote".to_string();
         return Err(refuse(Problem::Format, shown, what));
@@ -265,7 +307,9 @@ fn verify_head(b: &[u8], len: u64, key: &PublicKey, shown: &str) -> Result<Heade
         );
         return Err(refuse(Problem::Format, shown, what));
     }
-    if !key.verify(head, &b[HEADER_LEN..HEADER_LEN + SIGNATURE_LEN]) {
+    if let Some(key) = key
+        && !key.verify(head, &b[HEADER_LEN..HEADER_LEN + SIGNATURE_LEN])
+    {
         return Err(refuse(Problem::Signature, shown, bad_signature(&h, key)));
     }
     let want = (PAYLOAD_AT as u64).saturating_add(h.payload_len);
@@ -317,8 +361,21 @@ pub(crate) fn verify_header(path: &Path, key: &PublicKey) -> Result<(Arc<Buf>, I
     Ok((buf, info))
 }
 
-/// Decode a buffer [`verify_header`] verified.
-pub(crate) fn decode_verified(buf: &Arc<Buf>, path: &Path) -> Result<Loaded, SnapError> {
+/// [`verify_header`] of bytes received whole (from the central), named
+/// `shown` in messages.
+pub(crate) fn verify_bytes(
+    bytes: &[u8],
+    key: &PublicKey,
+    shown: &str,
+) -> Result<(Arc<Buf>, Info), SnapError> {
+    let buf = Arc::new(Buf::copy_of(bytes));
+    let h = verify(&buf, key, shown)?;
+    let info = Info::of(&h, buf.len());
+    Ok((buf, info))
+}
+
+/// Decode a buffer [`verify_header`] or [`verify_bytes`] verified.
+pub(crate) fn decode_verified(buf: &Arc<Buf>, shown: &str) -> Result<Loaded, SnapError> {
     let h = Header::decode(&buf.bytes()[..HEADER_LEN]);
-    decode(buf, &h, &path.display().to_string())
+    decode(buf, &h, shown)
 }

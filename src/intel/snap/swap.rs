@@ -9,8 +9,16 @@
 //! kept one, cannot roll the lists back), and it lists indicators, at
 //! least `min_fraction` of the running count (a truncated or botched
 //! compile must not silently empty the blocklist).
+//!
+//! The same rules apply to a snapshot offered as bytes (fetched from the
+//! central, [`SnapshotReloader::offer`]); only one that passes them is
+//! written to the snapshot path (temporary file, fsync, rename), so a
+//! restart starts from it and a refused one never replaces the file.
 
-use super::{FeedSummary, Info, Loaded, Problem, PublicKey, decode_verified, verify_header};
+use super::{
+    FeedSummary, Info, Loaded, Problem, PublicKey, decode_verified, verify_bytes, verify_header,
+    write_file,
+};
 use crate::intel::Intel;
 use crate::intel::arr::Buf;
 use crate::intel::reload::{Outcome, Reload, ReloadReport};
@@ -91,19 +99,20 @@ pub fn accept(
     min_fraction: f64,
 ) -> Result<Loaded, Refused> {
     let (buf, info) = verify_header(path, key).map_err(file_refusal)?;
-    accept_verified(running, (&buf, &info), path, min_fraction)
+    let shown = path.display().to_string();
+    accept_verified(running, (&buf, &info), &shown, min_fraction)
 }
 
-/// [`accept`] of a file already verified.
+/// [`accept`] of a snapshot already verified, named `shown` in messages.
 fn accept_verified(
     running: Running,
     (buf, info): (&Arc<Buf>, &Info),
-    path: &Path,
+    shown: &str,
     min_fraction: f64,
 ) -> Result<Loaded, Refused> {
     check(running, info, min_fraction)
-        .map_err(|(r, why)| (r, format!("{}: not swapped in: {why}", path.display())))?;
-    decode_verified(buf, path).map_err(file_refusal)
+        .map_err(|(r, why)| (r, format!("{shown}: not swapped in: {why}")))?;
+    decode_verified(buf, shown).map_err(file_refusal)
 }
 
 /// The published file: what the rules compare with, its checksum (the
@@ -163,19 +172,48 @@ impl SnapshotReloader {
     /// is the running file itself (read again: no change, no refusal).
     fn next(&self, cur: &Current) -> Result<Option<Loaded>, Refused> {
         let (buf, info) = verify_header(&self.path, &self.key).map_err(file_refusal)?;
+        let shown = self.path.display().to_string();
+        Self::unless_running(cur, (&buf, &info), &shown, self.min_fraction)
+    }
+
+    /// `Ok(None)` for the running snapshot itself, else [`accept_verified`].
+    fn unless_running(
+        cur: &Current,
+        (buf, info): (&Arc<Buf>, &Info),
+        shown: &str,
+        min_fraction: f64,
+    ) -> Result<Option<Loaded>, Refused> {
         if info.checksum == cur.checksum && info.version == cur.running.version {
             return Ok(None);
         }
-        accept_verified(cur.running, (&buf, &info), &self.path, self.min_fraction).map(Some)
+        accept_verified(cur.running, (buf, info), shown, min_fraction).map(Some)
     }
-}
 
-impl Reload for SnapshotReloader {
-    /// Serialised by the lock; the published snapshot changes only after
-    /// everything verified and the rules passed.
-    fn reload(&self) -> ReloadReport {
+    /// Offer the snapshot in `bytes` (fetched from `from`, which messages
+    /// name): verified with the configured key and swapped in under the
+    /// same rules as a file; only when it is, written to the snapshot path
+    /// first. The report says what happened, as a reload's does.
+    pub fn offer(&self, bytes: &[u8], from: &str) -> ReloadReport {
         let t0 = Instant::now();
         let mut cur = self.lock();
+        let next = verify_bytes(bytes, &self.key, from)
+            .map_err(file_refusal)
+            .and_then(|(buf, info)| {
+                Self::unless_running(&cur, (&buf, &info), from, self.min_fraction)
+            });
+        self.settle(&mut cur, next, Some(bytes), from, t0)
+    }
+
+    /// Publish `next` when it is a new snapshot (after writing `write`, the
+    /// bytes it came as, to the snapshot path), and report.
+    fn settle(
+        &self,
+        cur: &mut Current,
+        next: Result<Option<Loaded>, Refused>,
+        write: Option<&[u8]>,
+        shown: &str,
+        t0: Instant,
+    ) -> ReloadReport {
         let mut r = ReloadReport {
             feeds: Vec::new(),
             config_error: None,
@@ -184,8 +222,11 @@ impl Reload for SnapshotReloader {
             refused_reason: None,
             snapshot_version: Some(cur.running.version),
         };
-        match self.next(&cur) {
+        match next {
             Ok(Some(loaded)) => {
+                if let Some(bytes) = write {
+                    self.keep_on_disk(bytes, loaded.info.version);
+                }
                 self.intel.store(loaded.snapshot);
                 *cur = Current {
                     running: Running {
@@ -198,13 +239,12 @@ impl Reload for SnapshotReloader {
                 r.swapped = true;
                 r.snapshot_version = Some(cur.running.version);
                 tracing::info!(
-                    "snapshot {} version {} swapped in: {} indicators",
-                    self.path.display(),
+                    "snapshot {shown} version {} swapped in: {} indicators",
                     cur.running.version,
                     cur.running.indicators
                 );
             }
-            Ok(None) => tracing::info!("snapshot {} unchanged", self.path.display()),
+            Ok(None) => tracing::info!("snapshot {shown} unchanged"),
             Err((why, message)) => {
                 tracing::error!("{message}; the running snapshot stays");
                 r.config_error = Some(message);
@@ -224,6 +264,30 @@ impl Reload for SnapshotReloader {
         }
         r.took = t0.elapsed();
         r
+    }
+
+    /// Write an accepted snapshot's `bytes` to the snapshot path, so a
+    /// restart starts from it. A failure is logged and matching goes on
+    /// with it: the snapshot verified, only the disk refused.
+    fn keep_on_disk(&self, bytes: &[u8], version: u64) {
+        if let Err(e) = write_file(&self.path, bytes) {
+            tracing::error!(
+                "snapshot version {version} is running but could not be written to {}: {e}; a restart starts from the older file there (and fetches this one again)",
+                self.path.display()
+            );
+        }
+    }
+}
+
+impl Reload for SnapshotReloader {
+    /// Serialised by the lock; the published snapshot changes only after
+    /// everything verified and the rules passed.
+    fn reload(&self) -> ReloadReport {
+        let t0 = Instant::now();
+        let mut cur = self.lock();
+        let next = self.next(&cur);
+        let shown = self.path.display().to_string();
+        self.settle(&mut cur, next, None, &shown, t0)
     }
 
     fn watched_paths(&self) -> Vec<PathBuf> {

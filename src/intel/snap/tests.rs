@@ -185,17 +185,6 @@ fn problem(bytes: &[u8], key: &PublicKey) -> (Problem, String) {
     }
 }
 
-/// Recompute the checksum and the signature after changing the payload:
-/// what a compromised key or a compiler bug could produce.
-fn resign(bytes: &mut [u8], key: &SigningKey) {
-    let mut h = Header::decode(&bytes[..HEADER_LEN]);
-    let sum = ring::digest::digest(&ring::digest::SHA256, &bytes[PAYLOAD_AT..]);
-    h.checksum.copy_from_slice(sum.as_ref());
-    let head = h.encode();
-    bytes[..HEADER_LEN].copy_from_slice(&head);
-    bytes[HEADER_LEN..HEADER_LEN + 64].copy_from_slice(&key.sign(&head));
-}
-
 #[test]
 fn damage_is_refused_with_its_problem() {
     let key = signer();

@@ -22,7 +22,7 @@ use std::collections::BTreeSet;
 /// The account tables, created with the rest of the schema.
 pub(super) const SCHEMA: &str = "
 BEGIN;
-SELECT pg_advisory_xact_lock(7177611901);
+SELECT pg_advisory_xact_lock(7177611902);
 CREATE TABLE IF NOT EXISTS gw_accounts (
     name       text PRIMARY KEY,
     role       text NOT NULL

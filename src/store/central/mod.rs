@@ -8,19 +8,35 @@
 //!   together or not at all, so a shipper that resumes from `acked` neither
 //!   loses nor doubles a row.
 //! - A row seen twice changes nothing: hits are inserted `ON CONFLICT DO
-//!   NOTHING`, and only the rows actually inserted update the hosts.
+//!   NOTHING`, and only the rows actually inserted update the hosts. The
+//!   key is (sensor, seq, ts), since PostgreSQL wants the partition column
+//!   in a partitioned table's key; it still finds a re-sent row because a
+//!   journal row's `at` never changes (the journal is append-only, and the
+//!   shipper re-sends exactly the rows after the acknowledged seq).
+//! - `gw_hits` is partitioned by UTC day (`gw_hits_dYYYYMMDD`, range on
+//!   `ts`), with no default partition (one would block creating a day
+//!   later). A batch's days are created in the batch's transaction, before its
+//!   rows go in, under an advisory lock (two sensors creating one day at
+//!   once both succeed). Retention drops whole days (`drop_days_before`),
+//!   never rows; hosts and their status history stay. A late row of a day
+//!   already dropped re-creates that day.
 //! - The central is authoritative for a host's status: a sensor's own
 //!   status changes are shipped up as events, the central's are not sent
 //!   down; a hit after the central's `cleaned` marks the host `reinfected`.
+//! - Published feed snapshots (`gw_snapshots`) only grow in version; the
+//!   central vouches for none of them (sensors verify, `snapshots.rs`).
 //! - Every value reaches SQL as a bound parameter.
 
 mod accounts;
+mod days;
 mod read;
 mod ship;
+mod snapshots;
 mod view;
 
 pub use read::CentralHost;
 pub use ship::{BATCH_ROWS, Taken};
+pub use snapshots::{Listed, Published, sha256_hex};
 pub use view::{CentralEvent, CentralHit, HostDetail, SensorRow, UnitDay};
 
 use postgres::{Client, NoTls};
@@ -55,7 +71,9 @@ fn pg_text(e: &postgres::Error) -> String {
 
 /// The central schema, created if absent. Sensors making first contact at
 /// once would race in `CREATE TABLE IF NOT EXISTS` (it is not atomic in
-/// PostgreSQL), so the creation holds an advisory lock.
+/// PostgreSQL), so the creation holds an advisory lock. A `gw_hits` made
+/// by an earlier gatewatch (one plain table) is moved into day partitions
+/// once, here.
 const SCHEMA: &str = "
 BEGIN;
 SELECT pg_advisory_xact_lock(7177611900);
@@ -65,6 +83,15 @@ CREATE TABLE IF NOT EXISTS gw_sensors (
     acked      bigint NOT NULL DEFAULT 0,
     shipped_at timestamptz
 );
+DO $m$
+BEGIN
+    IF EXISTS (SELECT 1 FROM pg_class WHERE oid = to_regclass('gw_hits') AND relkind = 'r') THEN
+        ALTER TABLE gw_hits RENAME TO gw_hits_unpartitioned;
+        ALTER TABLE gw_hits_unpartitioned DROP CONSTRAINT gw_hits_pkey;
+        DROP INDEX IF EXISTS gw_hits_ts;
+        DROP INDEX IF EXISTS gw_hits_host;
+    END IF;
+END $m$;
 CREATE TABLE IF NOT EXISTS gw_hits (
     sensor    text NOT NULL,
     seq       bigint NOT NULL,
@@ -78,10 +105,29 @@ CREATE TABLE IF NOT EXISTS gw_hits (
     category  text NOT NULL,
     severity  text NOT NULL,
     json      jsonb NOT NULL,
-    PRIMARY KEY (sensor, seq)
-);
+    PRIMARY KEY (sensor, seq, ts)
+) PARTITION BY RANGE (ts);
 CREATE INDEX IF NOT EXISTS gw_hits_ts ON gw_hits (ts);
 CREATE INDEX IF NOT EXISTS gw_hits_host ON gw_hits (sensor, ip);
+CREATE OR REPLACE FUNCTION gw_hits_partition(d date) RETURNS text LANGUAGE plpgsql AS $f$
+DECLARE
+    name text := 'gw_hits_d' || to_char(d, 'YYYYMMDD');
+BEGIN
+    IF to_regclass(name) IS NULL THEN
+        EXECUTE format('CREATE TABLE IF NOT EXISTS %I PARTITION OF gw_hits FOR VALUES FROM (%L) TO (%L)',
+                       name, d::timestamp AT TIME ZONE 'UTC', (d + 1)::timestamp AT TIME ZONE 'UTC');
+    END IF;
+    RETURN name;
+END $f$;
+DO $m$
+BEGIN
+    IF to_regclass('gw_hits_unpartitioned') IS NOT NULL THEN
+        PERFORM gw_hits_partition(d)
+        FROM (SELECT DISTINCT (ts AT TIME ZONE 'UTC')::date AS d FROM gw_hits_unpartitioned) days;
+        INSERT INTO gw_hits SELECT * FROM gw_hits_unpartitioned;
+        DROP TABLE gw_hits_unpartitioned;
+    END IF;
+END $m$;
 CREATE TABLE IF NOT EXISTS gw_hosts (
     sensor     text NOT NULL,
     ip         inet NOT NULL,
@@ -108,6 +154,13 @@ CREATE TABLE IF NOT EXISTS gw_host_events (
     seq    bigint,
     UNIQUE (sensor, seq)
 );
+CREATE TABLE IF NOT EXISTS gw_snapshots (
+    version      bigint PRIMARY KEY CHECK (version > 0),
+    published_at timestamptz NOT NULL,
+    indicators   bigint NOT NULL,
+    sha256       text NOT NULL,
+    bytes        bytea NOT NULL
+);
 COMMIT;";
 
 /// A connection to the central PostgreSQL.
@@ -115,6 +168,9 @@ pub struct Central {
     client: Client,
     /// The URL without its password, for messages.
     shown: String,
+    /// Days (since 1970-01-01, UTC) whose `gw_hits` partition this
+    /// connection has seen exist; forgotten after any failed take.
+    days: std::collections::HashSet<i32>,
 }
 
 /// `postgres://user:secret@host/db` without the secret.
@@ -148,7 +204,11 @@ impl Central {
             }
             None => Client::connect(url, NoTls).map_err(err)?,
         };
-        let mut c = Central { client, shown };
+        let mut c = Central {
+            client,
+            shown,
+            days: Default::default(),
+        };
         c.client.batch_execute(SCHEMA).map_err(|e| c.sql(e))?;
         c.client
             .batch_execute(accounts::SCHEMA)
@@ -226,5 +286,16 @@ pub struct ShipStats {
     pub lag: std::sync::atomic::AtomicU64,
     /// Unix seconds of the last pass that reached the central and left
     /// nothing behind (0: never).
+    pub last_success_s: std::sync::atomic::AtomicU64,
+}
+
+/// What a snapshot fetcher did, counted where it happens and read by the
+/// metrics.
+#[derive(Debug, Default)]
+pub struct FetchStats {
+    /// Fetches that could not reach or read the central (retried).
+    pub failures: std::sync::atomic::AtomicU64,
+    /// Unix seconds of the last fetch that reached the central (the start
+    /// until the first; 0: not fetching).
     pub last_success_s: std::sync::atomic::AtomicU64,
 }

@@ -178,12 +178,18 @@ impl Central {
     /// Rows and bytes on disk (with indexes) of each central table.
     pub fn sizes(&mut self) -> Result<Vec<(String, i64, i64)>, CentralError> {
         let mut out = Vec::new();
-        // Fixed table names: identifiers cannot be bound parameters.
+        // Fixed table names: identifiers cannot be bound parameters. A
+        // partitioned table's bytes are its partitions' (and a plain
+        // table has no partition tree).
         for t in ["gw_sensors", "gw_hits", "gw_hosts", "gw_host_events"] {
             let r = self
                 .client
                 .query_one(
-                    &format!("SELECT count(*), pg_total_relation_size('{t}') FROM {t}"),
+                    &format!(
+                        "SELECT count(*), greatest(pg_total_relation_size('{t}'),
+                             (SELECT coalesce(sum(pg_total_relation_size(relid)), 0)::bigint
+                              FROM pg_partition_tree('{t}'))) FROM {t}"
+                    ),
                     &[],
                 )
                 .map_err(|e| self.sql(e))?;

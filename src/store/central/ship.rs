@@ -78,7 +78,7 @@ WITH r AS (
     SELECT $1, seq, to_timestamp(ts_ns / 1e9), ip::inet, unit, unit_name, indicator, kind,
            feed, category, severity, json::jsonb
     FROM r
-    ON CONFLICT (sensor, seq) DO NOTHING
+    ON CONFLICT (sensor, seq, ts) DO NOTHING
     RETURNING seq, ts, ip
 ), agg AS (
     SELECT i.ip,
@@ -150,6 +150,41 @@ fn split<'r>(
     Ok((hits, statuses, skipped))
 }
 
+/// Whether `e` is PostgreSQL finding no partition for a row.
+fn no_partition(e: &CentralError) -> bool {
+    let CentralError::Sql { source, .. } = e else {
+        return false;
+    };
+    source.code() == Some(&postgres::error::SqlState::CHECK_VIOLATION)
+}
+
+/// Insert the hits of `c` (their day partitions exist) and fold them
+/// into the hosts.
+fn take_hits(
+    tx: &mut postgres::Transaction<'_>,
+    sensor: &String,
+    c: &Columns,
+) -> Result<u64, postgres::Error> {
+    tx.execute(
+        TAKE_HITS,
+        &[
+            sensor,
+            &c.seq,
+            &c.ts_ns,
+            &c.ip,
+            &c.unit,
+            &c.unit_name,
+            &c.indicator,
+            &c.kind,
+            &c.feed,
+            &c.category,
+            &c.severity,
+            &c.json,
+            &c.hostname,
+        ],
+    )
+}
+
 impl Central {
     /// The last sequence number of `sensor` the central holds (0: none).
     pub fn acked(&mut self, sensor: &str) -> Result<i64, CentralError> {
@@ -162,6 +197,23 @@ impl Central {
 
     /// Take `rows` (one sensor's, in order) in one transaction.
     pub fn take(&mut self, province: &str, rows: &[JournalRow]) -> Result<Taken, CentralError> {
+        match self.take_once(province, rows) {
+            Err(e) if !self.days.is_empty() => {
+                // A day this connection knew may have been dropped since
+                // (a late row after pruning): forget them all, and try
+                // once more when that is what failed.
+                self.days.clear();
+                if no_partition(&e) {
+                    self.take_once(province, rows)
+                } else {
+                    Err(e)
+                }
+            }
+            r => r,
+        }
+    }
+
+    fn take_once(&mut self, province: &str, rows: &[JournalRow]) -> Result<Taken, CentralError> {
         let Some(last) = rows.last() else {
             return Err(CentralError::Invalid("empty batch".into()));
         };
@@ -184,27 +236,10 @@ impl Central {
             &[&sensor, &province],
         )
         .map_err(sql)?;
+        let mut new_days = Vec::new();
         if !hits.seq.is_empty() {
-            let c = &hits;
-            tx.execute(
-                TAKE_HITS,
-                &[
-                    &sensor,
-                    &c.seq,
-                    &c.ts_ns,
-                    &c.ip,
-                    &c.unit,
-                    &c.unit_name,
-                    &c.indicator,
-                    &c.kind,
-                    &c.feed,
-                    &c.category,
-                    &c.severity,
-                    &c.json,
-                    &c.hostname,
-                ],
-            )
-            .map_err(sql)?;
+            new_days = super::days::ensure_days(&mut tx, &hits.ts_ns, &self.days).map_err(sql)?;
+            take_hits(&mut tx, &sensor, &hits).map_err(sql)?;
         }
         for r in statuses {
             let ev: StatusEvent = serde_json::from_str(&r.json)
@@ -225,6 +260,7 @@ impl Central {
             )
             .map_err(sql)?;
         tx.commit().map_err(sql)?;
+        self.days.extend(new_days);
         Ok(Taken {
             acked: row.get(0),
             skipped,

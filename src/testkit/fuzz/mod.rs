@@ -7,7 +7,9 @@
 //! Every entry point works in memory (no temporary files), so a target runs
 //! thousands of inputs a second. Beyond "no panic", some targets check an
 //! invariant and panic when it breaks: both capture readers agree on a
-//! classic pcap; a QUIC Initial sealed with the real keys is opened again.
+//! classic pcap; a QUIC Initial sealed with the real keys is opened again;
+//! a snapshot file re-signed after mutation loads or is refused as
+//! corrupt or of another format.
 
 pub mod seeds;
 
@@ -15,6 +17,7 @@ use crate::capture::file::read_bytes;
 use crate::detect::EngineOptions;
 use crate::detect::attribution::Units;
 use crate::intel::feeds::{FeedKind, FeedSpec, FeedsConfig, Format};
+use crate::intel::snap::{self, Problem, SigningKey};
 use crate::packet::{LinkType, Problems, RawPacket};
 use crate::protocols::quic::seal::{crypto, seal_raw};
 use crate::protocols::quic::{Outcome, QuicAssembler, Version};
@@ -52,6 +55,7 @@ pub const TARGETS: &[Target] = &[
     ("proto_mdns", proto_mdns),
     ("engine_frame", engine_frame),
     ("engine_sequence", engine_sequence),
+    ("snapshot_read", snapshot_read),
 ];
 
 /// The target named `name`.
@@ -364,5 +368,52 @@ fn split_at_nul(d: &[u8]) -> (&[u8], Option<&[u8]>) {
     match d.iter().position(|&b| b == 0) {
         Some(i) => (&d[..i], Some(&d[i + 1..])),
         None => (d, None),
+    }
+}
+
+/// The key `snapshot_read` re-signs with (one per process).
+fn fuzz_key() -> &'static SigningKey {
+    static KEY: std::sync::OnceLock<SigningKey> = std::sync::OnceLock::new();
+    KEY.get_or_init(|| {
+        let der = snap::sign::generate().expect("an ed25519 key");
+        SigningKey::from_pkcs8(&der).expect("the key just made")
+    })
+}
+
+/// A snapshot file: read as it is (mutations never forge a signature, so
+/// this covers the checks before it), then re-signed with a fresh payload
+/// length and checksum, so the mutated payload reaches the decoder, which
+/// must refuse it as corrupt or of another format, or load something that
+/// answers lookups.
+pub fn snapshot_read(d: &[u8]) {
+    let key = fuzz_key();
+    let public = key.public();
+    let _ = snap::load_bytes(d, &public);
+    let mut b = d.to_vec();
+    snap::resign(&mut b, key);
+    match snap::load_bytes(&b, &public) {
+        Err(e) => assert!(
+            matches!(e.problem, Problem::Corrupt | Problem::Format),
+            "re-signed, yet refused as {}: {}",
+            e.problem.as_str(),
+            e.message
+        ),
+        Ok(l) => {
+            let s = l.snapshot;
+            for name in ["evil.example", "a.evil.example", "c2.test", "x.y"] {
+                if let Some(id) = s.match_domain(name) {
+                    let _ = s.indicator(id, name);
+                }
+            }
+            for ip in ["203.0.113.7", "198.51.100.9", "2001:db8::1", "10.0.0.1"] {
+                let ip = ip.parse().expect("an address");
+                if let Some(id) = s.match_ip(ip, Some(443)) {
+                    let _ = s.indicator(id, "fuzz");
+                }
+            }
+            if let Some(id) = s.match_pattern(b"evil.example/gate.php?id=1") {
+                let _ = s.indicator(id, "evil.example/gate.php");
+            }
+        }
     }
 }

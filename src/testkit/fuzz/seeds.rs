@@ -93,6 +93,7 @@ pub fn built() -> Vec<(&'static str, String, Vec<u8>)> {
         d.extend_from_slice(&f);
         add("engine_frame", &format!("crafted-{k}"), d);
     }
+    add("snapshot_read", "small", small_snapshot());
     out
 }
 
@@ -286,4 +287,41 @@ pub fn ethernet_frames(path: &Path, max: usize) -> Vec<Vec<u8>> {
         }
     });
     out
+}
+
+/// A small compiled snapshot: each kind of indicator, a note, an
+/// allowlist, two feeds.
+fn small_snapshot() -> Vec<u8> {
+    use crate::intel::indicator::{EntryType, classify};
+    use crate::intel::snap::{SigningKey, compile, sign};
+    use crate::intel::{FeedMeta, Note, Severity, SnapshotBuilder};
+    use std::sync::Arc;
+    let f = Arc::new(FeedMeta {
+        name: "block".into(),
+        category: "malware".into(),
+        severity: Severity::High,
+    });
+    let mut b = SnapshotBuilder::ranked(0);
+    for e in [
+        "evil.example",
+        "c2.test",
+        "203.0.113.7",
+        "198.51.100.0/24",
+        "192.0.2.9:443",
+        "2001:db8::1",
+        "http://evil.example/gate.php",
+    ] {
+        let e = classify(e, EntryType::Auto).expect("a valid indicator");
+        let note = Note {
+            reference: Some("ref-1".into()),
+            description: None,
+        };
+        b.add_noted(e, &f, Some(note));
+    }
+    let mut allow = SnapshotBuilder::ranked(1);
+    allow.allow(classify("ok.evil.example", EntryType::Auto).expect("a domain"));
+    let parts = vec![Arc::new(b.build_part()), Arc::new(allow.build_part())];
+    let snap = crate::intel::Snapshot::assemble(parts);
+    let key = SigningKey::from_pkcs8(&sign::generate().expect("a key")).expect("the key");
+    compile(&snap, &[], 1, 1_800_000_000, &key)
 }
