@@ -163,6 +163,8 @@ fn prune_drops_exactly_the_old_days_and_keeps_hosts_and_figures() {
     c.take("Huế", &rows("hue-gw1", &days, 10, 1)).unwrap();
     let kept_from = ns(days[3]);
     let figures = c.unit_figures(kept_from, i64::MAX / 2, None).unwrap();
+    let old = c.unit_figures(0, kept_from, None).unwrap();
+    assert!(!old.is_empty());
     let hosts = c.hosts(None).unwrap();
     // Keep today and the two days before: the three older days go.
     let o = bin()
@@ -185,6 +187,15 @@ fn prune_drops_exactly_the_old_days_and_keeps_hosts_and_figures() {
         c.unit_figures(kept_from, i64::MAX / 2, None).unwrap(),
         figures
     );
+    // The dropped days' figures stay (their host hours are kept longer);
+    // keeping the hours no longer than the hits takes them too.
+    assert_eq!(c.unit_figures(0, kept_from, None).unwrap(), old);
+    let o = bin()
+        .args(["central", "prune", "--central", &url, "--keep-days", "3"])
+        .args(["--keep-hourly-days", "3"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
     assert!(c.unit_figures(0, kept_from, None).unwrap().is_empty());
     assert_eq!(c.hosts(None).unwrap(), hosts, "hosts stay");
     // Nothing more to drop; then a late row of a dropped day comes back in

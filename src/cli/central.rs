@@ -98,6 +98,11 @@ pub struct PruneArgs {
     /// Keep the hits of this many UTC days, today included.
     #[arg(long, value_name = "N")]
     pub keep_days: u32,
+    /// Keep which hosts hit in which hour (gw_host_hours: what a period's
+    /// figures read, one row per host and active hour) this many days, so
+    /// past periods can be reported after their raw hits are gone.
+    #[arg(long, value_name = "N", default_value_t = 400)]
+    pub keep_hourly_days: u32,
 }
 
 pub fn cmd_prune(a: PruneArgs) -> Result<ExitCode> {
@@ -106,11 +111,24 @@ pub fn cmd_prune(a: PruneArgs) -> Result<ExitCode> {
             "--keep-days 0 would drop today's hits too: give the number of days to keep (1 keeps today)"
         );
     }
+    if a.keep_hourly_days < a.keep_days {
+        bail!(
+            "--keep-hourly-days {} is below --keep-days {}: the figures of kept hits would go; keep the hours at least as long",
+            a.keep_hourly_days,
+            a.keep_days
+        );
+    }
     let today = chrono::Utc::now().date_naive();
-    let Some(first) = today.checked_sub_days(chrono::Days::new(u64::from(a.keep_days) - 1)) else {
-        bail!("--keep-days {}: too many days", a.keep_days);
+    let first_day = |n: u32, flag: &str| {
+        today
+            .checked_sub_days(chrono::Days::new(u64::from(n) - 1))
+            .ok_or_else(|| anyhow::anyhow!("{flag} {n}: too many days"))
     };
+    let first = first_day(a.keep_days, "--keep-days")?;
+    let first_hour_day = first_day(a.keep_hourly_days, "--keep-hourly-days")?;
     let mut central = Central::connect(&a.central, a.central_ca.as_deref())?;
+    let hours = central.drop_hours_before(first_hour_day)?;
+    println!("deleted {hours} host-hour row(s) before {first_hour_day} (UTC)");
     let dropped = central.drop_days_before(first)?;
     let kept = central.hit_days()?.len();
     println!(

@@ -29,6 +29,7 @@
 
 mod accounts;
 mod days;
+mod hours;
 mod read;
 mod ship;
 mod snapshots;
@@ -210,9 +211,9 @@ impl Central {
             days: Default::default(),
         };
         c.client.batch_execute(SCHEMA).map_err(|e| c.sql(e))?;
-        c.client
-            .batch_execute(accounts::SCHEMA)
-            .map_err(|e| c.sql(e))?;
+        for schema in [accounts::SCHEMA, hours::SCHEMA] {
+            c.client.batch_execute(schema).map_err(|e| c.sql(e))?;
+        }
         Ok(c)
     }
 

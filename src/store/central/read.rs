@@ -23,8 +23,8 @@ fn to_ts(ns: i64) -> String {
 }
 
 impl Central {
-    /// Per (province, unit), hosts with a hit in `[from_ns, to_ns)`, by the
-    /// status they have now (the figures a store gives per unit, with no
+    /// Per (province, unit), hosts with a hit in `[from_ns, to_ns)` (read
+    /// from their hours, `hours.rs`), by the status they have now (the figures a store gives per unit, with no
     /// top lists); `province` narrows to one. Ordered by province, then unit.
     pub fn unit_figures(
         &mut self,
@@ -32,24 +32,27 @@ impl Central {
         to_ns: i64,
         province: Option<&str>,
     ) -> Result<Vec<(String, UnitFigures)>, CentralError> {
+        let (first, last) = super::hours::whole_hours(from_ns, to_ns);
+        let q = format!(
+            "WITH hit AS ({})
+             SELECT s.province, h.unit, max(h.unit_name),
+                    count(*),
+                    count(*) FILTER (WHERE h.status = 'cleaned'),
+                    count(*) FILTER (WHERE h.status <> 'cleaned'),
+                    count(*) FILTER (WHERE h.status = 'reinfected')
+             FROM hit JOIN gw_hosts h USING (sensor, ip)
+             JOIN gw_sensors s USING (sensor)
+             WHERE $5::text IS NULL OR s.province = $5
+             GROUP BY s.province, h.unit
+             ORDER BY s.province, h.unit",
+            super::hours::PERIOD_HOSTS
+        );
+        let bounds = [from_ns, to_ns, first, last].map(to_ts);
         let rows = self
             .client
             .query(
-                "WITH hit AS (
-                     SELECT DISTINCT sensor, ip FROM gw_hits
-                     WHERE ts >= $1::text::timestamptz AND ts < $2::text::timestamptz
-                 )
-                 SELECT s.province, h.unit, max(h.unit_name),
-                        count(*),
-                        count(*) FILTER (WHERE h.status = 'cleaned'),
-                        count(*) FILTER (WHERE h.status <> 'cleaned'),
-                        count(*) FILTER (WHERE h.status = 'reinfected')
-                 FROM hit JOIN gw_hosts h USING (sensor, ip)
-                 JOIN gw_sensors s USING (sensor)
-                 WHERE $3::text IS NULL OR s.province = $3
-                 GROUP BY s.province, h.unit
-                 ORDER BY s.province, h.unit",
-                &[&to_ts(from_ns), &to_ts(to_ns), &province],
+                &q,
+                &[&bounds[0], &bounds[1], &bounds[2], &bounds[3], &province],
             )
             .map_err(|e| self.sql(e))?;
         let n = |v: i64| v.max(0) as u64;
