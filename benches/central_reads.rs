@@ -4,8 +4,12 @@
 //! each read the nation, province, unit and host pages make is timed
 //! (median of 5 runs, after one warm-up).
 //!
-//! Usage: cargo bench --bench central_reads -- [SENSORS] [ROWS] [DAYS]
-//!        (10 300000 30: 3M hits over 30 days)
+//! Usage: cargo bench --bench central_reads -- [SENSORS] [ROWS] [DAYS] [HOSTS]
+//!        (10 200000 30 100: 2M hits over 30 days from 1,000 infected hosts,
+//!        67 hits per host and day; SCALE.md's campaign assumes 300)
+//!
+//! The 30-day figures are also read the way they were before the host
+//! rollup (a DISTINCT over the period's raw hits), in the same run.
 
 use gatewatch::run::ship::{ShipTarget, pass};
 use gatewatch::store::central::{BATCH_ROWS, Central, ShipStats};
@@ -43,7 +47,12 @@ fn timed<T>(mut f: impl FnMut() -> T) -> f64 {
     v[2]
 }
 
-fn fill_and_ship(dir: &std::path::Path, url: &str, sensors: usize, rows: u64, days: u64) {
+fn fill_and_ship(
+    dir: &std::path::Path,
+    url: &str,
+    sensors: usize,
+    (rows, days, hosts): (u64, u64, u32),
+) {
     let now = chrono::Utc::now().timestamp_nanos_opt().expect("now");
     let step = (days as i64 * DAY_NS) / rows.max(1) as i64;
     let t = Instant::now();
@@ -55,7 +64,7 @@ fn fill_and_ship(dir: &std::path::Path, url: &str, sensors: usize, rows: u64, da
                 &db,
                 &format!("sensor-{i:02}"),
                 rows as usize,
-                2_000,
+                hosts,
                 start,
                 step,
             );
@@ -86,16 +95,31 @@ fn fill_and_ship(dir: &std::path::Path, url: &str, sensors: usize, rows: u64, da
 }
 
 fn main() {
-    let (sensors, rows, days) = (arg(0, 10) as usize, arg(1, 300_000), arg(2, 30));
+    let (sensors, rows, days) = (arg(0, 10) as usize, arg(1, 200_000), arg(2, 30));
+    let hosts = arg(3, 100) as u32;
     let dir = tempfile::tempdir().expect("a temporary directory");
     let pg = Postgres::start(dir.path());
     let url = pg.url();
-    fill_and_ship(dir.path(), &url, sensors, rows, days);
+    fill_and_ship(dir.path(), &url, sensors, (rows, days, hosts));
+    let mut raw = postgres::Client::connect(&url, postgres::NoTls).expect("central");
     let mut c = Central::connect(&url, None).expect("central");
     let now = chrono::Utc::now().timestamp_nanos_opt().expect("now");
     let month = now - 30 * DAY_NS;
     let ip = "10.20.0.40".parse().expect("an address");
+    let ts = |ns: i64| chrono::DateTime::from_timestamp_nanos(ns).to_rfc3339();
+    let (m, n) = (ts(month), ts(now));
     let reads: Vec<(&str, f64)> = vec![
+        (
+            "nation figures, 30 days, from the raw hits (before the rollup)",
+            timed(|| {
+                raw.query(
+                    "SELECT count(*) FROM (SELECT DISTINCT sensor, ip FROM gw_hits
+                     WHERE ts >= $1::text::timestamptz AND ts < $2::text::timestamptz) h",
+                    &[&m, &n],
+                )
+                .expect("raw figures")
+            }),
+        ),
         (
             "nation figures, 30 days (/, report)",
             timed(|| c.unit_figures(month, now, None).expect("figures")),
@@ -121,10 +145,13 @@ fn main() {
             timed(|| c.host_hits("sensor-00", ip, 200).expect("hits")),
         ),
     ];
+    let mut held = |q: &str| -> i64 { raw.query_one(q, &[]).expect("count").get(0) };
     println!(
-        "{} sensors x {rows} hits over {days} days = {} hits",
-        sensors,
-        rows * sensors as u64
+        "{sensors} sensors x {rows} hits over {days} days = {} hits from {} hosts; rollup {} host-days, {} host-hours",
+        rows * sensors as u64,
+        sensors as u64 * u64::from(hosts),
+        held("SELECT count(*) FROM gw_host_days"),
+        held("SELECT count(*) FROM gw_host_hours")
     );
     println!("| read | median ms |");
     println!("|---|---|");

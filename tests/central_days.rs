@@ -192,7 +192,7 @@ fn prune_drops_exactly_the_old_days_and_keeps_hosts_and_figures() {
     assert_eq!(c.unit_figures(0, kept_from, None).unwrap(), old);
     let o = bin()
         .args(["central", "prune", "--central", &url, "--keep-days", "3"])
-        .args(["--keep-hourly-days", "3"])
+        .args(["--keep-host-days", "3"])
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", text(&o));

@@ -98,11 +98,11 @@ pub struct PruneArgs {
     /// Keep the hits of this many UTC days, today included.
     #[arg(long, value_name = "N")]
     pub keep_days: u32,
-    /// Keep which hosts hit in which hour (gw_host_hours: what a period's
-    /// figures read, one row per host and active hour) this many days, so
-    /// past periods can be reported after their raw hits are gone.
+    /// Keep which hosts hit in which day and hour (gw_host_days,
+    /// gw_host_hours: what a period's figures read) this many days, so past
+    /// periods can be reported after their raw hits are gone.
     #[arg(long, value_name = "N", default_value_t = 400)]
-    pub keep_hourly_days: u32,
+    pub keep_host_days: u32,
 }
 
 pub fn cmd_prune(a: PruneArgs) -> Result<ExitCode> {
@@ -111,10 +111,10 @@ pub fn cmd_prune(a: PruneArgs) -> Result<ExitCode> {
             "--keep-days 0 would drop today's hits too: give the number of days to keep (1 keeps today)"
         );
     }
-    if a.keep_hourly_days < a.keep_days {
+    if a.keep_host_days < a.keep_days {
         bail!(
-            "--keep-hourly-days {} is below --keep-days {}: the figures of kept hits would go; keep the hours at least as long",
-            a.keep_hourly_days,
+            "--keep-host-days {} is below --keep-days {}: the figures of kept hits would go; keep them at least as long",
+            a.keep_host_days,
             a.keep_days
         );
     }
@@ -125,10 +125,10 @@ pub fn cmd_prune(a: PruneArgs) -> Result<ExitCode> {
             .ok_or_else(|| anyhow::anyhow!("{flag} {n}: too many days"))
     };
     let first = first_day(a.keep_days, "--keep-days")?;
-    let first_hour_day = first_day(a.keep_hourly_days, "--keep-hourly-days")?;
+    let first_host_day = first_day(a.keep_host_days, "--keep-host-days")?;
     let mut central = Central::connect(&a.central, a.central_ca.as_deref())?;
-    let hours = central.drop_hours_before(first_hour_day)?;
-    println!("deleted {hours} host-hour row(s) before {first_hour_day} (UTC)");
+    let periods = central.drop_host_periods_before(first_host_day)?;
+    println!("deleted {periods} host-day and host-hour row(s) before {first_host_day} (UTC)");
     let dropped = central.drop_days_before(first)?;
     let kept = central.hit_days()?.len();
     println!(

@@ -29,8 +29,8 @@
 
 mod accounts;
 mod days;
-mod hours;
 mod read;
+mod rollup;
 mod ship;
 mod snapshots;
 mod view;
@@ -211,7 +211,7 @@ impl Central {
             days: Default::default(),
         };
         c.client.batch_execute(SCHEMA).map_err(|e| c.sql(e))?;
-        for schema in [accounts::SCHEMA, hours::SCHEMA] {
+        for schema in [accounts::SCHEMA, rollup::SCHEMA] {
             c.client.batch_execute(schema).map_err(|e| c.sql(e))?;
         }
         Ok(c)

@@ -24,7 +24,7 @@ fn to_ts(ns: i64) -> String {
 
 impl Central {
     /// Per (province, unit), hosts with a hit in `[from_ns, to_ns)` (read
-    /// from their hours, `hours.rs`), by the status they have now (the figures a store gives per unit, with no
+    /// from their days and hours, `rollup.rs`), by the status they have now (the figures a store gives per unit, with no
     /// top lists); `province` narrows to one. Ordered by province, then unit.
     pub fn unit_figures(
         &mut self,
@@ -32,7 +32,6 @@ impl Central {
         to_ns: i64,
         province: Option<&str>,
     ) -> Result<Vec<(String, UnitFigures)>, CentralError> {
-        let (first, last) = super::hours::whole_hours(from_ns, to_ns);
         let q = format!(
             "WITH hit AS ({})
              SELECT s.province, h.unit, max(h.unit_name),
@@ -42,18 +41,15 @@ impl Central {
                     count(*) FILTER (WHERE h.status = 'reinfected')
              FROM hit JOIN gw_hosts h USING (sensor, ip)
              JOIN gw_sensors s USING (sensor)
-             WHERE $5::text IS NULL OR s.province = $5
+             WHERE $7::text IS NULL OR s.province = $7
              GROUP BY s.province, h.unit
              ORDER BY s.province, h.unit",
-            super::hours::PERIOD_HOSTS
+            super::rollup::PERIOD_HOSTS
         );
-        let bounds = [from_ns, to_ns, first, last].map(to_ts);
+        let b = super::rollup::tiles(from_ns, to_ns).map(to_ts);
         let rows = self
             .client
-            .query(
-                &q,
-                &[&bounds[0], &bounds[1], &bounds[2], &bounds[3], &province],
-            )
+            .query(&q, &[&b[0], &b[1], &b[2], &b[3], &b[4], &b[5], &province])
             .map_err(|e| self.sql(e))?;
         let n = |v: i64| v.max(0) as u64;
         Ok(rows

@@ -64,8 +64,8 @@ impl Columns {
 }
 
 /// Insert the hits not seen yet and fold only those into the hosts and
-/// their hours (`hours.rs`); a host marked cleaned before a new hit
-/// becomes reinfected, with an event.
+/// their days and hours (`rollup.rs`, in place of `{ROLLUP}`); a host
+/// marked cleaned before a new hit becomes reinfected, with an event.
 const TAKE_HITS: &str = "
 WITH r AS (
     SELECT * FROM unnest($2::bigint[], $3::bigint[], $4::text[], $5::text[], $6::text[],
@@ -81,11 +81,7 @@ WITH r AS (
     FROM r
     ON CONFLICT (sensor, seq, ts) DO NOTHING
     RETURNING seq, ts, ip
-), hours AS (
-    INSERT INTO gw_host_hours (hour, sensor, ip, hits)
-    SELECT date_trunc('hour', ts, 'UTC'), $1, ip, count(*) FROM ins GROUP BY 1, 3
-    ON CONFLICT (hour, sensor, ip) DO UPDATE SET hits = gw_host_hours.hits + excluded.hits
-), agg AS (
+), {ROLLUP}, agg AS (
     SELECT i.ip,
            (array_agg(r.unit ORDER BY i.ts DESC))[1] AS unit,
            (array_agg(r.unit_name ORDER BY i.ts DESC))[1] AS unit_name,
@@ -170,8 +166,10 @@ fn take_hits(
     sensor: &String,
     c: &Columns,
 ) -> Result<u64, postgres::Error> {
+    static SQL: std::sync::LazyLock<String> =
+        std::sync::LazyLock::new(|| TAKE_HITS.replace("{ROLLUP}", super::rollup::TAKE));
     tx.execute(
-        TAKE_HITS,
+        SQL.as_str(),
         &[
             sensor,
             &c.seq,

@@ -1,5 +1,5 @@
-//! The central's period figures read from host hours (`gw_host_hours`)
-//! instead of the raw hits, on a real PostgreSQL: for many periods, whole
+//! The central's period figures read from host days and hours
+//! (`gw_host_days`, `gw_host_hours`) instead of the raw hits, on a real PostgreSQL: for many periods, whole
 //! hours or not, they equal what the raw hits say; a batch taken twice
 //! counts nothing twice; a central of an earlier gatewatch gets its hours
 //! from the hits it holds; and the figures of a past period survive its
@@ -75,16 +75,21 @@ fn period_figures_from_hours_equal_the_raw_hits_for_any_period() {
     c.take("Huế", &hue[..300]).unwrap();
     c.take("Hà Nội", &rows("hn-gw1", 400)).unwrap();
     let mut raw = postgres::Client::connect(&pg.url(), postgres::NoTls).unwrap();
-    let sums: (i64, i64) = {
+    let sums: (i64, i64, i64) = {
         let r = raw
             .query_one(
-                "SELECT (SELECT sum(hits) FROM gw_host_hours)::bigint, (SELECT count(*) FROM gw_hits)",
+                "SELECT (SELECT sum(hits) FROM gw_host_hours)::bigint,
+                        (SELECT sum(hits) FROM gw_host_days)::bigint, (SELECT count(*) FROM gw_hits)",
                 &[],
             )
             .unwrap();
-        (r.get(0), r.get(1))
+        (r.get(0), r.get(1), r.get(2))
     };
-    assert_eq!(sums, (1000, 1000), "each hit counted once in its hour");
+    assert_eq!(
+        sums,
+        (1000, 1000, 1000),
+        "each hit counted once in its hour and day"
+    );
 
     // Periods on whole hours and off them, inside one hour, empty.
     let mut x: i64 = 12_345;
@@ -112,7 +117,8 @@ fn period_figures_from_hours_equal_the_raw_hits_for_any_period() {
 
     // A central of an earlier gatewatch: its hours come from its hits.
     let before = figures(&mut c, START, START + 72 * 60 * MIN_NS);
-    raw.batch_execute("DROP TABLE gw_host_hours").unwrap();
+    raw.batch_execute("DROP TABLE gw_host_hours, gw_host_days")
+        .unwrap();
     let mut c = Central::connect(&pg.url(), None).unwrap();
     assert_eq!(figures(&mut c, START, START + 72 * 60 * MIN_NS), before);
 
@@ -127,7 +133,7 @@ fn period_figures_from_hours_equal_the_raw_hits_for_any_period() {
         "its hits are gone"
     );
     assert_eq!(figures(&mut c, day1.0, day1.1), want);
-    c.drop_hours_before(second).unwrap();
+    c.drop_host_periods_before(second).unwrap();
     assert!(
         figures(&mut c, day1.0, day1.1).is_empty(),
         "and then its hours"
