@@ -180,7 +180,14 @@ impl Central {
         // Fixed table names: identifiers cannot be bound parameters. A
         // partitioned table's bytes are its partitions' (and a plain
         // table has no partition tree).
-        for t in ["gw_sensors", "gw_hits", "gw_hosts", "gw_host_events"] {
+        for t in [
+            "gw_sensors",
+            "gw_hits",
+            "gw_hosts",
+            "gw_host_events",
+            "gw_host_days",
+            "gw_host_hours",
+        ] {
             let r = self
                 .client
                 .query_one(
