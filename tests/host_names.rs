@@ -274,7 +274,7 @@ fn a_version_1_store_migrates_and_keeps_its_hosts() {
         vec![Rec::Name(name(PC, "PC-KeToan01", NameSource::Dhcp, 30))],
     );
     let s = Store::open_read_only(&db).unwrap();
-    assert_eq!(SCHEMA_VERSION, 6);
+    assert_eq!(SCHEMA_VERSION, 7);
     assert_eq!(s.schema_version().unwrap(), SCHEMA_VERSION);
     assert_eq!(s.integrity_check().unwrap(), "ok");
     let h = s.host(ip(PC)).unwrap().unwrap();

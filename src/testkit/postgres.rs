@@ -127,6 +127,34 @@ impl Postgres {
         run(c, "pg_ctl stop");
     }
 
+    /// Accept TLS connections only (`hostssl` in pg_hba.conf), with the
+    /// PEM certificate chain `cert` and key `key`; restarts the server.
+    pub fn require_tls(&self, cert: &str, key: &str) {
+        use std::os::unix::fs::PermissionsExt;
+        let (crt, k) = (self.data.join("server.crt"), self.data.join("server.key"));
+        std::fs::write(&crt, cert).expect("write the server certificate");
+        std::fs::write(&k, key).expect("write the server key");
+        // PostgreSQL refuses a key others can read.
+        std::fs::set_permissions(&k, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+        std::fs::write(
+            self.data.join("pg_hba.conf"),
+            "local all all trust\nhostssl all all 127.0.0.1/32 trust\n",
+        )
+        .expect("write pg_hba.conf");
+        let mut conf = std::fs::OpenOptions::new()
+            .append(true)
+            .open(self.data.join("postgresql.conf"))
+            .expect("open postgresql.conf");
+        std::io::Write::write_all(&mut conf, b"ssl = on\n").expect("write postgresql.conf");
+        if is_root() {
+            let mut c = Command::new("chown");
+            c.args(["postgres:postgres"]).arg(&crt).arg(&k);
+            run(c, "chown the certificate and key");
+        }
+        self.stop();
+        self.up();
+    }
+
     /// The URL of its `postgres` database.
     pub fn url(&self) -> String {
         format!("postgres://gatewatch@127.0.0.1:{}/postgres", self.port)
