@@ -11,6 +11,9 @@ pub struct Postgres {
     bin: PathBuf,
     data: PathBuf,
     pub port: u16,
+    /// The network namespace it listens in (its loopback), if not the
+    /// test's own.
+    netns: Option<String>,
 }
 
 /// The newest `/usr/lib/postgresql/*/bin`.
@@ -38,15 +41,24 @@ fn is_root() -> bool {
     unsafe { libc::geteuid() == 0 }
 }
 
-/// `program args`, as `postgres` when root (initdb refuses root).
-fn as_owner(program: &Path) -> Command {
-    if is_root() {
-        let mut c = Command::new("runuser");
-        c.args(["-u", "postgres", "--"]).arg(program);
-        c
-    } else {
-        Command::new(program)
+/// `program args`, as `postgres` when root (initdb refuses root), inside
+/// network namespace `netns` if given.
+fn as_owner_in(program: &Path, netns: Option<&str>) -> Command {
+    let mut words: Vec<std::ffi::OsString> = Vec::new();
+    if let Some(ns) = netns {
+        words.extend(["ip", "netns", "exec", ns].map(Into::into));
     }
+    if is_root() {
+        words.extend(["runuser", "-u", "postgres", "--"].map(Into::into));
+    }
+    words.push(program.into());
+    let mut c = Command::new(&words[0]);
+    c.args(&words[1..]);
+    c
+}
+
+fn as_owner(program: &Path) -> Command {
+    as_owner_in(program, None)
 }
 
 fn run(mut c: Command, what: &str) {
@@ -63,6 +75,12 @@ impl Postgres {
     /// A new cluster in `dir/pg` (user `gatewatch`, trust on loopback),
     /// started.
     pub fn start(dir: &Path) -> Postgres {
+        Postgres::start_in(dir, None)
+    }
+
+    /// As [`Postgres::start`], listening on the loopback of network
+    /// namespace `netns` (where a live test's sensor runs).
+    pub fn start_in(dir: &Path, netns: Option<&str>) -> Postgres {
         let bin = bin_dir();
         let data = dir.join("pg");
         std::fs::create_dir_all(&data).expect("make the data directory");
@@ -97,7 +115,12 @@ impl Postgres {
             .and_then(|l| l.local_addr())
             .expect("a free port")
             .port();
-        let pg = Postgres { bin, data, port };
+        let pg = Postgres {
+            bin,
+            data,
+            port,
+            netns: netns.map(str::to_owned),
+        };
         pg.up();
         pg
     }
@@ -109,7 +132,7 @@ impl Postgres {
             self.port,
             self.data.display()
         );
-        let mut c = as_owner(&self.bin.join("pg_ctl"));
+        let mut c = as_owner_in(&self.bin.join("pg_ctl"), self.netns.as_deref());
         c.args(["-w", "-t", "30", "-o", &opts, "-l"])
             .arg(self.data.join("log"))
             .arg("-D")
@@ -120,7 +143,7 @@ impl Postgres {
 
     /// Stop the server (fast: open transactions are rolled back).
     pub fn stop(&self) {
-        let mut c = as_owner(&self.bin.join("pg_ctl"));
+        let mut c = as_owner_in(&self.bin.join("pg_ctl"), self.netns.as_deref());
         c.args(["-w", "-m", "fast", "-D"])
             .arg(&self.data)
             .arg("stop");
@@ -163,7 +186,7 @@ impl Postgres {
 
 impl Drop for Postgres {
     fn drop(&mut self) {
-        let mut c = as_owner(&self.bin.join("pg_ctl"));
+        let mut c = as_owner_in(&self.bin.join("pg_ctl"), self.netns.as_deref());
         c.args(["-m", "immediate", "-D"])
             .arg(&self.data)
             .arg("stop");
