@@ -54,7 +54,7 @@ pub async fn page(ctx: Ctx, Path(ip): Path<String>) -> Response {
         .then_some(ctx.session.csrf.as_str());
     let body = html! {
         (summary(&o))
-        (status_form(&o, csrf))
+        (status_form(&format!("/host/{}/status", o.ip), o.status, csrf))
         h2 { "Lịch sử xử lý" }
         (history(&events))
         h2 { "Tên máy đã thấy" }
@@ -82,17 +82,20 @@ fn summary(o: &OffenderDetail) -> Markup {
     }
 }
 
-fn status_form(o: &OffenderDetail, csrf: Option<&str>) -> Markup {
+/// The mark-cleaned or reopen form of a host whose status is `status`,
+/// posting to `to`; a read-only line without `csrf` (the account may not
+/// act). The sensor's and the central console's host pages share it.
+pub fn status_form(to: &str, status: &str, csrf: Option<&str>) -> Markup {
     let Some(csrf) = csrf else {
         return html! { p.muted { "Tài khoản này chỉ được xem." } };
     };
-    let (action, label) = if o.status == Status::Cleaned.as_str() {
+    let (action, label) = if status == Status::Cleaned.as_str() {
         ("reopen", "Mở lại (chưa xử lý)")
     } else {
         ("cleaned", "Đánh dấu đã xử lý")
     };
     html! {
-        form.bar method="post" action={ "/host/" (o.ip) "/status" } {
+        form.bar method="post" action=(to) {
             input type="hidden" name="csrf" value=(csrf);
             input type="hidden" name="action" value=(action);
             label { "Ghi chú" input name="note" size="50" maxlength=(MAX_NOTE); }
@@ -169,14 +172,28 @@ fn evidence(v: &Value) -> String {
     parts.join("\n")
 }
 
+/// What [`status_form`] posts.
 #[derive(Deserialize)]
 pub struct StatusForm {
     #[serde(default)]
-    csrf: String,
+    pub csrf: String,
     #[serde(default)]
     action: String,
     #[serde(default)]
     note: String,
+}
+
+impl StatusForm {
+    /// The status asked for and the note (trimmed, at most [`MAX_NOTE`]
+    /// characters); 400 for an action the form never sends.
+    pub fn change(&self) -> Result<(Status, String), Response> {
+        let status = match self.action.as_str() {
+            "cleaned" => Status::Cleaned,
+            "reopen" => Status::Open,
+            _ => return Err(error(StatusCode::BAD_REQUEST, "Thao tác không hợp lệ")),
+        };
+        Ok((status, self.note.trim().chars().take(MAX_NOTE).collect()))
+    }
 }
 
 /// `POST /host/{ip}/status`: mark cleaned or reopen, with a note.
@@ -196,12 +213,10 @@ pub async fn set_status(
     if !ctx.account().acts_on(&o.unit) {
         return error(StatusCode::FORBIDDEN, "Tài khoản chỉ được xem");
     }
-    let status = match f.action.as_str() {
-        "cleaned" => Status::Cleaned,
-        "reopen" => Status::Open,
-        _ => return error(StatusCode::BAD_REQUEST, "Thao tác không hợp lệ"),
+    let (status, note) = match f.change() {
+        Ok(x) => x,
+        Err(r) => return r,
     };
-    let note: String = f.note.trim().chars().take(MAX_NOTE).collect();
     let now = crate::run::status::now_ns();
     let actor = ctx.account().name.clone();
     drop(ctx);

@@ -4,20 +4,17 @@
 
 use super::{Caller, Who, run, seg};
 use crate::console::auth::same;
+use crate::console::host::{StatusForm, status_form};
 use crate::console::{Shared, error, forbidden_csrf, pages};
-use crate::store::Status;
 use crate::store::central::{Central, CentralError, CentralEvent, CentralHit, HostDetail};
 use axum::extract::{Form, Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use maud::{Markup, html};
-use serde::Deserialize;
 use std::net::IpAddr;
 
 /// Hits the page shows (newest first).
 const TIMELINE: usize = 200;
-/// Longest note kept with a status change.
-const MAX_NOTE: usize = 500;
 
 /// Host `ip` of `sensor` if the account sees its province and unit; 404
 /// otherwise, as if absent, so no one learns another unit's addresses.
@@ -57,7 +54,7 @@ pub async fn page(
             .then_some(who.session.csrf.as_str());
         let body = html! {
             (summary(&h))
-            (status_form(&h, csrf))
+            (status_form(&format!("/h/{}/{}", seg(&h.host.sensor), h.host.ip), &h.host.status, csrf))
             h2 { "Lịch sử xử lý" }
             (history(&events))
             h2 { "Các lần kết nối độc hại (mới nhất trước, tối đa " (TIMELINE) ")" }
@@ -82,25 +79,6 @@ fn summary(h: &HostDetail) -> Markup {
             "; lần đầu " (pages::when(h.first_seen_ns)) ", lần cuối " (pages::when(h.last_seen_ns))
             "; " (x.hits) " lần"
             @if let Some(at) = h.cleaned_at_ns { "; xử lý lúc " (pages::when(at)) }
-        }
-    }
-}
-
-fn status_form(h: &HostDetail, csrf: Option<&str>) -> Markup {
-    let Some(csrf) = csrf else {
-        return html! { p.muted { "Tài khoản này chỉ được xem." } };
-    };
-    let (action, label) = if h.host.status == Status::Cleaned.as_str() {
-        ("reopen", "Mở lại (chưa xử lý)")
-    } else {
-        ("cleaned", "Đánh dấu đã xử lý")
-    };
-    html! {
-        form.bar method="post" action={ "/h/" (seg(&h.host.sensor)) "/" (h.host.ip) } {
-            input type="hidden" name="csrf" value=(csrf);
-            input type="hidden" name="action" value=(action);
-            label { "Ghi chú" input name="note" size="50" maxlength=(MAX_NOTE); }
-            button type="submit" { (label) }
         }
     }
 }
@@ -141,16 +119,6 @@ fn timeline(hits: &[CentralHit]) -> Markup {
     }
 }
 
-#[derive(Deserialize)]
-pub struct StatusForm {
-    #[serde(default)]
-    csrf: String,
-    #[serde(default)]
-    action: String,
-    #[serde(default)]
-    note: String,
-}
-
 /// `POST /h/{sensor}/{ip}`: mark cleaned or reopen centrally, with a note;
 /// the central is authoritative, and the next hit the sensor ships makes
 /// the host reinfected.
@@ -163,12 +131,10 @@ pub async fn set_status(
     if !same(&caller.session.csrf, &f.csrf) {
         return forbidden_csrf();
     }
-    let status = match f.action.as_str() {
-        "cleaned" => Status::Cleaned,
-        "reopen" => Status::Open,
-        _ => return error(StatusCode::BAD_REQUEST, "Thao tác không hợp lệ"),
+    let (status, note) = match f.change() {
+        Ok(x) => x,
+        Err(r) => return r,
     };
-    let note: String = f.note.trim().chars().take(MAX_NOTE).collect();
     run(&app, caller, move |c, who| {
         let (addr, h) = match visible(c, who, &sensor, &ip)? {
             Ok(x) => x,
