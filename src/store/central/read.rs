@@ -74,25 +74,16 @@ impl Central {
         let rows = self
             .client
             .query(
-                "SELECT h.sensor, s.province, host(h.ip), h.unit, h.hostname, h.status, h.hits
-                 FROM gw_hosts h JOIN gw_sensors s USING (sensor)
-                 WHERE $1::text IS NULL OR s.province = $1
-                 ORDER BY s.province, h.sensor, h.ip",
+                &format!(
+                    "SELECT {} FROM gw_hosts h JOIN gw_sensors s USING (sensor)
+                     WHERE $1::text IS NULL OR s.province = $1
+                     ORDER BY s.province, h.sensor, h.ip",
+                    super::view::HOST_COLUMNS
+                ),
                 &[&province],
             )
             .map_err(|e| self.sql(e))?;
-        Ok(rows
-            .iter()
-            .map(|r| CentralHost {
-                sensor: r.get(0),
-                province: r.get(1),
-                ip: r.get(2),
-                unit: r.get(3),
-                hostname: r.get(4),
-                status: r.get(5),
-                hits: r.get(6),
-            })
-            .collect())
+        Ok(rows.iter().map(super::view::central_host).collect())
     }
 
     /// Mark a host (of `sensor`) cleaned or open centrally, by `actor`.

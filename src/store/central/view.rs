@@ -56,10 +56,28 @@ fn ns(col: &str) -> String {
     NS.replace("{}", col)
 }
 
+/// The select list of a [`CentralHost`] (`h`: gw_hosts, `s`: gw_sensors),
+/// which [`central_host`] reads.
+pub(super) const HOST_COLUMNS: &str =
+    "h.sensor, s.province, host(h.ip), h.unit, h.hostname, h.status, h.hits";
+
+/// A [`CentralHost`] from the first columns of `r` ([`HOST_COLUMNS`]).
+pub(super) fn central_host(r: &postgres::Row) -> CentralHost {
+    CentralHost {
+        sensor: r.get(0),
+        province: r.get(1),
+        ip: r.get(2),
+        unit: r.get(3),
+        hostname: r.get(4),
+        status: r.get(5),
+        hits: r.get(6),
+    }
+}
+
 /// The select list `host_row` reads.
 fn host_columns() -> String {
     format!(
-        "h.sensor, s.province, host(h.ip), h.unit, h.hostname, h.status, h.hits, h.unit_name, {}, {}, {}",
+        "{HOST_COLUMNS}, h.unit_name, {}, {}, {}",
         ns("h.first_seen"),
         ns("h.last_seen"),
         ns("h.cleaned_at")
@@ -68,15 +86,7 @@ fn host_columns() -> String {
 
 fn host_row(r: &postgres::Row) -> HostDetail {
     HostDetail {
-        host: CentralHost {
-            sensor: r.get(0),
-            province: r.get(1),
-            ip: r.get(2),
-            unit: r.get(3),
-            hostname: r.get(4),
-            status: r.get(5),
-            hits: r.get(6),
-        },
+        host: central_host(r),
         unit_name: r.get(7),
         first_seen_ns: r.get(8),
         last_seen_ns: r.get(9),
