@@ -14,20 +14,12 @@
 use gatewatch::run::ship::{ShipTarget, Shipper, pass};
 use gatewatch::store::Store;
 use gatewatch::store::central::{BATCH_ROWS, Central, ShipStats};
+use gatewatch::testkit::bench_arg;
 use gatewatch::testkit::central::fill_journal;
 use gatewatch::testkit::postgres::Postgres;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-fn arg(i: usize, default: u64) -> u64 {
-    std::env::args()
-        .skip(1)
-        .filter(|a| !a.starts_with('-'))
-        .nth(i)
-        .and_then(|a| a.parse().ok())
-        .unwrap_or(default)
-}
 
 fn target(url: &str) -> ShipTarget {
     ShipTarget {
@@ -117,7 +109,12 @@ fn steady(dbs: &[PathBuf], url: &str, rate: u64, seconds: u64) {
 }
 
 fn main() {
-    let (sensors, rows, rate, seconds) = (arg(0, 10), arg(1, 100_000), arg(2, 1_000), arg(3, 20));
+    let (sensors, rows, rate, seconds) = (
+        bench_arg::<u64>(0, 10),
+        bench_arg::<u64>(1, 100_000),
+        bench_arg::<u64>(2, 1_000),
+        bench_arg::<u64>(3, 20),
+    );
     let dir = tempfile::tempdir().expect("a temporary directory");
     let pg = Postgres::start(dir.path());
     let url = pg.url();

@@ -13,21 +13,13 @@
 
 use gatewatch::run::ship::{ShipTarget, pass};
 use gatewatch::store::central::{BATCH_ROWS, Central, ShipStats};
+use gatewatch::testkit::bench_arg;
 use gatewatch::testkit::central::fill_journal_every;
 use gatewatch::testkit::postgres::Postgres;
 use std::path::PathBuf;
 use std::time::Instant;
 
 const DAY_NS: i64 = 86_400_000_000_000;
-
-fn arg(i: usize, default: u64) -> u64 {
-    std::env::args()
-        .skip(1)
-        .filter(|a| !a.starts_with('-'))
-        .nth(i)
-        .and_then(|a| a.parse().ok())
-        .unwrap_or(default)
-}
 
 fn province(i: usize) -> String {
     format!("P{}", i % 5)
@@ -95,8 +87,12 @@ fn fill_and_ship(
 }
 
 fn main() {
-    let (sensors, rows, days) = (arg(0, 10) as usize, arg(1, 200_000), arg(2, 30));
-    let hosts = arg(3, 100) as u32;
+    let (sensors, rows, days) = (
+        bench_arg::<u64>(0, 10) as usize,
+        bench_arg::<u64>(1, 200_000),
+        bench_arg::<u64>(2, 30),
+    );
+    let hosts = bench_arg::<u64>(3, 100) as u32;
     let dir = tempfile::tempdir().expect("a temporary directory");
     let pg = Postgres::start(dir.path());
     let url = pg.url();

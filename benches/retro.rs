@@ -19,19 +19,10 @@ use gatewatch::run::retro::{Reported, RetroOptions, hunt};
 use gatewatch::store::Store;
 use gatewatch::store::writer::StoreWriter;
 use gatewatch::testkit::history::{ADDRESSES, NAMES, address, name, office_day};
-use gatewatch::testkit::snapshot_of;
+use gatewatch::testkit::{bench_arg, snapshot_of};
 use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
-
-fn arg(i: usize, default: u32) -> u32 {
-    std::env::args()
-        .skip(1)
-        .filter(|a| !a.starts_with('-'))
-        .nth(i)
-        .and_then(|a| a.parse().ok())
-        .unwrap_or(default)
-}
 
 fn write_history(db: &Path, days: u32, hosts: u32, items: u32) {
     let settings = HistorySettings {
@@ -114,7 +105,11 @@ fn hunt_once(db: &Path, snap: &gatewatch::intel::Snapshot, units: &Units, what: 
 }
 
 fn main() {
-    let (days, hosts, items) = (arg(0, 30), arg(1, 1000), arg(2, 600));
+    let (days, hosts, items) = (
+        bench_arg::<u32>(0, 30),
+        bench_arg::<u32>(1, 1000),
+        bench_arg::<u32>(2, 600),
+    );
     println!("retro bench: {days} days x {hosts} hosts x ~{items} items a day");
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("history.db");

@@ -44,8 +44,8 @@ pub use http::{http_request, http_request_with};
 pub use names::{dhcp_request, mdns_announcement, nbns_registration};
 pub use pcap::{PcapNgWriter, PcapWriter};
 pub use process::{
-    DEMO_CAPTURES, ICT, bin, bin_path, bin_tz, corpus, demo_replay, demo_store, generator, root,
-    text,
+    DEMO_CAPTURES, ICT, bench_arg, bin, bin_path, bin_tz, corpus, demo_replay, demo_store,
+    generator, root, text,
 };
 pub use truth::{Summary, capture_files, captures_with_summaries, shared_data, summary_path};
 pub use wait::{wait_for, wait_until};

@@ -126,3 +126,15 @@ pub fn text(o: &Output) -> String {
         String::from_utf8_lossy(&o.stderr)
     )
 }
+
+/// The `i`-th positional argument of a benchmark (`cargo bench --bench B
+/// -- A0 A1 ...`; cargo's own `--bench` flag skipped), or `default` when
+/// absent or unreadable.
+pub fn bench_arg<T: std::str::FromStr>(i: usize, default: T) -> T {
+    std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .nth(i)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(default)
+}
